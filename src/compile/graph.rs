@@ -1,0 +1,510 @@
+//! The execution graph: a compiled, validated plan that the engine runs.
+//!
+//! Everything here is resolved: templates are parsed into segments, names are slot
+//! indices, JSONPath queries and regexes are compiled, durations are [`Duration`]s.
+//! The engine never sees raw plan types and never looks anything up by name while it
+//! runs. Human-readable names (request names, expectation and capture descriptions)
+//! live in tables indexed by small ids, so reports can render reasons without the hot
+//! path formatting strings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+use serde_json::Value;
+
+use super::jsonpath::JsonPath;
+
+/// A compiled plan: the whole execution graph.
+#[derive(Debug)]
+pub struct CompiledPlan {
+    /// The plan's `name`: names the run, the JUnit suite and the reports.
+    pub name: String,
+    /// The plan file this was compiled from (for annotations and messages).
+    pub source: PathBuf,
+    /// The base URL relative request URLs were resolved against (after `--target`).
+    pub target: String,
+    pub load: Load,
+    /// The flows, in plan order.
+    pub flows: Vec<Flow>,
+    /// Every distinct request name, indexed by [`RequestId`]. Stats are kept per entry.
+    pub requests: Vec<RequestInfo>,
+    /// Every expectation, indexed by [`ExpectId`], for failure reasons.
+    pub expectations: Vec<ExpectInfo>,
+    /// Every capture, indexed by [`CaptureId`], for failure reasons.
+    pub captures: Vec<CaptureInfo>,
+    /// Every per-user variable slot (captures), indexed by [`SlotId`].
+    pub slots: Vec<SlotInfo>,
+    /// The data feeders, indexed by [`FeederId`].
+    pub feeders: Vec<Feeder>,
+    /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
+    pub slos: Vec<Slo>,
+}
+
+/// Index into [`CompiledPlan::requests`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct RequestId(pub u32);
+/// Index into [`CompiledPlan::expectations`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ExpectId(pub u32);
+/// Index into [`CompiledPlan::captures`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct CaptureId(pub u32);
+/// Index into a user's variable slots ([`CompiledPlan::slots`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct SlotId(pub u32);
+/// Index into [`CompiledPlan::feeders`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct FeederId(pub u32);
+
+/// A request name as it appears in stats tables and SLOs.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The step's `name`, or `METHOD /path` (the path before templating).
+    pub name: String,
+    /// The method of the first step with this name.
+    pub method: Method,
+}
+
+/// A human description of one expectation, e.g. `status 200` or `json $.items len >= 1`.
+#[derive(Debug, Clone)]
+pub struct ExpectInfo {
+    pub request: RequestId,
+    pub description: String,
+}
+
+/// A human description of one capture, e.g. `capture token from $.token`.
+#[derive(Debug, Clone)]
+pub struct CaptureInfo {
+    pub request: RequestId,
+    pub description: String,
+}
+
+/// A per-user variable (a capture target).
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    pub name: String,
+}
+
+// ---------------------------------------------------------------------------------
+// Load
+
+/// How load is applied, and when the run ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Load {
+    pub model: LoadModel,
+    /// The run ends this long after the first user starts (or after the stages).
+    pub duration: Option<Duration>,
+    /// Exactly this many flow iterations run, shared among the users.
+    pub iterations: Option<u64>,
+}
+
+impl Load {
+    /// How long the run lasts at most, if time-bounded: `duration`, or the sum of stages.
+    pub fn total_duration(&self) -> Option<Duration> {
+        let stages = match &self.model {
+            LoadModel::Closed(ClosedLoad::Stages(s)) => Some(s.iter().map(|s| s.duration).sum()),
+            LoadModel::Open(OpenLoad {
+                rate: RateShape::Stages(s),
+                ..
+            }) => Some(s.iter().map(|s| s.duration).sum()),
+            _ => None,
+        };
+        match (self.duration, stages) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// A population of virtual users (Locust style).
+    Closed(ClosedLoad),
+    /// Iterations arrive at a rate, whatever the target's speed.
+    Open(OpenLoad),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClosedLoad {
+    /// `users` started at `spawn_rate` per second (all at once when `None`).
+    Fixed { users: u32, spawn_rate: Option<f64> },
+    /// Linear ramps between stage targets, starting from 0 users.
+    Stages(Vec<UsersStage>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsersStage {
+    pub duration: Duration,
+    pub users: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLoad {
+    pub rate: RateShape,
+    /// Cap on concurrently running iterations; arrivals past it are counted as dropped.
+    pub max_users: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateShape {
+    /// Arrivals per second.
+    Fixed(f64),
+    /// Linear ramps between stage rates (per second), starting from 0.
+    Stages(Vec<RateStage>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStage {
+    pub duration: Duration,
+    /// Arrivals per second at the end of the stage.
+    pub rate: f64,
+}
+
+// ---------------------------------------------------------------------------------
+// Flows and steps
+
+/// What one kind of user does.
+#[derive(Debug)]
+pub struct Flow {
+    pub name: String,
+    /// At least 1.
+    pub weight: u32,
+    /// The pause between steps.
+    pub think: Option<Think>,
+    /// An iteration takes at least this long.
+    pub pace: Option<Duration>,
+    /// Run once per user before the first iteration.
+    pub setup: Vec<Step>,
+    /// One iteration.
+    pub steps: Vec<Step>,
+    /// Run once when the user stops.
+    pub teardown: Vec<Step>,
+}
+
+/// A pause: constant when `min == max`, else uniform in `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Think {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug)]
+pub enum Step {
+    Request(Box<RequestStep>),
+    /// An explicit pause.
+    Think(Think),
+}
+
+/// One compiled HTTP request.
+#[derive(Debug)]
+pub struct RequestStep {
+    /// The stats key.
+    pub request: RequestId,
+    pub method: Method,
+    /// The full URL template (relative URLs already joined with the target).
+    pub url: Template,
+    /// Plan defaults merged with the step's own headers (the step wins).
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Query parameters appended to the URL, url-encoded.
+    pub query: Vec<(String, Template)>,
+    pub body: Option<Body>,
+    /// Per-request timeout (a timeout is a failed request).
+    pub timeout: Duration,
+    pub expect: Expect,
+    pub captures: Vec<Capture>,
+    /// The feeders this step's templates read, so a row is taken before rendering.
+    pub feeders: Vec<FeederId>,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    /// Sent as `application/json`; strings inside are templates.
+    Json(JsonTemplate),
+    /// Sent as `application/x-www-form-urlencoded`.
+    Form(Vec<(String, Template)>),
+    /// Sent as is.
+    Raw(Template),
+}
+
+/// A JSON value whose strings are templates. A string that is exactly one template
+/// expression keeps the expression's type when rendered (a number stays a number).
+#[derive(Debug)]
+pub enum JsonTemplate {
+    Value(Value),
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+// ---------------------------------------------------------------------------------
+// Templates
+
+/// A string with `{{ expr }}` holes, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub segments: Vec<Segment>,
+}
+
+impl Template {
+    /// A template with no holes.
+    pub fn literal(s: impl Into<String>) -> Self {
+        Template {
+            segments: vec![Segment::Literal(s.into())],
+        }
+    }
+
+    /// The text when there are no holes, so the engine can skip rendering.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [] => Some(""),
+            [Segment::Literal(s)] => Some(s),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Literal(String),
+    /// A plan variable, resolved at compile time; keeps its JSON type.
+    Const(Value),
+    /// A per-user variable set by a capture.
+    Slot(SlotId),
+    /// A column of the current row of a feeder.
+    Feeder {
+        feeder: FeederId,
+        column: u32,
+    },
+    Func(Func),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// A random v4 UUID.
+    Uuid,
+    /// A random integer in `[lo, hi]`.
+    Rand { lo: i64, hi: i64 },
+    /// Unix time in milliseconds.
+    Now,
+    /// This user's index.
+    User,
+    /// This user's iteration number.
+    Iteration,
+}
+
+// ---------------------------------------------------------------------------------
+// Expectations and captures
+
+/// What a response must satisfy.
+#[derive(Debug, Default)]
+pub struct Expect {
+    /// `None`: a status of 400 or more fails (the default rule).
+    pub status: Option<StatusExpect>,
+    pub headers: Vec<HeaderExpect>,
+    pub json: Vec<JsonExpect>,
+    pub body: Option<BodyExpect>,
+    pub latency: Option<LatencyExpect>,
+}
+
+impl Expect {
+    /// Whether any check needs the body parsed as JSON.
+    pub fn needs_json(&self) -> bool {
+        !self.json.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct StatusExpect {
+    pub id: ExpectId,
+    /// The status must match at least one.
+    pub allowed: Vec<StatusPattern>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusPattern {
+    Exact(u16),
+    /// `2xx` is `Class(2)`.
+    Class(u8),
+}
+
+impl StatusPattern {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusPattern::Exact(s) => s == status,
+            StatusPattern::Class(c) => status / 100 == c as u16,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HeaderExpect {
+    pub id: ExpectId,
+    pub name: HeaderName,
+    pub matcher: Matcher,
+}
+
+#[derive(Debug)]
+pub struct JsonExpect {
+    pub id: ExpectId,
+    pub path: JsonPath,
+    pub matcher: Matcher,
+}
+
+#[derive(Debug)]
+pub struct BodyExpect {
+    pub id: ExpectId,
+    pub matcher: Matcher,
+}
+
+#[derive(Debug)]
+pub struct LatencyExpect {
+    pub id: ExpectId,
+    pub max: Duration,
+}
+
+/// A check on a value. A plain value in the plan means [`Matcher::Eq`]; a map of
+/// several operators means [`Matcher::All`].
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Eq(Value),
+    Ne(Value),
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+    /// Substring of a string, element of an array, or key of an object.
+    Contains(Value),
+    Matches(regex::Regex),
+    /// `exists: true` holds when the value is present; `false` when it is absent.
+    Exists(bool),
+    /// The length of a string, array or object.
+    Len(Box<Matcher>),
+    All(Vec<Matcher>),
+}
+
+/// Stores a value from a response into a per-user slot.
+#[derive(Debug)]
+pub struct Capture {
+    pub id: CaptureId,
+    pub slot: SlotId,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug)]
+pub enum CaptureSource {
+    /// The first match of a JSONPath query.
+    Json(JsonPath),
+    Header(HeaderName),
+    /// The first group of the first match in the body (the whole match without groups).
+    Regex(regex::Regex),
+}
+
+// ---------------------------------------------------------------------------------
+// Feeders
+
+/// A CSV data feeder. The header was read at compile time; the rows are loaded when
+/// the run starts (a file that vanished by then is a run error).
+#[derive(Debug, Clone)]
+pub struct Feeder {
+    pub name: String,
+    /// Absolute path (resolved relative to the plan file).
+    pub path: PathBuf,
+    pub columns: Vec<String>,
+    pub pick: Pick,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Rows in order, wrapping around.
+    Sequential,
+    Random,
+    /// Each row once; the run ends when they are exhausted.
+    Unique,
+}
+
+// ---------------------------------------------------------------------------------
+// SLOs
+
+/// One SLO line, e.g. `p95 < 300ms` or `list products: p95 < 200ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slo {
+    /// The condition as written (without the request name), for messages.
+    pub text: String,
+    /// `None`: over all requests.
+    pub request: Option<RequestId>,
+    pub metric: Metric,
+    pub op: CmpOp,
+    /// In the metric's unit: milliseconds for latencies, a fraction for
+    /// `error_rate` (1% is 0.01), per second for `rps`, a count otherwise.
+    pub threshold: f64,
+    /// Where the SLO is written in the plan (1-based), for annotations; `None` for the
+    /// implied SLO.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    Min,
+    Mean,
+    Max,
+    /// A percentile in `(0, 100]`, e.g. 95.0 or 99.9.
+    Percentile(f64),
+    ErrorRate,
+    Rps,
+    Requests,
+    Failures,
+    Dropped,
+}
+
+impl Metric {
+    /// Whether the metric is a latency in milliseconds.
+    pub fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::Min | Metric::Mean | Metric::Max | Metric::Percentile(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+impl CmpOp {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            CmpOp::Lt => value < threshold,
+            CmpOp::Le => value <= threshold,
+            CmpOp::Gt => value > threshold,
+            CmpOp::Ge => value >= threshold,
+            CmpOp::Eq => value == threshold,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The compiler: turns a parsed plan into a validated [`graph::CompiledPlan`].
+
+pub mod graph;
+pub mod jsonpath;

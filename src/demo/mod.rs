@@ -1,0 +1,1 @@
+//! The built-in demo target: a small shop API to load-test against.

@@ -1,0 +1,25 @@
+//! Settings of the engine that do not come from the plan.
+
+/// How the engine runs, beyond what the plan says.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Skip TLS certificate verification (`--insecure`).
+    pub insecure: bool,
+    /// Response bodies larger than this fail the request (never an out-of-memory).
+    pub body_limit: usize,
+    /// Redirects followed per request before it fails.
+    pub max_redirects: u32,
+    /// Worker threads, each with its own current-thread runtime; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            insecure: false,
+            body_limit: 10 * 1024 * 1024,
+            max_redirects: 10,
+            threads: 0,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Measurements: mergeable HDR aggregates, snapshots and SLO evaluation.
+
+pub mod failure;
+pub mod snapshot;
+pub mod stats;

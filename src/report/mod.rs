@@ -1,0 +1,1 @@
+//! Sinks of a run's results: console, JSON, JUnit, Markdown summary, HTML.
