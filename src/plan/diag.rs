@@ -168,6 +168,11 @@ impl PlanErrors {
 /// The length of the token starting at `rest` (at least 1 byte, within one line).
 fn token_len(rest: &str) -> usize {
     let line = rest.lines().next().unwrap_or("");
+    if line.starts_with("{{")
+        && let Some(end) = line.find("}}")
+    {
+        return end + 2;
+    }
     let end = line
         .char_indices()
         .find(|(_, c)| c.is_whitespace() || matches!(c, ':' | ',' | '}' | ']'))
@@ -181,7 +186,10 @@ fn use_color() -> bool {
 
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.diagnostics {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
             self.render_one(d, f)?;
         }
         let n = self.diagnostics.len();
