@@ -373,6 +373,7 @@ fn first_line(s: &str) -> String {
         .map(str::trim)
         .rfind(|l| !l.is_empty())
         .unwrap_or("")
+        .trim_start_matches("error: ")
         .to_owned()
 }
 

@@ -264,6 +264,9 @@ impl Compiler<'_> {
         let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
         if !absolute {
             if self.target.is_empty() {
+                if self.target_failed {
+                    return t;
+                }
                 self.error_help(
                     url.pos,
                     format!("the relative URL `{text}` needs a target"),

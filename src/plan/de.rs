@@ -62,6 +62,12 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
+        let exp = match exp.to_string().as_str() {
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "a whole number".into(),
+            "f32" | "f64" => "a number".into(),
+            "a sequence" => "a list".into(),
+            other => other.to_owned(),
+        };
         Self::custom(format_args!("expected {exp}, found {unexp}"))
     }
 
@@ -627,6 +633,10 @@ mod tests {
         let ctx = Ctx::default();
         let e = from_node::<Outer>(&node, &ctx).unwrap_err();
         assert_eq!(&src[e.pos.unwrap()..e.pos.unwrap() + 4], "many");
-        assert!(e.message.contains("expected u32"), "{}", e.message);
+        assert!(
+            e.message.contains("expected a whole number"),
+            "{}",
+            e.message
+        );
     }
 }
