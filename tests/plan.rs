@@ -289,3 +289,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// JSONPath, regex, SLO and template text from the user never panics the compiler.
+    #[test]
+    fn arbitrary_expressions_never_panic(
+        path in "\\$[\\[\\]?@.*:,()'\"a-z0-9 <>=!&|-]{0,24}",
+        re in "[\\[\\](){}*+?.\\\\^$|a-z0-9]{0,16}",
+        slo in "[a-z0-9 .<>=%:/-]{0,24}",
+        tpl in "[{} a-z0-9(),.-]{0,24}",
+        dur in "[0-9.a-z]{0,8}",
+    ) {
+        let src = format!(
+            "name: x\ntarget: http://127.0.0.1:1\nload: {{ users: 1, duration: {dur:?} }}\nflows:\n  - name: f\n    think: {dur:?}\n    steps:\n      - get: {tpl:?}\n        expect:\n          json: {{ {path:?}: {{ matches: {re:?} }} }}\n          latency: {dur:?}\n        capture: {{ a: {path:?}, b: {{ regex: {re:?} }} }}\nslo:\n  - {slo:?}\n"
+        );
+        if let Err(e) = compile_str(&src, Path::new("p.yaml"), &CompileOptions::default()) {
+            prop_assert!(!e.diagnostics.is_empty());
+            let _ = e.to_string();
+        }
+    }
+}
