@@ -6,6 +6,7 @@ pub mod de;
 pub mod diag;
 pub mod node;
 pub mod raw;
+pub mod spanned;
 
 use std::path::Path;
 
