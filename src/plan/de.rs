@@ -1,9 +1,10 @@
 //! Deserializes the raw plan types from a [`Node`] tree.
 //!
 //! The deserializer knows where every value came from, so a type error points at the
-//! value, and [`Sp`] (see [`super::spanned`]) gives the raw types the offset of any value they keep. Unknown
-//! keys do not stop it: each is recorded (with a "did you mean" against the keys the
-//! struct accepts) and skipped, so all of them are reported at once.
+//! value, and [`Sp`] (see [`super::spanned`]) gives the raw types the offset of any
+//! value they keep. Unknown keys do not stop it: each is recorded (with a "did you
+//! mean" against the keys the struct accepts) and skipped, so all of them are reported
+//! at once.
 
 use std::cell::RefCell;
 use std::fmt;
