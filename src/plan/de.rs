@@ -66,7 +66,13 @@ impl de::Error for DeError {
             "a sequence" => "a list".into(),
             other => other.to_owned(),
         };
-        Self::custom(format_args!("expected {exp}, found {unexp}"))
+        let found = match unexp {
+            de::Unexpected::Seq => "a list".to_owned(),
+            de::Unexpected::Map => "a map".to_owned(),
+            de::Unexpected::Unit => "nothing (null)".to_owned(),
+            other => other.to_string(),
+        };
+        Self::custom(format_args!("expected {exp}, found {found}"))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
