@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use super::graph::Think;
 
+/// The longest duration a plan may give (about 31 years), so that sums of durations
+/// (stages) can never overflow.
+const MAX_SECONDS: f64 = 1e9;
+
 /// Parses `250ms`, `10s`, `1m30s`, `2h`, `1.5s`. A bare `0` is zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -46,7 +50,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += n * factor;
         rest = &after[unit_end..];
     }
-    if !total.is_finite() || total > 1e12 {
+    if !total.is_finite() || total > MAX_SECONDS {
         return Err(format!("`{text}` is too long"));
     }
     Ok(Duration::from_secs_f64(total))
