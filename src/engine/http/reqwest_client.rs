@@ -115,7 +115,8 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         if e.is::<rustls::Error>() {
             return FailureKind::Tls;
         }
-        if let Some(kind) = e.downcast_ref::<io::Error>().and_then(classify_io) {
+        let io = e.downcast_ref::<io::Error>();
+        if let Some(kind) = io.and_then(classify_io) {
             return kind;
         }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
@@ -126,7 +127,11 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
                 return FailureKind::Reset;
             }
         }
-        source = e.source();
+        // `io::Error::source` skips the error it wraps; descend into it instead.
+        source = match io.and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     if err.is_connect() {
         FailureKind::Connect
@@ -143,17 +148,6 @@ fn classify_io(io: &io::Error) -> Option<FailureKind> {
             Some(FailureKind::Reset)
         }
         K::TimedOut => Some(FailureKind::Timeout),
-        K::InvalidData => {
-            // rustls reports handshake failures as InvalidData wrapping its own error.
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-            {
-                Some(FailureKind::Tls)
-            } else {
-                None
-            }
-        }
         _ => None,
     }
 }
