@@ -94,6 +94,7 @@ fn app(hits: Arc<AtomicUsize>) -> Router {
                         "query": uri.query(),
                         "content_type": header(&headers, CONTENT_TYPE),
                         "x_token": header(&headers, HeaderName::from_static("x-token")),
+                        "user_agent": header(&headers, http::header::USER_AGENT),
                         "body": String::from_utf8_lossy(&body),
                     }))
                 },
@@ -569,6 +570,7 @@ async fn json_body_keeps_types_and_sets_the_content_type() {
     assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
     let seen = echoed(&user, 1);
     assert_eq!(seen["content_type"], "application/json");
+    assert_eq!(seen["user_agent"], swarm::engine::http::USER_AGENT);
     let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).unwrap();
     assert_eq!(sent, json!({"product": 41, "qty": 3, "label": "user-7"}));
 }
@@ -815,4 +817,41 @@ async fn tls_to_a_plain_http_port_is_a_tls_error() {
             "insecure: {insecure}"
         );
     }
+}
+
+#[tokio::test]
+async fn head_has_no_body_to_limit() {
+    let (addr, _) = target().await;
+    let config = EngineConfig {
+        body_limit: 1024,
+        ..EngineConfig::default()
+    };
+    let env = Env::with_config(&["echo"], config);
+    let mut user = env.user(0);
+    let out = env
+        .run(&step(Method::HEAD, url(addr, "/big")), &mut user)
+        .await;
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.bytes, 0);
+}
+
+#[tokio::test]
+async fn default_headers_can_be_overridden() {
+    let (addr, _) = target().await;
+    let env = Env::new(&["ua"]);
+    let mut user = env.user(0);
+    let mut s = step(Method::GET, url(addr, "/echo"));
+    s.expect.json.push(JsonExpect {
+        id: ExpectId(0),
+        path: swarm::compile::jsonpath::JsonPath::parse("$.content_type").unwrap(),
+        matcher: Matcher::Eq(json!("text/x-custom")),
+    });
+    s.headers
+        .push((CONTENT_TYPE, Template::literal("text/x-custom")));
+    s.body = Some(Body::Json(JsonTemplate::Value(json!([1]))));
+    assert_eq!(
+        env.run(&s, &mut user).await.result,
+        Ok(()),
+        "a plan's content-type wins over the JSON default"
+    );
 }

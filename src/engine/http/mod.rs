@@ -22,8 +22,13 @@
 //!   ([`FailureKind::Tls`]), other connect errors ([`FailureKind::Connect`]), a reply
 //!   that is not HTTP ([`FailureKind::Protocol`]), a URL or header the client cannot
 //!   send ([`FailureKind::InvalidRequest`]).
-//! - **TLS** uses the shared [`HttpShared::tls_config`] (rustls with the `ring`
-//!   provider; verification off under `--insecure`).
+//! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
+//!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
+//!   session cache of the user's own.
+//! - **Headers**: it sends the caller's headers as given, plus `host`,
+//!   `content-length` and, unless the caller set them, `user-agent: `[`USER_AGENT`]
+//!   and `accept: */*`.
+//!   A client may reuse `reqwest::cookie::Jar` as its cookie store.
 //! - A response with any status is `Ok`: judging statuses is the caller's job.
 //! - No decompression: the body is returned as received.
 //!
@@ -43,6 +48,12 @@ use crate::engine::config::EngineConfig;
 use crate::metrics::failure::FailureKind;
 
 pub use reqwest_client::ReqwestClient;
+
+/// TLS sessions a user remembers (8 tickets per server, so about two servers).
+const USER_TLS_SESSIONS: usize = 16;
+
+/// The `user-agent` sent unless the plan sets one.
+pub const USER_AGENT: &str = concat!("swarm/", env!("CARGO_PKG_VERSION"));
 
 /// What all users of a run share: TLS settings and limits. Cheap to clone.
 #[derive(Clone)]
@@ -83,6 +94,15 @@ impl HttpShared {
     /// The rustls configuration every client uses.
     pub fn tls_config(&self) -> &Arc<rustls::ClientConfig> {
         &self.inner.tls
+    }
+
+    /// The TLS configuration for one user: the shared settings with a session cache
+    /// of its own, so users do not resume each other's TLS sessions (distinct browsers
+    /// would not).
+    pub fn user_tls_config(&self) -> rustls::ClientConfig {
+        let mut config = rustls::ClientConfig::clone(&self.inner.tls);
+        config.resumption = rustls::client::Resumption::in_memory_sessions(USER_TLS_SESSIONS);
+        config
     }
 
     /// Response bodies larger than this fail with [`FailureKind::BodyTooLarge`].

@@ -20,7 +20,8 @@ impl ReqwestClient {
     /// A client with a fresh cookie jar and no connections yet.
     pub fn new(shared: &HttpShared) -> Result<ReqwestClient, HttpSetupError> {
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(rustls::ClientConfig::clone(shared.tls_config()))
+            .tls_backend_preconfigured(shared.user_tls_config())
+            .user_agent(super::USER_AGENT)
             .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
             .redirect(reqwest::redirect::Policy::limited(
                 shared.max_redirects() as usize
