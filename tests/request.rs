@@ -855,3 +855,61 @@ async fn default_headers_can_be_overridden() {
         "a plan's content-type wins over the JSON default"
     );
 }
+
+/// A TLS target with the self-signed certificate in `tests/fixtures`, answering `ok`.
+async fn tls_target() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cert = CertificateDer::from_pem_file(dir.join("localhost.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    raw(move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await;
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            let _ = tls.flush().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn tls_verification_and_insecure() {
+    let addr = tls_target().await;
+    let s = step(Method::GET, format!("https://localhost:{}/", addr.port()));
+    let strict = Env::new(&[]);
+    let mut user = strict.user(0);
+    assert_eq!(
+        strict.run(&s, &mut user).await.result,
+        Err(FailureKind::Tls),
+        "a self-signed certificate is rejected"
+    );
+    let insecure = Env::with_config(
+        &[],
+        EngineConfig {
+            insecure: true,
+            ..EngineConfig::default()
+        },
+    );
+    let mut user = insecure.user(0);
+    let out = insecure.run(&s, &mut user).await;
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.bytes, 2);
+}
