@@ -30,9 +30,9 @@ pub struct VuContext {
     pub slots: Vec<Option<Value>>,
     /// The current row of each feeder, indexed by `FeederId`; set by the engine.
     pub rows: Vec<Option<Arc<[String]>>>,
-    /// `None` only when the client could not be built (reported per request as a
-    /// connect failure); [`HttpShared::new`] builds a probe client so a broken setup
-    /// fails the run before any user starts.
+    /// `None` only when the client could not be built; [`execute`] tries again and
+    /// otherwise fails the request as a connect failure. [`HttpShared::new`] builds
+    /// a probe client, so a broken setup fails the run before any user starts.
     client: Option<Client>,
     rng: SmallRng,
     bufs: Buffers,
@@ -97,12 +97,15 @@ pub struct Outcome {
 pub async fn execute(
     step: &RequestStep,
     ctx: &mut VuContext,
-    _http: &HttpShared,
+    http: &HttpShared,
     start: Instant,
 ) -> Outcome {
     if let Err(kind) = render_request(step, ctx) {
         capture::clear(&step.captures, &mut ctx.slots);
         return not_sent(kind);
+    }
+    if ctx.client.is_none() {
+        ctx.client = http.client().ok();
     }
     let Some(client) = ctx.client.as_mut() else {
         capture::clear(&step.captures, &mut ctx.slots);
