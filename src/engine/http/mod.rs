@@ -1,0 +1,3 @@
+//! HTTP clients for virtual users.
+
+pub mod lean;
