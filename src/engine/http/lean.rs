@@ -21,17 +21,14 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::Method;
 use tokio::io::AsyncWriteExt;
 
-use crate::engine::config::EngineConfig;
+use super::{HttpRequest, HttpShared};
 use crate::metrics::failure::FailureKind;
 
 use conn::Conn;
-pub use conn::tls_config;
 pub use cookies::CookieJar;
 pub use pool::Response;
 use wire::{Head, Parsed, ReadError, Target};
@@ -41,41 +38,6 @@ use wire::{Head, Parsed, ReadError, Target};
 const PROBE_AFTER: Duration = Duration::from_millis(500);
 /// Origins a user keeps a connection to at once; the oldest is closed beyond that.
 const MAX_ORIGINS: usize = 4;
-
-/// What every user of a run shares: the TLS configuration and the limits.
-#[derive(Debug, Clone)]
-pub struct LeanShared {
-    tls: Arc<rustls::ClientConfig>,
-    body_limit: usize,
-    max_redirects: u32,
-}
-
-impl LeanShared {
-    pub fn new(config: &EngineConfig) -> LeanShared {
-        LeanShared::with_tls(config, tls_config(config.insecure))
-    }
-
-    /// With a TLS configuration built elsewhere (one per run, shared with other clients).
-    pub fn with_tls(config: &EngineConfig, tls: Arc<rustls::ClientConfig>) -> LeanShared {
-        LeanShared {
-            tls,
-            body_limit: config.body_limit,
-            max_redirects: config.max_redirects,
-        }
-    }
-}
-
-/// One request. `url` is absolute (`http://` or `https://`); header names and values
-/// are anything byte-like (`HeaderName`, `HeaderValue`, `String`, `&str`).
-#[derive(Debug)]
-pub struct Request<'a, N, V> {
-    pub method: &'a Method,
-    pub url: &'a str,
-    pub headers: &'a [(N, V)],
-    pub body: &'a [u8],
-    /// Covers the whole exchange: connecting, sending, redirects and reading the body.
-    pub timeout: Duration,
-}
 
 /// A user's keep-alive connection to one origin.
 #[derive(Debug)]
@@ -105,10 +67,10 @@ impl LeanClient {
     }
 
     /// Sends a request and reads the whole response, following redirects.
-    pub async fn send<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pub async fn send(
         &mut self,
-        shared: &LeanShared,
-        req: &Request<'_, N, V>,
+        shared: &HttpShared,
+        req: &HttpRequest<'_>,
     ) -> Result<Response, FailureKind> {
         // A connection in use lives inside this future, so a timeout drops it: a
         // half-read response can never leak into the next request.
@@ -118,10 +80,10 @@ impl LeanClient {
         }
     }
 
-    async fn follow<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    async fn follow(
         &mut self,
-        shared: &LeanShared,
-        req: &Request<'_, N, V>,
+        shared: &HttpShared,
+        req: &HttpRequest<'_>,
     ) -> Result<Response, FailureKind> {
         let mut scratch = pool::Pooled::take();
         let mut method = req.method.as_str();
@@ -130,7 +92,7 @@ impl LeanClient {
         let mut redirects = 0;
         loop {
             let url = redirected.as_deref().unwrap_or(req.url);
-            let target = wire::parse_target(url).ok_or(FailureKind::Connect)?;
+            let target = wire::parse_target(url).ok_or(FailureKind::InvalidRequest)?;
             let head = Head {
                 method,
                 target: &target,
@@ -161,7 +123,7 @@ impl LeanClient {
                     body_start: parsed.body_start,
                 });
             };
-            if redirects >= shared.max_redirects {
+            if redirects >= shared.max_redirects() {
                 return Err(FailureKind::TooManyRedirects);
             }
             redirects += 1;
@@ -178,10 +140,10 @@ impl LeanClient {
     }
 
     /// One request and response on a keep-alive connection to the target's origin.
-    async fn exchange<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    async fn exchange(
         &mut self,
-        shared: &LeanShared,
-        head: &Head<'_, N, V>,
+        shared: &HttpShared,
+        head: &Head<'_>,
         s: &mut pool::Scratch,
     ) -> Result<Parsed, FailureKind> {
         let target = head.target;
@@ -191,14 +153,14 @@ impl LeanClient {
         });
         let i = self.origin(target);
         let origin = &mut self.origins[i];
-        let tls = target.tls.then_some(&shared.tls);
+        let tls = target.tls.then_some(shared.tls_config());
         let (mut conn, mut reused) = match origin.conn.take() {
             Some(c) if origin.idle_since.elapsed() < PROBE_AFTER || c.looks_alive() => (c, true),
             _ => (conn::connect(target.host, target.port, tls).await?, false),
         };
         let head_request = head.method == "HEAD";
         loop {
-            match round_trip(&mut conn, s, head_request, shared.body_limit).await {
+            match round_trip(&mut conn, s, head_request, shared.body_limit()).await {
                 Ok(parsed) => {
                     if parsed.keep_alive {
                         origin.conn = Some(conn);

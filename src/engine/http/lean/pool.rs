@@ -8,6 +8,12 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use crate::engine::http::HttpResponse;
+use crate::metrics::failure::FailureKind;
+
 /// Capacity a fresh read buffer starts with.
 const INITIAL_READ: usize = 8 * 1024;
 /// Buffers that grew past this are shrunk before going back to the pool, so one huge
@@ -129,6 +135,24 @@ impl Response {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
+    }
+
+    /// Copies the response into the owned form the request pipeline judges; the
+    /// scratch goes back to the pool. Headers `http` cannot represent are skipped.
+    pub fn into_http(self) -> Result<HttpResponse, FailureKind> {
+        let status = StatusCode::from_u16(self.status).map_err(|_| FailureKind::Protocol)?;
+        let mut headers =
+            HeaderMap::with_capacity(self.scratch.get_ref().map_or(0, |s| s.headers.len()));
+        for (name, value) in self.headers() {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+                headers.append(n, v);
+            }
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: Bytes::copy_from_slice(self.body()),
+        })
     }
 }
 

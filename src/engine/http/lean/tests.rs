@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::Method;
+use http::header::ACCEPT;
+use http::{HeaderMap, HeaderValue, Method};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::engine::config::EngineConfig;
 
 /// What the test server does with one request.
 enum Reply {
@@ -118,24 +120,25 @@ fn path(head: &str) -> &str {
     head.split(' ').nth(1).unwrap_or("")
 }
 
-fn shared(body_limit: usize, max_redirects: u32) -> LeanShared {
+fn shared(body_limit: usize, max_redirects: u32) -> HttpShared {
     let config = EngineConfig {
         body_limit,
         max_redirects,
         ..EngineConfig::default()
     };
-    LeanShared::new(&config)
+    HttpShared::new(&config).unwrap()
 }
 
 async fn send(
     client: &mut LeanClient,
-    shared: &LeanShared,
+    shared: &HttpShared,
     method: Method,
     url: &str,
     body: &[u8],
 ) -> Result<Response, FailureKind> {
-    let headers: [(&str, &str); 1] = [("accept", "application/json")];
-    let req = Request {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let req = HttpRequest {
         method: &method,
         url,
         headers: &headers,
@@ -147,7 +150,7 @@ async fn send(
 
 async fn get(
     client: &mut LeanClient,
-    shared: &LeanShared,
+    shared: &HttpShared,
     url: &str,
 ) -> Result<Response, FailureKind> {
     send(client, shared, Method::GET, url, b"").await
@@ -256,10 +259,10 @@ async fn garbage_and_silence_fail_with_their_kind() {
     assert_eq!(r.err(), Some(FailureKind::Reset));
     let method = Method::GET;
     let url = server.url("/silent");
-    let req = Request::<&str, &str> {
+    let req = HttpRequest {
         method: &method,
         url: &url,
-        headers: &[],
+        headers: &HeaderMap::new(),
         body: b"",
         timeout: Duration::from_millis(200),
     };
@@ -294,7 +297,7 @@ async fn connection_failures_have_their_kind() {
     task.abort();
     assert_eq!(r.err(), Some(FailureKind::Tls));
     let r = get(&mut client, &shared, "not a url").await;
-    assert_eq!(r.err(), Some(FailureKind::Connect));
+    assert_eq!(r.err(), Some(FailureKind::InvalidRequest));
 }
 
 #[tokio::test]
