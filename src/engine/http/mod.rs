@@ -35,6 +35,7 @@
 //! [`Client`] is an enum rather than a trait object so the hot path dispatches
 //! without a virtual call or a boxed future; a new implementation is a new variant.
 
+pub mod lean;
 pub mod reqwest_client;
 mod tls;
 
@@ -47,6 +48,7 @@ use http::{HeaderMap, Method, StatusCode};
 use crate::engine::config::EngineConfig;
 use crate::metrics::failure::FailureKind;
 
+pub use lean::LeanClient;
 pub use reqwest_client::ReqwestClient;
 
 /// TLS sessions a user remembers (8 tickets per server, so about two servers).
@@ -65,6 +67,26 @@ struct SharedInner {
     tls: Arc<rustls::ClientConfig>,
     body_limit: usize,
     max_redirects: u32,
+    implementation: Implementation,
+}
+
+/// Which client implementation users get. The lean client is the default (it is
+/// faster and holds less per user; see `docs/benchmarks.md`); `SWARM_HTTP_CLIENT=reqwest`
+/// selects reqwest, for comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implementation {
+    Lean,
+    Reqwest,
+}
+
+impl Implementation {
+    /// From `SWARM_HTTP_CLIENT` (`lean` or `reqwest`); anything else is the default.
+    pub fn from_env() -> Implementation {
+        match std::env::var("SWARM_HTTP_CLIENT").as_deref() {
+            Ok("reqwest") => Implementation::Reqwest,
+            _ => Implementation::Lean,
+        }
+    }
 }
 
 /// Why the HTTP layer could not be set up for a run.
@@ -85,6 +107,7 @@ impl HttpShared {
                 tls: Arc::new(tls::client_config(config.insecure)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
+                implementation: Implementation::from_env(),
             }),
         };
         ReqwestClient::new(&shared)?;
@@ -117,7 +140,15 @@ impl HttpShared {
 
     /// A new client with its own cookie jar and connections.
     pub fn client(&self) -> Result<Client, HttpSetupError> {
-        Ok(Client::Reqwest(ReqwestClient::new(self)?))
+        Ok(match self.inner.implementation {
+            Implementation::Lean => Client::Lean(LeanClient::new(), self.clone()),
+            Implementation::Reqwest => Client::Reqwest(ReqwestClient::new(self)?),
+        })
+    }
+
+    /// The client implementation users get.
+    pub fn implementation(&self) -> Implementation {
+        self.inner.implementation
     }
 }
 
@@ -154,6 +185,8 @@ pub struct HttpResponse {
 
 /// A per-user HTTP client. See the module documentation for the contract.
 pub enum Client {
+    /// The lean HTTP/1.1 client ([`lean`]), with the run's shared settings.
+    Lean(LeanClient, HttpShared),
     /// reqwest (hyper underneath), one `reqwest::Client` per user.
     Reqwest(ReqwestClient),
 }
@@ -162,6 +195,7 @@ impl Client {
     /// Sends one request and reads the whole response, following redirects.
     pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
         match self {
+            Client::Lean(c, shared) => c.send(shared, req).await?.into_http(),
             Client::Reqwest(c) => c.send(req).await,
         }
     }
@@ -170,6 +204,7 @@ impl Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Client::Lean(..) => f.write_str("Client::Lean"),
             Client::Reqwest(_) => f.write_str("Client::Reqwest"),
         }
     }
