@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 use swarm::compile::graph::*;
 use swarm::engine::config::EngineConfig;
-use swarm::engine::http::HttpShared;
+use swarm::engine::http::{HttpShared, Implementation};
 use swarm::engine::request::{Outcome, VuContext, execute};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -209,12 +209,12 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new(slots: &[&str]) -> Env {
-        Env::with_config(slots, EngineConfig::default())
+    pub fn new(imp: Implementation, slots: &[&str]) -> Env {
+        Env::with_config(imp, slots, EngineConfig::default())
     }
-    pub fn with_config(slots: &[&str], config: EngineConfig) -> Env {
+    pub fn with_config(imp: Implementation, slots: &[&str], config: EngineConfig) -> Env {
         Env {
-            http: HttpShared::new(&config).unwrap(),
+            http: HttpShared::with_implementation(&config, imp).unwrap(),
             plan: plan(slots),
         }
     }

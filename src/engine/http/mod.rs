@@ -101,13 +101,23 @@ pub enum HttpSetupError {
 impl HttpShared {
     /// Builds the shared settings, and one client as a probe so that a setup problem
     /// is reported when the run starts rather than by every user.
+    /// The implementation comes from `SWARM_HTTP_CLIENT` ([`Implementation::from_env`]).
     pub fn new(config: &EngineConfig) -> Result<HttpShared, HttpSetupError> {
+        HttpShared::with_implementation(config, Implementation::from_env())
+    }
+
+    /// Like [`HttpShared::new`] with an explicit implementation, so tests and
+    /// benchmarks can run every client side by side.
+    pub fn with_implementation(
+        config: &EngineConfig,
+        implementation: Implementation,
+    ) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
                 tls: Arc::new(tls::client_config(config.insecure)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
-                implementation: Implementation::from_env(),
+                implementation,
             }),
         };
         ReqwestClient::new(&shared)?;
