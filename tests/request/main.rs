@@ -25,5 +25,6 @@ macro_rules! per_client {
 }
 
 mod pipeline;
+mod plans;
 mod support;
 mod transport;
