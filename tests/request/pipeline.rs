@@ -398,7 +398,47 @@ async fn default_headers_can_be_overridden(imp: Implementation) {
     );
 }
 
+async fn cookie_paths_and_hosts_are_honoured(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["a", "b", "other_host"]);
+    let mut user = env.user(0);
+    let body_to = |slot: u32, path: String| {
+        let mut s = step(Method::GET, path);
+        s.captures.push(Capture {
+            id: CaptureId(slot),
+            slot: SlotId(slot),
+            source: CaptureSource::Regex(regex::Regex::new("^.*$").unwrap()),
+        });
+        s
+    };
+    env.run(&step(Method::GET, url(addr, "/a/set")), &mut user)
+        .await
+        .result
+        .unwrap();
+    env.run(&body_to(0, url(addr, "/a/me")), &mut user)
+        .await
+        .result
+        .unwrap();
+    env.run(&body_to(1, url(addr, "/b/me")), &mut user)
+        .await
+        .result
+        .unwrap();
+    let localhost = format!("http://localhost:{}/a/me", addr.port());
+    env.run(&body_to(2, localhost), &mut user)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(user.slots[0], Some(json!("scoped=1")));
+    assert_eq!(user.slots[1], Some(json!("")), "path /a does not cover /b");
+    assert_eq!(
+        user.slots[2],
+        Some(json!("")),
+        "another host gets no cookie"
+    );
+}
+
 per_client!(
+    cookie_paths_and_hosts_are_honoured,
     plain_get_measures_latency_and_bytes,
     cookies_are_kept_per_user_and_never_shared,
     connections_are_kept_alive_per_user,

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{any, get, post};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 use swarm::compile::graph::*;
@@ -130,6 +130,30 @@ pub fn app(hits: Arc<AtomicUsize>) -> Router {
                 hits.fetch_add(1, Ordering::SeqCst);
                 async { "counted" }
             }),
+        )
+        .route(
+            "/redirect/{code}",
+            any(|Path(code): Path<u16>| async move {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+                (status, [(LOCATION, "/echo")])
+            }),
+        )
+        .route(
+            "/login-redirect",
+            get(|| async {
+                (
+                    StatusCode::SEE_OTHER,
+                    [(SET_COOKIE, "hop=1; Path=/"), (LOCATION, "/me")],
+                )
+            }),
+        )
+        .route(
+            "/a/set",
+            get(|| async { ([(SET_COOKIE, "scoped=1; Path=/a")], "set") }),
+        )
+        .route(
+            "/{dir}/me",
+            get(|headers: HeaderMap| async move { header(&headers, COOKIE) }),
         )
 }
 

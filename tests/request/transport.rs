@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::Method;
 use serde_json::json;
+use swarm::compile::graph::{Body, Capture, CaptureId, CaptureSource, SlotId, Template};
 use swarm::engine::config::EngineConfig;
 use swarm::metrics::failure::FailureKind;
 use tokio::io::AsyncWriteExt;
@@ -226,7 +227,107 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     assert_eq!(out.bytes, 2);
 }
 
+async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["echo"]);
+    let mut user = env.user(0);
+    for (code, method, body) in [
+        (307, "POST", "payload"),
+        (308, "POST", "payload"),
+        (302, "GET", ""),
+        (303, "GET", ""),
+    ] {
+        let mut s = step(Method::POST, url(addr, &format!("/redirect/{code}")));
+        s.body = Some(Body::Raw(Template::literal("payload")));
+        s.captures.push(capture_all(0));
+        assert_eq!(env.run(&s, &mut user).await.result, Ok(()), "{code}");
+        let seen = user.slots[0].clone().unwrap();
+        assert_eq!(seen["method"], method, "{code}");
+        assert_eq!(seen["body"], body, "{code}");
+    }
+}
+
+async fn cookies_set_on_a_redirect_hop_are_kept(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["me"]);
+    let mut user = env.user(0);
+    let mut s = step(Method::GET, url(addr, "/login-redirect"));
+    s.captures.push(Capture {
+        id: CaptureId(0),
+        slot: SlotId(0),
+        source: CaptureSource::Regex(regex::Regex::new("^.*$").unwrap()),
+    });
+    assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
+    assert_eq!(user.slots[0], Some(json!("hop=1")));
+}
+
+async fn a_connection_closed_after_each_response_is_replaced(imp: Implementation) {
+    // Answers one request per connection and closes without saying so: the
+    // client's idle connection goes stale between requests.
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    let addr = raw(move |mut stream| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            read_request(&mut stream).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    })
+    .await;
+    let env = Env::new(imp, &[]);
+    let mut user = env.user(0);
+    for i in 0..3 {
+        let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
+        assert_eq!(out.result, Ok(()), "request {i}");
+        assert_eq!(out.bytes, 2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
+
+async fn a_chunked_body_is_read_whole(imp: Implementation) {
+    let addr = raw(|mut stream| async move {
+        read_request(&mut stream).await;
+        let mut reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for i in 0..40u8 {
+            reply.extend_from_slice(b"3e8\r\n");
+            reply.extend_from_slice(&[b'a' + i % 26; 1000]);
+            reply.extend_from_slice(b"\r\n");
+        }
+        reply.extend_from_slice(b"0\r\n\r\n");
+        // Written in pieces so the client sees the body arrive over time.
+        for piece in reply.chunks(7000) {
+            if stream.write_all(piece).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await;
+    let env = Env::new(imp, &["tail"]);
+    let mut user = env.user(0);
+    let mut s = step(Method::GET, url(addr, "/"));
+    s.captures.push(Capture {
+        id: CaptureId(0),
+        slot: SlotId(0),
+        source: CaptureSource::Regex(regex::Regex::new("(n+)$").unwrap()),
+    });
+    let out = env.run(&s, &mut user).await;
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.bytes, 40_000);
+    // The 40th chunk is all `n` (39 % 26 = 13).
+    assert_eq!(user.slots[0], Some(json!("n".repeat(1000))));
+}
+
 per_client!(
+    redirects_keep_or_drop_the_body_by_status,
+    cookies_set_on_a_redirect_hop_are_kept,
+    a_connection_closed_after_each_response_is_replaced,
+    a_chunked_body_is_read_whole,
     redirects_are_followed_up_to_the_limit,
     refused,
     accept_then_close_is_a_reset,
