@@ -26,9 +26,8 @@
 //!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
 //!   session cache of the user's own.
 //! - **Headers**: it sends the caller's headers as given, plus `host`,
-//!   `content-length` and, unless the caller set them, `user-agent: `[`USER_AGENT`]
-//!   and `accept: */*`.
-//!   A client may reuse `reqwest::cookie::Jar` as its cookie store.
+//!   `content-length`, the cookies, and `user-agent: `[`USER_AGENT`] unless the
+//!   caller set one. (reqwest also adds `accept: */*` when the caller has none.)
 //! - A response with any status is `Ok`: judging statuses is the caller's job.
 //! - No decompression: the body is returned as received.
 //!
