@@ -119,7 +119,7 @@ impl HttpShared {
                 implementation,
             }),
         };
-        ReqwestClient::new(&shared)?;
+        shared.client()?;
         Ok(shared)
     }
 
