@@ -1,5 +1,7 @@
 //! Measurements: mergeable HDR aggregates, snapshots and SLO evaluation.
 
+pub mod aggregate;
 pub mod failure;
+pub mod generator;
 pub mod snapshot;
 pub mod stats;
