@@ -30,6 +30,9 @@ use crate::metrics::aggregate::Delta;
 /// How often a worker probes its own event loop for lag.
 const PROBE: Duration = Duration::from_millis(20);
 
+/// The most overdue arrivals started at once when the run stops.
+const MAX_BACKLOG: usize = 10_000;
+
 /// A command from the controller to a worker.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum WorkerCmd {
@@ -150,13 +153,10 @@ async fn run(w: WorkerSetup) {
     let mut probe_at = Instant::now() + PROBE;
     loop {
         let arrival = open.as_ref().and_then(|o| o.next_due(origin));
+        // Commands first (a Stop must never starve behind a backlog of arrivals),
+        // then the once-a-second flush, then arrivals, then the lag probe.
         tokio::select! {
             biased;
-            _ = sleep_until(arrival.unwrap_or(probe_at)), if arrival.is_some() => {
-                if let (Some(o), Some(at)) = (open.as_mut(), arrival) {
-                    o.dispatch(&env, &flows, at);
-                }
-            }
             cmd = cmds.recv() => match cmd {
                 Some(WorkerCmd::SetUsers(n)) => {
                     set_users(&env, &flows, &mut closed, n, index, threads);
@@ -170,9 +170,20 @@ async fn run(w: WorkerSetup) {
                     flush.epoch = epoch;
                     env.recorder.borrow_mut().clear();
                 }
-                Some(WorkerCmd::Stop) | None => break,
+                Some(WorkerCmd::Stop) | None => {
+                    // Arrivals that were due before the stop still start.
+                    if let Some(o) = open.as_mut() {
+                        o.dispatch_due(&env, &flows, origin);
+                    }
+                    break;
+                }
             },
             _ = sleep_until(flush.due()) => flush.send(&env),
+            _ = sleep_until(arrival.unwrap_or(probe_at)), if arrival.is_some() => {
+                if let (Some(o), Some(at)) = (open.as_mut(), arrival) {
+                    o.dispatch(&env, &flows, at);
+                }
+            }
             _ = sleep_until(probe_at) => {
                 let now = Instant::now();
                 env.recorder.borrow_mut().lag(now.saturating_duration_since(probe_at));
@@ -291,6 +302,17 @@ impl OpenPool {
             return None;
         }
         Some(origin + Duration::from_secs_f64(t))
+    }
+
+    /// Starts the arrivals already due (at most a bounded backlog).
+    fn dispatch_due(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, origin: Instant) {
+        let now = Instant::now();
+        for _ in 0..MAX_BACKLOG {
+            match self.next_due(origin) {
+                Some(at) if at <= now => self.dispatch(env, flows, at),
+                _ => break,
+            }
+        }
     }
 
     /// Starts the arrival due at `scheduled`, or counts it as dropped.
