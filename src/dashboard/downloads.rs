@@ -4,7 +4,8 @@
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::stats::RequestStats;
-use crate::report::html::{self, view};
+use crate::report::html;
+use crate::report::json::JsonReport;
 
 pub(crate) struct Download {
     pub filename: String,
@@ -28,7 +29,7 @@ pub(crate) fn render(
     let stem = format!("{}-run{run}", stem.trim_matches('-'));
     let (ext, mime, body) = match kind {
         "html" => ("html", "text/html; charset=utf-8", html::render(plan, snap)),
-        "json" => ("json", "application/json", json(plan, snap, run)),
+        "json" => ("json", "application/json", json(plan, snap)),
         "junit" => ("xml", "application/xml", junit(plan, snap)),
         "csv" => ("csv", "text/csv; charset=utf-8", csv(plan, snap)),
         _ => return None,
@@ -40,69 +41,18 @@ pub(crate) fn render(
     })
 }
 
-/// The page's data model as one document (the same the HTML report embeds).
-fn json(plan: &CompiledPlan, snap: &Snapshot, run: u32) -> String {
-    format!(
-        r#"{{"meta":{},"state":{},"points":{}}}"#,
-        view::meta(plan, run, false),
-        view::state(plan, snap, None),
-        view::points_json(&snap.series, None)
-    )
+/// The versioned JSON report, as `swarm check --json` writes it.
+fn json(plan: &CompiledPlan, snap: &Snapshot) -> String {
+    let verdicts = crate::metrics::slo::evaluate(plan, snap);
+    JsonReport::build(plan, snap, &verdicts).to_json()
 }
 
-/// One testsuite for the plan, one testcase per SLO and one per request name that had
-/// failures.
+/// The JUnit report, as `swarm check --junit` writes it.
 fn junit(plan: &CompiledPlan, snap: &Snapshot) -> String {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-    let mut suite = TestSuite::new(plan.name.clone());
-    suite.set_time(snap.elapsed);
-    for (slo, verdict) in plan.slos.iter().zip(view::slo_views(plan, snap)) {
-        let name = format!("slo: {}", view::slo_label(plan, slo));
-        let message = format!(
-            "measured {}, limit {}",
-            verdict.display_value, verdict.display_limit
-        );
-        let status = if verdict.passed {
-            TestCaseStatus::success()
-        } else {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(message.clone());
-            s
-        };
-        let mut case = TestCase::new(name, status);
-        case.set_classname(format!("{}.slo", plan.name));
-        case.set_system_out(message);
-        suite.add_test_case(case);
-    }
-    for (i, stats) in snap.requests.iter().enumerate() {
-        if stats.failures == 0 {
-            continue;
-        }
-        let name = plan
-            .requests
-            .get(i)
-            .map_or_else(|| format!("#{i}"), |r| r.name.clone());
-        let reasons: Vec<String> = stats
-            .reasons
-            .iter()
-            .map(|(k, n)| format!("{n} × {}", k.describe(plan)))
-            .collect();
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        status.set_message(format!(
-            "{} of {} requests failed",
-            stats.failures, stats.count
-        ));
-        status.set_description(reasons.join("\n"));
-        let mut case = TestCase::new(format!("request: {name}"), status);
-        case.set_classname(format!("{}.requests", plan.name));
-        suite.add_test_case(case);
-    }
-    let mut report = Report::new(plan.name.clone());
-    report.set_time(snap.elapsed);
-    report.add_test_suite(suite);
-    report
-        .to_string()
-        .unwrap_or_else(|e| format!("<!-- junit serialization failed: {e} -->"))
+    let verdicts = crate::metrics::slo::evaluate(plan, snap);
+    let report = JsonReport::build(plan, snap, &verdicts);
+    crate::report::junit::render(&report)
+        .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
 }
 
 const PERCENTILES: [(f64, &str); 11] = [

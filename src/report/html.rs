@@ -6,8 +6,9 @@
 
 pub mod view;
 
-use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::{RunResult, Sink, SinkError, write_report};
 
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
@@ -57,22 +58,31 @@ pub fn live_page() -> String {
         )
 }
 
-/// Writes the report atomically (a temporary file beside `path`, then a rename).
-pub fn write(path: &Path, plan: &CompiledPlan, snap: &Snapshot) -> io::Result<()> {
-    let html = render(plan, snap);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report.html".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, html)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// Writes the report to `path` atomically.
+pub fn write(path: &Path, plan: &CompiledPlan, snap: &Snapshot) -> Result<(), SinkError> {
+    write_report("html", path, render(plan, snap).as_bytes())
+}
+
+/// `--html FILE`: the self-contained HTML report, as a [`Sink`].
+#[derive(Debug, Clone)]
+pub struct HtmlSink {
+    pub path: PathBuf,
+}
+
+impl HtmlSink {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        HtmlSink { path: path.into() }
+    }
+}
+
+impl Sink for HtmlSink {
+    fn name(&self) -> &'static str {
+        "html"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        write(&self.path, &result.plan, &result.snapshot)
+    }
 }
 
 /// Makes script code safe inside a `<script>` element: `</` cannot close it early.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::compile::graph::{CompiledPlan, LoadModel, Metric, RateShape, Slo};
+use crate::compile::graph::{CompiledPlan, LoadModel, RateShape, Slo};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
 
@@ -108,44 +108,14 @@ pub struct SloView {
 }
 
 /// Evaluates the plan's SLOs against a snapshot (live: against what was measured so far).
-// Until the reports branch's `metrics::slo::evaluate` lands, the same rules are
-// computed here; the switch is one function body.
 pub fn slo_views(plan: &CompiledPlan, snap: &Snapshot) -> Vec<SloView> {
-    plan.slos
-        .iter()
-        .map(|slo| {
-            let stats = match slo.request {
-                Some(id) if (id.0 as usize) < snap.requests.len() => snap.request(id).clone(),
-                _ => snap.total(),
-            };
-            let value = match slo.metric {
-                Metric::Min => stats.min_ms(),
-                Metric::Mean => stats.mean_ms(),
-                Metric::Max => stats.max_ms(),
-                Metric::Percentile(p) => stats.percentile_ms(p),
-                Metric::ErrorRate => stats.error_rate(),
-                Metric::Rps => snap.rps(&stats),
-                Metric::Requests => stats.count as f64,
-                Metric::Failures => stats.failures as f64,
-                Metric::Dropped => snap.dropped as f64,
-            };
-            let measurable = stats.count > 0 || !slo.metric.is_latency();
-            let fmt = |v: f64| match slo.metric {
-                m if m.is_latency() => format!("{v:.1} ms"),
-                Metric::ErrorRate => format!("{:.2}%", v * 100.0),
-                Metric::Rps => format!("{v:.1}/s"),
-                _ => format!("{v}"),
-            };
-            SloView {
-                value: measurable.then_some(value),
-                display_value: if measurable {
-                    fmt(value)
-                } else {
-                    "no requests".into()
-                },
-                display_limit: format!("{} {}", slo.op.as_str(), fmt(slo.threshold)),
-                passed: measurable && slo.op.holds(value, slo.threshold),
-            }
+    crate::metrics::slo::evaluate(plan, snap)
+        .into_iter()
+        .map(|v| SloView {
+            value: v.value,
+            display_value: v.display_value(),
+            display_limit: format!("{} {}", v.op, v.display_threshold()),
+            passed: v.passed,
         })
         .collect()
 }
@@ -206,7 +176,7 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
             failures.push((*n, json!([i, kind.describe(plan), n])));
         }
     }
-    failures.sort_by(|a, b| b.0.cmp(&a.0));
+    failures.sort_by_key(|f| std::cmp::Reverse(f.0));
     let slos: Vec<Value> = slo_views(plan, snap)
         .into_iter()
         .map(|v| json!([v.value.map(r3), v.passed, v.display_value, v.display_limit]))
