@@ -15,6 +15,7 @@ use crate::metrics::snapshot::Snapshot;
 pub mod console;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod progress;
