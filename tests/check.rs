@@ -323,6 +323,17 @@ fn a_data_file_that_vanished_exits_3() {
 
 #[test]
 fn sigint_exits_130_and_still_writes_the_report() {
+    interrupt_with("-INT");
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c() {
+    interrupt_with("-TERM");
+}
+
+/// Sends `signal` to a running `swarm check` once load flows: it must stop promptly,
+/// exit 130 and still write the report with what was measured.
+fn interrupt_with(signal: &str) {
     let _turn = serial();
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
@@ -333,7 +344,7 @@ fn sigint_exits_130_and_still_writes_the_report() {
         &["p95 < 2s"],
     );
     let json = dir.path().join("report.json");
-    let child = swarm()
+    let mut child = swarm()
         .arg("check")
         .arg(&plan)
         .arg("--json")
@@ -342,18 +353,21 @@ fn sigint_exits_130_and_still_writes_the_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the load is flowing.
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.hits() < 10 {
-        assert!(Instant::now() < deadline, "no requests reached the server");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("no requests reached the server: {}", describe(&out));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kill = Command::new("kill")
-        .arg("-INT")
+    let sent = Command::new("kill")
+        .arg(signal)
         .arg(child.id().to_string())
         .status()
         .unwrap();
-    assert!(kill.success());
+    assert!(sent.success());
     let started = Instant::now();
     let out = wait_bounded(child, Duration::from_secs(30));
     assert_eq!(code(&out), 130, "{}", describe(&out));
