@@ -7,11 +7,14 @@
 //! second, and waits for the final snapshot. See `docs/engine.md` for the behaviour
 //! users see.
 
+pub mod capture;
 pub mod config;
 pub mod control;
+pub mod expect;
 pub mod feeder;
 pub mod http;
 pub mod recorder;
+pub mod render;
 pub mod request;
 pub mod schedule;
 mod user;
