@@ -266,7 +266,7 @@ async fn the_stream_delivers_snapshots_and_the_controls_steer_the_run() {
     let state = sse.until(Duration::from_secs(5), |_| true).await["state"].clone();
     assert_eq!(state["state"], "running");
     assert_eq!(state["users"], 2);
-    assert_eq!(state["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(state["rows"].as_array().unwrap().len(), 3);
     assert_eq!(state["slos"].as_array().unwrap().len(), 2);
 
     // Cross-site and malformed control requests are refused.
@@ -453,4 +453,123 @@ async fn the_token_is_checked_on_every_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+// ---------------------------------------------------------------------------------
+// In a real browser (headless Chromium through chromedriver)
+
+use dashboard_support::webdriver::Browser;
+
+/// Where screenshots go when SWARM_SCREENSHOTS names a directory (e.g. `docs`).
+fn save_screenshot(name: &str, png: &[u8]) {
+    if let Ok(dir) = std::env::var("SWARM_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(name);
+        std::fs::write(&path, png).expect("screenshot written");
+        eprintln!("screenshot: {}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_the_page_charts_the_run_and_steers_it() {
+    let Some(browser) = Browser::start("dashboard").await else {
+        return;
+    };
+    let (_demo, dash, run) = live_run("127.0.0.1:0", None, 3).await;
+    let base = base(&dash);
+    browser.goto(&format!("{base}/")).await;
+    let wait = Duration::from_secs(20);
+    browser
+        .wait_for(
+            "the charts to draw points",
+            "return ['ch-rps','ch-lat','ch-users'].every(id => +document.getElementById(id).dataset.points >= 4);",
+            wait,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the stats table and SLOs",
+            "return document.querySelectorAll('#stats-body tr').length === 3 \
+             && document.querySelectorAll('#slo-body .pill').length === 2 \
+             && document.getElementById('state-badge').textContent === 'running';",
+            wait,
+        )
+        .await;
+    // Change the user count through the page's own form.
+    browser
+        .eval(
+            "const i = document.getElementById('c-users'); i.value = '7'; \
+             i.dispatchEvent(new Event('input')); \
+             document.getElementById('c-apply').click(); return true;",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the page to show 7 users",
+            "return document.getElementById('k-users').textContent === '7';",
+            wait,
+        )
+        .await;
+    assert_eq!(
+        run.snapshots.borrow().active_users,
+        7,
+        "the run follows the page"
+    );
+    // Let a few more seconds of data arrive for a readable screenshot.
+    browser.set_window(1600, 1250).await;
+    browser
+        .eval("document.getElementById('theme-btn').click(); document.documentElement.dataset.theme = 'dark'; return true;")
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    save_screenshot("dashboard.png", &browser.screenshot().await);
+    browser
+        .eval("document.getElementById('theme-btn').click(); return document.documentElement.dataset.theme;")
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    save_screenshot("dashboard-light.png", &browser.screenshot().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_opens_offline_with_charts_and_slos() {
+    let Some(browser) = Browser::start("html report").await else {
+        return;
+    };
+    let demo = demo().await;
+    let plan = plan(&demo.url());
+    let run = driver::start(demo.url(), 4, Duration::from_secs(6));
+    let last = tokio::time::timeout(Duration::from_secs(20), run.done)
+        .await
+        .expect("the run ends")
+        .unwrap();
+    drop(demo);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    swarm::report::html::write(&path, &plan, &last).expect("report written");
+    let html = std::fs::read_to_string(&path).unwrap();
+    for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(external), "the report loads {external}");
+    }
+    assert!(!html.contains(SECRET));
+    browser.goto(&format!("file://{}", path.display())).await;
+    browser
+        .wait_for(
+            "the report's charts and SLO table",
+            "return ['ch-rps','ch-lat','ch-users'].every(id => +document.getElementById(id).dataset.points >= 4) \
+             && document.querySelectorAll('#slo-body .pill').length === 2 \
+             && document.querySelectorAll('#stats-body tr').length === 3;",
+            Duration::from_secs(20),
+        )
+        .await;
+    let resources = browser
+        .eval("return performance.getEntriesByType('resource').map(r => r.name);")
+        .await;
+    assert_eq!(resources, json!([]), "the report fetched resources");
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('state-badge').textContent;")
+            .await,
+        "completed"
+    );
+    browser.set_window(1600, 1250).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    save_screenshot("html-report.png", &browser.screenshot().await);
 }

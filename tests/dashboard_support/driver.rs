@@ -20,14 +20,14 @@ pub struct Driver {
 
 type Shared = Arc<Mutex<Vec<RequestStats>>>;
 
-/// Starts `users` users that request `GET /products?page=N` (request 0) and
-/// `GET /health` (request 1) against `base` until `duration` elapses or a stop.
+/// Starts `users` users that request `GET /products?page=N` (request 0),
+/// `GET /health` (request 1) and `GET /flaky?fail=0.03` (request 2) against `base` until `duration` elapses or a stop.
 pub fn start(base: String, users: u32, duration: Duration) -> Driver {
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(2, Some(duration))));
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(3, Some(duration))));
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = oneshot::channel();
     tokio::spawn(async move {
-        let stats: Shared = Arc::new(Mutex::new(vec![RequestStats::default(); 2]));
+        let stats: Shared = Arc::new(Mutex::new(vec![RequestStats::default(); 3]));
         let http = super::client();
         let mut pool: Vec<Arc<AtomicBool>> = Vec::new();
         let resize = |pool: &mut Vec<Arc<AtomicBool>>, n: u32| {
@@ -158,6 +158,7 @@ async fn user(http: reqwest::Client, base: String, stats: Shared, stop: Arc<Atom
         for (id, url) in [
             (0usize, format!("{base}/products?page={page}")),
             (1, format!("{base}/health")),
+            (2, format!("{base}/flaky?fail=0.03")),
         ] {
             let t = Instant::now();
             let result = http.get(&url).send().await;

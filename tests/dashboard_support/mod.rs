@@ -31,7 +31,8 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
-/// The plan the driver's traffic matches: `list products` and `GET /health`, with a
+/// The plan the driver's traffic matches: `list products`, `GET /health` and
+/// `GET /flaky`, with a
 /// secret header, two SLOs and 2 users.
 pub fn plan(target: &str) -> CompiledPlan {
     let step = |request: u32, path: &str| {
@@ -78,7 +79,11 @@ pub fn plan(target: &str) -> CompiledPlan {
             think: None,
             pace: None,
             setup: Vec::new(),
-            steps: vec![step(0, "/products?page=1"), step(1, "/health")],
+            steps: vec![
+                step(0, "/products?page=1"),
+                step(1, "/health"),
+                step(2, "/flaky?fail=0.03"),
+            ],
             teardown: Vec::new(),
         }],
         requests: vec![
@@ -88,6 +93,10 @@ pub fn plan(target: &str) -> CompiledPlan {
             },
             RequestInfo {
                 name: "GET /health".into(),
+                method: Method::GET,
+            },
+            RequestInfo {
+                name: "GET /flaky".into(),
                 method: Method::GET,
             },
         ],

@@ -41,6 +41,7 @@ const SwarmCharts = (() => {
       this.hover = null;
       this.pending = false;
       this.points = 0; // points drawn in the last frame (read by tests)
+      this.minSpan = 10; // seconds the x axis spans at least
       canvas.dataset.points = "0";
       this.tip = document.createElement("div");
       this.tip.className = "tooltip";
@@ -83,7 +84,8 @@ const SwarmCharts = (() => {
       const padL = Math.max(...labels.map((v) => g.measureText(fmtNum(v)).width)) + 12;
       const padR = 10, padT = 8, padB = 22;
       const pw = w - padL - padR, ph = h - padT - padB;
-      const x0 = n ? xs[0] - (n > 1 ? 0 : 1) : 0, x1 = n ? Math.max(xs[n - 1], x0 + 10) : 60;
+      const x0 = n ? xs[0] - (n > 1 ? 0 : 1) : 0;
+      const x1 = n ? Math.max(xs[n - 1], x0 + (this.minSpan || 0), x0 + 1) : 60;
       const X = (x) => padL + ((x - x0) / (x1 - x0)) * pw;
       const Y = (y) => padT + ph - (y / ymax) * ph;
 
@@ -104,7 +106,8 @@ const SwarmCharts = (() => {
       for (let t = Math.ceil(x0 / tstep) * tstep; t <= x1; t += tstep) {
         const x = Math.round(X(t)) + 0.5;
         g.beginPath(); g.moveTo(x, padT); g.lineTo(x, padT + ph); g.stroke();
-        g.fillText(fmtTime(t), x, padT + ph + 6);
+        const label = fmtTime(t), lw = g.measureText(label).width / 2;
+        if (x + lw <= w && x - lw >= padL - 4) g.fillText(label, x, padT + ph + 6);
       }
 
       // Lines, with a soft fill under the first series.
