@@ -138,6 +138,7 @@
     const g = s.gen;
     kpi("k-gen", g.saturated ? "saturated" : `${fmtNum(g.cpu)}<small>% cpu</small>`,
       g.saturated || `lag p99 ${fmtNum(g.lag_p99)} ms`, g.saturated ? "warn" : "");
+    $("k-gen").parentElement.title = g.saturated || "";
     $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
     $("foot-gen").textContent = `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
 

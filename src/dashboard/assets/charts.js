@@ -19,8 +19,8 @@ const SwarmCharts = (() => {
     if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
     if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + "k";
     if (a >= 100) return v.toFixed(0);
-    if (a >= 10) return v.toFixed(1);
-    return v.toFixed(2).replace(/\.?0+$/, "") || "0";
+    const text = a >= 10 ? v.toFixed(1) : v.toFixed(2);
+    return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
   }
 
   // A "nice" step for about `n` ticks over [0, max].
