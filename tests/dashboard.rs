@@ -679,3 +679,68 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     save_screenshot("html-report.png", &browser.screenshot().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_interactive_mode_starts_and_stops_a_run() {
+    use swarm::compile::{CompileOptions, compile_file};
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let Some(browser) = Browser::start("interactive").await else {
+        return;
+    };
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, dashboard_support::PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(demo.url()),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .unwrap();
+    browser.goto(&base(&dash)).await;
+    let wait = Duration::from_secs(20);
+    browser
+        .wait_for(
+            "the idle page",
+            "return document.getElementById('state-badge').textContent === 'idle' \
+             && getComputedStyle(document.getElementById('c-start')).display !== 'none';",
+            wait,
+        )
+        .await;
+    save_screenshot("ui-idle.png", &browser.screenshot().await);
+    browser
+        .eval(
+            "const set = (id, v) => { const i = document.getElementById(id); i.value = v; i.dispatchEvent(new Event('input')); }; \
+             set('c-users', '4'); set('c-duration', '30s'); \
+             document.getElementById('c-start').click(); return true;",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the run to start with 4 users",
+            "return document.getElementById('state-badge').textContent === 'running' \
+             && document.getElementById('k-users').textContent === '4' \
+             && +document.getElementById('ch-users').dataset.points >= 2;",
+            wait,
+        )
+        .await;
+    browser
+        .eval("document.getElementById('c-stop').click(); return true;")
+        .await;
+    browser
+        .wait_for(
+            "the run to stop and the page to offer a new one",
+            "return document.getElementById('state-badge').textContent === 'stopped' \
+             && getComputedStyle(document.getElementById('c-start')).display !== 'none';",
+            wait,
+        )
+        .await;
+}

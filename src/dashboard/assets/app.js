@@ -281,7 +281,11 @@
       addPoints(d.points);
       applyState(d.state);
     });
-    es.addEventListener("idle", () => {
+    es.addEventListener("idle", (e) => {
+      clearSeries();
+      addPoints([]);
+      applyMeta(JSON.parse(e.data));
+      renderSlos({ slos: [] });
       const badge = $("state-badge");
       badge.dataset.state = "idle";
       badge.textContent = "idle";
