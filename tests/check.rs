@@ -169,6 +169,10 @@ fn a_passing_plan_exits_0_and_writes_both_reports() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Aggregated"), "{stdout}");
     assert!(stdout.contains("✓ loopback: all 3 SLOs held"), "{stdout}");
+    // CI is set: progress is a plain status line on stderr, never in the summary.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s/2s] users "), "{stderr}");
+    assert!(!stdout.contains("req/s"), "{stdout}");
     assert!(server.hits() >= 5);
 
     let report = read_json(&json);
