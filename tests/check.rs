@@ -199,8 +199,17 @@ fn a_failing_slo_exits_1_and_says_which() {
         "{ users: 1, duration: 1s }",
         &["error_rate < 1%", "rps >= 100000"],
     );
+    // The other sinks' flags are accepted alongside (they cannot turn a failure into
+    // anything but 1).
     let out = run(
-        swarm().arg("check").arg(&plan).arg("--quiet"),
+        swarm()
+            .arg("check")
+            .arg(&plan)
+            .arg("--quiet")
+            .arg("--html")
+            .arg(dir.path().join("report.html"))
+            .arg("--summary")
+            .arg(dir.path().join("summary.md")),
         Duration::from_secs(60),
     );
     assert_eq!(code(&out), 1, "{}", describe(&out));
