@@ -382,7 +382,13 @@ async fn off_loopback_without_a_token_is_refused() {
     let demo = demo().await;
     let plan = Arc::new(plan(&demo.url(), 1, Duration::from_secs(5)));
     let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
-    let config = DashboardConfig::new("0.0.0.0:0", None).unwrap();
+    let err = DashboardConfig::new("0.0.0.0:0", None).unwrap_err();
+    assert!(matches!(err, DashboardError::TokenRequired(_)));
+    // A config built by hand is checked again when serving.
+    let config = DashboardConfig {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        token: None,
+    };
     let err = serve_run(config, plan, run.snapshots(), run.control())
         .await
         .err()
