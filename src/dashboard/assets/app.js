@@ -288,9 +288,8 @@
       renderSlos({ slos: [] });
       const badge = $("state-badge");
       badge.dataset.state = "idle";
-      badge.textContent = "idle";
-      document.body.dataset.idle = "";
-      note("set the load and start a run");
+      badge.textContent = meta.interactive ? "idle" : "starting";
+      if (meta.interactive) note("set the load and start a run");
     });
     es.onerror = () => {
       const badge = $("state-badge");
