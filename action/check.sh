@@ -30,7 +30,7 @@ output() {
 bin=${SWARM_BIN:-swarm}
 plan=${INPUT_PLAN:-}
 if [[ -z "$plan" ]]; then
-	printf '::error title=swarm::the action input `plan` is required\n'
+	printf '::error title=swarm::the action input "plan" is required\n'
 	output verdict invalid
 	output exit-code 2
 	exit 2

@@ -39,7 +39,9 @@ output() {
 # Records the binary and makes it callable by later steps.
 use_binary() {
 	local bin=$1
-	[[ -x "$bin" ]] || die "not an executable file: $bin"
+	[[ -f "$bin" && -x "$bin" ]] || die "not an executable file: $bin"
+	# Absolute, so the check step finds it from any working directory.
+	bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 	log "using $bin ($("$bin" --version 2>/dev/null || echo 'unknown version'))"
 	output bin "$bin"
 	if [[ -n "${GITHUB_PATH:-}" ]]; then
