@@ -240,15 +240,20 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
     }
 }
 
-/// Text made safe for a Markdown table cell: pipes escaped, no line breaks, no HTML.
+/// Text made safe for a Markdown table cell: pipes escaped, no line breaks, and no
+/// HTML (a `<` that could open a tag is escaped; `p95 < 300ms` stays readable).
 fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
+            '<' if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?')) =>
+            {
+                out.push_str("&lt;")
+            }
             '\r' | '\n' => out.push(' '),
             c => out.push(c),
         }
@@ -277,4 +282,17 @@ fn pct(fraction: f64) -> String {
 
 fn seconds(s: f64) -> String {
     format!("{}s", baseline::trim(s, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_the_table_or_open_html() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(cell("p95 < 300ms"), "p95 < 300ms");
+        assert_eq!(cell("<script>x</script>"), "&lt;script>x&lt;/script>");
+        assert_eq!(code("a`b"), "a'b");
+    }
 }
