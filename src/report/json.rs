@@ -9,11 +9,29 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::failure::FailureKind;
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
+
+/// Writes the JSON report to a file.
+pub struct JsonSink {
+    pub path: std::path::PathBuf,
+}
+
+impl Sink for JsonSink {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        let mut text = result.report.to_json();
+        text.push('\n');
+        write_report("json", &self.path, text.as_bytes())
+    }
+}
 
 /// The report format version; bumped on any incompatible change.
 pub const REPORT_VERSION: u32 = 1;
