@@ -199,6 +199,71 @@ fn annotations_point_at_the_slo_lines() {
     assert!(out.lines().all(|l| l.starts_with("::error ")), "{out}");
 }
 
+#[test]
+fn plan_errors_point_at_the_offending_lines() {
+    let source = "name: bad\ntarget: http://127.0.0.1:1\nload: { users: 1, duration: 1s }\n\
+                  flows:\n  - name: f\n    thnk: 1s\n    steps:\n      - get: /\n";
+    let errors = swarm::compile::compile_str(
+        source,
+        Path::new("plans/bad.yaml"),
+        &swarm::compile::CompileOptions::default(),
+    )
+    .unwrap_err();
+    let out = annotations::plan_errors(&errors);
+    assert_eq!(out.lines().count(), errors.diagnostics.len(), "{out}");
+    assert!(
+        out.starts_with("::error file=plans/bad.yaml,line=6,col=5,title=Invalid plan::"),
+        "{out}"
+    );
+    assert!(out.contains("thnk"), "{out}");
+}
+
+#[test]
+fn the_sinks_write_the_summary_and_fail_on_a_regression() {
+    use swarm::report::{RunResult, Sink, SinkError};
+    let dir = tempfile::tempdir().unwrap();
+    let old = write_report(dir.path(), "previous.json", &report(100, 0));
+    let plan = std::sync::Arc::new(plan());
+    let result = RunResult::new(plan.clone(), std::sync::Arc::new(snapshot(150, 0)));
+    let cmp = baseline::compare(&baseline::load(&old).unwrap(), &result.report, 0.1);
+
+    let path = dir.path().join("summary.md");
+    let mut sink = summary::SummarySink::new(Some(path.clone()), Some(cmp.clone()));
+    sink.emit(&result).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("### Baseline"), "{text}");
+
+    let notes = annotations::AnnotationSink::new(Some(cmp.clone())).render(&result);
+    assert!(
+        notes.contains("title=Regression%3A add | to cart p95::"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("line=23,col=5,title=SLO failed%3A list products"),
+        "{notes}"
+    );
+
+    let mut gate = baseline::BaselineSink {
+        comparison: cmp,
+        quiet: true,
+    };
+    match gate.emit(&result) {
+        Err(SinkError::Gate { message, .. }) => {
+            assert!(
+                message.contains("add | to cart: p95 100ms → 150ms"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a gate failure, got {other:?}"),
+    }
+    let same = baseline::compare(&baseline::load(&old).unwrap(), &report(100, 0), 0.1);
+    let mut gate = baseline::BaselineSink {
+        comparison: same,
+        quiet: true,
+    };
+    assert!(gate.emit(&result).is_ok());
+}
+
 // ---------------------------------------------------------------------------------
 // The baseline gate
 

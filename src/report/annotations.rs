@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use super::baseline::{self, BaselineComparison};
+use super::{RunResult, Sink, SinkError};
 use crate::metrics::slo::SloVerdict;
+use crate::plan::PlanErrors;
 
 /// Whether annotations should be printed: `GITHUB_ACTIONS=true`.
 pub fn enabled() -> bool {
@@ -118,6 +120,56 @@ pub fn plan_error(file: &Path, line: u32, col: u32, message: &str, help: Option<
         let _ = write!(text, "\nhelp: {help}");
     }
     annotation(Level::Error, &at, "Invalid plan", &text)
+}
+
+/// One `::error` per diagnostic of an invalid plan, at its line and column.
+pub fn plan_errors(errors: &PlanErrors) -> String {
+    errors
+        .diagnostics
+        .iter()
+        .map(|d| plan_error(&d.file, d.line, d.column, &d.message, d.help.as_deref()))
+        .collect()
+}
+
+/// Prints the annotations of a finished run on stdout (under GitHub Actions only):
+/// failed SLOs, and regressions against the baseline when there is one.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotationSink {
+    pub baseline: Option<BaselineComparison>,
+}
+
+impl AnnotationSink {
+    pub fn new(baseline: Option<BaselineComparison>) -> Self {
+        AnnotationSink { baseline }
+    }
+
+    /// The annotations for `result`, whether or not they would be printed.
+    pub fn render(&self, result: &RunResult) -> String {
+        let mut out = slo_failures(&result.verdicts, &result.plan.source);
+        if let Some(cmp) = &self.baseline {
+            out.push_str(&regressions(cmp, &result.plan.source));
+        }
+        out
+    }
+}
+
+impl Sink for AnnotationSink {
+    fn name(&self) -> &'static str {
+        "annotations"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        if enabled() {
+            use std::io::Write as _;
+            let text = self.render(result);
+            let mut stdout = std::io::stdout().lock();
+            // stdout closed (a broken pipe) must not fail the run: annotations are extras.
+            let _ = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
+        }
+        Ok(())
+    }
 }
 
 /// `path` relative to `$GITHUB_WORKSPACE` when it lies inside it, else as given.

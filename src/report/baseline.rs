@@ -25,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::json::{JsonReport, REPORT_VERSION, RequestReport};
+use super::{RunResult, Sink, SinkError};
 use crate::compile::graph::CompiledPlan;
 
 /// Latency differences at or below this many milliseconds never count as a regression.
@@ -350,6 +351,45 @@ fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> Reques
         name: new.name.clone(),
         metrics,
         note: note.map(str::to_string),
+    }
+}
+
+/// The baseline gate as a sink: prints the comparison on stdout (unless `quiet`) and
+/// fails with [`SinkError::Gate`] (exit 1) when a metric regressed.
+#[derive(Debug, Clone)]
+pub struct BaselineSink {
+    pub comparison: BaselineComparison,
+    pub quiet: bool,
+}
+
+impl Sink for BaselineSink {
+    fn name(&self) -> &'static str {
+        "baseline"
+    }
+
+    fn emit(&mut self, _result: &RunResult) -> Result<(), SinkError> {
+        if !self.quiet {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "\n{}", render_text(&self.comparison));
+        }
+        if !self.comparison.regressed {
+            return Ok(());
+        }
+        let list: Vec<String> = self
+            .comparison
+            .regressions()
+            .map(|(name, m)| format!("{name}: {}", describe(m)))
+            .collect();
+        Err(SinkError::Gate {
+            sink: "baseline",
+            message: format!(
+                "regression against {} past {}%: {}",
+                self.comparison.file,
+                trim(self.comparison.tolerance * 100.0, 1),
+                list.join("; ")
+            ),
+        })
     }
 }
 

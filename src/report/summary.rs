@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::baseline::{self, BaselineComparison};
 use super::json::{JsonReport, RequestReport};
+use super::{RunResult, Sink, SinkError};
 
 /// How many failure reasons the summary lists.
 pub const TOP_FAILURES: usize = 10;
@@ -45,16 +46,49 @@ pub fn write(
         return Ok(None);
     };
     let text = render(report, baseline);
-    let result = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()));
+    let result = if append {
+        // GitHub gathers the summary from what each step appends to this file.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+    } else {
+        super::write_atomic(&path, text.as_bytes())
+    };
     match result {
         Ok(()) => Ok(Some(path)),
         Err(source) => Err(SummaryError { path, source }),
+    }
+}
+
+/// The summary sink of `swarm check`: `--summary FILE`, else `$GITHUB_STEP_SUMMARY`
+/// when set, else nothing.
+#[derive(Debug, Clone, Default)]
+pub struct SummarySink {
+    pub path: Option<PathBuf>,
+    pub baseline: Option<BaselineComparison>,
+}
+
+impl SummarySink {
+    pub fn new(path: Option<PathBuf>, baseline: Option<BaselineComparison>) -> Self {
+        SummarySink { path, baseline }
+    }
+}
+
+impl Sink for SummarySink {
+    fn name(&self) -> &'static str {
+        "summary"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        write(self.path.as_deref(), &result.report, self.baseline.as_ref())
+            .map(|_| ())
+            .map_err(|e| SinkError::Write {
+                sink: "summary",
+                path: e.path,
+                source: e.source,
+            })
     }
 }
 
