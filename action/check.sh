@@ -65,10 +65,14 @@ if [[ -n "${INPUT_ARGS:-}" ]]; then
 	set -f
 	read -r -d '' -a extra <<<"$INPUT_ARGS" || true
 	set +f
-	cmd+=("${extra[@]}")
+	# (The guard keeps bash 3.2, macOS's, from calling an empty array unbound.)
+	cmd+=(${extra[@]+"${extra[@]}"})
 fi
 
-mkdir -p "$(dirname "$json")"
+# swarm writes reports into existing folders only.
+for file in "$json" "${INPUT_JUNIT:-}" "${INPUT_SUMMARY:-}"; do
+	[[ -n "$file" ]] && mkdir -p "$(dirname "$file")"
+done
 log "running: ${cmd[*]}"
 "${cmd[@]}"
 code=$?

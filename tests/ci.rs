@@ -712,6 +712,9 @@ fn check_exit_codes_map_to_verdicts() {
             &[
                 ("SWARM_BIN", bin.to_str().unwrap()),
                 ("INPUT_PLAN", "p.yaml"),
+                // Blank extra arguments add none (and do not trip `set -u`).
+                ("INPUT_ARGS", " \n "),
+                ("INPUT_JUNIT", "deep/er/junit.xml"),
             ],
         );
         assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
@@ -720,6 +723,12 @@ fn check_exit_codes_map_to_verdicts() {
         // The default JSON path, in the working directory.
         assert_eq!(runner.output("json").as_deref(), Some("swarm-report.json"));
         assert_eq!(runner.output("requests").as_deref(), Some("120"));
+        assert!(
+            runner.path("deep/er").is_dir(),
+            "report folders are created"
+        );
+        let args = std::fs::read_to_string(runner.path("args")).unwrap();
+        assert!(args.ends_with("--junit\ndeep/er/junit.xml\n"), "{args}");
     }
     let runner = Runner::new();
     let out = runner.run("check.sh", &[("SWARM_BIN", "/bin/false")]);
