@@ -45,21 +45,26 @@ pub fn write(
     let Some((path, append)) = destination(explicit) else {
         return Ok(None);
     };
-    let text = render(report, baseline);
+    write_to(&path, append, &render(report, baseline))?;
+    Ok(Some(path))
+}
+
+/// Writes `text` to `path`: appended (the job summary file, which GitHub gathers from
+/// what each step appends), or replacing the file atomically.
+pub fn write_to(path: &Path, append: bool, text: &str) -> Result<(), SummaryError> {
     let result = if append {
-        // GitHub gathers the summary from what each step appends to this file.
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
+            .open(path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
     } else {
-        super::write_atomic(&path, text.as_bytes())
+        super::write_atomic(path, text.as_bytes())
     };
-    match result {
-        Ok(()) => Ok(Some(path)),
-        Err(source) => Err(SummaryError { path, source }),
-    }
+    result.map_err(|source| SummaryError {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The summary sink of `swarm check`: `--summary FILE`, else `$GITHUB_STEP_SUMMARY`
@@ -328,5 +333,18 @@ mod tests {
         assert_eq!(cell("p95 < 300ms"), "p95 < 300ms");
         assert_eq!(cell("<script>x</script>"), "&lt;script>x&lt;/script>");
         assert_eq!(code("a`b"), "a'b");
+    }
+
+    #[test]
+    fn the_job_summary_is_appended_to_and_a_file_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step_summary");
+        std::fs::write(&path, "earlier step\n").unwrap();
+        write_to(&path, true, "swarm\n").unwrap();
+        write_to(&path, true, "swarm again\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "earlier step\nswarm\nswarm again\n");
+        write_to(&path, false, "only this\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "only this\n");
     }
 }
