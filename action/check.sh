@@ -69,6 +69,11 @@ if [[ -n "${INPUT_ARGS:-}" ]]; then
 	cmd+=(${extra[@]+"${extra[@]}"})
 fi
 
+# A report left by an earlier run must not pass for this one's (unless it is the
+# baseline itself, which swarm reads before it writes the new report).
+if [[ -z "${INPUT_BASELINE:-}" || ! "$json" -ef "${INPUT_BASELINE:-}" ]]; then
+	rm -f "$json"
+fi
 # swarm writes reports into existing folders only.
 for file in "$json" "${INPUT_JUNIT:-}" "${INPUT_SUMMARY:-}"; do
 	[[ -n "$file" ]] && mkdir -p "$(dirname "$file")"

@@ -613,6 +613,7 @@ fn fake_swarm(runner: &Runner, report: &JsonReport, code: i32) -> PathBuf {
         r#"#!/usr/bin/env bash
 printf '%s\n' "$@" >"{args}"
 while [[ $# -gt 0 ]]; do
+  if [[ "$1" == --baseline && ! -f "$2" ]]; then echo "no baseline $2" >&2; exit 99; fi
   if [[ "$1" == --json ]]; then cp "{report}" "$2"; fi
   shift
 done
@@ -632,6 +633,7 @@ exit {code}
 fn check_passes_inputs_and_publishes_outputs() {
     let runner = Runner::new();
     let bin = fake_swarm(&runner, &report(150, 3), 1);
+    std::fs::write(runner.path("previous.json"), report(100, 0).to_json()).unwrap();
     let out = runner.run(
         "check.sh",
         &[
@@ -698,6 +700,24 @@ fn check_passes_inputs_and_publishes_outputs() {
 }
 
 #[test]
+fn check_keeps_a_baseline_that_is_also_the_report_path() {
+    let runner = Runner::new();
+    let bin = fake_swarm(&runner, &report(100, 0), 0);
+    std::fs::write(runner.path("swarm-report.json"), report(150, 0).to_json()).unwrap();
+    let out = runner.run(
+        "check.sh",
+        &[
+            ("SWARM_BIN", bin.to_str().unwrap()),
+            ("INPUT_PLAN", "p.yaml"),
+            ("INPUT_BASELINE", "./swarm-report.json"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The new report replaced the baseline after swarm read it.
+    assert_eq!(runner.output("p95-ms").as_deref(), Some("100.031"));
+}
+
+#[test]
 fn check_exit_codes_map_to_verdicts() {
     for (code, verdict) in [
         (0, "pass"),
@@ -740,6 +760,8 @@ fn check_exit_codes_map_to_verdicts() {
 #[test]
 fn check_with_the_real_binary_fails_the_step_on_invalid_arguments() {
     let runner = Runner::new();
+    // A report from an earlier run must not pass for this one's.
+    std::fs::write(runner.path("swarm-report.json"), report(100, 0).to_json()).unwrap();
     let bin = env!("CARGO_BIN_EXE_swarm");
     let out = runner.run(
         "check.sh",
