@@ -1,4 +1,96 @@
 //! The engine: the only async part. Schedules virtual users, sends HTTP, measures.
+//!
+//! [`start`] loads the run's data, starts one worker thread per core (each a
+//! current-thread tokio runtime running its share of the users) and a controller task
+//! on the caller's runtime. The returned [`RunHandle`] steers the run with
+//! [`Control`] messages, watches it through [`Snapshot`]s published about every
+//! second, and waits for the final snapshot. See `docs/engine.md` for the behaviour
+//! users see.
 
+pub mod capture;
 pub mod config;
 pub mod control;
+pub mod expect;
+pub mod feeder;
+pub mod http;
+pub mod recorder;
+pub mod render;
+pub mod request;
+pub mod schedule;
+mod user;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use self::config::EngineConfig;
+use self::control::Control;
+use self::feeder::{FeederError, Feeders};
+use self::http::{HttpSetupError, HttpShared};
+use crate::compile::graph::CompiledPlan;
+use crate::metrics::snapshot::Snapshot;
+
+/// The run could not be carried out (exit code 3).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Feeder(#[from] FeederError),
+    #[error(transparent)]
+    Http(#[from] HttpSetupError),
+    #[error("could not start a worker thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the engine must be started inside a tokio runtime")]
+    NoRuntime,
+    #[error("a worker thread panicked")]
+    WorkerPanicked,
+    #[error("the engine's controller task failed")]
+    Lost,
+}
+
+/// A running load test.
+#[derive(Debug)]
+pub struct RunHandle {
+    control: mpsc::UnboundedSender<Control>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    task: tokio::task::JoinHandle<Result<Arc<Snapshot>, RunError>>,
+}
+
+impl RunHandle {
+    /// Where to send control messages (set users or rate, stop, reset stats).
+    pub fn control(&self) -> mpsc::UnboundedSender<Control> {
+        self.control.clone()
+    }
+
+    /// The latest snapshot, updated about every second and once more at the end.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Waits for the run to end and returns the final snapshot (with `end` set).
+    pub async fn wait(self) -> Result<Arc<Snapshot>, RunError> {
+        self.task.await.map_err(|_| RunError::Lost)?
+    }
+}
+
+/// Starts running `plan`. Call inside a tokio runtime: the controller runs on it,
+/// while the users run on dedicated worker threads.
+pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle, RunError> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| RunError::NoRuntime)?;
+    let feeders = Arc::new(Feeders::load(&plan)?);
+    let http = HttpShared::new(&config)?;
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let planned = plan.load.total_duration();
+    let (snap_tx, snap_rx) =
+        watch::channel(Arc::new(Snapshot::empty(plan.requests.len(), planned)));
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let controller = schedule::launch(plan, http, feeders, threads, control_rx, snap_tx)?;
+    let task = runtime.spawn(controller.run());
+    Ok(RunHandle {
+        control: control_tx,
+        snapshots: snap_rx,
+        task,
+    })
+}

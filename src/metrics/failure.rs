@@ -37,6 +37,8 @@ pub enum FailureKind {
     Unset(SlotId),
     /// The body was not JSON, but a JSONPath expectation or capture needed it.
     NotJson,
+    /// The rendered request could not be sent: its URL or a header value is invalid.
+    InvalidRequest,
 }
 
 impl FailureKind {
@@ -67,6 +69,7 @@ impl FailureKind {
                 None => format!("variable #{} is unset", slot.0),
             },
             FailureKind::NotJson => "response body is not JSON".into(),
+            FailureKind::InvalidRequest => "invalid request (bad URL or header value)".into(),
         }
     }
 }

@@ -204,6 +204,7 @@ pub enum FailureKindName {
     Capture,
     Unset,
     NotJson,
+    InvalidRequest,
 }
 
 impl From<&FailureKind> for FailureKindName {
@@ -223,6 +224,7 @@ impl From<&FailureKind> for FailureKindName {
             FailureKind::Capture(_) => FailureKindName::Capture,
             FailureKind::Unset(_) => FailureKindName::Unset,
             FailureKind::NotJson => FailureKindName::NotJson,
+            FailureKind::InvalidRequest => FailureKindName::InvalidRequest,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod baseline;
 pub mod console;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod progress;

@@ -1,0 +1,231 @@
+//! Judging a response: the status rule, `expect` checks and [`Matcher`] evaluation.
+//!
+//! Checks run in a fixed order (status, headers, JSON, body, latency) and the first
+//! that fails names the request's failure. The body is parsed as JSON at most once
+//! per response, and only when a JSON check or capture asks for it ([`LazyJson`]).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::compile::graph::{Expect, Matcher};
+use crate::metrics::failure::FailureKind;
+
+/// The response body, parsed as JSON on first use.
+pub struct LazyJson<'a> {
+    body: &'a [u8],
+    parsed: Option<Option<Value>>,
+}
+
+impl<'a> LazyJson<'a> {
+    pub fn new(body: &'a [u8]) -> Self {
+        LazyJson { body, parsed: None }
+    }
+
+    /// The parsed body, or [`FailureKind::NotJson`].
+    pub fn get(&mut self) -> Result<&Value, FailureKind> {
+        let body = self.body;
+        self.parsed
+            .get_or_insert_with(|| serde_json::from_slice(body).ok())
+            .as_ref()
+            .ok_or(FailureKind::NotJson)
+    }
+}
+
+/// The body as text; invalid UTF-8 is replaced rather than failing.
+pub fn body_text(body: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(body)
+}
+
+/// Checks `expect` against a response; the first failing check names the failure.
+pub fn check(
+    expect: &Expect,
+    status: u16,
+    headers: &HeaderMap,
+    json: &mut LazyJson<'_>,
+    latency: Duration,
+) -> Result<(), FailureKind> {
+    match &expect.status {
+        Some(s) => {
+            if !s.allowed.iter().any(|p| p.matches(status)) {
+                return Err(FailureKind::Expect(s.id));
+            }
+        }
+        None => {
+            if status >= 400 {
+                return Err(FailureKind::Status(status));
+            }
+        }
+    }
+    for h in &expect.headers {
+        let value = headers
+            .get(&h.name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        if !eval_text(&h.matcher, value.as_deref()) {
+            return Err(FailureKind::Expect(h.id));
+        }
+    }
+    for j in &expect.json {
+        let doc = json.get()?;
+        let nodes = j.path.query(doc);
+        let holds = if nodes.is_empty() {
+            eval(&j.matcher, None)
+        } else {
+            // A query that selects several nodes holds when every node does.
+            nodes.into_iter().all(|v| eval(&j.matcher, Some(v)))
+        };
+        if !holds {
+            return Err(FailureKind::Expect(j.id));
+        }
+    }
+    if let Some(b) = &expect.body
+        && !eval_text(&b.matcher, Some(&body_text(json.body)))
+    {
+        return Err(FailureKind::Expect(b.id));
+    }
+    if let Some(l) = &expect.latency
+        && latency > l.max
+    {
+        return Err(FailureKind::Expect(l.id));
+    }
+    Ok(())
+}
+
+/// Evaluates a matcher on a JSON value; `None` means the value is absent.
+pub fn eval(m: &Matcher, v: Option<&Value>) -> bool {
+    if let Matcher::Exists(want) = m {
+        return v.is_some() == *want;
+    }
+    let Some(v) = v else {
+        return false;
+    };
+    match m {
+        Matcher::Eq(want) => value_eq(v, want),
+        Matcher::Ne(want) => !value_eq(v, want),
+        Matcher::Gt(n) => as_number(v).is_some_and(|x| x > *n),
+        Matcher::Gte(n) => as_number(v).is_some_and(|x| x >= *n),
+        Matcher::Lt(n) => as_number(v).is_some_and(|x| x < *n),
+        Matcher::Lte(n) => as_number(v).is_some_and(|x| x <= *n),
+        Matcher::Contains(want) => contains(v, want),
+        Matcher::Matches(re) => match v {
+            Value::String(s) => re.is_match(s),
+            Value::Number(n) => re.is_match(&n.to_string()),
+            Value::Bool(b) => re.is_match(bool_str(*b)),
+            _ => false,
+        },
+        Matcher::Exists(_) => true,
+        Matcher::Len(inner) => {
+            let len = match v {
+                Value::String(s) => s.chars().count(),
+                Value::Array(a) => a.len(),
+                Value::Object(o) => o.len(),
+                _ => return false,
+            };
+            eval(inner, Some(&Value::from(len)))
+        }
+        Matcher::All(all) => all.iter().all(|m| eval(m, Some(v))),
+    }
+}
+
+/// Evaluates a matcher on a text value (a header or a body); `None` means absent.
+/// A plan value written as a number or boolean equals its text, so
+/// `content-length: 42` holds for the header `42`.
+pub fn eval_text(m: &Matcher, v: Option<&str>) -> bool {
+    if let Matcher::Exists(want) = m {
+        return v.is_some() == *want;
+    }
+    let Some(s) = v else {
+        return false;
+    };
+    match m {
+        Matcher::Eq(want) => text_eq(s, want),
+        Matcher::Ne(want) => !text_eq(s, want),
+        Matcher::Gt(n) => parse_number(s).is_some_and(|x| x > *n),
+        Matcher::Gte(n) => parse_number(s).is_some_and(|x| x >= *n),
+        Matcher::Lt(n) => parse_number(s).is_some_and(|x| x < *n),
+        Matcher::Lte(n) => parse_number(s).is_some_and(|x| x <= *n),
+        Matcher::Contains(want) => str_contains(s, want),
+        Matcher::Matches(re) => re.is_match(s),
+        Matcher::Exists(_) => true,
+        Matcher::Len(inner) => eval(inner, Some(&Value::from(s.chars().count()))),
+        Matcher::All(all) => all.iter().all(|m| eval_text(m, Some(s))),
+    }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+fn text_eq(s: &str, want: &Value) -> bool {
+    match want {
+        Value::String(w) => s == w,
+        Value::Number(n) => parse_number(s).is_some_and(|x| Some(x) == n.as_f64()),
+        Value::Bool(b) => s.trim() == bool_str(*b),
+        _ => false,
+    }
+}
+
+fn str_contains(s: &str, want: &Value) -> bool {
+    match want {
+        Value::String(w) => s.contains(w.as_str()),
+        Value::Number(n) => s.contains(&n.to_string()),
+        Value::Bool(b) => s.contains(bool_str(*b)),
+        _ => false,
+    }
+}
+
+/// A number, or a string that parses as one.
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => parse_number(s),
+        _ => None,
+    }
+}
+
+/// JSON equality where numbers compare numerically (`1 == 1.0`).
+fn value_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => number_eq(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| value_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(k).is_some_and(|b| value_eq(a, b)))
+        }
+        _ => a == b,
+    }
+}
+
+fn number_eq(x: &serde_json::Number, y: &serde_json::Number) -> bool {
+    if let (Some(a), Some(b)) = (x.as_i64(), y.as_i64()) {
+        return a == b;
+    }
+    if let (Some(a), Some(b)) = (x.as_u64(), y.as_u64()) {
+        return a == b;
+    }
+    x.as_f64() == y.as_f64()
+}
+
+/// Substring of a string (numbers by their text), element of an array, key of an
+/// object.
+fn contains(v: &Value, want: &Value) -> bool {
+    match v {
+        Value::String(s) => str_contains(s, want),
+        Value::Array(items) => items.iter().any(|item| value_eq(item, want)),
+        Value::Object(map) => want.as_str().is_some_and(|k| map.contains_key(k)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "expect_tests.rs"]
+mod tests;

@@ -1,0 +1,243 @@
+//! The lean HTTP/1.1 client: one per virtual user, holding almost nothing while its
+//! user thinks.
+//!
+//! A user keeps only its keep-alive connections (a socket, plus TLS state for https)
+//! and its cookie jar. Request bytes and the response are written into a scratch
+//! buffer borrowed from a per-thread pool for the length of the request
+//! ([`pool`]), so ten thousand idle users cost little more than their sockets.
+//! Responses are parsed with `httparse`; bodies framed by Content-Length, chunked
+//! encoding or the end of the connection are read up to a body limit ([`wire`]).
+//! A keep-alive connection the server closed while the user thought is replaced
+//! transparently: it is probed before reuse after an idle spell, and an idempotent
+//! request that meets a connection closed before any response byte is retried once
+//! on a new one. Redirects are followed up to a limit, and cookies are kept per user
+//! ([`cookies`]). Every failure maps to a [`FailureKind`]; nothing formats a string.
+
+mod conn;
+mod cookies;
+mod pool;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::AsyncWriteExt;
+
+use super::{HttpRequest, HttpShared};
+use crate::metrics::failure::FailureKind;
+
+use conn::Conn;
+pub use cookies::CookieJar;
+pub use pool::Response;
+use wire::{Head, Parsed, ReadError, Target};
+
+/// A connection idle for longer than this is probed before reuse (one non-blocking
+/// read); busier connections are trusted, and the retry below covers the race.
+const PROBE_AFTER: Duration = Duration::from_millis(500);
+/// Origins a user keeps a connection to at once; the oldest is closed beyond that.
+const MAX_ORIGINS: usize = 4;
+
+/// A user's keep-alive connection to one origin.
+#[derive(Debug)]
+struct Origin {
+    tls: bool,
+    host: Box<str>,
+    port: u16,
+    conn: Option<Conn>,
+    idle_since: Instant,
+}
+
+/// One user's HTTP client: its connections and its cookies.
+#[derive(Debug, Default)]
+pub struct LeanClient {
+    origins: Vec<Origin>,
+    jar: CookieJar,
+}
+
+impl LeanClient {
+    pub fn new() -> LeanClient {
+        LeanClient::default()
+    }
+
+    /// The user's cookies.
+    pub fn cookies(&self) -> &CookieJar {
+        &self.jar
+    }
+
+    /// Sends a request and reads the whole response, following redirects.
+    pub async fn send(
+        &mut self,
+        shared: &HttpShared,
+        req: &HttpRequest<'_>,
+    ) -> Result<Response, FailureKind> {
+        // A connection in use lives inside this future, so a timeout drops it: a
+        // half-read response can never leak into the next request.
+        match tokio::time::timeout(req.timeout, self.follow(shared, req)).await {
+            Ok(r) => r,
+            Err(_) => Err(FailureKind::Timeout),
+        }
+    }
+
+    async fn follow(
+        &mut self,
+        shared: &HttpShared,
+        req: &HttpRequest<'_>,
+    ) -> Result<Response, FailureKind> {
+        let mut scratch = pool::Pooled::take();
+        let mut method = req.method.as_str();
+        let mut body = req.body;
+        let mut redirected: Option<String> = None;
+        let mut redirects = 0;
+        loop {
+            let url = redirected.as_deref().unwrap_or(req.url);
+            let target = wire::parse_target(url).ok_or(FailureKind::InvalidRequest)?;
+            let head = Head {
+                method,
+                target: &target,
+                headers: req.headers,
+                body,
+            };
+            let parsed = self.exchange(shared, &head, scratch.get()).await?;
+            let s = scratch.get();
+            let mut location = None;
+            for (name, value) in &s.headers {
+                let name = &s.buf[name.start as usize..name.end as usize];
+                let value = &s.buf[value.start as usize..value.end as usize];
+                if name.eq_ignore_ascii_case(b"set-cookie") {
+                    self.jar
+                        .store(target.host, target.path, value, SystemTime::now());
+                } else if name.eq_ignore_ascii_case(b"location") {
+                    location = Some(value);
+                }
+            }
+            let next = match (parsed.status, location) {
+                (301 | 302 | 303 | 307 | 308, Some(loc)) => resolve(url, loc),
+                _ => None,
+            };
+            let Some(next) = next else {
+                return Ok(Response {
+                    status: parsed.status,
+                    scratch,
+                    body_start: parsed.body_start,
+                });
+            };
+            if redirects >= shared.max_redirects() {
+                return Err(FailureKind::TooManyRedirects);
+            }
+            redirects += 1;
+            // As browsers do: 303 always becomes a GET, and so do 301/302 after a POST;
+            // 307 and 308 repeat the request as it was.
+            if parsed.status == 303 && method != "HEAD"
+                || matches!(parsed.status, 301 | 302) && method == "POST"
+            {
+                method = "GET";
+                body = &[];
+            }
+            redirected = Some(next);
+        }
+    }
+
+    /// One request and response on a keep-alive connection to the target's origin.
+    async fn exchange(
+        &mut self,
+        shared: &HttpShared,
+        head: &Head<'_>,
+        s: &mut pool::Scratch,
+    ) -> Result<Parsed, FailureKind> {
+        let target = head.target;
+        wire::write_request(&mut s.out, head, |out| {
+            self.jar
+                .write_header(out, target.host, target.path, target.tls)
+        });
+        let i = self.origin(target);
+        let origin = &mut self.origins[i];
+        let tls = target.tls.then_some(shared.tls_config());
+        let (mut conn, mut reused) = match origin.conn.take() {
+            Some(c) if origin.idle_since.elapsed() < PROBE_AFTER || c.looks_alive() => (c, true),
+            _ => (conn::connect(target.host, target.port, tls).await?, false),
+        };
+        let head_request = head.method == "HEAD";
+        loop {
+            match round_trip(&mut conn, s, head_request, shared.body_limit()).await {
+                Ok(parsed) => {
+                    if parsed.keep_alive {
+                        origin.conn = Some(conn);
+                        origin.idle_since = Instant::now();
+                    }
+                    return Ok(parsed);
+                }
+                // The server closed the idle connection just as we used it: nothing
+                // was processed, so an idempotent request is safe to send again.
+                Err(ReadError::ClosedBeforeResponse) if reused && idempotent(head.method) => {
+                    conn = conn::connect(target.host, target.port, tls).await?;
+                    reused = false;
+                }
+                Err(ReadError::ClosedBeforeResponse) => return Err(FailureKind::Reset),
+                Err(ReadError::Failed(kind)) => return Err(kind),
+            }
+        }
+    }
+
+    /// The index of the origin slot for this target, made if needed.
+    fn origin(&mut self, t: &Target<'_>) -> usize {
+        let found = self.origins.iter().position(|o| {
+            o.port == t.port && o.tls == t.tls && o.host.eq_ignore_ascii_case(t.host)
+        });
+        if let Some(i) = found {
+            return i;
+        }
+        if self.origins.len() >= MAX_ORIGINS {
+            self.origins.remove(0);
+        }
+        self.origins.push(Origin {
+            tls: t.tls,
+            host: t.host.into(),
+            port: t.port,
+            conn: None,
+            idle_since: Instant::now(),
+        });
+        self.origins.len() - 1
+    }
+}
+
+/// Writes the request and reads the response. A write that fails, or a connection
+/// that ends before the first response byte, reads as [`ReadError::ClosedBeforeResponse`].
+async fn round_trip(
+    conn: &mut Conn,
+    s: &mut pool::Scratch,
+    head_request: bool,
+    body_limit: usize,
+) -> Result<Parsed, ReadError> {
+    let written = async {
+        conn.write_all(&s.out).await?;
+        if conn.needs_flush() {
+            conn.flush().await?;
+        }
+        Ok::<_, std::io::Error>(())
+    }
+    .await;
+    if let Err(e) = written {
+        return Err(match wire::exchange_error(&e) {
+            FailureKind::Reset => ReadError::ClosedBeforeResponse,
+            kind => ReadError::Failed(kind),
+        });
+    }
+    wire::read_response(conn, s, head_request, body_limit).await
+}
+
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
+}
+
+/// Resolves a Location header against the URL that answered; `None` when it is not a
+/// usable http(s) URL (the redirect response is then returned as is).
+fn resolve(base: &str, location: &[u8]) -> Option<String> {
+    let location = std::str::from_utf8(location).ok()?.trim();
+    let url = url::Url::parse(base).ok()?.join(location).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.into())
+}

@@ -1,0 +1,491 @@
+//! HTTP/1.1 on the wire: splitting a URL into what a connection needs, writing the
+//! request bytes, and reading a response (head with `httparse`, then a body framed by
+//! Content-Length, chunked encoding, or the end of the connection).
+
+use std::io;
+
+use http::HeaderMap;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::metrics::failure::FailureKind;
+
+use super::pool::Scratch;
+
+/// Largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most response headers accepted.
+const MAX_HEADERS: usize = 96;
+/// Longest chunk-size line (with extensions) or trailer line accepted.
+const MAX_LINE: usize = 4 * 1024;
+
+/// The parts of an absolute `http://` or `https://` URL a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target<'a> {
+    pub(crate) tls: bool,
+    /// The host without brackets (an IPv6 literal is bare).
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+    /// `host[:port]` as written, for the Host header.
+    pub(crate) authority: &'a str,
+    /// Path and query; `/` when empty. Without the fragment.
+    pub(crate) path: &'a str,
+}
+
+/// Splits an absolute URL without allocating. `None` when it is not a usable
+/// `http(s)://` URL.
+pub(crate) fn parse_target(url: &str) -> Option<Target<'_>> {
+    let (tls, rest) = if url.len() > 7 && url[..7].eq_ignore_ascii_case("http://") {
+        (false, &url[7..])
+    } else if url.len() > 8 && url[..8].eq_ignore_ascii_case("https://") {
+        (true, &url[8..])
+    } else {
+        return None;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let mut authority = &rest[..end];
+    let mut path = &rest[end..];
+    if let Some(hash) = path.find('#') {
+        path = &path[..hash];
+    }
+    if path.is_empty() || path.starts_with('?') {
+        // "http://h?q" is "/?q": the query needs the path before it, written below.
+        path = if path.is_empty() { "/" } else { path };
+    }
+    if let Some(at) = authority.rfind('@') {
+        authority = &authority[at + 1..];
+    }
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let close = v6.find(']')?;
+        let host = &v6[..close];
+        let port = match &v6[close + 1..] {
+            "" => default_port,
+            p => p.strip_prefix(':')?.parse().ok()?,
+        };
+        (host, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, "")) => (h, default_port),
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (authority, default_port),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(Target {
+        tls,
+        host,
+        port,
+        authority,
+        path,
+    })
+}
+
+/// Whether a byte may go into a request target as is; others are percent-encoded.
+fn path_byte_ok(b: u8) -> bool {
+    b > 0x20
+        && b < 0x7f
+        && !matches!(
+            b,
+            b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
+}
+
+/// Appends `path`, percent-encoding what must not appear raw in a request line.
+fn push_path(out: &mut Vec<u8>, path: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if path.starts_with('?') {
+        out.push(b'/');
+    }
+    let bytes = path.as_bytes();
+    if bytes.iter().all(|&b| path_byte_ok(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        if path_byte_ok(b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
+    }
+}
+
+/// Appends a header value; CR and LF become spaces so a value can never inject a header.
+fn push_value(out: &mut Vec<u8>, value: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(value);
+    for b in &mut out[start..] {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+}
+
+/// What a request line and its headers are made of.
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a Target<'a>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// Writes the request into `out` (cleared first). `cookies` appends the Cookie
+/// header's value and returns whether it wrote anything.
+pub(crate) fn write_request(
+    out: &mut Vec<u8>,
+    head: &Head<'_>,
+    cookies: impl FnOnce(&mut Vec<u8>) -> bool,
+) {
+    out.clear();
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    push_path(out, head.target.path);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut has_host = false;
+    let mut has_agent = false;
+    for (name, value) in head.headers {
+        let name = name.as_str().as_bytes();
+        // The body's length is ours to state; a template must not contradict it.
+        if name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.is_empty()
+            || name.iter().any(|&b| b <= b' ' || b == b':' || b >= 0x7f)
+        {
+            continue;
+        }
+        has_host |= name.eq_ignore_ascii_case(b"host");
+        has_agent |= name.eq_ignore_ascii_case(b"user-agent");
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        push_value(out, value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_host {
+        out.extend_from_slice(b"host: ");
+        out.extend_from_slice(head.target.authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_agent {
+        out.extend_from_slice(b"user-agent: swarm/");
+        out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let mark = out.len();
+    out.extend_from_slice(b"cookie: ");
+    if cookies(out) {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.truncate(mark);
+    }
+    let bodiless = matches!(head.method, "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE");
+    if !head.body.is_empty() || !bodiless {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(head.body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head.body);
+}
+
+/// How a read of a response ended badly.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The connection ended before any byte of the response: on a reused keep-alive
+    /// connection this means the server had closed it, and the request may be retried.
+    ClosedBeforeResponse,
+    Failed(FailureKind),
+}
+
+impl From<FailureKind> for ReadError {
+    fn from(k: FailureKind) -> Self {
+        ReadError::Failed(k)
+    }
+}
+
+/// Maps an I/O error during an exchange on an open connection.
+pub(crate) fn exchange_error(e: &io::Error) -> FailureKind {
+    match e.kind() {
+        io::ErrorKind::TimedOut => FailureKind::Timeout,
+        io::ErrorKind::InvalidData if is_tls_error(e) => FailureKind::Tls,
+        _ => FailureKind::Reset,
+    }
+}
+
+/// Whether an I/O error carries a rustls error (TLS streams report those as InvalidData).
+pub(crate) fn is_tls_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// What the response head said about the connection and the body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parsed {
+    pub(crate) status: u16,
+    pub(crate) body_start: usize,
+    /// The connection can carry the next request.
+    pub(crate) keep_alive: bool,
+}
+
+/// Reads more bytes into `buf`; `Ok(0)` is the end of the connection.
+async fn fill<R: AsyncRead + Unpin>(io: &mut R, buf: &mut Vec<u8>) -> Result<usize, FailureKind> {
+    if buf.capacity() - buf.len() < 2048 {
+        buf.reserve(buf.capacity().max(8192));
+    }
+    io.read_buf(buf).await.map_err(|e| exchange_error(&e))
+}
+
+enum Framing {
+    None,
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+/// Reads one response into `s.buf` (head, then the de-chunked body). `head_request`:
+/// the request was a HEAD, so no body follows whatever the headers say.
+pub(crate) async fn read_response<R: AsyncRead + Unpin>(
+    io: &mut R,
+    s: &mut Scratch,
+    head_request: bool,
+    body_limit: usize,
+) -> Result<Parsed, ReadError> {
+    s.buf.clear();
+    loop {
+        let (status, head_len, framing, keep_alive) = loop {
+            if let Some(head) = parse_head(s, head_request)? {
+                break head;
+            }
+            if s.buf.len() > MAX_HEAD {
+                return Err(FailureKind::Protocol.into());
+            }
+            let had = s.buf.len();
+            match fill(io, &mut s.buf).await {
+                Ok(0) | Err(FailureKind::Reset) if had == 0 => {
+                    return Err(ReadError::ClosedBeforeResponse);
+                }
+                Ok(0) => return Err(FailureKind::Reset.into()),
+                Ok(_) => {}
+                Err(kind) => return Err(kind.into()),
+            }
+        };
+        // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
+        if (100..200).contains(&status) && status != 101 {
+            s.buf.drain(..head_len);
+            s.headers.clear();
+            continue;
+        }
+        let keep_alive = read_body(io, s, head_len, framing, body_limit).await? && keep_alive;
+        return Ok(Parsed {
+            status,
+            body_start: head_len,
+            keep_alive,
+        });
+    }
+}
+
+/// Parses the head if it is complete: status, head length, body framing, keep-alive.
+fn parse_head(
+    s: &mut Scratch,
+    head_request: bool,
+) -> Result<Option<(u16, usize, Framing, bool)>, FailureKind> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    let head_len = match resp.parse(&s.buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(FailureKind::Protocol),
+    };
+    let status = resp.code.ok_or(FailureKind::Protocol)?;
+    let mut keep_alive = resp.version == Some(1);
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let base = s.buf.as_ptr() as usize;
+    s.headers.clear();
+    for h in resp.headers.iter() {
+        let name = h.name.as_bytes();
+        let n0 = (h.name.as_ptr() as usize - base) as u32;
+        let v0 = (h.value.as_ptr() as usize - base) as u32;
+        s.headers
+            .push((n0..n0 + name.len() as u32, v0..v0 + h.value.len() as u32));
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or(FailureKind::Protocol)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(FailureKind::Protocol);
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            chunked = last_token_is(h.value, b"chunked");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            if has_token(h.value, b"close") {
+                keep_alive = false;
+            } else if has_token(h.value, b"keep-alive") {
+                keep_alive = true;
+            }
+        }
+    }
+    let framing = if head_request || status == 204 || status == 304 || (100..200).contains(&status)
+    {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Ok(Some((status, head_len, framing, keep_alive)))
+}
+
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+fn last_token_is(value: &[u8], token: &[u8]) -> bool {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Reads the body after the head; returns whether the connection stays usable.
+async fn read_body<R: AsyncRead + Unpin>(
+    io: &mut R,
+    s: &mut Scratch,
+    head_len: usize,
+    framing: Framing,
+    limit: usize,
+) -> Result<bool, FailureKind> {
+    match framing {
+        Framing::None => Ok(s.buf.len() == head_len),
+        Framing::Length(n) => {
+            if n > limit {
+                return Err(FailureKind::BodyTooLarge);
+            }
+            let total = head_len + n;
+            if s.buf.capacity() < total {
+                s.buf.reserve(total - s.buf.len());
+            }
+            while s.buf.len() < total {
+                if fill(io, &mut s.buf).await? == 0 {
+                    return Err(FailureKind::Reset);
+                }
+            }
+            // Bytes past the body were never asked for: the stream is out of step.
+            let clean = s.buf.len() == total;
+            s.buf.truncate(total);
+            Ok(clean)
+        }
+        Framing::UntilClose => {
+            while fill(io, &mut s.buf).await? != 0 {
+                if s.buf.len() - head_len > limit {
+                    return Err(FailureKind::BodyTooLarge);
+                }
+            }
+            Ok(false)
+        }
+        Framing::Chunked => read_chunked(io, s, head_len, limit).await,
+    }
+}
+
+/// Position of the next CRLF at or after `from`.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|i| from + i)
+}
+
+/// De-chunks in place: decoded bytes are moved down to `wr`, behind the read cursor.
+async fn read_chunked<R: AsyncRead + Unpin>(
+    io: &mut R,
+    s: &mut Scratch,
+    head_len: usize,
+    limit: usize,
+) -> Result<bool, FailureKind> {
+    let mut rd = head_len;
+    let mut wr = head_len;
+    loop {
+        let line_end = next_line(io, s, &mut rd, wr).await?;
+        let line = &s.buf[rd..line_end];
+        let digits = line
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let size = std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| usize::from_str_radix(d, 16).ok())
+            .filter(|_| !digits.is_empty())
+            .ok_or(FailureKind::Protocol)?;
+        rd = line_end + 2;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                let end = next_line(io, s, &mut rd, wr).await?;
+                let empty = end == rd;
+                rd = end + 2;
+                if empty {
+                    break;
+                }
+            }
+            let clean = s.buf.len() == rd;
+            s.buf.truncate(wr);
+            return Ok(clean);
+        }
+        if size > limit || wr - head_len + size > limit {
+            return Err(FailureKind::BodyTooLarge);
+        }
+        while s.buf.len() < rd + size + 2 {
+            compact(s, &mut rd, wr);
+            if fill(io, &mut s.buf).await? == 0 {
+                return Err(FailureKind::Reset);
+            }
+        }
+        if &s.buf[rd + size..rd + size + 2] != b"\r\n" {
+            return Err(FailureKind::Protocol);
+        }
+        s.buf.copy_within(rd..rd + size, wr);
+        wr += size;
+        rd += size + 2;
+    }
+}
+
+/// Drops the gap between decoded bytes and the read cursor, so the buffer holds at
+/// most the decoded body plus what is still undecoded.
+fn compact(s: &mut Scratch, rd: &mut usize, wr: usize) {
+    if *rd > wr {
+        s.buf.drain(wr..*rd);
+        *rd = wr;
+    }
+}
+
+/// Waits for a whole line starting at `rd`; returns the position of its CRLF.
+async fn next_line<R: AsyncRead + Unpin>(
+    io: &mut R,
+    s: &mut Scratch,
+    rd: &mut usize,
+    wr: usize,
+) -> Result<usize, FailureKind> {
+    loop {
+        if let Some(end) = find_crlf(&s.buf, *rd) {
+            return Ok(end);
+        }
+        if s.buf.len() - *rd > MAX_LINE {
+            return Err(FailureKind::Protocol);
+        }
+        compact(s, rd, wr);
+        if fill(io, &mut s.buf).await? == 0 {
+            return Err(FailureKind::Reset);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

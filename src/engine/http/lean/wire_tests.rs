@@ -1,0 +1,115 @@
+//! Unit tests of the wire format: URL splitting, request bytes, response framing.
+use super::*;
+
+#[test]
+fn targets_split_without_allocating() {
+    let t = parse_target("http://127.0.0.1:8080/a/b?x=1#frag").unwrap();
+    assert_eq!(
+        (t.tls, t.host, t.port, t.authority, t.path),
+        (false, "127.0.0.1", 8080, "127.0.0.1:8080", "/a/b?x=1")
+    );
+    let t = parse_target("HTTPS://example.com").unwrap();
+    assert_eq!(
+        (t.tls, t.host, t.port, t.path),
+        (true, "example.com", 443, "/")
+    );
+    let t = parse_target("http://[::1]:9/x").unwrap();
+    assert_eq!((t.host, t.port, t.authority), ("::1", 9, "[::1]:9"));
+    let t = parse_target("http://u:p@h?q=1").unwrap();
+    assert_eq!((t.host, t.port, t.path), ("h", 80, "?q=1"));
+    assert!(parse_target("ftp://h/").is_none());
+    assert!(parse_target("http://h:99999/").is_none());
+    assert!(parse_target("http:///x").is_none());
+}
+
+fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    let target = parse_target(url).unwrap();
+    let mut map = HeaderMap::new();
+    for (n, v) in headers {
+        let v = http::HeaderValue::from_bytes(v.as_bytes()).unwrap();
+        map.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v);
+    }
+    let headers = &map;
+    let mut out = Vec::new();
+    write_request(
+        &mut out,
+        &Head {
+            method,
+            target: &target,
+            headers,
+            body,
+        },
+        |out| {
+            out.extend_from_slice(b"a=1");
+            true
+        },
+    );
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn requests_are_written_with_host_length_and_cookies() {
+    let r = request("POST", "http://h:1/p q?x", &[("x-a", "1")], b"{}");
+    assert_eq!(
+        r,
+        "POST /p%20q?x HTTP/1.1\r\nx-a: 1\r\nhost: h:1\r\nuser-agent: swarm/0.1.0\r\n\
+         cookie: a=1\r\ncontent-length: 2\r\n\r\n{}"
+    );
+    let r = request(
+        "GET",
+        "http://h?q",
+        &[("Host", "other"), ("content-length", "9")],
+        b"",
+    );
+    assert_eq!(
+        r,
+        "GET /?q HTTP/1.1\r\nhost: other\r\nuser-agent: swarm/0.1.0\r\ncookie: a=1\r\n\r\n"
+    );
+}
+
+async fn read(wire: &[u8], limit: usize) -> (Result<Parsed, ReadError>, Scratch) {
+    let mut s = Scratch::default();
+    let mut io = wire;
+    let r = read_response(&mut io, &mut s, false, limit).await;
+    (r, s)
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_decoded_in_place() {
+    let wire =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n";
+    let (r, s) = read(wire, 100).await;
+    let p = r.unwrap();
+    assert_eq!(p.status, 200);
+    assert!(p.keep_alive);
+    assert_eq!(&s.buf[p.body_start..], b"hello world");
+    let (r, _) = read(wire, 8).await;
+    assert!(matches!(
+        r,
+        Err(ReadError::Failed(FailureKind::BodyTooLarge))
+    ));
+}
+
+#[tokio::test]
+async fn framing_and_errors() {
+    let (r, s) = read(b"HTTP/1.0 200 OK\r\nX: y\r\n\r\nuntil close", 100).await;
+    let p = r.unwrap();
+    assert!(!p.keep_alive);
+    assert_eq!(&s.buf[p.body_start..], b"until close");
+    assert_eq!(s.headers.len(), 1);
+    let (r, _) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 100).await;
+    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Reset))));
+    let (r, _) = read(b"", 100).await;
+    assert!(matches!(r, Err(ReadError::ClosedBeforeResponse)));
+    let (r, _) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100).await;
+    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    let (r, _) = read(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        100,
+    )
+    .await;
+    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    let (r, _) = read(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100).await;
+    assert!(!r.unwrap().keep_alive);
+}

@@ -1,0 +1,211 @@
+//! The small internal HTTP client interface every virtual user sends through.
+//!
+//! # The contract a client must meet
+//!
+//! A [`Client`] belongs to exactly one virtual user and is never shared:
+//!
+//! - **Cookies**: it keeps its own cookie jar, as a browser does: `Set-Cookie` from any
+//!   response (redirect hops included) is stored and sent back on later matching
+//!   requests of the same client, and never seen by another client.
+//! - **Connections**: it keeps its own keep-alive connections and reuses them.
+//! - **Redirects**: it follows redirects (301/302/303 turn into a body-less `GET`,
+//!   307/308 keep method and body) up to [`HttpShared::max_redirects`]; one more is
+//!   [`FailureKind::TooManyRedirects`].
+//! - **Timeout**: [`HttpRequest::timeout`] bounds the whole exchange, from connecting
+//!   to the last byte of the body (redirect hops included); past it the result is
+//!   [`FailureKind::Timeout`].
+//! - **Body limit**: the response body is streamed and the read stops as soon as it
+//!   exceeds [`HttpShared::body_limit`] ([`FailureKind::BodyTooLarge`]), so a huge
+//!   body never costs more than the limit in memory.
+//! - **Errors** are typed, never formatted: refused ([`FailureKind::Refused`]), reset
+//!   or closed mid-exchange ([`FailureKind::Reset`]), DNS ([`FailureKind::Dns`]), TLS
+//!   ([`FailureKind::Tls`]), other connect errors ([`FailureKind::Connect`]), a reply
+//!   that is not HTTP ([`FailureKind::Protocol`]), a URL or header the client cannot
+//!   send ([`FailureKind::InvalidRequest`]).
+//! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
+//!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
+//!   session cache of the user's own.
+//! - **Headers**: it sends the caller's headers as given, plus `host`,
+//!   `content-length` and, unless the caller set them, `user-agent: `[`USER_AGENT`]
+//!   and `accept: */*`.
+//!   A client may reuse `reqwest::cookie::Jar` as its cookie store.
+//! - A response with any status is `Ok`: judging statuses is the caller's job.
+//! - No decompression: the body is returned as received.
+//!
+//! [`Client`] is an enum rather than a trait object so the hot path dispatches
+//! without a virtual call or a boxed future; a new implementation is a new variant.
+
+pub mod lean;
+pub mod reqwest_client;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::engine::config::EngineConfig;
+use crate::metrics::failure::FailureKind;
+
+pub use lean::LeanClient;
+pub use reqwest_client::ReqwestClient;
+
+/// TLS sessions a user remembers (8 tickets per server, so about two servers).
+const USER_TLS_SESSIONS: usize = 16;
+
+/// The `user-agent` sent unless the plan sets one.
+pub const USER_AGENT: &str = concat!("swarm/", env!("CARGO_PKG_VERSION"));
+
+/// What all users of a run share: TLS settings and limits. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpShared {
+    inner: Arc<SharedInner>,
+}
+
+struct SharedInner {
+    tls: Arc<rustls::ClientConfig>,
+    body_limit: usize,
+    max_redirects: u32,
+    implementation: Implementation,
+}
+
+/// Which client implementation users get. The lean client is the default (it is
+/// faster and holds less per user; see `docs/benchmarks.md`); `SWARM_HTTP_CLIENT=reqwest`
+/// selects reqwest, for comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implementation {
+    Lean,
+    Reqwest,
+}
+
+impl Implementation {
+    /// From `SWARM_HTTP_CLIENT` (`lean` or `reqwest`); anything else is the default.
+    pub fn from_env() -> Implementation {
+        match std::env::var("SWARM_HTTP_CLIENT").as_deref() {
+            Ok("reqwest") => Implementation::Reqwest,
+            _ => Implementation::Lean,
+        }
+    }
+}
+
+/// Why the HTTP layer could not be set up for a run.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    #[error("tls setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("http client setup failed: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl HttpShared {
+    /// Builds the shared settings, and one client as a probe so that a setup problem
+    /// is reported when the run starts rather than by every user.
+    pub fn new(config: &EngineConfig) -> Result<HttpShared, HttpSetupError> {
+        let shared = HttpShared {
+            inner: Arc::new(SharedInner {
+                tls: Arc::new(tls::client_config(config.insecure)?),
+                body_limit: config.body_limit,
+                max_redirects: config.max_redirects,
+                implementation: Implementation::from_env(),
+            }),
+        };
+        ReqwestClient::new(&shared)?;
+        Ok(shared)
+    }
+
+    /// The rustls configuration every client uses.
+    pub fn tls_config(&self) -> &Arc<rustls::ClientConfig> {
+        &self.inner.tls
+    }
+
+    /// The TLS configuration for one user: the shared settings with a session cache
+    /// of its own, so users do not resume each other's TLS sessions (distinct browsers
+    /// would not).
+    pub fn user_tls_config(&self) -> rustls::ClientConfig {
+        let mut config = rustls::ClientConfig::clone(&self.inner.tls);
+        config.resumption = rustls::client::Resumption::in_memory_sessions(USER_TLS_SESSIONS);
+        config
+    }
+
+    /// Response bodies larger than this fail with [`FailureKind::BodyTooLarge`].
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    /// Redirects followed per request before [`FailureKind::TooManyRedirects`].
+    pub fn max_redirects(&self) -> u32 {
+        self.inner.max_redirects
+    }
+
+    /// A new client with its own cookie jar and connections.
+    pub fn client(&self) -> Result<Client, HttpSetupError> {
+        Ok(match self.inner.implementation {
+            Implementation::Lean => Client::Lean(LeanClient::new(), self.clone()),
+            Implementation::Reqwest => Client::Reqwest(ReqwestClient::new(self)?),
+        })
+    }
+
+    /// The client implementation users get.
+    pub fn implementation(&self) -> Implementation {
+        self.inner.implementation
+    }
+}
+
+impl std::fmt::Debug for HttpShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpShared")
+            .field("body_limit", &self.inner.body_limit)
+            .field("max_redirects", &self.inner.max_redirects)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request, borrowed from the caller's reusable buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a Method,
+    /// An absolute `http://` or `https://` URL, query included.
+    pub url: &'a str,
+    /// Every header to send (content-type included when there is a body).
+    pub headers: &'a HeaderMap,
+    /// The body; empty means none.
+    pub body: &'a [u8],
+    /// Bounds the whole exchange, body included.
+    pub timeout: Duration,
+}
+
+/// A complete response: the body has been read in full (within the limit).
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A per-user HTTP client. See the module documentation for the contract.
+pub enum Client {
+    /// The lean HTTP/1.1 client ([`lean`]), with the run's shared settings.
+    Lean(LeanClient, HttpShared),
+    /// reqwest (hyper underneath), one `reqwest::Client` per user.
+    Reqwest(ReqwestClient),
+}
+
+impl Client {
+    /// Sends one request and reads the whole response, following redirects.
+    pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
+        match self {
+            Client::Lean(c, shared) => c.send(shared, req).await?.into_http(),
+            Client::Reqwest(c) => c.send(req).await,
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Client::Lean(..) => f.write_str("Client::Lean"),
+            Client::Reqwest(_) => f.write_str("Client::Reqwest"),
+        }
+    }
+}

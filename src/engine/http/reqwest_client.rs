@@ -1,0 +1,154 @@
+//! The reqwest implementation of the per-user [`Client`](super::Client): one
+//! `reqwest::Client` per user, with its own cookie jar and connection pool.
+
+use std::error::Error as StdError;
+use std::io;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{HttpRequest, HttpResponse, HttpSetupError, HttpShared};
+use crate::metrics::failure::FailureKind;
+
+/// One user's reqwest client.
+pub struct ReqwestClient {
+    client: reqwest::Client,
+    body_limit: usize,
+}
+
+impl ReqwestClient {
+    /// A client with a fresh cookie jar and no connections yet.
+    pub fn new(shared: &HttpShared) -> Result<ReqwestClient, HttpSetupError> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(shared.user_tls_config())
+            .user_agent(super::USER_AGENT)
+            .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
+            .redirect(reqwest::redirect::Policy::limited(
+                shared.max_redirects() as usize
+            ))
+            .no_proxy()
+            .http1_only()
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(ReqwestClient {
+            client,
+            body_limit: shared.body_limit(),
+        })
+    }
+
+    /// Sends the request and reads the body, all within the request's timeout.
+    pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
+        match tokio::time::timeout(req.timeout, self.exchange(req)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(FailureKind::Timeout),
+        }
+    }
+
+    async fn exchange(&self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url)
+            .headers(req.headers.clone());
+        if !req.body.is_empty() {
+            builder = builder.body(Bytes::copy_from_slice(req.body));
+        }
+        let mut response = builder.send().await.map_err(|e| classify(&e))?;
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.body_limit as u64)
+        {
+            return Err(FailureKind::BodyTooLarge);
+        }
+        let body = read_body(&mut response, self.body_limit).await?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Streams the body, stopping as soon as it passes `limit`.
+async fn read_body(response: &mut reqwest::Response, limit: usize) -> Result<Bytes, FailureKind> {
+    // The common case is one chunk: hand it over without a copy.
+    let first = match response.chunk().await.map_err(|e| classify(&e))? {
+        None => return Ok(Bytes::new()),
+        Some(chunk) => chunk,
+    };
+    if first.len() > limit {
+        return Err(FailureKind::BodyTooLarge);
+    }
+    let second = match response.chunk().await.map_err(|e| classify(&e))? {
+        None => return Ok(first),
+        Some(chunk) => chunk,
+    };
+    let mut buf = BytesMut::with_capacity((first.len() + second.len()).min(limit));
+    buf.extend_from_slice(&first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
+        if buf.len() + chunk.len() > limit {
+            return Err(FailureKind::BodyTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+        next = response.chunk().await.map_err(|e| classify(&e))?;
+    }
+    Ok(buf.freeze())
+}
+
+/// Maps a reqwest error to its typed reason by walking the error's sources.
+pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
+    if err.is_redirect() {
+        return FailureKind::TooManyRedirects;
+    }
+    if err.is_builder() {
+        return FailureKind::InvalidRequest;
+    }
+    if err.is_timeout() {
+        return FailureKind::Timeout;
+    }
+    if err.is_dns() {
+        return FailureKind::Dns;
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = source {
+        if e.is::<rustls::Error>() {
+            return FailureKind::Tls;
+        }
+        let io = e.downcast_ref::<io::Error>();
+        if let Some(kind) = io.and_then(classify_io) {
+            return kind;
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+                return FailureKind::Protocol;
+            }
+            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+                return FailureKind::Reset;
+            }
+        }
+        // `io::Error::source` skips the error it wraps; descend into it instead.
+        source = match io.and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    if err.is_connect() {
+        FailureKind::Connect
+    } else {
+        FailureKind::Reset
+    }
+}
+
+fn classify_io(io: &io::Error) -> Option<FailureKind> {
+    use io::ErrorKind as K;
+    match io.kind() {
+        K::ConnectionRefused => Some(FailureKind::Refused),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Some(FailureKind::Reset)
+        }
+        K::TimedOut => Some(FailureKind::Timeout),
+        _ => None,
+    }
+}

@@ -1,0 +1,374 @@
+//! Scheduling: the controller that runs a plan's load model and the worker threads
+//! that carry it out.
+//!
+//! The controller is one task on the caller's runtime. It follows the load shape
+//! (closed: a user count over time; open: an arrival rate), takes [`Control`]
+//! messages, merges the workers' deltas into the [`Aggregator`], publishes a
+//! [`Snapshot`] about every second, and decides when the run ends. Workers (see
+//! [`worker`]) run the users; they talk to the controller only through channels.
+
+pub mod closed;
+pub mod open;
+pub mod weights;
+pub(crate) mod worker;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::sleep_until;
+
+use self::closed::UsersCurve;
+use self::open::RateCurve;
+use self::weights::FlowTable;
+use self::worker::{WorkerCmd, WorkerModel, WorkerSetup};
+use super::RunError;
+use super::control::Control;
+use super::feeder::Feeders;
+use super::http::HttpShared;
+use crate::compile::graph::{CompiledPlan, LoadModel};
+use crate::metrics::aggregate::{Aggregator, Delta};
+use crate::metrics::generator::GeneratorMonitor;
+use crate::metrics::snapshot::{EndReason, Snapshot};
+
+/// How long users get, once the run ends, to finish their in-flight request and
+/// their teardown; what still runs after it is abandoned and not recorded.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often the controller steers the closed model's user count.
+const STEER_EVERY: Duration = Duration::from_millis(50);
+
+/// How long after a whole second the controller publishes it (workers flush on the
+/// second; this leaves their deltas time to arrive).
+const PUBLISH_DELAY: Duration = Duration::from_millis(250);
+
+/// What the controller and every worker share: atomics, and the end request.
+#[derive(Debug)]
+pub(crate) struct RunShared {
+    /// When the run started: elapsed time, arrival times and flush seconds count from here.
+    pub origin: Instant,
+    /// `iterations`: the run-wide iteration limit.
+    pub iterations: Option<u64>,
+    /// Iterations handed out so far (only under `iterations`).
+    pub issued: AtomicU64,
+    /// Iterations completed so far (only under `iterations`).
+    pub completed: AtomicU64,
+    end: Mutex<Option<EndReason>>,
+    end_notify: Notify,
+}
+
+impl RunShared {
+    /// Asks the controller to end the run; the first reason wins.
+    pub fn request_end(&self, reason: EndReason) {
+        let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
+        if end.is_none() {
+            *end = Some(reason);
+            self.end_notify.notify_one();
+        }
+    }
+
+    fn end_reason(&self) -> Option<EndReason> {
+        self.end.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// What a worker publishes to the controller without a message.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerShared {
+    /// Closed: users running; open: iterations running.
+    pub active: AtomicU32,
+}
+
+struct WorkerLink {
+    cmds: mpsc::UnboundedSender<WorkerCmd>,
+    shared: Arc<WorkerShared>,
+    recycle: std::sync::mpsc::Sender<Delta>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Shape {
+    Closed {
+        curve: UsersCurve,
+        sent: Option<u32>,
+    },
+    Open {
+        curve: RateCurve,
+    },
+}
+
+/// The controller of one run.
+pub(crate) struct Controller {
+    run: Arc<RunShared>,
+    planned: Option<Duration>,
+    shape: Shape,
+    links: Vec<WorkerLink>,
+    deltas: mpsc::UnboundedReceiver<(usize, Delta)>,
+    control: mpsc::UnboundedReceiver<Control>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    agg: Aggregator,
+    monitor: GeneratorMonitor,
+}
+
+/// Starts the worker threads and returns the controller, ready to [`Controller::run`].
+pub(crate) fn launch(
+    plan: Arc<CompiledPlan>,
+    http: HttpShared,
+    feeders: Arc<Feeders>,
+    threads: usize,
+    control: mpsc::UnboundedReceiver<Control>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+) -> Result<Controller, RunError> {
+    let planned = plan.load.total_duration();
+    let run = Arc::new(RunShared {
+        origin: Instant::now(),
+        iterations: plan.load.iterations,
+        issued: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        end: Mutex::new(None),
+        end_notify: Notify::new(),
+    });
+    let weights: Vec<u32> = plan.flows.iter().map(|f| f.weight).collect();
+    let flows = Arc::new(FlowTable::new(&weights));
+    let (shape, threads) = match &plan.load.model {
+        LoadModel::Closed(load) => (
+            Shape::Closed {
+                curve: UsersCurve::new(load),
+                sent: None,
+            },
+            threads,
+        ),
+        LoadModel::Open(open) => (
+            Shape::Open {
+                curve: RateCurve::new(&open.rate),
+            },
+            threads.min(open.max_users.max(1) as usize),
+        ),
+    };
+    let (delta_tx, delta_rx) = mpsc::unbounded_channel();
+    let mut links: Vec<WorkerLink> = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(WorkerShared::default());
+        let model = match &plan.load.model {
+            LoadModel::Closed(_) => WorkerModel::Closed,
+            LoadModel::Open(open) => {
+                let (base, extra) = (
+                    open.max_users / threads as u32,
+                    open.max_users % threads as u32,
+                );
+                WorkerModel::Open {
+                    curve: RateCurve::new(&open.rate),
+                    max_users: base + u32::from((index as u32) < extra),
+                    end: planned.map(|d| d.as_secs_f64()),
+                }
+            }
+        };
+        let setup = WorkerSetup {
+            index,
+            threads,
+            plan: plan.clone(),
+            http: http.clone(),
+            feeders: feeders.clone(),
+            run: run.clone(),
+            shared: shared.clone(),
+            flows: flows.clone(),
+            model,
+            cmds: cmd_rx,
+            deltas: delta_tx.clone(),
+            recycled: recycle_rx,
+        };
+        let thread = match worker::spawn(setup) {
+            Ok(t) => t,
+            Err(e) => {
+                // Stop the workers already started before reporting.
+                for l in &links {
+                    let _ = l.cmds.send(WorkerCmd::Stop);
+                }
+                return Err(RunError::Thread(e));
+            }
+        };
+        links.push(WorkerLink {
+            cmds: cmd_tx,
+            shared,
+            recycle: recycle_tx,
+            thread: Some(thread),
+        });
+    }
+    Ok(Controller {
+        run,
+        planned,
+        shape,
+        links,
+        deltas: delta_rx,
+        control,
+        snapshots,
+        agg: Aggregator::new(plan.requests.len()),
+        monitor: GeneratorMonitor::new(threads),
+    })
+}
+
+impl Controller {
+    /// Runs the run to its end and returns the final snapshot.
+    pub(crate) async fn run(mut self) -> Result<Arc<Snapshot>, RunError> {
+        let origin = tokio::time::Instant::from_std(self.run.origin);
+        let end_at = self.planned.map(|d| origin + d);
+        let mut second = 1u64;
+        let mut steer = tokio::time::interval(STEER_EVERY);
+        steer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let closed = matches!(self.shape, Shape::Closed { .. });
+        let mut control_open = true;
+        let run = self.run.clone();
+        let reason = loop {
+            let publish_at = origin + Duration::from_secs(second) + PUBLISH_DELAY;
+            tokio::select! {
+                biased;
+                msg = self.control.recv(), if control_open => match msg {
+                    Some(Control::Stop) => break EndReason::Stopped,
+                    Some(Control::Interrupt) => break EndReason::Interrupted,
+                    Some(msg) => self.apply(msg),
+                    None => control_open = false,
+                },
+                _ = run.end_notify.notified() => {
+                    if let Some(reason) = run.end_reason() {
+                        break reason;
+                    }
+                }
+                _ = sleep_until(end_at.unwrap_or(publish_at)), if end_at.is_some() => {
+                    break EndReason::Completed;
+                }
+                Some((worker, delta)) = self.deltas.recv() => self.merge(worker, delta),
+                _ = steer.tick(), if closed => self.steer(),
+                _ = sleep_until(publish_at) => {
+                    self.publish(second);
+                    let now = self.elapsed().as_secs();
+                    second = (second + 1).max(now);
+                }
+            }
+        };
+        self.finish(reason).await
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.run.origin.elapsed()
+    }
+
+    fn broadcast(&self, cmd: WorkerCmd) {
+        for l in &self.links {
+            let _ = l.cmds.send(cmd.clone());
+        }
+    }
+
+    fn apply(&mut self, msg: Control) {
+        let now = self.elapsed();
+        match msg {
+            Control::SetUsers { users, spawn_rate } => {
+                if let Shape::Closed { curve, .. } = &mut self.shape {
+                    *curve = curve.steer(now, users, spawn_rate);
+                    self.steer();
+                }
+            }
+            Control::SetRate { rate } => {
+                if let Shape::Open { curve } = &mut self.shape {
+                    curve.set_rate(now, rate);
+                    self.broadcast(WorkerCmd::SetRate { at: now, rate });
+                }
+            }
+            Control::ResetStats => {
+                self.agg.reset(now);
+                self.monitor.reset();
+                self.broadcast(WorkerCmd::Reset(self.agg.epoch()));
+            }
+            Control::Stop | Control::Interrupt => {}
+        }
+    }
+
+    /// Closed model: tells the workers the user count the curve wants now.
+    fn steer(&mut self) {
+        let now = self.elapsed();
+        if let Shape::Closed { curve, sent } = &mut self.shape {
+            let target = curve.target_at(now);
+            if *sent != Some(target) {
+                *sent = Some(target);
+                for l in &self.links {
+                    let _ = l.cmds.send(WorkerCmd::SetUsers(target));
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, worker: usize, delta: Delta) {
+        self.agg.merge(&delta);
+        if let Some(l) = self.links.get(worker) {
+            let _ = l.recycle.send(delta);
+        }
+    }
+
+    fn active(&self) -> u32 {
+        self.links
+            .iter()
+            .map(|l| l.shared.active.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn render(&mut self, upto: u64, end: EndReason) -> Snapshot {
+        let now = self.elapsed();
+        let mut snap = self.agg.snapshot(now, self.planned, upto);
+        snap.end = end;
+        snap.active_users = self.active();
+        match &self.shape {
+            Shape::Closed { curve, .. } => snap.target_users = curve.target_at(now),
+            Shape::Open { curve } => snap.target_rate = Some(curve.rate_at(now)),
+        }
+        let offset = self.agg.offset();
+        let (interval, total) = self.agg.take_lag();
+        snap.generator = self
+            .monitor
+            .sample(now.saturating_sub(offset), &interval, total);
+        snap
+    }
+
+    fn publish(&mut self, second: u64) {
+        let active = self.active();
+        self.agg.close_second(second, active);
+        let snap = self.render(second, EndReason::Running);
+        self.snapshots.send_replace(Arc::new(snap));
+    }
+
+    /// Stops the workers, waits for their last deltas, and renders the final snapshot.
+    async fn finish(mut self, reason: EndReason) -> Result<Arc<Snapshot>, RunError> {
+        self.broadcast(WorkerCmd::Stop);
+        // Workers drop their delta senders when they exit; allow the grace period
+        // plus a margin for the final flush.
+        let deadline = tokio::time::Instant::now() + GRACE + Duration::from_secs(2);
+        loop {
+            tokio::select! {
+                d = self.deltas.recv() => match d {
+                    Some((worker, delta)) => self.merge(worker, delta),
+                    None => break,
+                },
+                _ = sleep_until(deadline) => break,
+            }
+        }
+        let threads: Vec<_> = self
+            .links
+            .iter_mut()
+            .filter_map(|l| l.thread.take())
+            .collect();
+        let panicked = tokio::task::spawn_blocking(move || {
+            threads.into_iter().map(|t| t.join()).any(|r| r.is_err())
+        })
+        .await
+        .unwrap_or(true);
+        if panicked {
+            return Err(RunError::WorkerPanicked);
+        }
+        let elapsed = self.elapsed();
+        let active = self.active();
+        self.agg.finish(elapsed, active);
+        let snap = Arc::new(self.render(elapsed.as_secs() + 1, reason));
+        self.snapshots.send_replace(snap.clone());
+        Ok(snap)
+    }
+}

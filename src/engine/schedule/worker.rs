@@ -1,0 +1,403 @@
+//! A worker thread: one current-thread tokio runtime with a `LocalSet`, running its
+//! share of the virtual users as local tasks, one [`Recorder`] they all share, and a
+//! loop that follows the controller's commands, starts open-model arrivals on time,
+//! flushes a delta to the aggregator on every whole second of the run, and probes
+//! its own scheduling lag.
+//!
+//! Users are spread over threads round-robin: closed-model user `u` lives on thread
+//! `u % threads`; open-model arrival `k` is started by thread `k % threads`, which
+//! owns `max_users / threads` of the pool (the remainder going to the first threads).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{Instant, sleep_until};
+
+use super::open::RateCurve;
+use super::weights::FlowTable;
+use super::{GRACE, RunShared, WorkerShared};
+use crate::compile::graph::CompiledPlan;
+use crate::engine::feeder::Feeders;
+use crate::engine::http::HttpShared;
+use crate::engine::recorder::Recorder;
+use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
+use crate::metrics::aggregate::Delta;
+
+/// How often a worker probes its own event loop for lag.
+const PROBE: Duration = Duration::from_millis(20);
+
+/// The most overdue arrivals started at once when the run stops.
+const MAX_BACKLOG: usize = 10_000;
+
+/// A command from the controller to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum WorkerCmd {
+    /// Closed model: the run-wide user count to follow (this thread runs its share).
+    SetUsers(u32),
+    /// Open model: from `at` (since the origin) on, a constant rate.
+    SetRate { at: Duration, rate: f64 },
+    /// Zero the stats; deltas are tagged with the new epoch from now on.
+    Reset(u64),
+    /// Stop every user after its in-flight request, drain, flush and exit.
+    Stop,
+}
+
+/// The load model as a worker sees it.
+#[derive(Debug)]
+pub(crate) enum WorkerModel {
+    Closed,
+    Open {
+        curve: RateCurve,
+        /// This thread's share of `max_users`.
+        max_users: u32,
+        /// No arrival at or after this many seconds since the origin.
+        end: Option<f64>,
+    },
+}
+
+/// Everything a worker thread needs.
+pub(crate) struct WorkerSetup {
+    pub index: usize,
+    pub threads: usize,
+    pub plan: Arc<CompiledPlan>,
+    pub http: HttpShared,
+    pub feeders: Arc<Feeders>,
+    pub run: Arc<RunShared>,
+    pub shared: Arc<WorkerShared>,
+    pub flows: Arc<FlowTable>,
+    pub model: WorkerModel,
+    pub cmds: mpsc::UnboundedReceiver<WorkerCmd>,
+    pub deltas: mpsc::UnboundedSender<(usize, Delta)>,
+    pub recycled: std::sync::mpsc::Receiver<Delta>,
+}
+
+/// Starts the worker thread.
+pub(crate) fn spawn(setup: WorkerSetup) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("swarm-worker-{}", setup.index))
+        .spawn(move || {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, run(setup));
+            // Tasks still running past the grace period are abandoned here, inside
+            // the runtime, so their connections close cleanly.
+            let _guard = rt.enter();
+            drop(local);
+        })
+}
+
+async fn run(w: WorkerSetup) {
+    let WorkerSetup {
+        index,
+        threads,
+        plan,
+        http,
+        feeders,
+        run,
+        shared,
+        flows,
+        model,
+        mut cmds,
+        deltas,
+        recycled,
+    } = w;
+    let requests = plan.requests.len();
+    let origin = Instant::from_std(run.origin);
+    let env = Rc::new(UserEnv {
+        plan,
+        http,
+        feeders,
+        recorder: RefCell::new(Recorder::new(requests, recycled)),
+        run,
+        worker: shared,
+        halt: Cell::new(false),
+        halt_notify: Notify::new(),
+        live: Cell::new(0),
+        drained: Notify::new(),
+    });
+    let mut flush = Flusher {
+        index,
+        epoch: 0,
+        second: Instant::now().duration_since(origin).as_secs() + 1,
+        origin,
+        deltas,
+    };
+    let mut closed: Vec<Rc<UserSignal>> = Vec::new();
+    let mut open = match model {
+        WorkerModel::Closed => None,
+        WorkerModel::Open {
+            curve,
+            max_users,
+            end,
+        } => Some(OpenPool {
+            curve,
+            end,
+            next: index as u64,
+            stride: threads as u64,
+            cap: max_users,
+            users: 0,
+            next_user: index as u32,
+            user_stride: threads as u32,
+            idle: Rc::new(RefCell::new(
+                (0..env.plan.flows.len()).map(|_| Vec::new()).collect(),
+            )),
+            busy: Rc::new(Cell::new(0)),
+        }),
+    };
+    let mut probe_at = Instant::now() + PROBE;
+    loop {
+        let arrival = open.as_ref().and_then(|o| o.next_due(origin));
+        // Commands first (a Stop must never starve behind a backlog of arrivals),
+        // then the once-a-second flush, then arrivals, then the lag probe.
+        tokio::select! {
+            biased;
+            cmd = cmds.recv() => match cmd {
+                Some(WorkerCmd::SetUsers(n)) => {
+                    set_users(&env, &flows, &mut closed, n, index, threads);
+                }
+                Some(WorkerCmd::SetRate { at, rate }) => {
+                    if let Some(o) = open.as_mut() {
+                        o.curve.set_rate(at, rate);
+                    }
+                }
+                Some(WorkerCmd::Reset(epoch)) => {
+                    flush.epoch = epoch;
+                    env.recorder.borrow_mut().clear();
+                }
+                Some(WorkerCmd::Stop) | None => {
+                    // Arrivals that were due before the stop still start.
+                    if let Some(o) = open.as_mut() {
+                        o.dispatch_due(&env, &flows, origin);
+                    }
+                    break;
+                }
+            },
+            _ = sleep_until(flush.due()) => flush.send(&env),
+            _ = sleep_until(arrival.unwrap_or(probe_at)), if arrival.is_some() => {
+                if let (Some(o), Some(at)) = (open.as_mut(), arrival) {
+                    o.dispatch(&env, &flows, at);
+                }
+            }
+            _ = sleep_until(probe_at) => {
+                let now = Instant::now();
+                env.recorder.borrow_mut().lag(now.saturating_duration_since(probe_at));
+                probe_at = now + PROBE;
+            }
+        }
+    }
+
+    // The run is ending: users stop after their in-flight request and run their
+    // teardown; whatever still runs after the grace period is abandoned, unrecorded.
+    env.halt();
+    for signal in closed.drain(..) {
+        signal.stop();
+    }
+    if let Some(o) = open.as_mut() {
+        o.retire_idle(&env);
+    }
+    let deadline = Instant::now() + GRACE;
+    while env.live.get() > 0 {
+        tokio::select! {
+            _ = env.drained.notified() => {}
+            _ = sleep_until(flush.due()) => flush.send(&env),
+            _ = sleep_until(deadline) => break,
+        }
+    }
+    flush.second = Instant::now().duration_since(origin).as_secs() + 1;
+    flush.send(&env);
+}
+
+/// Sends the recorder's delta on every whole second of the run.
+struct Flusher {
+    index: usize,
+    epoch: u64,
+    /// The second the next delta ends at.
+    second: u64,
+    origin: Instant,
+    deltas: mpsc::UnboundedSender<(usize, Delta)>,
+}
+
+impl Flusher {
+    fn due(&self) -> Instant {
+        self.origin + Duration::from_secs(self.second)
+    }
+
+    fn send(&mut self, env: &UserEnv) {
+        let delta = env.recorder.borrow_mut().take(self.epoch, self.second);
+        let _ = self.deltas.send((self.index, delta));
+        // After a stall, skip the seconds that were missed rather than flushing
+        // empty deltas in a burst.
+        let now = Instant::now().duration_since(self.origin).as_secs();
+        self.second = (self.second + 1).max(now + 1);
+    }
+}
+
+/// How many of the first `total` users (round-robin) live on thread `index`.
+fn share(total: u32, index: usize, threads: usize) -> usize {
+    let (total, index) = (total as usize, index);
+    if total > index {
+        (total - index - 1) / threads + 1
+    } else {
+        0
+    }
+}
+
+/// Closed model: starts or stops this thread's users to follow the run-wide count.
+/// The most recently started users stop first.
+fn set_users(
+    env: &Rc<UserEnv>,
+    flows: &FlowTable,
+    closed: &mut Vec<Rc<UserSignal>>,
+    total: u32,
+    index: usize,
+    threads: usize,
+) {
+    if env.halt.get() {
+        return;
+    }
+    let mine = share(total, index, threads);
+    while closed.len() < mine {
+        let u = (index + threads * closed.len()) as u32;
+        let user = User::new(u, flows.flow_for(u64::from(u)), env);
+        closed.push(user.signal.clone());
+        env.spawn(closed_user(env.clone(), user));
+    }
+    while closed.len() > mine {
+        if let Some(signal) = closed.pop() {
+            signal.stop();
+        }
+    }
+}
+
+/// Open model: this thread's arrivals and its share of the user pool.
+struct OpenPool {
+    curve: RateCurve,
+    end: Option<f64>,
+    /// The next arrival number this thread starts.
+    next: u64,
+    stride: u64,
+    /// Most users (and so running iterations) on this thread.
+    cap: u32,
+    /// Users in the pool, busy or idle.
+    users: u32,
+    next_user: u32,
+    user_stride: u32,
+    /// Idle users, per flow.
+    idle: Rc<RefCell<Vec<Vec<User>>>>,
+    /// Iterations running.
+    busy: Rc<Cell<u32>>,
+}
+
+impl OpenPool {
+    /// When the next arrival is due, if any.
+    fn next_due(&self, origin: Instant) -> Option<Instant> {
+        let t = self.curve.time_of(self.next)?;
+        if self.end.is_some_and(|end| t >= end) || !t.is_finite() {
+            return None;
+        }
+        Some(origin + Duration::from_secs_f64(t))
+    }
+
+    /// Starts the arrivals already due (at most a bounded backlog).
+    fn dispatch_due(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, origin: Instant) {
+        let now = Instant::now();
+        for _ in 0..MAX_BACKLOG {
+            match self.next_due(origin) {
+                Some(at) if at <= now => self.dispatch(env, flows, at),
+                _ => break,
+            }
+        }
+    }
+
+    /// Starts the arrival due at `scheduled`, or counts it as dropped.
+    fn dispatch(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, scheduled: Instant) {
+        let k = self.next;
+        self.next += self.stride;
+        env.recorder
+            .borrow_mut()
+            .lag(Instant::now().saturating_duration_since(scheduled));
+        if self.busy.get() >= self.cap {
+            env.recorder.borrow_mut().dropped();
+            return;
+        }
+        if !env.take_iteration() {
+            // `iterations` are all handed out: no more arrivals.
+            self.next = u64::MAX;
+            return;
+        }
+        let flow = flows.flow_for(k);
+        let pooled = self.idle.borrow_mut()[flow].pop();
+        let mut user = match pooled {
+            Some(user) => user,
+            None => {
+                if self.users >= self.cap {
+                    self.evict_idle(env);
+                }
+                self.users += 1;
+                let u = self.next_user;
+                self.next_user = self.next_user.wrapping_add(self.user_stride);
+                User::new(u, flow, env)
+            }
+        };
+        self.busy.set(self.busy.get() + 1);
+        env.worker.active.fetch_add(1, Ordering::Relaxed);
+        let (idle, busy, task_env) = (self.idle.clone(), self.busy.clone(), env.clone());
+        env.spawn(async move {
+            pooled_iteration(&task_env, &mut user, scheduled.into_std()).await;
+            task_env.worker.active.fetch_sub(1, Ordering::Relaxed);
+            busy.set(busy.get() - 1);
+            if task_env.halt.get() {
+                retire(task_env, user).await;
+            } else {
+                idle.borrow_mut()[user.flow].push(user);
+            }
+        });
+    }
+
+    /// Makes room for a user of another flow: an idle user leaves (its teardown runs).
+    fn evict_idle(&mut self, env: &Rc<UserEnv>) {
+        let evicted = self
+            .idle
+            .borrow_mut()
+            .iter_mut()
+            .find_map(|users| users.pop());
+        if let Some(user) = evicted {
+            self.users -= 1;
+            env.spawn(retire(env.clone(), user));
+        }
+    }
+
+    /// At the end of the run, every idle user leaves.
+    fn retire_idle(&mut self, env: &Rc<UserEnv>) {
+        let idle: Vec<User> = self
+            .idle
+            .borrow_mut()
+            .iter_mut()
+            .flat_map(|users| users.drain(..))
+            .collect();
+        for user in idle {
+            env.spawn(retire(env.clone(), user));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn users_are_shared_round_robin() {
+        assert_eq!(share(5, 0, 2), 3);
+        assert_eq!(share(5, 1, 2), 2);
+        assert_eq!(share(1, 1, 2), 0);
+        assert_eq!(share(0, 0, 2), 0);
+        let total: usize = (0..3).map(|i| share(10, i, 3)).sum();
+        assert_eq!(total, 10);
+    }
+}

@@ -1,0 +1,343 @@
+//! The virtual-user loop: `setup` once, `steps` again and again, `teardown` once when
+//! the user stops; flow `think` between steps, explicit think steps, and `pace`.
+//! Also one open-model iteration on a pooled user. Users of one worker thread share
+//! a [`UserEnv`] through an `Rc`; nothing here takes a lock.
+//!
+//! Stopping: a user checks its stop signal between steps, so a stopping user finishes
+//! its current request, not its whole iteration; sleeps wake on a stop. Under
+//! `iterations`, a user stopped by a ramp-down finishes its iteration (none is cut
+//! short); only the end of the run ([`UserEnv::halt`]) interrupts an iteration.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rand::RngExt;
+use tokio::sync::Notify;
+
+use super::feeder::{Feeders, Take};
+use super::http::HttpShared;
+use super::recorder::Recorder;
+use super::request::{VuContext, execute};
+use super::schedule::{RunShared, WorkerShared};
+use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
+use crate::metrics::snapshot::EndReason;
+
+/// What every user of one worker thread shares.
+pub(crate) struct UserEnv {
+    pub plan: Arc<CompiledPlan>,
+    pub http: HttpShared,
+    pub feeders: Arc<Feeders>,
+    pub recorder: RefCell<Recorder>,
+    pub run: Arc<RunShared>,
+    pub worker: Arc<WorkerShared>,
+    /// The run is ending: every user stops after its in-flight request.
+    pub halt: Cell<bool>,
+    pub halt_notify: Notify,
+    /// User tasks (and pooled iterations) still running on this thread.
+    pub live: Cell<u32>,
+    /// Notified when `live` drops to 0.
+    pub drained: Notify,
+}
+
+impl UserEnv {
+    /// Stops every user on this thread after its in-flight request.
+    pub fn halt(&self) {
+        self.halt.set(true);
+        self.halt_notify.notify_waiters();
+    }
+
+    /// Spawns a user task on this thread, counted in `live` until it ends.
+    pub fn spawn(self: &Rc<Self>, task: impl std::future::Future<Output = ()> + 'static) {
+        self.live.set(self.live.get() + 1);
+        let env = self.clone();
+        tokio::task::spawn_local(async move {
+            task.await;
+            env.task_finished();
+        });
+    }
+
+    fn task_finished(&self) {
+        let live = self.live.get().saturating_sub(1);
+        self.live.set(live);
+        if live == 0 {
+            self.drained.notify_one();
+        }
+    }
+
+    /// Under `iterations`, takes the right to start one more iteration.
+    pub fn take_iteration(&self) -> bool {
+        match self.run.iterations {
+            None => true,
+            Some(limit) => {
+                // Never go past the limit, even with many users racing for the last one.
+                self.run
+                    .issued
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < limit).then_some(n + 1)
+                    })
+                    .is_ok()
+            }
+        }
+    }
+
+    fn iteration_done(&self) {
+        self.recorder.borrow_mut().iteration();
+        if let Some(limit) = self.run.iterations
+            && self.run.completed.fetch_add(1, Ordering::AcqRel) + 1 >= limit
+        {
+            self.run.request_end(EndReason::IterationsDone);
+        }
+    }
+}
+
+/// One user's stop signal (ramp-down, `SetUsers`).
+#[derive(Debug, Default)]
+pub(crate) struct UserSignal {
+    stop: Cell<bool>,
+    notify: Notify,
+}
+
+impl UserSignal {
+    pub fn stop(&self) {
+        self.stop.set(true);
+        self.notify.notify_one();
+    }
+}
+
+/// A virtual user: its HTTP context (cookies, connections, captures) and flow.
+pub(crate) struct User {
+    pub ctx: VuContext,
+    pub flow: usize,
+    /// `setup` has run.
+    pub ready: bool,
+    pub signal: Rc<UserSignal>,
+    /// Iterations this user started.
+    pub iterations: u64,
+}
+
+impl User {
+    pub fn new(index: u32, flow: usize, env: &UserEnv) -> User {
+        User {
+            ctx: VuContext::new(index, &env.plan, &env.http),
+            flow,
+            ready: false,
+            signal: Rc::new(UserSignal::default()),
+            iterations: 0,
+        }
+    }
+}
+
+/// How a run of steps ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Done,
+    Stopped,
+    /// A `unique` feeder ran out; the run is ending.
+    Exhausted,
+}
+
+/// Which stops interrupt a run of steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heed {
+    /// The end of the run and the user's own stop signal.
+    All,
+    /// Only the end of the run (an iteration that must not be cut short).
+    Halt,
+    /// Nothing: teardown is how a user stops; only the grace period's end cuts it.
+    Never,
+}
+
+fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
+    match heed {
+        Heed::All => env.halt.get() || user.signal.stop.get(),
+        Heed::Halt => env.halt.get(),
+        Heed::Never => false,
+    }
+}
+
+/// The closed model's user task: setup, iterations until stopped, teardown.
+pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
+    env.worker.active.fetch_add(1, Ordering::Relaxed);
+    let plan = env.plan.clone();
+    let flow = &plan.flows[user.flow];
+    // Under `iterations`, a ramp-down lets the iteration finish.
+    let heed = if env.run.iterations.is_some() {
+        Heed::Halt
+    } else {
+        Heed::All
+    };
+    let mut ran = setup(&env, &mut user, flow).await;
+    while ran == Ran::Done && !flow.steps.is_empty() {
+        if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
+            break;
+        }
+        let began = Instant::now();
+        ran = iteration(&env, &mut user, flow, heed, None).await;
+        if ran != Ran::Done {
+            break;
+        }
+        if let Some(pace) = flow.pace
+            && !pause(&env, &user, began + pace, Heed::All).await
+        {
+            break;
+        }
+        // A flow whose requests all fail without waiting must still let others run.
+        tokio::task::consume_budget().await;
+    }
+    if ran != Ran::Exhausted {
+        teardown(&env, &mut user, flow).await;
+    }
+    env.worker.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
+/// flow's setup first if this user has not yet. The caller took the iteration token.
+pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, scheduled: Instant) {
+    let plan = env.plan.clone();
+    let flow = &plan.flows[user.flow];
+    let mut start = scheduled;
+    let mut ran = Ran::Done;
+    if !user.ready {
+        ran = setup(env, user, flow).await;
+        // The setup's time is the new user's own, not the arrival's wait.
+        start = start.max(Instant::now());
+    }
+    if ran == Ran::Done {
+        iteration(env, user, flow, Heed::Halt, Some(start)).await;
+    }
+}
+
+/// Runs a pooled user's teardown as it leaves the pool.
+pub(crate) async fn retire(env: Rc<UserEnv>, mut user: User) {
+    let plan = env.plan.clone();
+    let flow = &plan.flows[user.flow];
+    teardown(&env, &mut user, flow).await;
+}
+
+async fn setup(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran {
+    if user.ready {
+        return Ran::Done;
+    }
+    user.ready = true;
+    clear_rows(user);
+    run_steps(env, user, &flow.setup, None, Heed::All, None).await
+}
+
+async fn teardown(env: &UserEnv, user: &mut User, flow: &Flow) {
+    if flow.teardown.is_empty() || !user.ready {
+        return;
+    }
+    clear_rows(user);
+    let _ = run_steps(env, user, &flow.teardown, None, Heed::Never, None).await;
+    user.ready = false;
+}
+
+async fn iteration(
+    env: &UserEnv,
+    user: &mut User,
+    flow: &Flow,
+    heed: Heed,
+    first_start: Option<Instant>,
+) -> Ran {
+    user.ctx.iteration = user.iterations;
+    user.iterations += 1;
+    clear_rows(user);
+    let ran = run_steps(env, user, &flow.steps, flow.think, heed, first_start).await;
+    if ran == Ran::Done {
+        env.iteration_done();
+    }
+    ran
+}
+
+fn clear_rows(user: &mut User) {
+    for row in &mut user.ctx.rows {
+        *row = None;
+    }
+}
+
+/// Runs `steps` in order, with `think` after each request. `first_start` is when the
+/// first request counts from (the open model's scheduled start).
+async fn run_steps(
+    env: &UserEnv,
+    user: &mut User,
+    steps: &[Step],
+    think: Option<Think>,
+    heed: Heed,
+    mut first_start: Option<Instant>,
+) -> Ran {
+    for (i, step) in steps.iter().enumerate() {
+        if i > 0 && should_stop(env, user, heed) {
+            return Ran::Stopped;
+        }
+        match step {
+            Step::Think(t) => {
+                if !pause(env, user, Instant::now() + pick(*t), heed).await {
+                    return Ran::Stopped;
+                }
+            }
+            Step::Request(req) => {
+                for f in &req.feeders {
+                    let Some(slot) = user.ctx.rows.get_mut(f.0 as usize) else {
+                        continue;
+                    };
+                    if slot.is_none() {
+                        match env.feeders.take(*f) {
+                            Take::Row(row) => *slot = Some(row),
+                            Take::Exhausted => {
+                                let feeder = env.plan.feeders[f.0 as usize].name.clone();
+                                env.run.request_end(EndReason::FeederExhausted { feeder });
+                                return Ran::Exhausted;
+                            }
+                        }
+                    }
+                }
+                let start = first_start.take().unwrap_or_else(Instant::now);
+                let out = execute(req, &mut user.ctx, &env.http, start).await;
+                env.recorder
+                    .borrow_mut()
+                    .request(req.request, out.latency, out.bytes, out.result);
+                if let Some(t) = think
+                    && !pause(env, user, Instant::now() + pick(t), heed).await
+                {
+                    return Ran::Stopped;
+                }
+            }
+        }
+    }
+    Ran::Done
+}
+
+/// A think time: constant, or uniform in `[min, max]`.
+fn pick(t: Think) -> std::time::Duration {
+    if t.max <= t.min {
+        return t.min;
+    }
+    let lo = t.min.as_micros() as u64;
+    let hi = t.max.as_micros() as u64;
+    std::time::Duration::from_micros(rand::rng().random_range(lo..=hi))
+}
+
+/// Sleeps until `until` unless a stop comes first; records how late the timer fired
+/// as scheduling lag. Returns false when stopped.
+async fn pause(env: &UserEnv, user: &User, until: Instant, heed: Heed) -> bool {
+    if should_stop(env, user, heed) {
+        return false;
+    }
+    let now = Instant::now();
+    if until <= now {
+        return true;
+    }
+    let sleep = tokio::time::sleep_until(until.into());
+    tokio::select! {
+        biased;
+        _ = env.halt_notify.notified(), if heed != Heed::Never => false,
+        _ = user.signal.notify.notified(), if heed == Heed::All => false,
+        _ = sleep => {
+            env.recorder.borrow_mut().lag(Instant::now().saturating_duration_since(until));
+            true
+        }
+    }
+}
