@@ -226,7 +226,8 @@ pub struct MetricComparison {
     pub baseline: f64,
     /// This run's value.
     pub current: f64,
-    /// `(current − baseline) / baseline`; absent when the baseline is 0.
+    /// `(current − baseline) / baseline`; 0 when both are 0, absent when only the
+    /// baseline is 0.
     pub change: Option<f64>,
     pub regressed: bool,
 }
@@ -341,7 +342,7 @@ fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> Reques
                     metric,
                     baseline: b,
                     current: c,
-                    change: (b != 0.0).then(|| (c - b) / b),
+                    change: relative_change(b, c),
                     regressed: metric.regressed(b, c, tol),
                 }
             })
@@ -390,6 +391,17 @@ impl Sink for BaselineSink {
                 list.join("; ")
             ),
         })
+    }
+}
+
+/// `(new − old) / old`; 0 when both are 0, and `None` from 0 to anything else.
+fn relative_change(old: f64, new: f64) -> Option<f64> {
+    if old != 0.0 {
+        Some((new - old) / old)
+    } else if new == 0.0 {
+        Some(0.0)
+    } else {
+        None
     }
 }
 
