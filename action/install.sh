@@ -139,6 +139,9 @@ install_cargo() {
 		log "building from source: cargo install --locked --git $repo ${ref:+--rev $ref}"
 		cargo install --locked --root "$root" --git "$repo" ${ref:+--rev "$ref"} swarm >&2
 	fi
+	if [[ -f "$root/bin/swarm.exe" ]]; then
+		use_binary "$root/bin/swarm.exe" # Windows runners
+	fi
 	use_binary "$root/bin/swarm"
 }
 
