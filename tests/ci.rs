@@ -604,6 +604,57 @@ fn install_without_a_release_binary_fails_when_release_is_required() {
     assert!(stderr(&out).contains("no release binary for Windows/X64"));
 }
 
+#[test]
+fn install_falls_back_to_cargo_when_the_release_has_no_binary() {
+    let runner = Runner::new();
+    let server = AssetServer::start(Vec::new());
+    // A stand-in `cargo` that records its arguments and "builds" the local binary.
+    let fake_bin = runner.path("fake-bin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    let script = format!(
+        r#"#!/usr/bin/env bash
+printf '%s\n' "$@" >"{args}"
+while [[ $# -gt 0 ]]; do
+  if [[ "$1" == --root ]]; then mkdir -p "$2/bin" && cp "{swarm}" "$2/bin/swarm"; fi
+  shift
+done
+"#,
+        args = runner.path("cargo-args").display(),
+        swarm = env!("CARGO_BIN_EXE_swarm"),
+    );
+    std::fs::write(fake_bin.join("cargo"), script).unwrap();
+    let status = Command::new("chmod")
+        .arg("+x")
+        .arg(fake_bin.join("cargo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("SWARM_RELEASE_URL", server.url.as_str()),
+        ("SWARM_VERSION", "v9.9.9"),
+    ];
+    let out = runner.run("install.sh", &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let args = std::fs::read_to_string(runner.path("cargo-args")).unwrap();
+    let root = runner.path("swarm-cargo");
+    let expected = format!(
+        "install\n--locked\n--root\n{}\n--path\n{}\n",
+        root.display(),
+        repo().display()
+    );
+    assert_eq!(args, expected);
+    assert_eq!(
+        runner.output("bin").map(PathBuf::from),
+        Some(root.join("bin/swarm"))
+    );
+}
+
 /// A stand-in for `swarm check` that records its arguments, writes `report` where
 /// `--json` says and exits with `code`.
 fn fake_swarm(runner: &Runner, report: &JsonReport, code: i32) -> PathBuf {
