@@ -168,22 +168,21 @@ async fn demo_stops_when_dropped() {
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashboard_support::{SECRET, Sse, driver, plan};
+use dashboard_support::{SECRET, Sse, engine_config, plan};
 use swarm::dashboard::{Dashboard, DashboardConfig, DashboardError, serve_run};
+use swarm::engine::RunHandle;
 
-/// A demo target, a run of `users` users against it and a dashboard showing the run.
+/// A demo target, a real run of `users` users against it and a dashboard showing it.
 async fn live_run(
     bind: &str,
     token: Option<&str>,
     users: u32,
-) -> (swarm::demo::DemoServer, Dashboard, driver::Driver) {
+) -> (swarm::demo::DemoServer, Dashboard, RunHandle) {
     let demo = demo().await;
-    let plan = Arc::new(plan(&demo.url()));
-    let run = driver::start(demo.url(), users, Duration::from_secs(60));
+    let plan = Arc::new(plan(&demo.url(), users, Duration::from_secs(60)));
+    let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
     let config = DashboardConfig::new(bind, token.map(str::to_string)).unwrap();
-    let snapshots = run.snapshots.clone();
-    let control = run.control.clone();
-    let dash = serve_run(config, plan, snapshots, control)
+    let dash = serve_run(config, plan, run.snapshots(), run.control())
         .await
         .expect("dashboard starts");
     (demo, dash, run)
@@ -266,7 +265,7 @@ async fn the_stream_delivers_snapshots_and_the_controls_steer_the_run() {
     let state = sse.until(Duration::from_secs(5), |_| true).await["state"].clone();
     assert_eq!(state["state"], "running");
     assert_eq!(state["users"], 2);
-    assert_eq!(state["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(state["rows"].as_array().unwrap().len(), 3);
     assert_eq!(state["slos"].as_array().unwrap().len(), 2);
 
     // Cross-site and malformed control requests are refused.
@@ -358,7 +357,7 @@ async fn the_stream_delivers_snapshots_and_the_controls_steer_the_run() {
     // Stop ends the run; the page sees it; the dashboard keeps the final results.
     let r = control(&http, &base, json!({"action": "stop"})).await;
     assert_eq!(r.status(), 202);
-    let done = tokio::time::timeout(Duration::from_secs(10), run.done)
+    let done = tokio::time::timeout(Duration::from_secs(10), run.wait())
         .await
         .expect("the run ends after stop")
         .unwrap();
@@ -381,17 +380,13 @@ async fn the_stream_delivers_snapshots_and_the_controls_steer_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_loopback_without_a_token_is_refused() {
     let demo = demo().await;
-    let run = driver::start(demo.url(), 1, Duration::from_secs(5));
+    let plan = Arc::new(plan(&demo.url(), 1, Duration::from_secs(5)));
+    let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
     let config = DashboardConfig::new("0.0.0.0:0", None).unwrap();
-    let err = serve_run(
-        config,
-        Arc::new(plan(&demo.url())),
-        run.snapshots.clone(),
-        run.control.clone(),
-    )
-    .await
-    .err()
-    .expect("refused");
+    let err = serve_run(config, plan, run.snapshots(), run.control())
+        .await
+        .err()
+        .expect("refused");
     assert!(matches!(err, DashboardError::TokenRequired(_)));
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("--ui-token"), "{err}");
@@ -453,4 +448,234 @@ async fn the_token_is_checked_on_every_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// Skips events until the next `run` event; returns its meta.
+async fn next_run(sse: &mut Sse) -> Value {
+    for _ in 0..100 {
+        let (name, data) = sse.next(Duration::from_secs(10)).await;
+        if name == "run" {
+            return data;
+        }
+    }
+    panic!("no run event");
+}
+
+async fn start_run(http: &reqwest::Client, base: &str, body: Value) -> reqwest::Response {
+    http.post(format!("{base}/api/start"))
+        .header("x-swarm-request", "1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_starts_steers_and_stops_runs() {
+    use swarm::compile::{CompileOptions, compile_file};
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, dashboard_support::PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(demo.url()),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .expect("dashboard starts");
+    let base = base(&dash);
+    let http = dashboard_support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    let (name, meta) = sse.next(Duration::from_secs(5)).await;
+    assert_eq!(name, "idle");
+    assert_eq!(meta["run"], 0);
+    assert_eq!(meta["interactive"], true);
+    assert_eq!(meta["load"]["users"], 2);
+
+    let r = control(&http, &base, json!({"action": "users", "users": 3})).await;
+    assert_eq!(r.status(), 409, "no run to steer yet");
+    let r = start_run(&http, &base, json!({"users": 3, "duration": "soon"})).await;
+    assert_eq!(r.status(), 400);
+
+    // First run: 3 users, steered to 1, stopped.
+    let r = start_run(
+        &http,
+        &base,
+        json!({"users": 3, "spawn_rate": 50, "duration": "30s"}),
+    )
+    .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(next_run(&mut sse).await["run"], 1);
+    sse.until(Duration::from_secs(10), |s| s["users"] == 3)
+        .await;
+    let r = start_run(&http, &base, json!({"users": 1})).await;
+    assert_eq!(r.status(), 409, "one run at a time");
+    let r = control(&http, &base, json!({"action": "users", "users": 1})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["users"] == 1)
+        .await;
+    let r = control(&http, &base, json!({"action": "reset"})).await;
+    assert_eq!(r.status(), 202);
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+
+    // Second run, with the plan's own duration but 2 users.
+    let r = start_run(&http, &base, json!({"users": 2})).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(next_run(&mut sse).await["run"], 2);
+    sse.until(Duration::from_secs(10), |s| {
+        s["users"] == 2 && s["total"][1].as_u64() > Some(0)
+    })
+    .await;
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+
+    // Each run's reports stay downloadable.
+    for run in [1, 2] {
+        let r = http
+            .get(format!("{base}/api/report/csv?run={run}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("list products"));
+    }
+    let r = http
+        .get(format!("{base}/api/report/csv?run=3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+// ---------------------------------------------------------------------------------
+// In a real browser (headless Chromium through chromedriver)
+
+use dashboard_support::webdriver::Browser;
+
+/// Where screenshots go when SWARM_SCREENSHOTS names a directory (e.g. `docs`).
+fn save_screenshot(name: &str, png: &[u8]) {
+    if let Ok(dir) = std::env::var("SWARM_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(name);
+        std::fs::write(&path, png).expect("screenshot written");
+        eprintln!("screenshot: {}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_the_page_charts_the_run_and_steers_it() {
+    let Some(browser) = Browser::start("dashboard").await else {
+        return;
+    };
+    let (_demo, dash, run) = live_run("127.0.0.1:0", None, 3).await;
+    let base = base(&dash);
+    browser.goto(&format!("{base}/")).await;
+    let wait = Duration::from_secs(20);
+    browser
+        .wait_for(
+            "the charts to draw points",
+            "return ['ch-rps','ch-lat','ch-users'].every(id => +document.getElementById(id).dataset.points >= 4);",
+            wait,
+        )
+        .await;
+    browser
+        .wait_for(
+            "the stats table and SLOs",
+            "return document.querySelectorAll('#stats-body tr').length === 3 \
+             && document.querySelectorAll('#slo-body .pill').length === 2 \
+             && document.getElementById('state-badge').textContent === 'running';",
+            wait,
+        )
+        .await;
+    // Change the user count through the page's own form.
+    browser
+        .eval(
+            "const i = document.getElementById('c-users'); i.value = '7'; \
+             i.dispatchEvent(new Event('input')); \
+             document.getElementById('c-apply').click(); return true;",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the page to show 7 users",
+            "return document.getElementById('k-users').textContent === '7';",
+            wait,
+        )
+        .await;
+    assert_eq!(
+        run.snapshots().borrow().active_users,
+        7,
+        "the run follows the page"
+    );
+    // Let a few more seconds of data arrive for a readable screenshot.
+    browser.set_window(1600, 1250).await;
+    browser
+        .eval("document.getElementById('theme-btn').click(); document.documentElement.dataset.theme = 'dark'; return true;")
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    save_screenshot("dashboard.png", &browser.screenshot().await);
+    browser
+        .eval("document.getElementById('theme-btn').click(); return document.documentElement.dataset.theme;")
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    save_screenshot("dashboard-light.png", &browser.screenshot().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_opens_offline_with_charts_and_slos() {
+    let Some(browser) = Browser::start("html report").await else {
+        return;
+    };
+    let demo = demo().await;
+    let plan = Arc::new(plan(&demo.url(), 4, Duration::from_secs(6)));
+    let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
+    let last = tokio::time::timeout(Duration::from_secs(20), run.wait())
+        .await
+        .expect("the run ends")
+        .expect("the run succeeds");
+    drop(demo);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    swarm::report::html::write(&path, &plan, &last).expect("report written");
+    let html = std::fs::read_to_string(&path).unwrap();
+    for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(external), "the report loads {external}");
+    }
+    assert!(!html.contains(SECRET));
+    browser.goto(&format!("file://{}", path.display())).await;
+    browser
+        .wait_for(
+            "the report's charts and SLO table",
+            "return ['ch-rps','ch-lat','ch-users'].every(id => +document.getElementById(id).dataset.points >= 4) \
+             && document.querySelectorAll('#slo-body .pill').length === 2 \
+             && document.querySelectorAll('#stats-body tr').length === 3;",
+            Duration::from_secs(20),
+        )
+        .await;
+    let resources = browser
+        .eval("return performance.getEntriesByType('resource').map(r => r.name);")
+        .await;
+    assert_eq!(resources, json!([]), "the report fetched resources");
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('state-badge').textContent;")
+            .await,
+        "completed"
+    );
+    browser.set_window(1600, 1250).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    save_screenshot("html-report.png", &browser.screenshot().await);
 }

@@ -223,8 +223,9 @@ fn slo_value(metric: Metric, text: &str) -> Result<f64, String> {
             if text.ends_with('%') {
                 units::parse_percent(text)
             } else {
+                // A bare number is ambiguous (is `1` 1% or 100%?); only zero is clear.
                 match text.parse::<f64>() {
-                    Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+                    Ok(f) if f == 0.0 => Ok(0.0),
                     _ => Err(format!("`{text}` is not a percentage: write e.g. `1%`")),
                 }
             }
@@ -252,6 +253,8 @@ mod tests {
         assert!(slo_value(Metric::Percentile(95.0), "fast").is_err());
         assert!(slo_value(Metric::Percentile(95.0), "300").is_err());
         assert_eq!(slo_value(Metric::ErrorRate, "0.5%"), Ok(0.005));
+        assert_eq!(slo_value(Metric::ErrorRate, "0"), Ok(0.0));
+        assert!(slo_value(Metric::ErrorRate, "1").is_err());
         assert_eq!(slo_value(Metric::Rps, "600/m"), Ok(10.0));
         assert_eq!(slo_value(Metric::Failures, "0"), Ok(0.0));
         assert!(slo_value(Metric::Failures, "-1").is_err());

@@ -39,6 +39,7 @@
 mod auth;
 mod downloads;
 mod hub;
+mod launcher;
 mod routes;
 mod stream;
 
@@ -53,6 +54,7 @@ use crate::engine::control::Control;
 use crate::metrics::snapshot::Snapshot;
 
 pub use hub::Hub;
+pub use launcher::PlanLauncher;
 
 /// Where and how the dashboard listens.
 #[derive(Debug, Clone)]
@@ -186,6 +188,13 @@ impl Dashboard {
     /// `RunHandle::wait`, so the page's last frame is the one the reports were built from).
     pub fn finish(&self, snapshot: Arc<Snapshot>) {
         self.hub.finish_current(snapshot);
+    }
+
+    /// Ends the current run, if one is going, as interrupted (Ctrl-C in `swarm ui`).
+    pub fn interrupt_run(&self) {
+        if let Some(run) = self.hub.current().filter(|r| r.is_running()) {
+            let _ = run.control.send(Control::Interrupt);
+        }
     }
 
     /// Keeps serving (the final results) until Ctrl-C, then stops.

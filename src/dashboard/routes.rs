@@ -121,8 +121,8 @@ async fn start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Response
     };
     let duration = match req.duration.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(d) => match parse_duration(d) {
-            Some(d) if !d.is_zero() => Some(d),
+        Some(d) => match crate::compile::units::parse_duration(d) {
+            Ok(d) if !d.is_zero() => Some(d),
             _ => return bad_request(format!("invalid duration `{d}`: use e.g. 30s, 2m, 1h30m")),
         },
     };
@@ -151,33 +151,6 @@ async fn start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Response
         }
         Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message).into_response(),
     }
-}
-
-/// `250ms`, `10s`, `1m30s`, `2h`: the plan format's durations.
-fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 async fn report(
@@ -209,21 +182,5 @@ async fn report(
             "unknown report kind: use html, json, junit or csv",
         )
             .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        for bad in ["", "10", "s", "10x", "1.5s", "-1s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 }

@@ -44,10 +44,7 @@ pub fn render(report: &JsonReport) -> String {
         let _ = writeln!(out, "Run ended: {}", report.end.message);
     }
     if let Some(why) = &report.generator.saturated {
-        let _ = writeln!(
-            out,
-            "⚠ The load generator was saturated: {why}. Latencies include its own delays and cannot be trusted; use fewer users or more cores."
-        );
+        let _ = writeln!(out, "⚠ Results may be skewed: {why}");
     }
     out.push('\n');
     stats_table(&mut out, report);

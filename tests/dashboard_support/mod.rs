@@ -1,20 +1,17 @@
 //! Helpers for tests/dashboard.rs: an HTTP client, a hand-built plan, an SSE reader,
-//! a load driver and a WebDriver client.
+//! the test plan and a WebDriver client.
 
 #![allow(dead_code)]
 
-pub mod driver;
 pub mod webdriver;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use http::{HeaderName, Method};
 use serde_json::Value;
-use swarm::compile::graph::{
-    ClosedLoad, CmpOp, CompiledPlan, Expect, Flow, Load, LoadModel, Metric, RequestId, RequestInfo,
-    RequestStep, Slo, Step, Template,
-};
+use swarm::compile::graph::CompiledPlan;
+use swarm::compile::{CompileOptions, compile_str};
+use swarm::engine::config::EngineConfig;
 
 /// A header value the page must never see.
 pub const SECRET: &str = "s3cr3t-do-not-leak";
@@ -31,86 +28,53 @@ pub fn client() -> reqwest::Client {
         .expect("client builds")
 }
 
-/// The plan the driver's traffic matches: `list products` and `GET /health`, with a
-/// secret header, two SLOs and 2 users.
-pub fn plan(target: &str) -> CompiledPlan {
-    let step = |request: u32, path: &str| {
-        Step::Request(Box::new(RequestStep {
-            request: RequestId(request),
-            method: Method::GET,
-            url: Template::literal(format!("{target}{path}")),
-            headers: vec![(
-                HeaderName::from_static("authorization"),
-                Template::literal(format!("Bearer {SECRET}")),
-            )],
-            query: Vec::new(),
-            body: None,
-            timeout: Duration::from_secs(5),
-            expect: Expect::default(),
-            captures: Vec::new(),
-            feeders: Vec::new(),
-        }))
-    };
-    let slo = |request: Option<u32>, text: &str, metric: Metric, op: CmpOp, threshold: f64| Slo {
-        text: text.into(),
-        request: request.map(RequestId),
-        metric,
-        op,
-        threshold,
-        line: Some(1),
-        column: Some(1),
-    };
-    CompiledPlan {
-        name: "dashboard test".into(),
-        source: PathBuf::from("dashboard-test.yaml"),
-        target: target.to_string(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 2,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(60)),
-            iterations: None,
-        },
-        flows: vec![Flow {
-            name: "browse".into(),
-            weight: 1,
-            think: None,
-            pace: None,
-            setup: Vec::new(),
-            steps: vec![step(0, "/products?page=1"), step(1, "/health")],
-            teardown: Vec::new(),
-        }],
-        requests: vec![
-            RequestInfo {
-                name: "list products".into(),
-                method: Method::GET,
-            },
-            RequestInfo {
-                name: "GET /health".into(),
-                method: Method::GET,
-            },
-        ],
-        expectations: Vec::new(),
-        captures: Vec::new(),
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos: vec![
-            slo(
-                None,
-                "p95 < 500ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                500.0,
-            ),
-            slo(
-                Some(0),
-                "error_rate < 1%",
-                Metric::ErrorRate,
-                CmpOp::Lt,
-                0.01,
-            ),
-        ],
+/// The test plan: `list products` (with a secret header), `GET /health` and
+/// `GET /flaky` (3% failures), two SLOs.
+pub const PLAN: &str = r#"
+name: dashboard test
+target: http://127.0.0.1:1
+load: { users: 2, duration: 60s }
+flows:
+  - name: browse
+    think: 20ms..60ms
+    steps:
+      - get: /products?page={{ rand(1, 5) }}
+        name: list products
+        headers: { authorization: "Bearer s3cr3t-do-not-leak" }
+      - get: /health
+        name: GET /health
+      - get: /flaky?fail=0.03
+        name: GET /flaky
+slo:
+  - p95 < 500ms
+  - "list products: error_rate < 1%"
+"#;
+
+/// Compile options pointing the test plan at `target`.
+pub fn options(target: &str, users: u32, duration: Duration) -> CompileOptions {
+    CompileOptions {
+        target: Some(target.to_string()),
+        users: Some(users),
+        duration: Some(duration),
+        ..CompileOptions::default()
+    }
+}
+
+/// The test plan, compiled against `target`.
+pub fn plan(target: &str, users: u32, duration: Duration) -> CompiledPlan {
+    compile_str(
+        PLAN,
+        Path::new("dashboard-test.yaml"),
+        &options(target, users, duration),
+    )
+    .unwrap_or_else(|e| panic!("the test plan compiles: {e}"))
+}
+
+/// One worker thread: the machine running the tests is small.
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
     }
 }
 

@@ -4,6 +4,7 @@
 
 (() => {
   const { LineChart, fmtTime, fmtNum } = SwarmCharts;
+  const fmtInt = (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US"));
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   const MAX_POINTS = 1500;
@@ -97,6 +98,8 @@
     $("planned").textContent = s.planned ? fmtTime(s.planned) : "";
     $("progress-bar").style.width = s.planned ? Math.min(100, (100 * s.elapsed) / s.planned) + "%" : "0";
     const running = s.state === "running";
+    // A live chart keeps room to grow; a finished run's chart fits its data.
+    for (const c of Object.values(charts)) c.minSpan = running ? 10 : 0;
     for (const id of ["c-apply", "c-stop", "c-reset"]) $(id).disabled = !running;
     if (meta && meta.interactive) {
       if (running) delete document.body.dataset.idle; else document.body.dataset.idle = "";
@@ -105,20 +108,37 @@
     const n = series.t.length - 1, w = n >= 0 ? series.w[n] : 1;
     const cur = (a) => (n >= 0 ? a[n] : null);
     const t = s.total;
-    kpi("k-rps", fmtNum(cur(series.req) / w), `mean ${fmtNum(s.rps)}/s`);
     const errPct = t[1] ? (100 * t[2]) / t[1] : 0;
-    kpi("k-fps", fmtNum(cur(series.fail) / w), `${errPct.toFixed(2)}% of requests failed`, t[2] ? "bad" : "");
-    kpi("k-p50", ms(cur(series.p50)));
-    kpi("k-p95", ms(cur(series.p95)), `whole run ${fmtNum(t[4])} ms`);
-    kpi("k-p99", ms(cur(series.p99)), `whole run ${fmtNum(t[5])} ms`);
+    const peakUsers = series.users.reduce((a, v) => Math.max(a, v), 0);
+    if (running) {
+      // Live: the last second, with the whole run underneath.
+      const fps = cur(series.fail) / w;
+      kpi("k-rps", fmtNum(cur(series.req) / w), `mean ${fmtNum(s.rps)}/s`);
+      kpi("k-fps", fmtNum(fps), `${errPct.toFixed(2)}% of requests failed`, fps > 0 ? "bad" : "");
+      kpi("k-p50", ms(cur(series.p50)), "last second");
+      kpi("k-p95", ms(cur(series.p95)), `whole run ${fmtNum(t[4])} ms`);
+      kpi("k-p99", ms(cur(series.p99)), `whole run ${fmtNum(t[5])} ms`);
+    } else {
+      // Ended: the whole run.
+      const secs = Math.max(s.elapsed, 1e-9);
+      const peak = series.req.reduce((a, v, i) => Math.max(a, v / series.w[i]), 0);
+      kpi("k-rps", fmtNum(s.rps), `mean · peak ${fmtNum(peak)}/s`);
+      kpi("k-fps", fmtNum(t[2] / secs), `${errPct.toFixed(2)}% of requests failed`, t[2] ? "bad" : "");
+      kpi("k-p50", ms(t[3]), "whole run");
+      kpi("k-p95", ms(t[4]), "whole run");
+      kpi("k-p99", ms(t[5]), `whole run · max ${fmtNum(t[8])} ms`);
+    }
     const usersSub = s.target_rate !== null && s.target_rate !== undefined
-      ? `target ${fmtNum(s.target_rate)} arrivals/s` + (s.dropped ? ` · ${s.dropped} dropped` : "")
-      : `target ${s.target_users}`;
-    kpi("k-users", fmtNum(s.users), usersSub, s.dropped ? "warn" : "");
-    kpi("k-total", fmtNum(t[1]), `${fmtNum(s.iterations)} iterations`);
+      ? `target ${fmtNum(s.target_rate)} arrivals/s` + (s.dropped ? ` · ${fmtInt(s.dropped)} dropped` : "")
+      : running ? `target ${s.target_users}` : "peak during the run";
+    kpi("k-users", fmtNum(running ? s.users : peakUsers), usersSub, s.dropped ? "warn" : "");
+    kpi("k-total", fmtInt(t[1]), `${fmtInt(s.iterations)} iterations`);
+    $("rate-head").textContent = running ? "Current RPS" : "RPS";
+    $("fail-rate-head").textContent = running ? "Current Failures/s" : "Failures/s";
     const g = s.gen;
     kpi("k-gen", g.saturated ? "saturated" : `${fmtNum(g.cpu)}<small>% cpu</small>`,
       g.saturated || `lag p99 ${fmtNum(g.lag_p99)} ms`, g.saturated ? "warn" : "");
+    $("k-gen").parentElement.title = g.saturated || "";
     $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
     $("foot-gen").textContent = `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
 
@@ -143,18 +163,18 @@
   function renderFailures(s) {
     const name = (id) => (meta && meta.requests[id] ? meta.requests[id][1] : "#" + id);
     const rows = s.failures.slice(0, 200).map((f) =>
-      `<tr><td class="name">${esc(name(f[0]))}</td><td class="name">${esc(f[1])}</td><td class="num">${fmtNum(f[2])}</td></tr>`);
+      `<tr><td class="name">${esc(name(f[0]))}</td><td class="name">${esc(f[1])}</td><td class="num">${fmtInt(f[2])}</td></tr>`);
     $("fail-body").innerHTML = rows.join("") || '<tr class="empty"><td colspan="3">no failures</td></tr>';
     const total = s.failures.reduce((a, f) => a + f[2], 0);
-    $("fail-summary").textContent = total ? `${fmtNum(total)} in ${s.failures.length} group${s.failures.length > 1 ? "s" : ""}` : "";
+    $("fail-summary").textContent = total ? `${fmtInt(total)} in ${s.failures.length} group${s.failures.length > 1 ? "s" : ""}` : "";
   }
 
   function statCells(r) {
     const f = (v) => fmtNum(v);
-    return `<td class="num">${r[1]}</td><td class="num${r[2] ? " fails-nz" : ""}">${r[2]}</td>` +
+    return `<td class="num">${fmtInt(r[1])}</td><td class="num${r[2] ? " fails-nz" : ""}">${fmtInt(r[2])}</td>` +
       `<td class="num">${f(r[3])}</td><td class="num">${f(r[4])}</td><td class="num">${f(r[5])}</td>` +
       `<td class="num">${f(r[6])}</td><td class="num">${f(r[7])}</td><td class="num">${f(r[8])}</td>` +
-      `<td class="num">${fmtNum(Math.round(r[9]))}</td><td class="num">${f(r[10])}</td><td class="num">${f(r[11])}</td>`;
+      `<td class="num">${fmtInt(r[9])}</td><td class="num">${f(r[10])}</td><td class="num">${f(r[11])}</td>`;
   }
 
   function renderStats(s) {

@@ -19,8 +19,8 @@ const SwarmCharts = (() => {
     if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
     if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + "k";
     if (a >= 100) return v.toFixed(0);
-    if (a >= 10) return v.toFixed(1);
-    return v.toFixed(2).replace(/\.?0+$/, "") || "0";
+    const text = a >= 10 ? v.toFixed(1) : v.toFixed(2);
+    return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
   }
 
   // A "nice" step for about `n` ticks over [0, max].
@@ -41,6 +41,7 @@ const SwarmCharts = (() => {
       this.hover = null;
       this.pending = false;
       this.points = 0; // points drawn in the last frame (read by tests)
+      this.minSpan = 10; // seconds the x axis spans at least
       canvas.dataset.points = "0";
       this.tip = document.createElement("div");
       this.tip.className = "tooltip";
@@ -83,7 +84,8 @@ const SwarmCharts = (() => {
       const padL = Math.max(...labels.map((v) => g.measureText(fmtNum(v)).width)) + 12;
       const padR = 10, padT = 8, padB = 22;
       const pw = w - padL - padR, ph = h - padT - padB;
-      const x0 = n ? xs[0] - (n > 1 ? 0 : 1) : 0, x1 = n ? Math.max(xs[n - 1], x0 + 10) : 60;
+      const x0 = n ? xs[0] - (n > 1 ? 0 : 1) : 0;
+      const x1 = n ? Math.max(xs[n - 1], x0 + (this.minSpan || 0), x0 + 1) : 60;
       const X = (x) => padL + ((x - x0) / (x1 - x0)) * pw;
       const Y = (y) => padT + ph - (y / ymax) * ph;
 
@@ -104,7 +106,8 @@ const SwarmCharts = (() => {
       for (let t = Math.ceil(x0 / tstep) * tstep; t <= x1; t += tstep) {
         const x = Math.round(X(t)) + 0.5;
         g.beginPath(); g.moveTo(x, padT); g.lineTo(x, padT + ph); g.stroke();
-        g.fillText(fmtTime(t), x, padT + ph + 6);
+        const label = fmtTime(t), lw = g.measureText(label).width / 2;
+        if (x + lw <= w && x - lw >= padL - 4) g.fillText(label, x, padT + ph + 6);
       }
 
       // Lines, with a soft fill under the first series.

@@ -127,7 +127,11 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
         .map(|p| snap.elapsed.saturating_sub(p.elapsed).as_secs_f64())
         .filter(|w| *w > 0.0);
     let row = |id: i64, s: &RequestStats, before: Option<(u64, u64)>| {
+        let ended = snap.end != EndReason::Running;
+        let secs = snap.elapsed.as_secs_f64();
         let (cur_rps, cur_fps) = match (window, before) {
+            // After the run, the columns show the run's means.
+            _ if ended && secs > 0.0 => (s.count as f64 / secs, s.failures as f64 / secs),
             (Some(w), Some((c, f))) if s.count >= c => (
                 (s.count - c) as f64 / w,
                 s.failures.saturating_sub(f) as f64 / w,
