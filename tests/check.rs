@@ -169,6 +169,10 @@ fn a_passing_plan_exits_0_and_writes_both_reports() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Aggregated"), "{stdout}");
     assert!(stdout.contains("✓ loopback: all 3 SLOs held"), "{stdout}");
+    // CI is set: progress is a plain status line on stderr, never in the summary.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s/2s] users "), "{stderr}");
+    assert!(!stdout.contains("req/s"), "{stdout}");
     assert!(server.hits() >= 5);
 
     let report = read_json(&json);
@@ -195,8 +199,17 @@ fn a_failing_slo_exits_1_and_says_which() {
         "{ users: 1, duration: 1s }",
         &["error_rate < 1%", "rps >= 100000"],
     );
+    // The other sinks' flags are accepted alongside (they cannot turn a failure into
+    // anything but 1).
     let out = run(
-        swarm().arg("check").arg(&plan).arg("--quiet"),
+        swarm()
+            .arg("check")
+            .arg(&plan)
+            .arg("--quiet")
+            .arg("--html")
+            .arg(dir.path().join("report.html"))
+            .arg("--summary")
+            .arg(dir.path().join("summary.md")),
         Duration::from_secs(60),
     );
     assert_eq!(code(&out), 1, "{}", describe(&out));

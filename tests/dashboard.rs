@@ -382,7 +382,13 @@ async fn off_loopback_without_a_token_is_refused() {
     let demo = demo().await;
     let plan = Arc::new(plan(&demo.url(), 1, Duration::from_secs(5)));
     let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
-    let config = DashboardConfig::new("0.0.0.0:0", None).unwrap();
+    let err = DashboardConfig::new("0.0.0.0:0", None).unwrap_err();
+    assert!(matches!(err, DashboardError::TokenRequired(_)));
+    // A config built by hand is checked again when serving.
+    let config = DashboardConfig {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        token: None,
+    };
     let err = serve_run(config, plan, run.snapshots(), run.control())
         .await
         .err()
@@ -448,6 +454,47 @@ async fn the_token_is_checked_on_every_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_arrival_rate_of_an_open_model_run_can_be_changed() {
+    let demo = demo().await;
+    let source = r#"
+name: open dashboard test
+load: { arrival_rate: 20/s, max_users: 20, duration: 60s }
+flows:
+  - name: browse
+    steps:
+      - get: /health
+"#;
+    let options = swarm::compile::CompileOptions {
+        target: Some(demo.url()),
+        ..Default::default()
+    };
+    let plan = swarm::compile::compile_str(source, std::path::Path::new("open.yaml"), &options)
+        .expect("the plan compiles");
+    let plan = Arc::new(plan);
+    let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = serve_run(config, plan, run.snapshots(), run.control())
+        .await
+        .unwrap();
+    let base = base(&dash);
+    let http = dashboard_support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    let meta = next_run(&mut sse).await;
+    assert_eq!(meta["load"]["model"], "open");
+    assert_eq!(meta["load"]["rate"], 20.0);
+    let r = control(&http, &base, json!({"action": "rate", "rate": -1})).await;
+    assert_eq!(r.status(), 400);
+    let r = control(&http, &base, json!({"action": "rate", "rate": 50})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["target_rate"] == 50.0)
+        .await;
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
 }
 
 /// Skips events until the next `run` event; returns its meta.
@@ -678,4 +725,69 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
     browser.set_window(1600, 1250).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     save_screenshot("html-report.png", &browser.screenshot().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_browser_interactive_mode_starts_and_stops_a_run() {
+    use swarm::compile::{CompileOptions, compile_file};
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let Some(browser) = Browser::start("interactive").await else {
+        return;
+    };
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, dashboard_support::PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(demo.url()),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .unwrap();
+    browser.goto(&base(&dash)).await;
+    let wait = Duration::from_secs(20);
+    browser
+        .wait_for(
+            "the idle page",
+            "return document.getElementById('state-badge').textContent === 'idle' \
+             && getComputedStyle(document.getElementById('c-start')).display !== 'none';",
+            wait,
+        )
+        .await;
+    save_screenshot("ui-idle.png", &browser.screenshot().await);
+    browser
+        .eval(
+            "const set = (id, v) => { const i = document.getElementById(id); i.value = v; i.dispatchEvent(new Event('input')); }; \
+             set('c-users', '4'); set('c-duration', '30s'); \
+             document.getElementById('c-start').click(); return true;",
+        )
+        .await;
+    browser
+        .wait_for(
+            "the run to start with 4 users",
+            "return document.getElementById('state-badge').textContent === 'running' \
+             && document.getElementById('k-users').textContent === '4' \
+             && +document.getElementById('ch-users').dataset.points >= 2;",
+            wait,
+        )
+        .await;
+    browser
+        .eval("document.getElementById('c-stop').click(); return true;")
+        .await;
+    browser
+        .wait_for(
+            "the run to stop and the page to offer a new one",
+            "return document.getElementById('state-badge').textContent === 'stopped' \
+             && getComputedStyle(document.getElementById('c-start')).display !== 'none';",
+            wait,
+        )
+        .await;
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CheckArgs, PlanArgs};
+use crate::compile::graph::CompiledPlan;
 use crate::compile::{self, CompileOptions};
 use crate::engine::config::EngineConfig;
 use crate::engine::control::Control;
@@ -67,15 +68,39 @@ async fn check(args: CheckArgs) -> i32 {
         }
     };
 
+    let (snapshot, run_failed) = match drive(plan.clone(), &args).await {
+        Ok(ended) => ended,
+        Err(code) => return code,
+    };
+    drop(demo);
+
+    let result = RunResult::new(plan, snapshot);
+    log_failures(&result);
+    let errors = sinks(&args).emit_all(&result);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    exit_code(&Outcome {
+        run_failed,
+        sink_errors: &errors,
+        interrupted: result.snapshot.end == EndReason::Interrupted,
+        slos_passed: result.passed(),
+    })
+}
+
+/// Runs the plan with live progress until it ends, relaying Ctrl-C and SIGTERM. Returns
+/// the final snapshot and whether the run failed midway (then the snapshot is the last
+/// one seen), or the exit code when it could not start.
+async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapshot>, bool), i32> {
     let config = EngineConfig {
         insecure: args.insecure,
         ..EngineConfig::default()
     };
-    let handle = match crate::engine::start(plan.clone(), config) {
+    let handle = match crate::engine::start(plan, config) {
         Ok(handle) => handle,
         Err(e) => {
             eprintln!("error: the run could not be carried out: {e}");
-            return exit::RUN_ERROR;
+            return Err(exit::RUN_ERROR);
         }
     };
     let snapshots = handle.snapshots();
@@ -105,27 +130,13 @@ async fn check(args: CheckArgs) -> i32 {
     progress.finish().await;
 
     let last = || snapshots.borrow().clone();
-    let (snapshot, run_failed) = match outcome {
+    Ok(match outcome {
         Some(Ok(snapshot)) => (snapshot, false),
         Some(Err(e)) => {
             eprintln!("error: the run could not be carried out: {e}");
             (ended(last(), EndReason::Stopped), true)
         }
         None => (ended(last(), EndReason::Interrupted), false),
-    };
-    drop(demo);
-
-    let result = RunResult::new(plan, snapshot);
-    log_failures(&result);
-    let errors = sinks(&args).emit_all(&result);
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    exit_code(&Outcome {
-        run_failed,
-        sink_errors: &errors,
-        interrupted: result.snapshot.end == EndReason::Interrupted,
-        slos_passed: result.passed(),
     })
 }
 

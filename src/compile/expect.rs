@@ -62,10 +62,19 @@ impl Compiler<'_> {
             let path = match JsonPath::parse(k.value.trim()) {
                 Ok(p) => Some(p),
                 Err(err) => {
+                    let help = if k.value.trim().starts_with('$') {
+                        "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "a JSONPath starts at the root `$`: did you mean `$.{}`?",
+                            k.value.trim()
+                        )
+                    };
                     self.error_help(
                         k.pos,
                         format!("invalid JSONPath `{}`: {}", k.value, err.reason),
-                        "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`",
+                        help,
                     );
                     None
                 }

@@ -16,6 +16,9 @@ use super::graph::{
 use super::template::{Names, resolve};
 use super::units;
 
+/// The largest flow weight, so that weight tables and their sums stay small.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 /// The capture names visible at a step, and those made later (for messages).
 struct Scope<'s> {
     captures: &'s HashMap<String, SlotId>,
@@ -45,7 +48,11 @@ impl Compiler<'_> {
         let weight = match &f.weight {
             None => 1,
             Some(w) => match u32::try_from(w.value) {
-                Ok(n) if n >= 1 => n,
+                Ok(n) if (1..=MAX_WEIGHT).contains(&n) => n,
+                _ if w.value > i64::from(MAX_WEIGHT) => {
+                    self.error(w.pos, format!("`weight` can be at most {MAX_WEIGHT}"));
+                    1
+                }
                 _ => {
                     self.error(w.pos, "`weight` must be a whole number of at least 1");
                     1

@@ -95,6 +95,14 @@ impl Compiler<'_> {
             return Ok(Some(*id));
         }
         let names: Vec<&str> = self.requests.iter().map(|r| r.name.as_str()).collect();
+        if parse_metric(name).is_some() {
+            self.error_help(
+                pos,
+                format!("no request is named `{name}`"),
+                format!("`{name}` is a metric: write `- {name} < VALUE` (METRIC OP VALUE), not `{name}: VALUE`"),
+            );
+            return Err(());
+        }
         let help = match closest(name, names.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
             None if names.is_empty() => "no request has a name yet".into(),
@@ -224,9 +232,10 @@ fn slo_value(metric: Metric, text: &str) -> Result<f64, String> {
                 units::parse_percent(text)
             } else {
                 // A bare number is ambiguous (is `1` 1% or 100%?); only zero is clear.
-                match text.parse::<f64>() {
-                    Ok(f) if f == 0.0 => Ok(0.0),
-                    _ => Err(format!("`{text}` is not a percentage: write e.g. `1%`")),
+                if text.parse::<f64>().is_ok_and(|f| f.abs() < f64::EPSILON) {
+                    Ok(0.0)
+                } else {
+                    Err(format!("`{text}` is not a percentage: write e.g. `1%`"))
                 }
             }
         }

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::Hub;
 
-/// The cookie a `?token=` visit sets.
-pub(crate) const TOKEN_COOKIE: &str = "swarm_token";
+/// The cookie a `?token=` visit sets is this, then the port: cookies do not keep
+/// ports apart, and two dashboards on one host must not overwrite each other's token.
+pub(crate) const TOKEN_COOKIE: &str = "swarm_token_";
 /// The header every control request must carry; a cross-site form cannot send it, and
 /// a cross-site script cannot send it without a CORS preflight, which is never granted.
 pub(crate) const CONTROL_HEADER: &str = "x-swarm-request";
@@ -66,12 +67,13 @@ fn check(hub: &Hub, req: &Request) -> Result<Option<Response>, Refusal> {
             let from_query = query_token(req.uri());
             let presented = from_query
                 .clone()
-                .or_else(|| cookie_token(headers))
+                .or_else(|| cookie_token(headers, &cookie_name(headers)))
                 .or_else(|| header_token(headers));
             match presented {
                 Some(t) if same(&t, token) => {
                     if from_query.is_some() && req.method() == Method::GET {
-                        return Ok(Some(set_cookie_and_redirect(req.uri(), token)));
+                        let name = cookie_name(headers);
+                        return Ok(Some(set_cookie_and_redirect(req.uri(), &name, token)));
                     }
                 }
                 Some(_) => return Err((StatusCode::UNAUTHORIZED, "unauthorized: wrong token")),
@@ -123,7 +125,22 @@ fn query_token(uri: &Uri) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// `swarm_token_<port>`, the port taken from the `Host` header.
+fn cookie_name(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let port = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, p)| p),
+        None => host.rsplit_once(':').map(|(_, p)| p),
+    }
+    .unwrap_or("80");
+    let port: String = port.chars().filter(char::is_ascii_digit).collect();
+    format!("{TOKEN_COOKIE}{port}")
+}
+
+fn cookie_token(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -131,7 +148,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            (k == TOKEN_COOKIE).then(|| v.to_string())
+            (k == name).then(|| v.to_string())
         })
 }
 
@@ -148,7 +165,7 @@ fn header_token(headers: &HeaderMap) -> Option<String> {
 
 /// Sets the token cookie and sends the browser to the same URL without the token, so
 /// it does not linger in the address bar and history.
-fn set_cookie_and_redirect(uri: &Uri, token: &str) -> Response {
+fn set_cookie_and_redirect(uri: &Uri, cookie_name: &str, token: &str) -> Response {
     let rest: Vec<(String, String)> = uri
         .query()
         .map(|q| {
@@ -168,7 +185,7 @@ fn set_cookie_and_redirect(uri: &Uri, token: &str) -> Response {
         );
     }
     let cookie_value: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    let cookie = format!("{TOKEN_COOKIE}={cookie_value}; Path=/; HttpOnly; SameSite=Strict");
+    let cookie = format!("{cookie_name}={cookie_value}; Path=/; HttpOnly; SameSite=Strict");
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, location), (header::SET_COOKIE, cookie)],
@@ -240,8 +257,28 @@ mod tests {
 
     #[test]
     fn tokens_from_cookie_and_headers() {
-        let h = headers(&[("cookie", "a=b; swarm_token=s3cret; c=d")]);
-        assert_eq!(cookie_token(&h).as_deref(), Some("s3cret"));
+        let h = headers(&[
+            ("host", "127.0.0.1:8089"),
+            (
+                "cookie",
+                "a=b; swarm_token_9000=other; swarm_token_8089=s3cret; c=d",
+            ),
+        ]);
+        assert_eq!(cookie_name(&h), "swarm_token_8089");
+        assert_eq!(
+            cookie_token(&h, &cookie_name(&h)).as_deref(),
+            Some("s3cret")
+        );
+        let v6 = headers(&[("host", "[::1]:7000")]);
+        assert_eq!(cookie_name(&v6), "swarm_token_7000");
+        assert_eq!(
+            cookie_name(&headers(&[("host", "[::1]")])),
+            "swarm_token_80"
+        );
+        assert_eq!(
+            cookie_name(&headers(&[("host", "localhost")])),
+            "swarm_token_80"
+        );
         let h = headers(&[("authorization", "Bearer abc")]);
         assert_eq!(header_token(&h).as_deref(), Some("abc"));
         assert!(same("abc", "abc"));

@@ -6,12 +6,15 @@
 //! # Using it from `swarm check --ui`
 //!
 //! ```ignore
-//! use swarm::dashboard::{DashboardConfig, serve_run};
-//! // `--ui [ADDR]` and `--ui-token T` (or SWARM_UI_TOKEN); inside the tokio runtime,
-//! // after `let handle = swarm::engine::start(plan.clone(), engine_config)?;`
-//! let config = DashboardConfig::new("127.0.0.1:8089", token)?; // errors: exit_code() is 2
-//! let dash = serve_run(config, plan, handle.snapshots(), handle.control()).await?;
-//! println!("dashboard: {}", dash.url_with_token());
+//! use swarm::dashboard::DashboardConfig;
+//! // `--ui [ADDR]` and `--ui-token T` (or SWARM_UI_TOKEN); inside the tokio runtime:
+//! // Before anything is sent: a bad address, or off loopback without a token, is exit 2.
+//! let config = DashboardConfig::new(&addr, token)?;    // DashboardError::exit_code()
+//! let dash = swarm::dashboard::bind(config, plan.clone()).await?; // port in use: exit 3
+//! eprintln!("dashboard: {}", dash.url_with_token());
+//! let handle = swarm::engine::start(plan.clone(), engine_config)?;
+//! dash.attach(plan, handle.snapshots(), handle.control());
+//! // (or, in one step once the run exists: `serve_run(config, plan, snapshots, control)`)
 //! let final_snapshot = handle.wait().await?;
 //! dash.finish(final_snapshot.clone()); // the page shows the results the reports use
 //! // ... write the reports ...
@@ -95,8 +98,9 @@ impl DashboardError {
 }
 
 impl DashboardConfig {
-    /// Parses `HOST:PORT` (`localhost` allowed; a bare port means 127.0.0.1).
-    /// An empty token counts as none.
+    /// Parses `HOST:PORT` (`localhost` allowed; a bare port means 127.0.0.1) and
+    /// refuses an address off loopback without a token. An empty token counts as none.
+    /// Call it before the run starts: its errors mean nothing may be sent (exit 2).
     pub fn new(addr: &str, token: Option<String>) -> Result<Self, DashboardError> {
         let bad = || DashboardError::BadAddress(addr.to_string());
         let addr = if let Ok(port) = addr.parse::<u16>() {
@@ -111,7 +115,9 @@ impl DashboardConfig {
                 .ok_or_else(bad)?
         };
         let token = token.filter(|t| !t.is_empty());
-        Ok(DashboardConfig { addr, token })
+        let config = DashboardConfig { addr, token };
+        config.check()?;
+        Ok(config)
     }
 
     /// Refuses to expose the dashboard off loopback without a token.
@@ -184,6 +190,22 @@ impl Dashboard {
         }
     }
 
+    /// Shows a run: the engine's snapshots and control channel
+    /// (`RunHandle::snapshots()`, `RunHandle::control()`).
+    pub fn attach(
+        &self,
+        plan: Arc<CompiledPlan>,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        control: mpsc::UnboundedSender<Control>,
+    ) {
+        self.hub.add_run(LiveRun {
+            plan,
+            snapshots,
+            control,
+            done: None,
+        });
+    }
+
     /// Shows `snapshot` as the final state of the current run (call with the result of
     /// `RunHandle::wait`, so the page's last frame is the one the reports were built from).
     pub fn finish(&self, snapshot: Arc<Snapshot>) {
@@ -228,21 +250,27 @@ fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Serves the dashboard for one run (`swarm check --ui`). Call inside a tokio runtime.
+/// Serves the dashboard for one run (`swarm check --ui`): [`bind`] then
+/// [`Dashboard::attach`]. Call inside a tokio runtime.
 pub async fn serve_run(
     config: DashboardConfig,
     plan: Arc<CompiledPlan>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     control: mpsc::UnboundedSender<Control>,
 ) -> Result<Dashboard, DashboardError> {
+    let dashboard = bind(config, plan.clone()).await?;
+    dashboard.attach(plan, snapshots, control);
+    Ok(dashboard)
+}
+
+/// Starts serving before the run exists (so a port in use fails before any request is
+/// sent); [`Dashboard::attach`] then shows the run. Call inside a tokio runtime.
+pub async fn bind(
+    config: DashboardConfig,
+    plan: Arc<CompiledPlan>,
+) -> Result<Dashboard, DashboardError> {
     config.check()?;
-    let hub = Hub::new(config.token.clone(), None, plan.clone());
-    hub.add_run(LiveRun {
-        plan,
-        snapshots,
-        control,
-        done: None,
-    });
+    let hub = Hub::new(config.token.clone(), None, plan);
     start(config, hub).await
 }
 
@@ -298,12 +326,21 @@ mod tests {
 
     #[test]
     fn off_loopback_needs_a_token() {
-        let c = DashboardConfig::new("0.0.0.0:0", None).unwrap();
-        assert!(matches!(c.check(), Err(DashboardError::TokenRequired(_))));
-        let c = DashboardConfig::new("0.0.0.0:0", Some(String::new())).unwrap();
-        assert!(matches!(c.check(), Err(DashboardError::TokenRequired(_))));
+        for token in [None, Some(String::new())] {
+            let err = DashboardConfig::new("0.0.0.0:0", token).unwrap_err();
+            assert!(matches!(err, DashboardError::TokenRequired(_)));
+            assert_eq!(err.exit_code(), crate::exit::INVALID);
+        }
         let c = DashboardConfig::new("0.0.0.0:0", Some("t".into())).unwrap();
         assert!(c.check().is_ok());
+        let literal = DashboardConfig {
+            addr: "10.1.2.3:80".parse().unwrap(),
+            token: None,
+        };
+        assert!(matches!(
+            literal.check(),
+            Err(DashboardError::TokenRequired(_))
+        ));
         for loopback in ["127.0.0.1:0", "[::1]:0", "8089", "localhost:0"] {
             let c = DashboardConfig::new(loopback, None).unwrap();
             assert!(c.check().is_ok(), "{loopback}");

@@ -86,6 +86,15 @@ impl de::Error for DeError {
 
 /// "did you mean `x`?" when a candidate is close, else the list of candidates.
 pub fn suggest(got: &str, candidates: &[&str]) -> String {
+    if candidates.contains(&"get")
+        && matches!(
+            got.to_ascii_lowercase().as_str(),
+            "url" | "uri" | "path" | "method" | "request"
+        )
+    {
+        return "the method is the key: write `- get: /path` (or post, put, patch, delete, head, options)"
+            .into();
+    }
     match closest(got, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!(
@@ -101,8 +110,9 @@ pub fn suggest(got: &str, candidates: &[&str]) -> String {
 
 /// The candidate closest to `got`, if it is close enough to be a likely typo.
 pub fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let got = got.to_lowercase();
     candidates
-        .map(|c| (strsim::jaro_winkler(got, c), c))
+        .map(|c| (strsim::jaro_winkler(&got, &c.to_lowercase()), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)

@@ -94,6 +94,30 @@ fn escape_script(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn the_report_embeds_its_data_and_nothing_from_the_network() {
+        let mut plan = fixture::plan(Vec::new());
+        plan.name = "shop </script><script>alert(1)</script>".into();
+        let html = render(&plan, &fixture::snapshot());
+        // Only the two script elements the page itself has are closed.
+        assert_eq!(html.matches("</script>").count(), 2);
+        assert!(html.contains(r#"id="swarm-data""#));
+        assert!(html.contains("list products"));
+        for external in ["src=\"http", "href=\"http", "/assets/"] {
+            assert!(!html.contains(external), "{external}");
+        }
+        let data = html
+            .split(r#"<script type="application/json" id="swarm-data">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</script>").next())
+            .expect("the data element");
+        let data: serde_json::Value = serde_json::from_str(data).expect("the data is JSON");
+        assert_eq!(data["meta"]["name"], plan.name.as_str());
+        assert_eq!(data["state"]["state"], "completed");
+        assert_eq!(data["points"].as_array().map(Vec::len), Some(3));
+    }
 
     #[test]
     fn script_text_cannot_close_its_element() {

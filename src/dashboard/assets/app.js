@@ -281,12 +281,15 @@
       addPoints(d.points);
       applyState(d.state);
     });
-    es.addEventListener("idle", () => {
+    es.addEventListener("idle", (e) => {
+      clearSeries();
+      addPoints([]);
+      applyMeta(JSON.parse(e.data));
+      renderSlos({ slos: [] });
       const badge = $("state-badge");
       badge.dataset.state = "idle";
-      badge.textContent = "idle";
-      document.body.dataset.idle = "";
-      note("set the load and start a run");
+      badge.textContent = meta.interactive ? "idle" : "starting";
+      if (meta.interactive) note("set the load and start a run");
     });
     es.onerror = () => {
       const badge = $("state-badge");
