@@ -833,7 +833,6 @@ fn check_with_the_real_binary_fails_the_step_on_invalid_arguments() {
 /// The whole step, end to end: the real binary runs a plan against a loopback server,
 /// passes, then fails an SLO, with the annotation on the SLO's line.
 #[test]
-#[ignore = "needs the summary and annotation sinks pushed in src/cli/check.rs: enable at merge"]
 fn the_action_gates_a_real_run() {
     let server = AssetServer::start(vec![("ok".to_string(), b"ok".to_vec())]);
     let origin = server.url.trim_end_matches("/download/v9.9.9").to_string();

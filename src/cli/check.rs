@@ -7,17 +7,20 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CheckArgs, PlanArgs};
+use super::CheckArgs;
 use crate::compile::graph::CompiledPlan;
 use crate::compile::{self, CompileOptions};
 use crate::engine::config::EngineConfig;
 use crate::engine::control::Control;
 use crate::exit;
 use crate::metrics::snapshot::{EndReason, Snapshot};
+use crate::report::annotations::{self, AnnotationSink};
+use crate::report::baseline::{self, Baseline, BaselineComparison, BaselineError, BaselineSink};
 use crate::report::console::ConsoleSink;
 use crate::report::json::JsonSink;
 use crate::report::junit::JunitSink;
 use crate::report::progress::{self, Progress};
+use crate::report::summary::SummarySink;
 use crate::report::{RunResult, SinkError, Sinks};
 
 pub fn run(args: CheckArgs) -> i32 {
@@ -38,7 +41,7 @@ pub fn run(args: CheckArgs) -> i32 {
 }
 
 async fn check(args: CheckArgs) -> i32 {
-    let mut opts = match compile_options(&args.plan) {
+    let mut opts = match CompileOptions::from_args(&args.plan) {
         Ok(opts) => opts,
         Err(message) => {
             eprintln!("error: {message}");
@@ -64,6 +67,17 @@ async fn check(args: CheckArgs) -> i32 {
         Ok(plan) => Arc::new(plan),
         Err(errors) => {
             eprint!("{errors}");
+            if annotations::enabled() {
+                print!("{}", annotations::plan_errors(&errors));
+            }
+            return exit::INVALID;
+        }
+    };
+    // The baseline is checked before anything is sent: a wrong one is exit 2.
+    let baseline = match load_baseline(&args, &plan) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
             return exit::INVALID;
         }
     };
@@ -74,9 +88,13 @@ async fn check(args: CheckArgs) -> i32 {
     };
     drop(demo);
 
-    let result = RunResult::new(plan, snapshot);
+    let mut result = RunResult::new(plan, snapshot);
     log_failures(&result);
-    let errors = sinks(&args).emit_all(&result);
+    let comparison = baseline
+        .as_ref()
+        .map(|(b, tolerance)| baseline::compare(b, &result.report, *tolerance));
+    result.report.baseline = comparison.clone();
+    let errors = sinks(&args, comparison.as_ref()).emit_all(&result);
     for e in &errors {
         eprintln!("error: {e}");
     }
@@ -141,21 +159,39 @@ async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapsho
 }
 
 /// The sinks of this run, in the order they emit. Each `--flag FILE` is one push.
-fn sinks(args: &CheckArgs) -> Sinks {
+fn sinks(args: &CheckArgs, comparison: Option<&BaselineComparison>) -> Sinks {
     let mut sinks = Sinks::new();
     sinks.push(ConsoleSink { quiet: args.quiet });
+    if let Some(cmp) = comparison {
+        sinks.push(BaselineSink {
+            comparison: cmp.clone(),
+            quiet: args.quiet,
+        });
+    }
     if let Some(path) = &args.json {
         sinks.push(JsonSink { path: path.clone() });
     }
     if let Some(path) = &args.junit {
         sinks.push(JunitSink { path: path.clone() });
     }
-    // Plug-in points, each one `sinks.push(...)` taking the same RunResult:
-    // `--html` (report::html), `--summary` (report::summary, defaulting to
-    // $GITHUB_STEP_SUMMARY), `--baseline`/`--max-regression` (a gate sink returning
-    // SinkError::Gate, which exits 1) and `--ui` (the dashboard; it also needs the
-    // snapshot channel while the run goes on, next to `Progress::spawn` above).
+    // `--summary FILE`, else $GITHUB_STEP_SUMMARY when set; GitHub annotations.
+    sinks.push(SummarySink::new(args.summary.clone(), comparison.cloned()));
+    sinks.push(AnnotationSink::new(comparison.cloned()));
     sinks
+}
+
+/// `--baseline FILE [--max-regression PCT]`: loaded and matched against the plan.
+fn load_baseline(
+    args: &CheckArgs,
+    plan: &CompiledPlan,
+) -> Result<Option<(Baseline, f64)>, BaselineError> {
+    let Some(path) = &args.baseline else {
+        return Ok(None);
+    };
+    let tolerance = baseline::parse_tolerance(&args.max_regression)?;
+    let b = baseline::load(path)?;
+    baseline::check_plan(&b, plan)?;
+    Ok(Some((b, tolerance)))
 }
 
 /// Logs each failure reason once, with its count (`-v`), never once per request.
@@ -206,61 +242,6 @@ fn exit_code(o: &Outcome) -> i32 {
     } else {
         exit::OK
     }
-}
-
-/// The command-line overrides as compile options; an invalid one is a usage error.
-fn compile_options(args: &PlanArgs) -> Result<CompileOptions, String> {
-    let vars = args
-        .vars
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-            _ => Err(format!("--var `{kv}` is not of the form NAME=VALUE")),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let duration =
-        match &args.duration {
-            Some(text) => Some(parse_duration(text).ok_or_else(|| {
-                format!("--duration `{text}` is not a duration like 30s or 1m30s")
-            })?),
-            None => None,
-        };
-    Ok(CompileOptions {
-        vars,
-        target: args.target.clone(),
-        users: args.users,
-        duration,
-    })
-}
-
-/// `250ms`, `10s`, `1m30s`, `2h`: one or more number-unit pairs.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(part)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
 }
 
 /// Ctrl-C and SIGTERM, as one stream.
@@ -354,47 +335,5 @@ mod tests {
         assert_eq!(code(false, &[write_error()], true, true), exit::RUN_ERROR);
         assert_eq!(code(false, &[write_error()], false, true), exit::RUN_ERROR);
         assert_eq!(code(true, &[], false, true), exit::RUN_ERROR);
-    }
-
-    #[test]
-    fn durations_parse_like_the_plan_format() {
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn overrides_become_compile_options() {
-        let args = PlanArgs {
-            plan: PathBuf::from("p.yaml"),
-            target: Some("http://127.0.0.1:1".into()),
-            vars: vec!["page_size=50".into(), "empty=".into()],
-            users: Some(3),
-            duration: Some("5s".into()),
-        };
-        let opts = compile_options(&args).unwrap();
-        assert_eq!(
-            opts.vars,
-            [
-                ("page_size".into(), "50".into()),
-                ("empty".into(), String::new())
-            ]
-        );
-        assert_eq!(opts.duration, Some(Duration::from_secs(5)));
-        assert_eq!(opts.users, Some(3));
-        let bad = PlanArgs {
-            vars: vec!["novalue".into()],
-            ..args.clone()
-        };
-        assert!(compile_options(&bad).unwrap_err().contains("NAME=VALUE"));
-        let bad = PlanArgs {
-            duration: Some("soon".into()),
-            ..args
-        };
-        assert!(compile_options(&bad).unwrap_err().contains("--duration"));
     }
 }

@@ -68,6 +68,9 @@ pub struct JsonReport {
     /// The SLO verdicts, in plan order.
     pub slos: Vec<SloVerdict>,
     pub generator: GeneratorInfo,
+    /// The comparison with `--baseline`, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::report::baseline::BaselineComparison>,
 }
 
 /// Which plan ran, against what.
@@ -325,6 +328,7 @@ impl JsonReport {
             series: snap.series.iter().map(SeriesEntry::from).collect(),
             slos: verdicts.to_vec(),
             generator: GeneratorInfo::from(&snap.generator),
+            baseline: None,
         }
         .with_start(started)
     }
