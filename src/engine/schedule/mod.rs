@@ -250,7 +250,12 @@ impl Controller {
                 _ = sleep_until(end_at.unwrap_or(publish_at)), if end_at.is_some() => {
                     break EndReason::Completed;
                 }
-                Some((worker, delta)) = self.deltas.recv() => self.merge(worker, delta),
+                delta = self.deltas.recv() => match delta {
+                    Some((worker, delta)) => self.merge(worker, delta),
+                    // Every worker is gone before being told to stop: one panicked.
+                    // `finish` reports it when joining the threads.
+                    None => break EndReason::Stopped,
+                },
                 _ = steer.tick(), if closed => self.steer(),
                 _ = sleep_until(publish_at) => {
                     self.publish(second);
