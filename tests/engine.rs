@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use http::Method;
 use swarm::compile::graph::*;
+use swarm::compile::{CompileOptions, compile_str};
 use swarm::engine::config::EngineConfig;
 use swarm::engine::control::Control;
 use swarm::engine::{RunError, RunHandle, start};
@@ -574,4 +575,65 @@ async fn open_model_caps_running_iterations_at_max_users() {
     assert!(seen.max_inflight.load(Ordering::SeqCst) <= 1);
     let p50 = snap.requests[0].percentile_ms(50.0);
     assert!((300.0..400.0).contains(&p50), "{p50}");
+}
+
+// ---------------------------------------------------------------------------------
+// A plan as a user writes it, through the compiler
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compiled_plan_runs_as_written() {
+    let (base, seen) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ids.csv"), "id\n1\n2\n3\n").unwrap();
+    let yaml = format!(
+        r#"
+name: compiled
+target: {base}
+data:
+  ids: {{ csv: ids.csv, pick: sequential }}
+load: {{ users: 4, iterations: 30 }}
+flows:
+  - name: browse
+    weight: 3
+    think: 1ms..3ms
+    setup:
+      - get: /setup
+    steps:
+      - get: /item/{{{{ ids.id }}}}
+        name: item
+      - think: 1ms
+      - get: /again/{{{{ ids.id }}}}
+        name: again
+  - name: buy
+    steps:
+      - get: /buy?u={{{{ user() }}}}
+        name: buy
+"#
+    );
+    let path = dir.path().join("plan.yaml");
+    let plan = compile_str(&yaml, &path, &CompileOptions::default()).unwrap();
+    let snap = finish(start(Arc::new(plan), config()).unwrap()).await;
+    assert_eq!(snap.end, EndReason::IterationsDone);
+    assert_eq!(snap.iterations, 30);
+    // Users 0, 1 and 3 browse (A A B A); user 2 buys.
+    assert_eq!(seen.count("/setup"), 3);
+    let items = seen.count("/item/");
+    let buys = seen.count("/buy?u=2");
+    assert_eq!(items + buys, 30);
+    assert_eq!(seen.count("/buy"), buys);
+    // Both requests of an iteration see the same row.
+    let hits = seen.hits();
+    let items: Vec<&String> = hits.iter().filter(|h| h.starts_with("/item/")).collect();
+    let agains: Vec<&String> = hits.iter().filter(|h| h.starts_with("/again/")).collect();
+    assert_eq!(items.len(), agains.len());
+    let ids = |v: &[&String]| -> Vec<String> {
+        let mut ids: Vec<String> = v
+            .iter()
+            .map(|h| h.rsplit('/').next().unwrap().into())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&items), ids(&agains));
+    assert_eq!(snap.total().failures, 0);
 }
