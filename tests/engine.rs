@@ -509,6 +509,22 @@ async fn open_model_keeps_the_rate() {
     assert_eq!(snap.dropped, 0);
     assert_eq!(seen.count("/x") as u64, snap.requests[0].count);
     assert_eq!(snap.target_rate, Some(50.0));
+    // The generator watched itself.
+    assert!(snap.generator.cpu_seconds > 0.0);
+    assert!(snap.generator.lag_max_ms > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_iterations_are_exact() {
+    let (base, seen) = server().await;
+    let f = flow("f", 1, vec![get(lit(&format!("{base}/i")), 0)]);
+    let mut load = open(RateShape::Fixed(100.0), 10, Duration::from_secs(60));
+    load.iterations = Some(25);
+    let snap = finish(start(plan(load, vec![f], 1), config()).unwrap()).await;
+    assert_eq!(snap.end, EndReason::IterationsDone);
+    assert_eq!(snap.iterations, 25);
+    assert_eq!(seen.count("/i"), 25);
+    assert!(snap.elapsed < Duration::from_secs(5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
