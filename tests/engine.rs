@@ -490,6 +490,12 @@ async fn a_unique_feeder_ends_the_run_when_exhausted() {
     assert!(err.to_string().contains("accounts.csv"), "{err}");
 }
 
+#[tokio::test]
+async fn a_plan_without_flows_is_a_run_error() {
+    let p = plan(closed(1, Some(Duration::from_secs(1)), None), Vec::new(), 0);
+    assert!(matches!(start(p, config()), Err(RunError::NoFlows)));
+}
+
 // ---------------------------------------------------------------------------------
 // Open model
 

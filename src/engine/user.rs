@@ -228,13 +228,13 @@ pub(crate) async fn closed_user<S: Dispatch>(env: Rc<UserEnv>, mut user: User) {
         if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
             break;
         }
-        let began = Instant::now();
+        let paced = flow.pace.map(|pace| Instant::now() + pace);
         ran = iteration::<S>(&env, &mut user, flow, heed, None).await;
         if ran != Ran::Done {
             break;
         }
-        if let Some(pace) = flow.pace
-            && !pause(&env, &user, began + pace, Heed::All).await
+        if let Some(until) = paced
+            && !pause(&env, &user, until, Heed::All).await
         {
             break;
         }
