@@ -5,7 +5,7 @@
 //! (closed: a user count over time; open: an arrival rate), takes [`Control`]
 //! messages, merges the workers' deltas into the [`Aggregator`], publishes a
 //! [`Snapshot`] about every second, and decides when the run ends. Workers (see
-//! [`worker`]) run the users; they talk to the controller only through channels.
+//! `worker`) run the users; they talk to the controller only through channels.
 
 pub mod closed;
 pub mod open;
