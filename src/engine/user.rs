@@ -326,8 +326,11 @@ async fn run_steps<S: Dispatch>(
     heed: Heed,
     mut first_start: Option<Instant>,
 ) -> Ran {
+    // An open-model arrival that was due sends its first request even if the run
+    // is stopping; anything else checks before every step.
+    let due = first_start.is_some();
     for (i, step) in steps.iter().enumerate() {
-        if i > 0 && should_stop(env, user, heed) {
+        if (i > 0 || !due) && should_stop(env, user, heed) {
             return Ran::Stopped;
         }
         match step {
