@@ -369,6 +369,8 @@ impl Controller {
         reason: EndReason,
         ended: Duration,
     ) -> Result<Arc<Snapshot>, RunError> {
+        // The last series point shows the users as the run ended, not after the drain.
+        let active_at_end = self.active();
         self.broadcast(WorkerCmd::Stop);
         // Workers drop their delta senders when they exit; allow the grace period
         // plus a margin for the final flush.
@@ -395,8 +397,7 @@ impl Controller {
         if panicked {
             return Err(RunError::WorkerPanicked);
         }
-        let active = self.active();
-        self.agg.finish(ended, active);
+        self.agg.finish(ended, active_at_end);
         let snap = Arc::new(self.render_at(ended, u64::MAX, reason));
         self.snapshots.send_replace(snap.clone());
         Ok(snap)
