@@ -279,6 +279,10 @@ async fn setup<S: Dispatch>(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran 
     if user.ready {
         return Ran::Done;
     }
+    if should_stop(env, user, Heed::All) {
+        // Stopped before it began: nothing to set up, nothing to tear down.
+        return Ran::Stopped;
+    }
     user.ready = true;
     clear_rows(user);
     run_steps::<S>(env, user, &flow.setup, None, Heed::All, None).await
