@@ -95,7 +95,8 @@
     badge.dataset.state = s.state;
     badge.textContent = s.state;
     $("elapsed").textContent = fmtTime(s.elapsed);
-    $("planned").textContent = s.planned ? fmtTime(s.planned) : "";
+    const left = s.planned && s.state === "running" ? Math.max(0, s.planned - s.elapsed) : null;
+    $("planned").textContent = s.planned ? fmtTime(s.planned) + (left !== null ? ` · ${fmtTime(left)} left` : "") : "";
     $("progress-bar").style.width = s.planned ? Math.min(100, (100 * s.elapsed) / s.planned) + "%" : "0";
     const running = s.state === "running";
     // A live chart keeps room to grow; a finished run's chart fits its data.
