@@ -138,10 +138,14 @@
     $("fail-rate-head").textContent = running ? "Current Failures/s" : "Failures/s";
     const g = s.gen;
     kpi("k-gen", g.saturated ? "saturated" : `${fmtNum(g.cpu)}<small>% cpu</small>`,
-      g.saturated || `lag p99 ${fmtNum(g.lag_p99)} ms`, g.saturated ? "warn" : "");
+      g.saturated ? `cpu ${fmtNum(g.cpu)}% · lag p99 ${fmtNum(g.lag_p99)} ms` : `lag p99 ${fmtNum(g.lag_p99)} ms`,
+      g.saturated ? "warn" : "");
     $("k-gen").parentElement.title = g.saturated || "";
     $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
-    $("foot-gen").textContent = `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
+    $("foot-gen").textContent = g.saturated
+      ? `Warning: ${g.saturated}.`
+      : `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
+    $("foot-gen").classList.toggle("warn-text", !!g.saturated);
 
     renderSlos(s);
     renderFailures(s);
