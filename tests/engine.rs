@@ -383,6 +383,52 @@ async fn interrupt_abandons_stalled_requests_after_the_grace_period() {
     assert_eq!(snap.requests[0].count, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_wakes_thinking_users_and_teardown_runs_once() {
+    let (base, seen) = server().await;
+    let mut f = flow("f", 1, vec![get(lit(&format!("{base}/step")), 1)]);
+    f.setup = vec![get(lit(&format!("{base}/setup")), 0)];
+    f.teardown = vec![get(lit(&format!("{base}/teardown")), 2)];
+    f.think = Some(Think {
+        min: Duration::from_secs(30),
+        max: Duration::from_secs(40),
+    });
+    let run = start(
+        plan(closed(3, Some(Duration::from_secs(60)), None), vec![f], 3),
+        config(),
+    )
+    .unwrap();
+    until_seen("3 users stepping", || seen.count("/step") == 3).await;
+    let t0 = Instant::now();
+    run.control().send(Control::Stop).unwrap();
+    let snap = finish(run).await;
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(snap.end, EndReason::Stopped);
+    assert_eq!(seen.count("/setup"), 3);
+    assert_eq!(seen.count("/step"), 3);
+    assert_eq!(seen.count("/teardown"), 3);
+    assert_eq!(snap.requests[2].count, 3);
+    // Users were stopped while thinking, in the middle of their first iteration.
+    assert_eq!(snap.iterations, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pace_spaces_iterations() {
+    let (base, seen) = server().await;
+    let mut f = flow("f", 1, vec![get(lit(&format!("{base}/p")), 0)]);
+    f.pace = Some(Duration::from_millis(400));
+    let p = plan(
+        closed(1, Some(Duration::from_millis(1800)), None),
+        vec![f],
+        1,
+    );
+    let snap = finish(start(p, config()).unwrap()).await;
+    // Iterations start at 0, 0.4, 0.8, 1.2 and 1.6 s.
+    let n = seen.count("/p");
+    assert!((4..=5).contains(&n), "{n}");
+    assert!(snap.iterations >= 4);
+}
+
 // ---------------------------------------------------------------------------------
 // Feeders
 
@@ -462,6 +508,35 @@ async fn open_model_keeps_the_rate() {
     assert_eq!(snap.dropped, 0);
     assert_eq!(seen.count("/x") as u64, snap.requests[0].count);
     assert_eq!(snap.target_rate, Some(50.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_rate_changes_the_arrival_rate() {
+    let (base, seen) = server().await;
+    let f = flow("f", 1, vec![get(lit(&format!("{base}/r")), 0)]);
+    let p = plan(
+        open(RateShape::Fixed(5.0), 50, Duration::from_secs(60)),
+        vec![f],
+        1,
+    );
+    let run = start(p, config()).unwrap();
+    until_seen("a few arrivals", || seen.count("/r") >= 3).await;
+    run.control().send(Control::SetRate { rate: 0.0 }).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paused = seen.count("/r");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(seen.count("/r"), paused, "no arrivals at rate 0");
+    run.control()
+        .send(Control::SetRate { rate: 200.0 })
+        .unwrap();
+    until_seen("the faster rate", || seen.count("/r") >= paused + 100).await;
+    let snap = until(&run, "the new target rate", |s| {
+        s.target_rate == Some(200.0)
+    })
+    .await;
+    assert_eq!(snap.dropped, 0);
+    run.control().send(Control::Stop).unwrap();
+    assert_eq!(finish(run).await.end, EndReason::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,8 +33,8 @@ impl Compiler<'_> {
         });
 
         let stage_model = l.stages.as_ref().map(|s| self.stage_kind(s));
-        let closed_keys = l.users.is_some() || l.spawn_rate.is_some();
-        let open_keys = l.arrival_rate.is_some() || l.max_users.is_some();
+        let closed_keys = l.users.is_some();
+        let open_keys = l.arrival_rate.is_some();
         let open = match (stage_model, closed_keys, open_keys) {
             (Some(Some(stages_open)), _, _) => {
                 let stray = if stages_open {
@@ -83,7 +83,7 @@ impl Compiler<'_> {
             duration,
             iterations,
         };
-        if load.duration.is_none() && load.iterations.is_none() && l.stages.is_none() {
+        if l.duration.is_none() && l.iterations.is_none() && l.stages.is_none() {
             self.error_help(
                 raw.pos,
                 "the run has no end",
@@ -155,7 +155,17 @@ impl Compiler<'_> {
                 };
                 out.push(UsersStage { duration, users });
             }
+            if out.iter().all(|s| s.users == 0) {
+                self.error(stages.pos, "no stage has any users: nothing would run");
+            }
             return LoadModel::Closed(ClosedLoad::Stages(out));
+        }
+        if let Some(m) = &l.max_users {
+            self.error_help(
+                m.pos,
+                "`max_users` belongs to the open model (`arrival_rate`)",
+                "in the closed model, `users` is the population",
+            );
         }
         let users = match &l.users {
             Some(u) => self.user_count(u, false),
@@ -233,6 +243,12 @@ impl Compiler<'_> {
                     .as_ref()
                     .map_or(0.0, |r| self.rate(r, true));
                 out.push(RateStage { duration, rate });
+            }
+            if out.iter().all(|s| s.rate == 0.0) {
+                self.error(
+                    stages.pos,
+                    "every stage has an arrival rate of 0: nothing would run",
+                );
             }
             RateShape::Stages(out)
         } else {

@@ -107,6 +107,8 @@ struct Compiler<'a> {
     default_headers: Vec<(HeaderName, Template)>,
     default_header_feeders: Vec<FeederId>,
     default_timeout: Duration,
+    /// The target was given but is unusable (already reported).
+    target_failed: bool,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -131,6 +133,7 @@ impl<'a> Compiler<'a> {
             default_headers: Vec::new(),
             default_header_feeders: Vec::new(),
             default_timeout: DEFAULT_TIMEOUT,
+            target_failed: false,
         }
     }
 
@@ -278,12 +281,22 @@ impl<'a> Compiler<'a> {
                         message: m,
                         help,
                     });
+                    self.target_failed = true;
                     return;
                 }
             },
             (None, None) => return,
         };
         match url::Url::parse(&text) {
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                let pos = pos.unwrap_or(0);
+                self.target_failed = true;
+                self.error_help(
+                    pos,
+                    format!("the target `{text}` has a query string or fragment"),
+                    "the target is a base URL such as `http://host:8080/api`; put query parameters in the steps",
+                );
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
                 self.target = text;
             }
@@ -293,6 +306,7 @@ impl<'a> Compiler<'a> {
                     None => format!("--target `{text}` is not an http(s) URL"),
                 };
                 let pos = pos.or(raw.target.as_ref().map(|t| t.pos)).unwrap_or(0);
+                self.target_failed = true;
                 self.error_help(pos, message, "write e.g. `http://127.0.0.1:8080`");
             }
         }

@@ -252,3 +252,17 @@ fn open_model_defaults_max_users() {
         })
     );
 }
+
+#[test]
+fn a_url_starting_with_a_variable_can_be_absolute() {
+    let src = "name: t\nvars: { base: 'http://127.0.0.1:9/api' }\nload: { users: 1, duration: 1s }\nflows: [{ name: f, steps: [{ get: '{{ base }}/x?y=1' }] }]\n";
+    let plan = compile(src).unwrap();
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(
+        r.url.segments[0],
+        Segment::Const("http://127.0.0.1:9/api".into())
+    );
+    assert_eq!(plan.requests[0].name, "GET {{ base }}/x");
+}

@@ -177,11 +177,21 @@ impl Aggregator {
         }
     }
 
-    /// Finalises every open point; the run ended `elapsed` after the origin.
+    /// Finalises every open point; the run ended `elapsed` after the origin. What
+    /// workers recorded after that (requests finishing while the run drained) is
+    /// folded into the last point.
     pub fn finish(&mut self, elapsed: Duration, users: u32) {
         let end = elapsed.as_secs_f64();
-        if let Some(last) = self.open.back_mut() {
-            last.users = users;
+        let last = (end.ceil() as u64).max(1);
+        while self.open.back().is_some_and(|p| p.second > last) {
+            if let Some(late) = self.open.pop_back() {
+                let point = self.point(last);
+                point.all.merge(&late.all);
+                point.dropped += late.dropped;
+            }
+        }
+        if let Some(p) = self.open.back_mut() {
+            p.users = users;
         }
         while let Some(p) = self.open.pop_front() {
             let point = p.render(self.offset, Some(end));
@@ -377,6 +387,18 @@ mod tests {
         assert_eq!(s.series.len(), 1);
         assert!((s.series[0].t - 0.5).abs() < 1e-9);
         assert!((s.series[0].width - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn late_deltas_fold_into_the_last_point() {
+        let mut agg = Aggregator::new(2);
+        agg.merge(&delta(10, 3, 5));
+        agg.merge(&delta(11, 2, 5));
+        agg.finish(Duration::from_millis(9_990), 0);
+        let s = agg.snapshot(Duration::from_millis(9_990), None, 11);
+        assert_eq!(s.series.len(), 1);
+        assert_eq!(s.series[0].requests, 7);
+        assert!((s.series[0].t - 9.99).abs() < 1e-9);
     }
 
     #[test]

@@ -94,6 +94,8 @@ impl SloVerdict {
 /// Formats `v` in `unit` the way the verdicts show it.
 pub fn format_in_unit(v: f64, unit: SloUnit) -> String {
     match unit {
+        // Seconds read better from a second up: `1s`, `1.25s`.
+        SloUnit::Ms if v.abs() >= 1000.0 => format!("{}s", trim_float(v / 1000.0, 2)),
         SloUnit::Ms => format!("{}ms", trim_float(v, 1)),
         SloUnit::Ratio => format!("{}%", trim_float(v * 100.0, 2)),
         SloUnit::PerSecond => format!("{}/s", trim_float(v, 1)),

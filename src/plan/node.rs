@@ -171,9 +171,16 @@ fn is_only_comments(source: &str) -> bool {
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
+/// The parser's message without the location (we print our own) or advice that is
+/// about the library's options rather than the plan.
 fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    // serde-saphyr prefixes the location ("line 1 column 2: ..."); we print our own.
+    let mut line = s.lines().next().unwrap_or("").trim();
+    if let Some(i) = line.rfind(" at line ") {
+        line = &line[..i];
+    }
+    if let Some(i) = line.find(", set DuplicateKeyPolicy") {
+        line = &line[..i];
+    }
     line.to_owned()
 }
 

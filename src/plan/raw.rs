@@ -29,7 +29,7 @@ pub struct RawPlan {
     pub defaults: Option<RawDefaults>,
     /// Plan-wide constants, usable as `{{ name }}`. `${ENV}` and `${ENV:-default}` are
     /// expanded in string values; `--var K=V` overrides them.
-    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     pub vars: Option<SpMap<Node>>,
     /// Data feeders: CSV files whose columns are usable as `{{ feeder.column }}`.
     pub data: Option<SpMap<RawFeeder>>,
@@ -39,7 +39,7 @@ pub struct RawPlan {
     pub flows: Sp<Vec<Sp<RawFlow>>>,
     /// Service level objectives; they decide the exit code. Without `slo`, the run
     /// must have no failed request (`failures == 0`).
-    #[schemars(with = "Vec<SloEntrySchema>")]
+    #[schemars(with = "Option<Vec<SloEntrySchema>>")]
     pub slo: Option<Sp<Vec<Node>>>,
 }
 
@@ -153,7 +153,7 @@ pub struct RawStep {
     /// Query parameters, url-encoded and appended to the URL.
     pub query: Option<SpMap<Text>>,
     /// A JSON body: any value; strings inside are templates.
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<Node>,
     /// A form body (url-encoded).
     pub form: Option<SpMap<Text>>,
@@ -164,7 +164,7 @@ pub struct RawStep {
     pub expect: Option<Sp<RawExpect>>,
     /// Values to keep from the response: `name: $.json.path`, `name: { header: h }`,
     /// `name: { regex: '...' }` or `name: { json: $.path }`.
-    #[schemars(with = "std::collections::BTreeMap<String, CaptureSchema>")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, CaptureSchema>>")]
     pub capture: Option<SpMap<Node>>,
     /// An explicit pause (a step of its own): `5s` or `1s..3s`.
     pub think: Option<Sp<Text>>,
@@ -175,16 +175,16 @@ pub struct RawStep {
 #[serde(deny_unknown_fields, expecting = "a map of expectations")]
 pub struct RawExpect {
     /// `200`, `[200, 201]` or `2xx`.
-    #[schemars(with = "StatusSchema")]
+    #[schemars(with = "Option<StatusSchema>")]
     pub status: Option<Node>,
     /// Header name -> matcher.
-    #[schemars(with = "std::collections::BTreeMap<String, MatcherSchema>")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MatcherSchema>>")]
     pub headers: Option<SpMap<Node>>,
     /// JSONPath (RFC 9535) -> matcher.
-    #[schemars(with = "std::collections::BTreeMap<String, MatcherSchema>")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MatcherSchema>>")]
     pub json: Option<SpMap<Node>>,
     /// A matcher on the body text.
-    #[schemars(with = "MatcherSchema")]
+    #[schemars(with = "Option<MatcherSchema>")]
     pub body: Option<Node>,
     /// Slower than this is a failure, e.g. `500ms`.
     pub latency: Option<Sp<Text>>,

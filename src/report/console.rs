@@ -44,10 +44,7 @@ pub fn render(report: &JsonReport) -> String {
         let _ = writeln!(out, "Run ended: {}", report.end.message);
     }
     if let Some(why) = &report.generator.saturated {
-        let _ = writeln!(
-            out,
-            "⚠ The load generator was saturated: {why}. Latencies include its own delays and cannot be trusted; use fewer users or more cores."
-        );
+        let _ = writeln!(out, "⚠ Results may be skewed: {why}");
     }
     out.push('\n');
     stats_table(&mut out, report);
@@ -196,13 +193,12 @@ pub fn verdict_line(report: &JsonReport) -> String {
     let total = report.slos.len();
     let failed = report.slos.iter().filter(|v| !v.passed).count();
     let mark = if failed == 0 { '✓' } else { '✗' };
-    let mut line = if failed == 0 {
-        format!("{mark} {}: all {total} SLOs held", report.plan.name)
-    } else {
-        format!(
-            "{mark} {}: {failed} of {total} SLOs failed",
-            report.plan.name
-        )
+    let noun = if total == 1 { "SLO" } else { "SLOs" };
+    let name = &report.plan.name;
+    let mut line = match (failed, total) {
+        (0, 1) => format!("{mark} {name}: the SLO held"),
+        (0, _) => format!("{mark} {name}: all {total} {noun} held"),
+        _ => format!("{mark} {name}: {failed} of {total} {noun} failed"),
     };
     if report.end.reason == EndKind::Interrupted {
         line.push_str(" (interrupted)");
@@ -292,7 +288,7 @@ mod tests {
             )])),
             Arc::new(fixture::snapshot()),
         );
-        assert_eq!(verdict_line(&passing.report), "✓ shop: all 1 SLOs held");
+        assert_eq!(verdict_line(&passing.report), "✓ shop: the SLO held");
         assert!(!render(&passing.report).contains("Run ended"));
     }
 }

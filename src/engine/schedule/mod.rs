@@ -68,6 +68,18 @@ impl RunShared {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> RunShared {
+        RunShared {
+            origin: Instant::now(),
+            iterations: None,
+            issued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            end: Mutex::new(None),
+            end_notify: Notify::new(),
+        }
+    }
+
     fn end_reason(&self) -> Option<EndReason> {
         self.end.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -247,7 +259,13 @@ impl Controller {
                 }
             }
         };
-        self.finish(reason).await
+        // The run ended now (or exactly at its planned end): requests that finish
+        // while the users drain are counted, but the drain is not run time.
+        let ended = match (reason.clone(), self.planned) {
+            (EndReason::Completed, Some(planned)) => planned.min(self.elapsed()),
+            _ => self.elapsed(),
+        };
+        self.finish(reason, ended).await
     }
 
     fn elapsed(&self) -> Duration {
@@ -314,6 +332,10 @@ impl Controller {
 
     fn render(&mut self, upto: u64, end: EndReason) -> Snapshot {
         let now = self.elapsed();
+        self.render_at(now, upto, end)
+    }
+
+    fn render_at(&mut self, now: Duration, upto: u64, end: EndReason) -> Snapshot {
         let mut snap = self.agg.snapshot(now, self.planned, upto);
         snap.end = end;
         snap.active_users = self.active();
@@ -337,7 +359,11 @@ impl Controller {
     }
 
     /// Stops the workers, waits for their last deltas, and renders the final snapshot.
-    async fn finish(mut self, reason: EndReason) -> Result<Arc<Snapshot>, RunError> {
+    async fn finish(
+        mut self,
+        reason: EndReason,
+        ended: Duration,
+    ) -> Result<Arc<Snapshot>, RunError> {
         self.broadcast(WorkerCmd::Stop);
         // Workers drop their delta senders when they exit; allow the grace period
         // plus a margin for the final flush.
@@ -364,10 +390,9 @@ impl Controller {
         if panicked {
             return Err(RunError::WorkerPanicked);
         }
-        let elapsed = self.elapsed();
         let active = self.active();
-        self.agg.finish(elapsed, active);
-        let snap = Arc::new(self.render(elapsed.as_secs() + 1, reason));
+        self.agg.finish(ended, active);
+        let snap = Arc::new(self.render_at(ended, u64::MAX, reason));
         self.snapshots.send_replace(snap.clone());
         Ok(snap)
     }
