@@ -613,7 +613,8 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
 
 use dashboard_support::webdriver::Browser;
 
-/// Where screenshots go when SWARM_SCREENSHOTS names a directory (e.g. `docs`).
+/// Where screenshots go when SWARM_SCREENSHOTS names a directory (for looking at the
+/// page as the tests see it; the ones in docs/ come from `swarm ui plans/shop.yaml`).
 fn save_screenshot(name: &str, png: &[u8]) {
     if let Ok(dir) = std::env::var("SWARM_SCREENSHOTS") {
         let path = std::path::Path::new(&dir).join(name);
@@ -673,12 +674,12 @@ async fn in_a_browser_the_page_charts_the_run_and_steers_it() {
         .eval("document.getElementById('theme-btn').click(); document.documentElement.dataset.theme = 'dark'; return true;")
         .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    save_screenshot("dashboard.png", &browser.screenshot().await);
+    save_screenshot("browser-dashboard.png", &browser.screenshot().await);
     browser
         .eval("document.getElementById('theme-btn').click(); return document.documentElement.dataset.theme;")
         .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    save_screenshot("dashboard-light.png", &browser.screenshot().await);
+    save_screenshot("browser-dashboard-light.png", &browser.screenshot().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,7 +725,7 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
     );
     browser.set_window(1600, 1250).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    save_screenshot("html-report.png", &browser.screenshot().await);
+    save_screenshot("browser-html-report.png", &browser.screenshot().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -762,7 +763,7 @@ async fn in_a_browser_interactive_mode_starts_and_stops_a_run() {
             wait,
         )
         .await;
-    save_screenshot("ui-idle.png", &browser.screenshot().await);
+    save_screenshot("browser-ui-idle.png", &browser.screenshot().await);
     browser
         .eval(
             "const set = (id, v) => { const i = document.getElementById(id); i.value = v; i.dispatchEvent(new Event('input')); }; \
