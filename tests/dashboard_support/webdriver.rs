@@ -37,7 +37,9 @@ impl Browser {
             if std::env::var("SWARM_REQUIRE_BROWSER").as_deref() == Ok("1") {
                 panic!("{message}SWARM_REQUIRE_BROWSER=1, so this is a failure");
             }
-            eprintln!("{message}");
+            // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(message.as_bytes());
             return None;
         };
         Some(Self::launch(&chromium, &driver).await)
