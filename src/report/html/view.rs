@@ -170,9 +170,11 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
         })
         .collect();
     let total = snap.total();
+    // Sums, not `total()`: merging every histogram again would be wasted work.
     let total_before = prev.map(|p| {
-        let t = p.total();
-        (t.count, t.failures)
+        p.requests
+            .iter()
+            .fold((0, 0), |(c, f), r| (c + r.count, f + r.failures))
     });
     let mut failures: Vec<(u64, Value)> = Vec::new();
     for (i, s) in snap.requests.iter().enumerate() {
