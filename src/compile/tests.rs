@@ -266,3 +266,21 @@ fn a_url_starting_with_a_variable_can_be_absolute() {
     );
     assert_eq!(plan.requests[0].name, "GET {{ base }}/x");
 }
+
+#[test]
+fn yaml_1_1_boolean_words_stay_strings() {
+    let src = format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - post: /x\n        json: {{ n: 1, y: yes, on: off, t: true }}\n"
+    );
+    let plan = compile(&src).unwrap();
+    let Step::Request(req) = &plan.flows[0].steps[0] else {
+        panic!("expected a request step")
+    };
+    let Some(Body::Json(JsonTemplate::Value(body))) = &req.body else {
+        panic!("expected a constant JSON body, got {:?}", req.body)
+    };
+    assert_eq!(
+        body,
+        &serde_json::json!({ "n": 1, "y": "yes", "on": "off", "t": true })
+    );
+}
