@@ -175,9 +175,30 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session, which closes the browser. Blocking (plain TCP), because it runs
+    /// in `drop`: killing chromedriver alone would leave the browser running.
+    fn quit(&self) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver closes its browsers when it exits.
+        self.quit();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
