@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use swarm::compile::graph::CompiledPlan;
 use swarm::compile::{CompileOptions, compile_str};
+#[cfg(feature = "ui")]
 use swarm::dashboard::{Dashboard, DashboardConfig, serve_run};
 use swarm::engine::RunHandle;
 use swarm::engine::config::EngineConfig;
@@ -154,6 +155,7 @@ pub async fn demo() -> swarm::demo::DemoServer {
         .expect("demo binds")
 }
 
+#[cfg(feature = "ui")]
 /// A demo target, a real run of `users` users against it and a dashboard showing it.
 pub async fn live_run(
     bind: &str,
@@ -170,10 +172,12 @@ pub async fn live_run(
     (demo, dash, run)
 }
 
+#[cfg(feature = "ui")]
 pub fn base(dash: &Dashboard) -> String {
     format!("http://127.0.0.1:{}", dash.addr().port())
 }
 
+#[cfg(feature = "ui")]
 pub async fn control(http: &reqwest::Client, base: &str, body: Value) -> reqwest::Response {
     http.post(format!("{base}/api/control"))
         .header("x-swarm-request", "1")
@@ -183,6 +187,7 @@ pub async fn control(http: &reqwest::Client, base: &str, body: Value) -> reqwest
         .unwrap()
 }
 
+#[cfg(feature = "ui")]
 /// Skips events until the next `run` event; returns its meta.
 pub async fn next_run(sse: &mut Sse) -> Value {
     for _ in 0..100 {
@@ -194,6 +199,7 @@ pub async fn next_run(sse: &mut Sse) -> Value {
     panic!("no run event");
 }
 
+#[cfg(feature = "ui")]
 pub async fn start_run(http: &reqwest::Client, base: &str, body: Value) -> reqwest::Response {
     http.post(format!("{base}/api/start"))
         .header("x-swarm-request", "1")
