@@ -12,6 +12,8 @@ use crate::compile::graph::CompiledPlan;
 use crate::metrics::slo::{self, SloVerdict};
 use crate::metrics::snapshot::Snapshot;
 
+pub mod annotations;
+pub mod baseline;
 pub mod console;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -19,6 +21,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod progress;
+pub mod summary;
 
 use json::JsonReport;
 
