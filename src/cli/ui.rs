@@ -94,7 +94,7 @@ async fn serve(args: UiArgs) -> i32 {
     }
     println!("dashboard:   {}", dashboard.url_with_token());
     println!("press Ctrl-C to stop");
-    let _ = tokio::signal::ctrl_c().await;
+    crate::dashboard::shutdown_signal().await;
     dashboard.interrupt_run();
     // Give the engine a moment to stop its users before the runtime goes away.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

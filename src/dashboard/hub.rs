@@ -154,7 +154,7 @@ async fn produce_frames(
         if let Some(p) = prev.as_ref() {
             let restarted = snap.elapsed < p.elapsed
                 || snap.series.last().map(|x| x.t) < p.series.last().map(|x| x.t)
-                || snap.total().count < p.total().count;
+                || count(&snap) < count(p);
             if restarted {
                 epoch += 1;
                 *prev = None;
@@ -201,4 +201,9 @@ async fn produce_frames(
             }
         }
     }
+}
+
+/// Requests so far, without merging histograms.
+fn count(snap: &Snapshot) -> u64 {
+    snap.requests.iter().map(|r| r.count).sum()
 }

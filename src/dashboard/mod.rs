@@ -219,9 +219,9 @@ impl Dashboard {
         }
     }
 
-    /// Keeps serving (the final results) until Ctrl-C, then stops.
+    /// Keeps serving (the final results) until Ctrl-C (or SIGTERM), then stops.
     pub async fn serve_until_ctrl_c(mut self) {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         self.stop().await;
     }
 
@@ -243,6 +243,26 @@ impl Drop for Dashboard {
             let _ = tx.send(());
         }
         self.hub.close();
+    }
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 

@@ -95,9 +95,18 @@
     badge.dataset.state = s.state;
     badge.textContent = s.state;
     $("elapsed").textContent = fmtTime(s.elapsed);
-    $("planned").textContent = s.planned ? fmtTime(s.planned) : "";
+    const left = s.planned && s.state === "running" ? Math.max(0, s.planned - s.elapsed) : null;
+    $("planned").textContent = s.planned ? fmtTime(s.planned) + (left !== null ? ` · ${fmtTime(left)} left` : "") : "";
     $("progress-bar").style.width = s.planned ? Math.min(100, (100 * s.elapsed) / s.planned) + "%" : "0";
     const running = s.state === "running";
+    // The form follows what the run steers towards, unless the user is editing it.
+    if (running) {
+      const follow = { "c-users": s.target_users, "c-rate": s.target_rate };
+      for (const [id, v] of Object.entries(follow)) {
+        const input = $(id);
+        if (v !== null && v !== undefined && !input.dataset.dirty && document.activeElement !== input) input.value = v;
+      }
+    }
     // A live chart keeps room to grow; a finished run's chart fits its data.
     for (const c of Object.values(charts)) c.minSpan = running ? 10 : 0;
     for (const id of ["c-apply", "c-stop", "c-reset"]) $(id).disabled = !running;
@@ -137,10 +146,14 @@
     $("fail-rate-head").textContent = running ? "Current Failures/s" : "Failures/s";
     const g = s.gen;
     kpi("k-gen", g.saturated ? "saturated" : `${fmtNum(g.cpu)}<small>% cpu</small>`,
-      g.saturated || `lag p99 ${fmtNum(g.lag_p99)} ms`, g.saturated ? "warn" : "");
+      `lag p99 ${fmtNum(g.lag_p99)} ms`,
+      g.saturated ? "warn" : "");
     $("k-gen").parentElement.title = g.saturated || "";
     $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
-    $("foot-gen").textContent = `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
+    $("foot-gen").textContent = g.saturated
+      ? `Warning: ${g.saturated}.`
+      : `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
+    $("foot-gen").classList.toggle("warn-text", !!g.saturated);
 
     renderSlos(s);
     renderFailures(s);
@@ -258,6 +271,7 @@
     e.preventDefault();
     const s = loadSettings();
     act("/api/control", s, s.action === "rate" ? `arrival rate set to ${s.rate}/s` : `steering to ${s.users} users`);
+    for (const id of ["c-users", "c-spawn", "c-rate"]) delete $(id).dataset.dirty;
   });
   $("c-start").addEventListener("click", () => {
     const s = loadSettings();

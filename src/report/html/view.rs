@@ -170,9 +170,11 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
         })
         .collect();
     let total = snap.total();
+    // Sums, not `total()`: merging every histogram again would be wasted work.
     let total_before = prev.map(|p| {
-        let t = p.total();
-        (t.count, t.failures)
+        p.requests
+            .iter()
+            .fold((0, 0), |(c, f), r| (c + r.count, f + r.failures))
     });
     let mut failures: Vec<(u64, Value)> = Vec::new();
     for (i, s) in snap.requests.iter().enumerate() {
@@ -324,6 +326,38 @@ mod tests {
         assert_eq!(json[0][0], 4.0);
         let all: Vec<Vec<f64>> = serde_json::from_str(&points_json(&series, None)).unwrap();
         assert_eq!(all.len(), 5);
+    }
+
+    #[test]
+    fn hundreds_of_names_and_an_hour_of_series_stay_small() {
+        use crate::report::fixture;
+        let mut plan = fixture::plan(Vec::new());
+        let info = plan.requests[0].clone();
+        plan.requests = (0..300)
+            .map(|i| crate::compile::graph::RequestInfo {
+                name: format!("request number {i}"),
+                ..info.clone()
+            })
+            .collect();
+        let mut snap = Snapshot::empty(300, None);
+        snap.elapsed = std::time::Duration::from_secs(3600);
+        for (i, r) in snap.requests.iter_mut().enumerate() {
+            for j in 0..20u64 {
+                r.record(
+                    std::time::Duration::from_micros(500 + 37 * j + i as u64),
+                    800,
+                    Ok(()),
+                );
+            }
+        }
+        snap.series = (1..=3600).map(|t| point(t as f64, 300, 2.5)).collect();
+        let state = state(&plan, &snap, None).to_string();
+        assert!(state.len() < 64 * 1024, "a frame is {} bytes", state.len());
+        let points = points_json(&snap.series, None);
+        let points: Vec<Vec<f64>> = serde_json::from_str(&points).unwrap();
+        assert!(points.len() <= MAX_POINTS);
+        let meta = meta(&plan, 1, false).to_string();
+        assert!(meta.contains("request number 299"));
     }
 
     #[test]

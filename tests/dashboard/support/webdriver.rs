@@ -37,7 +37,9 @@ impl Browser {
             if std::env::var("SWARM_REQUIRE_BROWSER").as_deref() == Ok("1") {
                 panic!("{message}SWARM_REQUIRE_BROWSER=1, so this is a failure");
             }
-            eprintln!("{message}");
+            // Straight to stderr: the test harness would swallow eprintln! of a passing test.
+            use std::io::Write as _;
+            let _ = std::io::stderr().write_all(message.as_bytes());
             return None;
         };
         Some(Self::launch(&chromium, &driver).await)
@@ -173,9 +175,30 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session, which closes the browser. Blocking (plain TCP), because it runs
+    /// in `drop`: killing chromedriver alone would leave the browser running.
+    fn quit(&self) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver closes its browsers when it exits.
+        self.quit();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

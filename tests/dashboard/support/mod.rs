@@ -1,16 +1,19 @@
-//! Helpers for tests/dashboard.rs: an HTTP client, a hand-built plan, an SSE reader,
-//! the test plan and a WebDriver client.
-
-#![allow(dead_code)]
+//! Helpers: an HTTP client, the test plan, a live run with its dashboard, an SSE
+//! reader and a WebDriver client.
 
 pub mod webdriver;
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use swarm::compile::graph::CompiledPlan;
 use swarm::compile::{CompileOptions, compile_str};
+#[cfg(feature = "ui")]
+use swarm::dashboard::{Dashboard, DashboardConfig, serve_run};
+use swarm::engine::RunHandle;
 use swarm::engine::config::EngineConfig;
 
 /// A header value the page must never see.
@@ -143,4 +146,65 @@ impl Sse {
             }
         }
     }
+}
+
+/// A demo target on a free loopback port.
+pub async fn demo() -> swarm::demo::DemoServer {
+    swarm::demo::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("demo binds")
+}
+
+#[cfg(feature = "ui")]
+/// A demo target, a real run of `users` users against it and a dashboard showing it.
+pub async fn live_run(
+    bind: &str,
+    token: Option<&str>,
+    users: u32,
+) -> (swarm::demo::DemoServer, Dashboard, RunHandle) {
+    let demo = demo().await;
+    let plan = Arc::new(plan(&demo.url(), users, Duration::from_secs(60)));
+    let run = swarm::engine::start(plan.clone(), engine_config()).expect("the run starts");
+    let config = DashboardConfig::new(bind, token.map(str::to_string)).unwrap();
+    let dash = serve_run(config, plan, run.snapshots(), run.control())
+        .await
+        .expect("dashboard starts");
+    (demo, dash, run)
+}
+
+#[cfg(feature = "ui")]
+pub fn base(dash: &Dashboard) -> String {
+    format!("http://127.0.0.1:{}", dash.addr().port())
+}
+
+#[cfg(feature = "ui")]
+pub async fn control(http: &reqwest::Client, base: &str, body: Value) -> reqwest::Response {
+    http.post(format!("{base}/api/control"))
+        .header("x-swarm-request", "1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[cfg(feature = "ui")]
+/// Skips events until the next `run` event; returns its meta.
+pub async fn next_run(sse: &mut Sse) -> Value {
+    for _ in 0..100 {
+        let (name, data) = sse.next(Duration::from_secs(10)).await;
+        if name == "run" {
+            return data;
+        }
+    }
+    panic!("no run event");
+}
+
+#[cfg(feature = "ui")]
+pub async fn start_run(http: &reqwest::Client, base: &str, body: Value) -> reqwest::Response {
+    http.post(format!("{base}/api/start"))
+        .header("x-swarm-request", "1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }

@@ -1,0 +1,100 @@
+//! `swarm ui`: runs started, steered and stopped through the API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use swarm::dashboard::DashboardConfig;
+
+use crate::support::{Sse, base, control, demo, engine_config, next_run, start_run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_mode_starts_steers_and_stops_runs() {
+    use swarm::compile::{CompileOptions, compile_file};
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let demo = demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, crate::support::PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(demo.url()),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .expect("dashboard starts");
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    let (name, meta) = sse.next(Duration::from_secs(5)).await;
+    assert_eq!(name, "idle");
+    assert_eq!(meta["run"], 0);
+    assert_eq!(meta["interactive"], true);
+    assert_eq!(meta["load"]["users"], 2);
+
+    let r = control(&http, &base, json!({"action": "users", "users": 3})).await;
+    assert_eq!(r.status(), 409, "no run to steer yet");
+    let r = start_run(&http, &base, json!({"users": 3, "duration": "soon"})).await;
+    assert_eq!(r.status(), 400);
+
+    // First run: 3 users, steered to 1, stopped.
+    let r = start_run(
+        &http,
+        &base,
+        json!({"users": 3, "spawn_rate": 50, "duration": "30s"}),
+    )
+    .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(next_run(&mut sse).await["run"], 1);
+    sse.until(Duration::from_secs(10), |s| s["users"] == 3)
+        .await;
+    let r = start_run(&http, &base, json!({"users": 1})).await;
+    assert_eq!(r.status(), 409, "one run at a time");
+    let r = control(&http, &base, json!({"action": "users", "users": 1})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["users"] == 1)
+        .await;
+    let r = control(&http, &base, json!({"action": "reset"})).await;
+    assert_eq!(r.status(), 202);
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+
+    // Second run, with the plan's own duration but 2 users.
+    let r = start_run(&http, &base, json!({"users": 2})).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    assert_eq!(next_run(&mut sse).await["run"], 2);
+    sse.until(Duration::from_secs(10), |s| {
+        s["users"] == 2 && s["total"][1].as_u64() > Some(0)
+    })
+    .await;
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 202);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+
+    // Each run's reports stay downloadable.
+    for run in [1, 2] {
+        let r = http
+            .get(format!("{base}/api/report/csv?run={run}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("list products"));
+    }
+    let r = http
+        .get(format!("{base}/api/report/csv?run=3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
