@@ -29,7 +29,7 @@ impl JsonPath {
             }),
             Err(e) => Err(JsonPathError {
                 source_text: source.to_owned(),
-                reason: e.to_string(),
+                reason: short_reason(&e.to_string()),
             }),
         }
     }
@@ -49,6 +49,23 @@ impl JsonPath {
     /// The first node the query selects.
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
         self.query(value).into_iter().next()
+    }
+}
+
+/// The parser's multi-line report, reduced to its last line ("expected ...").
+fn short_reason(full: &str) -> String {
+    let last = full
+        .lines()
+        .map(|l| l.trim().trim_start_matches('=').trim())
+        .rfind(|l| !l.is_empty() && !l.starts_with('|') && !l.starts_with("-->"));
+    let column = full
+        .lines()
+        .find_map(|l| l.find("-->").map(|i| &l[i + 3..]))
+        .and_then(|l| l.trim().split(':').nth(1))
+        .map(|c| format!(" (at character {})", c.trim()));
+    match last {
+        Some(l) => format!("{l}{}", column.unwrap_or_default()),
+        None => full.trim().to_owned(),
     }
 }
 

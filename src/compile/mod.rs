@@ -1,4 +1,404 @@
-//! The compiler: turns a parsed plan into a validated [`graph::CompiledPlan`].
+//! The compiler: turns a plan file into a validated execution graph
+//! ([`graph::CompiledPlan`]).
+//!
+//! Everything that can be resolved before load is resolved here, once: durations,
+//! rates, templates and the names in them, JSONPath queries, regexes, matchers, SLO
+//! lines, weights and the load shape. Problems are collected, not returned at the
+//! first one, and come back as [`PlanErrors`] with a file, line and column each.
 
+mod env;
+mod expect;
+mod feeders;
+mod flows;
 pub mod graph;
 pub mod jsonpath;
+mod load;
+mod slo;
+mod template;
+pub mod units;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+use serde_json::Value;
+
+use crate::plan::de::{Sp, closest};
+use crate::plan::node::{Kind, Node};
+use crate::plan::raw::RawPlan;
+use crate::plan::{Diag, Format, PlanErrors};
+use graph::{
+    CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo, SlotId,
+    SlotInfo, Template,
+};
+
+/// Command-line overrides applied while compiling.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// `--var K=V`: overrides a plan variable (which must exist).
+    pub vars: Vec<(String, String)>,
+    /// `--target URL` / `SWARM_TARGET`: overrides the plan's `target`.
+    pub target: Option<String>,
+    /// `--users N`: the closed model with N fixed users.
+    pub users: Option<u32>,
+    /// `--duration D`: the run's duration.
+    pub duration: Option<Duration>,
+}
+
+/// Reads and compiles a plan file.
+pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<CompiledPlan, PlanErrors> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => compile_str(&text, path, opts),
+            Err(_) => Err(PlanErrors::whole_file(path, "the plan is not UTF-8 text")),
+        },
+        Err(e) => Err(PlanErrors::whole_file(
+            path,
+            format!("cannot read the plan: {e}"),
+        )),
+    }
+}
+
+/// Compiles plan text; `path` names it in messages, decides the format by extension,
+/// and anchors relative data file paths.
+pub fn compile_str(
+    source: &str,
+    path: &Path,
+    opts: &CompileOptions,
+) -> Result<CompiledPlan, PlanErrors> {
+    let Some(format) = Format::of(path) else {
+        return Err(PlanErrors::whole_file(
+            path,
+            "unknown plan format: the file name must end in .yaml, .yml or .toml",
+        ));
+    };
+    let fail = |diags: Vec<Diag>| PlanErrors::from_diags(path, source, diags);
+    let tree = crate::plan::parse_tree(source, format).map_err(|d| fail(vec![d]))?;
+    let (raw, mut diags) = crate::plan::parse_raw(&tree);
+    let Some(raw) = raw else {
+        return Err(fail(diags));
+    };
+    let mut c = Compiler::new(source, path, opts);
+    let plan = c.plan(&raw);
+    diags.append(&mut c.diags);
+    if diags.is_empty() {
+        Ok(plan)
+    } else {
+        Err(fail(diags))
+    }
+}
+
+/// The state of one compilation: the tables being filled and the problems found.
+struct Compiler<'a> {
+    source: &'a str,
+    path: &'a Path,
+    opts: &'a CompileOptions,
+    diags: Vec<Diag>,
+    vars: HashMap<String, Value>,
+    feeders: Vec<Feeder>,
+    target: String,
+    requests: Vec<RequestInfo>,
+    request_ids: HashMap<String, RequestId>,
+    expectations: Vec<ExpectInfo>,
+    captures: Vec<CaptureInfo>,
+    slots: Vec<SlotInfo>,
+    slot_ids: HashMap<String, SlotId>,
+    default_headers: Vec<(HeaderName, Template)>,
+    default_header_feeders: Vec<FeederId>,
+    default_timeout: Duration,
+    /// The target was given but is unusable (already reported).
+    target_failed: bool,
+}
+
+/// The timeout of a request when neither the step nor `defaults` sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl<'a> Compiler<'a> {
+    fn new(source: &'a str, path: &'a Path, opts: &'a CompileOptions) -> Self {
+        Compiler {
+            source,
+            path,
+            opts,
+            diags: Vec::new(),
+            vars: HashMap::new(),
+            feeders: Vec::new(),
+            target: String::new(),
+            requests: Vec::new(),
+            request_ids: HashMap::new(),
+            expectations: Vec::new(),
+            captures: Vec::new(),
+            slots: Vec::new(),
+            slot_ids: HashMap::new(),
+            default_headers: Vec::new(),
+            default_header_feeders: Vec::new(),
+            default_timeout: DEFAULT_TIMEOUT,
+            target_failed: false,
+        }
+    }
+
+    fn plan(&mut self, raw: &RawPlan) -> CompiledPlan {
+        self.vars(raw);
+        self.target(raw);
+        if let Some(data) = &raw.data {
+            self.feeders(data);
+        }
+        if let Some(d) = &raw.defaults {
+            self.defaults(d);
+        }
+        let load = self.load(&raw.load);
+        let flows = self.flows(&raw.flows);
+        let slos = self.slos(raw.slo.as_ref());
+        CompiledPlan {
+            name: raw.name.value.clone(),
+            source: self.path.to_owned(),
+            target: self.target.clone(),
+            load,
+            flows,
+            requests: std::mem::take(&mut self.requests),
+            expectations: std::mem::take(&mut self.expectations),
+            captures: std::mem::take(&mut self.captures),
+            slots: std::mem::take(&mut self.slots),
+            feeders: std::mem::take(&mut self.feeders),
+            slos,
+        }
+    }
+
+    fn error(&mut self, pos: usize, message: impl Into<String>) {
+        self.diags.push(Diag::new(pos, message));
+    }
+
+    fn error_help(&mut self, pos: usize, message: impl Into<String>, help: impl Into<String>) {
+        self.diags.push(Diag::new(pos, message).help(help));
+    }
+
+    /// The offset of byte `offset` of a string value written at `value_pos` (skipping
+    /// the opening quote of a quoted scalar).
+    fn inner_pos(&self, value_pos: usize, offset: usize) -> usize {
+        match self.source.as_bytes().get(value_pos) {
+            Some(b'"' | b'\'') => value_pos + 1 + offset,
+            _ => value_pos + offset,
+        }
+    }
+
+    /// Parses a duration written at `sp`, reporting a problem there.
+    fn duration(&mut self, sp: &Sp<crate::plan::de::Text>) -> Option<Duration> {
+        match units::parse_duration(&sp.value.0) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                self.error_help(
+                    sp.pos,
+                    m,
+                    "durations look like `250ms`, `10s`, `1m30s` or `2h`",
+                );
+                None
+            }
+        }
+    }
+
+    fn vars(&mut self, raw: &RawPlan) {
+        let Some(vars) = &raw.vars else {
+            if let Some((k, _)) = self.opts.vars.first() {
+                self.error_help(
+                    0,
+                    format!("--var {k}: the plan has no `vars`"),
+                    "--var overrides a variable declared in the plan's `vars`",
+                );
+            }
+            return;
+        };
+        for (k, v) in &vars.0 {
+            let name = &k.value;
+            let valid = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                self.error_help(
+                    k.pos,
+                    format!("`{name}` is not a valid variable name"),
+                    "use letters, digits, `_` and `-`, starting with a letter",
+                );
+                continue;
+            }
+            let value = self.var_value(&v.value);
+            self.vars.insert(name.clone(), value);
+        }
+        for (k, v) in &self.opts.vars {
+            if self.vars.contains_key(k) {
+                self.vars.insert(k.clone(), parse_cli_value(v));
+            } else {
+                let known: Vec<&str> = vars.0.iter().map(|(k, _)| k.value.as_str()).collect();
+                let help = match closest(k, known.iter().copied()) {
+                    Some(c) => format!("did you mean `--var {c}=...`?"),
+                    None => format!("the plan's variables are: {}", known.join(", ")),
+                };
+                let pos = vars.0.first().map_or(0, |(k, _)| k.pos);
+                self.error_help(
+                    pos,
+                    format!("--var {k}: the plan has no variable `{k}`"),
+                    help,
+                );
+            }
+        }
+    }
+
+    /// A var's value with `${ENV}` expanded in its strings.
+    fn var_value(&mut self, node: &Node) -> Value {
+        match &node.kind {
+            Kind::Str(s) => match env::expand(s, |n| std::env::var(n).ok()) {
+                Ok(text) => Value::String(text),
+                Err((off, m, help)) => {
+                    let pos = self.inner_pos(node.pos, off);
+                    self.diags.push(Diag {
+                        pos,
+                        message: m,
+                        help,
+                    });
+                    Value::Null
+                }
+            },
+            Kind::Seq(items) => Value::Array(items.iter().map(|n| self.var_value(n)).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, n)| (k.name.clone(), self.var_value(n)))
+                    .collect(),
+            ),
+            _ => node.to_json(),
+        }
+    }
+
+    fn target(&mut self, raw: &RawPlan) {
+        let (text, pos) = match (&self.opts.target, &raw.target) {
+            (Some(t), _) => (t.clone(), None),
+            (None, Some(t)) => match env::expand(&t.value, |n| std::env::var(n).ok()) {
+                Ok(text) => (text, Some(t.pos)),
+                Err((off, m, help)) => {
+                    let pos = self.inner_pos(t.pos, off);
+                    self.diags.push(Diag {
+                        pos,
+                        message: m,
+                        help,
+                    });
+                    self.target_failed = true;
+                    return;
+                }
+            },
+            (None, None) => return,
+        };
+        match url::Url::parse(&text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
+                self.target = text;
+            }
+            _ => {
+                let message = match pos {
+                    Some(_) => format!("the target `{text}` is not an http(s) URL"),
+                    None => format!("--target `{text}` is not an http(s) URL"),
+                };
+                let pos = pos.or(raw.target.as_ref().map(|t| t.pos)).unwrap_or(0);
+                self.target_failed = true;
+                self.error_help(pos, message, "write e.g. `http://127.0.0.1:8080`");
+            }
+        }
+    }
+
+    fn defaults(&mut self, d: &crate::plan::raw::RawDefaults) {
+        if let Some(t) = &d.timeout
+            && let Some(t) = self.duration(t)
+        {
+            self.default_timeout = t;
+        }
+        if let Some(headers) = &d.headers {
+            let no_captures = HashMap::new();
+            let mut feeders = Vec::new();
+            self.default_headers = self.headers(headers, &no_captures, &[], &mut feeders);
+            self.default_header_feeders = feeders;
+        }
+    }
+
+    /// The id of a request name, adding it on first use.
+    fn request_id(&mut self, name: &str, method: &http::Method) -> RequestId {
+        if let Some(id) = self.request_ids.get(name) {
+            return *id;
+        }
+        let id = RequestId(self.requests.len() as u32);
+        self.requests.push(RequestInfo {
+            name: name.to_owned(),
+            method: method.clone(),
+        });
+        self.request_ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// The slot a capture name writes to (one per name, shared by all flows).
+    fn slot(&mut self, name: &str) -> SlotId {
+        if let Some(s) = self.slot_ids.get(name) {
+            return *s;
+        }
+        let id = SlotId(self.slots.len() as u32);
+        self.slots.push(SlotInfo {
+            name: name.to_owned(),
+        });
+        self.slot_ids.insert(name.to_owned(), id);
+        id
+    }
+}
+
+/// A `--var` value: a number or boolean when it reads as one, else text.
+fn parse_cli_value(v: &str) -> Value {
+    if let Ok(i) = v.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Ok(f) = v.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    match v {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(v.to_owned()),
+    }
+}
+
+/// The directory relative data paths are read from.
+fn plan_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+impl CompileOptions {
+    /// The options given on the command line (`--var`, `--target`, `--users`,
+    /// `--duration`). A malformed value is an error message for the user.
+    pub fn from_args(args: &crate::cli::PlanArgs) -> Result<CompileOptions, String> {
+        let mut vars = Vec::new();
+        for v in &args.vars {
+            match v.split_once('=') {
+                Some((k, val)) if !k.trim().is_empty() => {
+                    vars.push((k.trim().to_owned(), val.to_owned()));
+                }
+                _ => {
+                    return Err(format!(
+                        "--var `{v}`: expected K=V, e.g. --var page_size=50"
+                    ));
+                }
+            }
+        }
+        let duration = match &args.duration {
+            Some(d) => Some(units::parse_duration(d).map_err(|e| format!("--duration: {e}"))?),
+            None => None,
+        };
+        Ok(CompileOptions {
+            vars,
+            target: args.target.clone().filter(|t| !t.is_empty()),
+            users: args.users,
+            duration,
+        })
+    }
+}

@@ -1,1 +1,77 @@
-//! The plan file as the user wrote it: serde types, source text, spans and diagnostics.
+//! The plan file as the user wrote it: source text, a located document tree
+//! ([`node`]), the raw serde types that mirror the file ([`raw`], deserialized by
+//! [`de`]), and diagnostics ([`diag`]). Meaning is checked by [`crate::compile`].
+
+pub mod de;
+pub mod diag;
+pub mod node;
+pub mod raw;
+
+use std::path::Path;
+
+pub use diag::{Diag, PlanDiagnostic, PlanErrors};
+use node::Node;
+use raw::RawPlan;
+
+/// The file formats a plan can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    /// The format of a plan file, from its extension.
+    pub fn of(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// Reads plan text into a located tree; a syntax error becomes one diagnostic.
+pub fn parse_tree(source: &str, format: Format) -> Result<Node, Diag> {
+    let parsed = match format {
+        Format::Yaml => node::parse_yaml(source),
+        Format::Toml => node::parse_toml(source),
+    };
+    parsed.map_err(|e| {
+        let pos = e
+            .pos
+            .or_else(|| e.line_col.map(|(l, c)| diag::offset_of(source, l, c)))
+            .unwrap_or(0);
+        let what = match format {
+            Format::Yaml => "YAML",
+            Format::Toml => "TOML",
+        };
+        Diag::new(pos, format!("invalid {what}: {}", e.message))
+    })
+}
+
+/// Deserializes the raw plan from a tree. Unknown keys are reported (all of them) but
+/// do not stop it; a value of the wrong type does.
+pub fn parse_raw(tree: &Node) -> (Option<RawPlan>, Vec<Diag>) {
+    if tree.kind == node::Kind::Null {
+        return (
+            None,
+            vec![Diag::new(0, "the plan is empty").help("a plan needs `name`, `load` and `flows`")],
+        );
+    }
+    let ctx = de::Ctx::default();
+    let result = de::from_node::<RawPlan>(tree, &ctx);
+    let mut diags = ctx.unknown.into_inner();
+    match result {
+        Ok(plan) => (Some(plan), diags),
+        Err(e) => {
+            diags.push(e.into_diag(tree.pos));
+            (None, diags)
+        }
+    }
+}
+
+/// The plan as a JSON value (for schema validation), or the syntax error.
+pub fn to_json(source: &str, format: Format) -> Result<serde_json::Value, Diag> {
+    parse_tree(source, format).map(|n| n.to_json())
+}

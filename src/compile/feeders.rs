@@ -1,0 +1,78 @@
+//! Data feeders: the CSV header is read at compile time so `{{ feeder.column }}` can
+//! be checked; the rows are loaded by the engine when the run starts.
+
+use crate::plan::de::SpMap;
+use crate::plan::raw::{RawFeeder, RawPick};
+
+use super::Compiler;
+use super::graph::{Feeder, Pick};
+
+impl Compiler<'_> {
+    pub(super) fn feeders(&mut self, data: &SpMap<RawFeeder>) {
+        for (name, f) in &data.0 {
+            let name_text = &name.value;
+            if name_text.is_empty() || name_text.contains('.') || name_text.contains(' ') {
+                self.error(
+                    name.pos,
+                    format!("`{name_text}` is not a valid feeder name (no dots or spaces)"),
+                );
+                continue;
+            }
+            let csv = &f.value.csv;
+            let path = super::plan_dir(self.path).join(&csv.value);
+            let columns = match read_header(&path) {
+                Ok(c) => c,
+                Err(m) => {
+                    self.error_help(
+                        csv.pos,
+                        format!("data file `{}`: {m}", csv.value),
+                        "the path is relative to the plan file; the first line names the columns",
+                    );
+                    continue;
+                }
+            };
+            let pick = match f.value.pick.as_ref().map(|p| p.value) {
+                None | Some(RawPick::Sequential) => Pick::Sequential,
+                Some(RawPick::Random) => Pick::Random,
+                Some(RawPick::Unique) => Pick::Unique,
+            };
+            let path = std::path::absolute(&path).unwrap_or(path);
+            self.feeders.push(Feeder {
+                name: name_text.clone(),
+                path,
+                columns,
+                pick,
+            });
+        }
+    }
+}
+
+/// The column names of a CSV file, checking that it has at least one row.
+fn read_header(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(io) => format!("cannot read it: {io}"),
+        _ => e.to_string(),
+    })?;
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("cannot read its header: {e}"))?
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect();
+    if columns.is_empty() || columns.iter().all(String::is_empty) {
+        return Err("it has no header line".into());
+    }
+    if let Some(dup) = columns
+        .iter()
+        .enumerate()
+        .find(|(i, c)| columns[..*i].contains(c))
+    {
+        return Err(format!("the column `{}` appears twice", dup.1));
+    }
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => Ok(columns),
+        Ok(false) => Err("it has a header but no rows".into()),
+        Err(e) => Err(format!("cannot read its first row: {e}")),
+    }
+}

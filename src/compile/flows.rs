@@ -1,0 +1,440 @@
+//! Flows and their steps: request names, URLs joined with the target, headers merged
+//! with the defaults, query, bodies, timeouts, and which names each step may use.
+
+use std::collections::HashMap;
+
+use http::{HeaderName, HeaderValue, Method};
+
+use crate::plan::de::{Sp, SpMap, Text};
+use crate::plan::node::{Kind, Node};
+use crate::plan::raw::{RawFlow, RawStep};
+
+use super::Compiler;
+use super::graph::{
+    Body, FeederId, Flow, JsonTemplate, RequestStep, Segment, SlotId, Step, Template,
+};
+use super::template::{Names, resolve};
+use super::units;
+
+/// The capture names visible at a step, and those made later (for messages).
+struct Scope<'s> {
+    captures: &'s HashMap<String, SlotId>,
+    later: &'s [String],
+}
+
+impl Compiler<'_> {
+    pub(super) fn flows(&mut self, raw: &Sp<Vec<Sp<RawFlow>>>) -> Vec<Flow> {
+        if raw.value.is_empty() {
+            self.error(raw.pos, "`flows` is empty: a plan needs at least one flow");
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let mut flows = Vec::new();
+        for f in &raw.value {
+            let name = f.value.name.value.as_str();
+            if seen.contains(&name) {
+                self.error(f.value.name.pos, format!("two flows are named `{name}`"));
+            }
+            seen.push(name);
+            flows.push(self.flow(f));
+        }
+        flows
+    }
+
+    fn flow(&mut self, raw: &Sp<RawFlow>) -> Flow {
+        let f = &raw.value;
+        let weight = match &f.weight {
+            None => 1,
+            Some(w) => match u32::try_from(w.value) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    self.error(w.pos, "`weight` must be a whole number of at least 1");
+                    1
+                }
+            },
+        };
+        let think = f.think.as_ref().and_then(|t| self.think(t));
+        let pace = f.pace.as_ref().and_then(|p| self.duration(p));
+        if f.steps.value.is_empty() {
+            self.error(
+                f.steps.pos,
+                "`steps` is empty: a flow needs at least one step",
+            );
+        }
+
+        let no_steps = Vec::new();
+        let setup_raw = f.setup.as_ref().unwrap_or(&no_steps);
+        let teardown_raw = f.teardown.as_ref().unwrap_or(&no_steps);
+        let all_captures: Vec<String> = setup_raw
+            .iter()
+            .chain(&f.steps.value)
+            .chain(teardown_raw)
+            .filter_map(|s| s.value.capture.as_ref())
+            .flat_map(|c| c.0.iter().map(|(k, _)| k.value.clone()))
+            .collect();
+
+        let mut visible = HashMap::new();
+        let mut seen = 0;
+        let mut section = |c: &mut Self, steps: &[Sp<RawStep>]| -> Vec<Step> {
+            let mut out = Vec::new();
+            for s in steps {
+                let made = s.value.capture.as_ref().map_or(0, |c| c.0.len());
+                let later = &all_captures[seen + made..];
+                let scope = Scope {
+                    captures: &visible,
+                    later,
+                };
+                let step = c.step(s, &scope);
+                if let Some(caps) = &s.value.capture {
+                    for (k, _) in &caps.0 {
+                        let slot = c.slot(&k.value);
+                        visible.insert(k.value.clone(), slot);
+                    }
+                }
+                seen += made;
+                out.extend(step);
+            }
+            out
+        };
+        let setup = section(self, setup_raw);
+        let steps = section(self, &f.steps.value);
+        let teardown = section(self, teardown_raw);
+        Flow {
+            name: f.name.value.clone(),
+            weight,
+            think,
+            pace,
+            setup,
+            steps,
+            teardown,
+        }
+    }
+
+    fn think(&mut self, t: &Sp<Text>) -> Option<super::graph::Think> {
+        match units::parse_think(&t.value.0) {
+            Ok(th) => Some(th),
+            Err(m) => {
+                self.error_help(t.pos, m, "a pause is `2s` (constant) or `1s..3s` (uniform)");
+                None
+            }
+        }
+    }
+
+    fn step(&mut self, raw: &Sp<RawStep>, scope: &Scope) -> Option<Step> {
+        let s = &raw.value;
+        let methods: Vec<(Method, &Sp<String>)> = [
+            (Method::GET, &s.get),
+            (Method::POST, &s.post),
+            (Method::PUT, &s.put),
+            (Method::PATCH, &s.patch),
+            (Method::DELETE, &s.delete),
+            (Method::HEAD, &s.head),
+            (Method::OPTIONS, &s.options),
+        ]
+        .into_iter()
+        .filter_map(|(m, u)| u.as_ref().map(|u| (m, u)))
+        .collect();
+        if let Some(t) = &s.think {
+            if !methods.is_empty() {
+                self.error_help(
+                    t.pos,
+                    "`think` in a request step",
+                    "a pause is a step of its own (`- think: 1s`), or the flow's `think`",
+                );
+            }
+            let think = self.think(t);
+            return if methods.is_empty() {
+                think.map(Step::Think)
+            } else {
+                None
+            };
+        }
+        let Some((method, url)) = methods.first().cloned() else {
+            self.error_help(
+                raw.pos,
+                "a step needs a method or a pause",
+                "write e.g. `- get: /path`, `- post: /path` or `- think: 1s`",
+            );
+            return None;
+        };
+        if let Some((_, second)) = methods.get(1) {
+            self.error(
+                second.pos,
+                format!(
+                    "a step has one method; this one already has `{}`",
+                    method.as_str().to_lowercase()
+                ),
+            );
+        }
+        let mut feeders = self.default_header_feeders.clone();
+        let url_template = self.url(url, scope, &mut feeders);
+        let name = match &s.name {
+            Some(n) if n.value.trim().is_empty() => {
+                self.error(n.pos, "a request `name` cannot be empty");
+                n.value.clone()
+            }
+            Some(n) => n.value.clone(),
+            None => default_name(&method, &url.value),
+        };
+        let request = self.request_id(&name, &method);
+        let own = match &s.headers {
+            Some(h) => self.headers(h, scope.captures, scope.later, &mut feeders),
+            None => Vec::new(),
+        };
+        let mut merged: Vec<(HeaderName, Template)> = self
+            .default_headers
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
+            .cloned()
+            .collect();
+        merged.extend(own);
+        let query = match &s.query {
+            Some(q) => self.pairs(q, scope, &mut feeders),
+            None => Vec::new(),
+        };
+        let body = self.body(s, scope, &mut feeders);
+        let timeout = match &s.timeout {
+            Some(t) => self.duration(t).unwrap_or(self.default_timeout),
+            None => self.default_timeout,
+        };
+        let expect = match &s.expect {
+            Some(e) => self.expect(request, e),
+            None => Default::default(),
+        };
+        let captures = match &s.capture {
+            Some(c) => self.captures(request, c),
+            None => Vec::new(),
+        };
+        Some(Step::Request(Box::new(RequestStep {
+            request,
+            method,
+            url: url_template,
+            headers: merged,
+            query,
+            body,
+            timeout,
+            expect,
+            captures,
+            feeders,
+        })))
+    }
+
+    /// Resolves a template written at `pos`; problems are reported at their spot.
+    fn template(
+        &mut self,
+        text: &str,
+        pos: usize,
+        captures: &HashMap<String, SlotId>,
+        later: &[String],
+        feeders: &mut Vec<FeederId>,
+    ) -> Template {
+        let names = Names {
+            vars: &self.vars,
+            feeders: &self.feeders,
+            captures,
+            later,
+        };
+        match resolve(text, &names) {
+            Ok(r) => {
+                for f in r.feeders {
+                    if !feeders.contains(&f) {
+                        feeders.push(f);
+                    }
+                }
+                r.template
+            }
+            Err(errors) => {
+                for (off, message, help) in errors {
+                    let pos = self.inner_pos(pos, off);
+                    self.diags.push(crate::plan::Diag { pos, message, help });
+                }
+                Template::literal(text)
+            }
+        }
+    }
+
+    fn url(&mut self, url: &Sp<String>, scope: &Scope, feeders: &mut Vec<FeederId>) -> Template {
+        let text = url.value.trim();
+        let absolute = text.starts_with("http://") || text.starts_with("https://");
+        if !absolute && text.contains("://") {
+            self.error(
+                url.pos,
+                format!("`{text}`: only http and https URLs are supported"),
+            );
+        }
+        let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
+        if !absolute {
+            if self.target.is_empty() {
+                if self.target_failed {
+                    return t;
+                }
+                self.error_help(
+                    url.pos,
+                    format!("the relative URL `{text}` needs a target"),
+                    "set `target: http://host:port` in the plan, or pass --target",
+                );
+                return t;
+            }
+            let mut prefix = self.target.trim_end_matches('/').to_owned();
+            if !text.starts_with('/') {
+                prefix.push('/');
+            }
+            match t.segments.first_mut() {
+                Some(Segment::Literal(first)) => first.insert_str(0, &prefix),
+                _ => t.segments.insert(0, Segment::Literal(prefix)),
+            }
+        }
+        if let Some(full) = t.as_literal()
+            && url::Url::parse(full).is_err()
+        {
+            self.error(url.pos, format!("`{full}` is not a valid URL"));
+        }
+        t
+    }
+
+    pub(super) fn headers(
+        &mut self,
+        raw: &SpMap<Text>,
+        captures: &HashMap<String, SlotId>,
+        later: &[String],
+        feeders: &mut Vec<FeederId>,
+    ) -> Vec<(HeaderName, Template)> {
+        let mut out: Vec<(HeaderName, Template)> = Vec::new();
+        for (k, v) in &raw.0 {
+            let Ok(name) = HeaderName::from_bytes(k.value.trim().as_bytes()) else {
+                self.error(k.pos, format!("`{}` is not a valid header name", k.value));
+                continue;
+            };
+            let t = self.template(&v.value.0, v.pos, captures, later, feeders);
+            if let Some(lit) = t.as_literal()
+                && HeaderValue::from_str(lit).is_err()
+            {
+                self.error(
+                    v.pos,
+                    "a header value cannot hold control characters or newlines",
+                );
+            }
+            out.retain(|(n, _)| n != name);
+            out.push((name, t));
+        }
+        out
+    }
+
+    fn pairs(
+        &mut self,
+        raw: &SpMap<Text>,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> Vec<(String, Template)> {
+        raw.0
+            .iter()
+            .map(|(k, v)| {
+                let t = self.template(&v.value.0, v.pos, scope.captures, scope.later, feeders);
+                (k.value.clone(), t)
+            })
+            .collect()
+    }
+
+    fn body(&mut self, s: &RawStep, scope: &Scope, feeders: &mut Vec<FeederId>) -> Option<Body> {
+        let given: Vec<(&str, usize)> = [
+            ("json", s.json.as_ref().map(|n| n.pos)),
+            (
+                "form",
+                s.form
+                    .as_ref()
+                    .map(|f| f.0.first().map_or(0, |(k, _)| k.pos)),
+            ),
+            ("body", s.body.as_ref().map(|b| b.pos)),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.map(|p| (k, p)))
+        .collect();
+        if let [(first, _), (second, pos), ..] = given.as_slice() {
+            self.error(
+                *pos,
+                format!("a request has one body: `{first}` and `{second}` are both given"),
+            );
+        }
+        if let Some(json) = &s.json {
+            return Some(Body::Json(self.json_template(json, scope, feeders)));
+        }
+        if let Some(form) = &s.form {
+            return Some(Body::Form(self.pairs(form, scope, feeders)));
+        }
+        s.body.as_ref().map(|b| {
+            Body::Raw(self.template(&b.value, b.pos, scope.captures, scope.later, feeders))
+        })
+    }
+
+    fn json_template(
+        &mut self,
+        node: &Node,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> JsonTemplate {
+        match &node.kind {
+            Kind::Str(s) if s.contains("{{") => {
+                let t = self.template(s, node.pos, scope.captures, scope.later, feeders);
+                match t.as_literal() {
+                    Some(lit) => JsonTemplate::Value(lit.into()),
+                    None => JsonTemplate::String(t),
+                }
+            }
+            Kind::Seq(items) if has_template(node) => JsonTemplate::Array(
+                items
+                    .iter()
+                    .map(|n| self.json_template(n, scope, feeders))
+                    .collect(),
+            ),
+            Kind::Map(entries) if has_template(node) => JsonTemplate::Object(
+                entries
+                    .iter()
+                    .map(|(k, n)| (k.name.clone(), self.json_template(n, scope, feeders)))
+                    .collect(),
+            ),
+            _ => JsonTemplate::Value(node.to_json()),
+        }
+    }
+}
+
+fn has_template(node: &Node) -> bool {
+    match &node.kind {
+        Kind::Str(s) => s.contains("{{"),
+        Kind::Seq(items) => items.iter().any(has_template),
+        Kind::Map(entries) => entries.iter().any(|(_, n)| has_template(n)),
+        _ => false,
+    }
+}
+
+/// `METHOD /path`: the path as written (before templating), without the query string.
+pub fn default_name(method: &Method, url: &str) -> String {
+    let url = url.trim();
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    let path = if path.is_empty() { "/" } else { path };
+    format!("{} {path}", method.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_drop_the_query() {
+        assert_eq!(
+            default_name(&Method::GET, "/products?page={{ rand(1, 5) }}"),
+            "GET /products"
+        );
+        assert_eq!(
+            default_name(&Method::GET, "/products/{{ product }}"),
+            "GET /products/{{ product }}"
+        );
+        assert_eq!(
+            default_name(&Method::POST, "http://x:1/login?a=1"),
+            "POST /login"
+        );
+        assert_eq!(default_name(&Method::GET, "http://x:1"), "GET /");
+    }
+}

@@ -1,0 +1,254 @@
+//! Compiler tests on small plans written inline, and on the shared example plans.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::graph::*;
+use super::*;
+
+fn shared(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/plans")
+        .join(name)
+}
+
+fn compile(src: &str) -> Result<CompiledPlan, PlanErrors> {
+    compile_str(src, Path::new("inline.yaml"), &CompileOptions::default())
+}
+
+fn errors(src: &str) -> Vec<String> {
+    match compile(src) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}: {}{}",
+                    d.line,
+                    d.column,
+                    d.message,
+                    d.help
+                        .as_ref()
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+    }
+}
+
+const HEAD: &str = "name: t\ntarget: http://127.0.0.1:1\nload: { users: 1, duration: 1s }\n";
+
+#[test]
+fn shop_compiles_into_a_full_graph() {
+    let plan = compile_file(&shared("shop.yaml"), &CompileOptions::default()).unwrap();
+    assert_eq!(plan.name, "shop");
+    assert_eq!(plan.flows.len(), 2);
+    assert_eq!(plan.flows[0].weight, 3);
+    let names: Vec<&str> = plan.requests.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "list products",
+            "product detail",
+            "POST /login",
+            "who am i",
+            "add to cart"
+        ]
+    );
+    assert_eq!(plan.feeders[0].columns, ["user", "password"]);
+    assert!(plan.feeders[0].path.is_absolute());
+    let Step::Request(login) = &plan.flows[1].setup[0] else {
+        panic!("setup is a request")
+    };
+    assert_eq!(login.feeders, vec![FeederId(0)]);
+    assert_eq!(login.timeout, Duration::from_secs(5));
+    assert_eq!(login.url.as_literal(), Some("http://127.0.0.1:8080/login"));
+    assert_eq!(login.headers[0].0.as_str(), "accept");
+    let Step::Request(cart) = &plan.flows[1].steps[1] else {
+        panic!()
+    };
+    assert_eq!(cart.headers.len(), 2);
+    assert!(matches!(
+        cart.headers[1].1.segments[1],
+        Segment::Slot(SlotId(1))
+    ));
+    let Some(Body::Json(JsonTemplate::Object(fields))) = &cart.body else {
+        panic!("json body")
+    };
+    assert!(
+        matches!(&fields[0].1, JsonTemplate::String(t) if t.segments == vec![Segment::Func(Func::Rand { lo: 1, hi: 50 })])
+    );
+    let descriptions: Vec<&str> = plan
+        .expectations
+        .iter()
+        .map(|e| e.description.as_str())
+        .collect();
+    assert!(descriptions.contains(&"status 200"), "{descriptions:?}");
+    assert!(descriptions.contains(&"header content-type contains \"json\""));
+    assert!(descriptions.contains(&"json $.items len == 10"));
+    assert!(descriptions.contains(&"json $.items[0].price > 0"));
+    assert_eq!(
+        plan.captures[0].description,
+        "capture product from $.items[0].id"
+    );
+    assert_eq!(plan.slos.len(), 5);
+    assert_eq!(plan.slos[2].request, Some(RequestId(0)));
+    assert_eq!(plan.slos[2].line, Some(63));
+    assert_eq!(plan.slos[1].threshold, 0.005);
+    assert!(
+        matches!(plan.load.model, LoadModel::Closed(ClosedLoad::Stages(ref s)) if s.len() == 3)
+    );
+    assert_eq!(plan.load.total_duration(), Some(Duration::from_secs(18)));
+}
+
+#[test]
+fn every_shared_valid_plan_compiles() {
+    for name in [
+        "quickstart.yaml",
+        "shop.yaml",
+        "shop.toml",
+        "open-model.yaml",
+        "failing-slo.yaml",
+    ] {
+        if let Err(e) = compile_file(&shared(name), &CompileOptions::default()) {
+            panic!("{name}:\n{e}");
+        }
+    }
+}
+
+#[test]
+fn shared_invalid_plans_fail_at_the_right_line() {
+    let cases = [
+        ("unknown-key.yaml", 9, "unknown key `expcet`"),
+        ("bad-jsonpath.yaml", 11, "invalid JSONPath"),
+        ("bad-slo.yaml", 10, "not a duration"),
+        ("bad-slo.yaml", 11, "no request is named `nope`"),
+        ("undefined-var.yaml", 9, "`token` is not defined"),
+        ("broken-yaml.yaml", 0, "invalid YAML"),
+    ];
+    for (file, line, fragment) in cases {
+        let e = compile_file(
+            &shared(&format!("invalid/{file}")),
+            &CompileOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.diagnostics
+                .iter()
+                .any(|d| (line == 0 || d.line == line) && d.message.contains(fragment)),
+            "{file}: {:?}",
+            e.diagnostics
+        );
+    }
+    let e = compile_file(
+        &shared("invalid/unknown-key.yaml"),
+        &CompileOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.diagnostics[0].help.as_deref(),
+        Some("did you mean `expect`?")
+    );
+}
+
+#[test]
+fn toml_and_yaml_agree() {
+    let plan = compile_file(&shared("shop.toml"), &CompileOptions::default()).unwrap();
+    assert_eq!(plan.slos.len(), 3);
+    assert_eq!(plan.slos[2].line, Some(4));
+    assert_eq!(plan.requests[1].name, "GET /health");
+}
+
+#[test]
+fn implied_slo_and_default_timeout() {
+    let plan = compile(&format!(
+        "{HEAD}flows: [{{ name: f, steps: [{{ get: /x }}] }}]\n"
+    ))
+    .unwrap();
+    assert_eq!(plan.slos.len(), 1);
+    assert_eq!(plan.slos[0].metric, Metric::Failures);
+    assert_eq!(plan.slos[0].line, None);
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(r.timeout, DEFAULT_TIMEOUT);
+}
+
+#[test]
+fn collects_all_semantic_errors() {
+    let errs = errors(&format!(
+        "{HEAD}flows:\n  - name: f\n    weight: 0\n    think: soon\n    steps:\n      - get: /a/{{{{ x }}}}\n        timeout: 5\n        expect: {{ status: 700, json: {{ $.a: {{ lenn: 1 }} }} }}\n"
+    ));
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+}
+
+#[test]
+fn overrides() {
+    let src = format!(
+        "{HEAD}vars: {{ size: 10 }}\nflows: [{{ name: f, steps: [{{ get: '/p?s={{{{ size }}}}' }}] }}]\n"
+    );
+    let opts = CompileOptions {
+        vars: vec![("size".into(), "50".into())],
+        target: Some("http://localhost:9".into()),
+        users: Some(7),
+        duration: Some(Duration::from_secs(3)),
+    };
+    let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(
+        r.url.segments,
+        vec![
+            Segment::Literal("http://localhost:9/p?s=".into()),
+            Segment::Const(serde_json::json!(50))
+        ]
+    );
+    assert_eq!(plan.target, "http://localhost:9");
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Closed(ClosedLoad::Fixed {
+            users: 7,
+            spawn_rate: None
+        })
+    );
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(3)));
+    let bad = CompileOptions {
+        vars: vec![("sise".into(), "1".into())],
+        ..Default::default()
+    };
+    let e = compile_str(&src, Path::new("p.yaml"), &bad).unwrap_err();
+    assert_eq!(
+        e.diagnostics[0].help.as_deref(),
+        Some("did you mean `--var size=...`?")
+    );
+}
+
+#[test]
+fn users_override_keeps_the_length_of_stages() {
+    let src = "name: t\ntarget: http://127.0.0.1:1\nload:\n  stages: [{ duration: 5s, users: 3 }, { duration: 10s, users: 0 }]\nflows: [{ name: f, steps: [{ get: /x }] }]\n";
+    let opts = CompileOptions {
+        users: Some(4),
+        ..Default::default()
+    };
+    let plan = compile_str(src, Path::new("p.yaml"), &opts).unwrap();
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(15)));
+    let open = "name: t\ntarget: http://127.0.0.1:1\nload: { arrival_rate: 5/s, duration: 1s }\nflows: [{ name: f, steps: [{ get: /x }] }]\n";
+    let e = compile_str(open, Path::new("p.yaml"), &opts).unwrap_err();
+    assert!(e.diagnostics[0].message.contains("open"), "{e}");
+}
+
+#[test]
+fn open_model_defaults_max_users() {
+    let src = "name: t\ntarget: http://127.0.0.1:1\nload: { arrival_rate: 600/m, duration: 1s }\nflows: [{ name: f, steps: [{ get: /x }] }]\n";
+    let plan = compile(src).unwrap();
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Open(OpenLoad {
+            rate: RateShape::Fixed(10.0),
+            max_users: 1000
+        })
+    );
+}

@@ -1,0 +1,269 @@
+//! The raw plan: serde types that mirror the file, key for key.
+//!
+//! These types accept what the file says and keep where it says it ([`Sp`]); the
+//! compiler checks the meaning. Values that may take several shapes (`status: 200 |
+//! [200, 201] | 2xx`, matchers, captures, SLO lines) are kept as [`Node`]s and checked
+//! by the compiler with a precise, located message, instead of `#[serde(untagged)]`.
+//! The JSON Schema (`swarm schema`) is generated from these same types.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::de::{Sp, SpMap, Text};
+use super::node::Node;
+
+/// A swarm load-test plan.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a plan (a map with `name`, `load` and `flows`)"
+)]
+#[schemars(title = "swarm plan")]
+pub struct RawPlan {
+    /// Names the run, the JUnit suite and the reports.
+    pub name: Sp<String>,
+    /// Base URL for relative request URLs; `--target URL` or `SWARM_TARGET` override it.
+    /// `${ENV}` and `${ENV:-default}` are expanded.
+    pub target: Option<Sp<String>>,
+    /// Applied to every request; a step's own value wins.
+    pub defaults: Option<RawDefaults>,
+    /// Plan-wide constants, usable as `{{ name }}`. `${ENV}` and `${ENV:-default}` are
+    /// expanded in string values; `--var K=V` overrides them.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub vars: Option<SpMap<Node>>,
+    /// Data feeders: CSV files whose columns are usable as `{{ feeder.column }}`.
+    pub data: Option<SpMap<RawFeeder>>,
+    /// How load is applied, and when the run ends.
+    pub load: Sp<RawLoad>,
+    /// What the users do; at least one flow.
+    pub flows: Sp<Vec<Sp<RawFlow>>>,
+    /// Service level objectives; they decide the exit code. Without `slo`, the run
+    /// must have no failed request (`failures == 0`).
+    #[schemars(with = "Option<Vec<SloEntrySchema>>")]
+    pub slo: Option<Sp<Vec<Node>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map with `headers` and/or `timeout`"
+)]
+pub struct RawDefaults {
+    /// Headers sent with every request.
+    pub headers: Option<SpMap<Text>>,
+    /// Per-request timeout, e.g. `10s` (default 30s). A timeout is a failed request.
+    pub timeout: Option<Sp<Text>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a feeder (a map with `csv` and `pick`)"
+)]
+pub struct RawFeeder {
+    /// The CSV file, relative to the plan file; its first line names the columns.
+    pub csv: Sp<String>,
+    /// How rows are taken (default `sequential`).
+    pub pick: Option<Sp<RawPick>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawPick {
+    /// Rows in order, wrapping around.
+    Sequential,
+    /// A random row each time.
+    Random,
+    /// Each row once; the run ends when they are exhausted.
+    Unique,
+}
+
+/// Closed model: `users` (+ `spawn_rate`) or `stages` of users. Open model:
+/// `arrival_rate` (+ `max_users`) or `stages` of arrival rates.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a load shape (a map)")]
+pub struct RawLoad {
+    /// Closed model: concurrent virtual users.
+    pub users: Option<Sp<i64>>,
+    /// Closed model: users started per second (default: all at once).
+    pub spawn_rate: Option<Sp<Text>>,
+    /// Open model: new iterations per second (`200`, `200/s`, `600/m`).
+    pub arrival_rate: Option<Sp<Text>>,
+    /// Open model: cap on concurrently running iterations (default 1000); arrivals
+    /// past it are counted as dropped.
+    pub max_users: Option<Sp<i64>>,
+    /// How long the run lasts, e.g. `2m`.
+    pub duration: Option<Sp<Text>>,
+    /// Exactly this many flow iterations run, shared among the users.
+    pub iterations: Option<Sp<i64>>,
+    /// Linear ramps between targets: `{ duration, users }` or `{ duration, arrival_rate }`.
+    pub stages: Option<Sp<Vec<Sp<RawStage>>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a stage (a map with `duration` and `users` or `arrival_rate`)"
+)]
+pub struct RawStage {
+    /// How long the ramp to this stage's target takes.
+    pub duration: Sp<Text>,
+    /// Closed model: users at the end of the stage.
+    pub users: Option<Sp<i64>>,
+    /// Open model: arrival rate at the end of the stage.
+    pub arrival_rate: Option<Sp<Text>>,
+}
+
+/// What one kind of user does.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a flow (a map with `name` and `steps`)"
+)]
+pub struct RawFlow {
+    pub name: Sp<String>,
+    /// Share of the users (default 1).
+    pub weight: Option<Sp<i64>>,
+    /// Pause between steps: `2s` constant, `1s..3s` uniform.
+    pub think: Option<Sp<Text>>,
+    /// An iteration takes at least this long.
+    pub pace: Option<Sp<Text>>,
+    /// Run once per user before the first iteration.
+    pub setup: Option<Vec<Sp<RawStep>>>,
+    /// One iteration, run again and again.
+    pub steps: Sp<Vec<Sp<RawStep>>>,
+    /// Run once when the user stops.
+    pub teardown: Option<Vec<Sp<RawStep>>>,
+}
+
+/// A request (exactly one of `get post put patch delete head options`) or a pause (`think`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a step (a map such as `get: /path`)")]
+pub struct RawStep {
+    pub get: Option<Sp<String>>,
+    pub post: Option<Sp<String>>,
+    pub put: Option<Sp<String>>,
+    pub patch: Option<Sp<String>>,
+    pub delete: Option<Sp<String>>,
+    pub head: Option<Sp<String>>,
+    pub options: Option<Sp<String>>,
+    /// The stats key (default: `METHOD /path`, the path before templating).
+    pub name: Option<Sp<String>>,
+    pub headers: Option<SpMap<Text>>,
+    /// Query parameters, url-encoded and appended to the URL.
+    pub query: Option<SpMap<Text>>,
+    /// A JSON body: any value; strings inside are templates.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub json: Option<Node>,
+    /// A form body (url-encoded).
+    pub form: Option<SpMap<Text>>,
+    /// A raw body.
+    pub body: Option<Sp<String>>,
+    /// Per-request timeout (default: `defaults.timeout`, else 30s).
+    pub timeout: Option<Sp<Text>>,
+    pub expect: Option<Sp<RawExpect>>,
+    /// Values to keep from the response: `name: $.json.path`, `name: { header: h }`,
+    /// `name: { regex: '...' }` or `name: { json: $.path }`.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, CaptureSchema>>")]
+    pub capture: Option<SpMap<Node>>,
+    /// An explicit pause (a step of its own): `5s` or `1s..3s`.
+    pub think: Option<Sp<Text>>,
+}
+
+/// What a response must satisfy.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a map of expectations")]
+pub struct RawExpect {
+    /// `200`, `[200, 201]` or `2xx`.
+    #[schemars(with = "Option<StatusSchema>")]
+    pub status: Option<Node>,
+    /// Header name -> matcher.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MatcherSchema>>")]
+    pub headers: Option<SpMap<Node>>,
+    /// JSONPath (RFC 9535) -> matcher.
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MatcherSchema>>")]
+    pub json: Option<SpMap<Node>>,
+    /// A matcher on the body text.
+    #[schemars(with = "Option<MatcherSchema>")]
+    pub body: Option<Node>,
+    /// Slower than this is a failure, e.g. `500ms`.
+    pub latency: Option<Sp<Text>>,
+}
+
+// ---------------------------------------------------------------------------------
+// Schema-only shapes for values the compiler checks itself.
+
+/// A status (`200`), a class (`2xx`), or a list of them.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum StatusSchema {
+    Code(u16),
+    Class(String),
+    Any(Vec<StatusOneSchema>),
+}
+
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum StatusOneSchema {
+    Code(u16),
+    Class(String),
+}
+
+/// A plain value (equal), or a map of operators.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum MatcherSchema {
+    Ops(Box<MatcherOps>),
+    Value(serde_json::Value),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the schema only")]
+pub struct MatcherOps {
+    eq: Option<serde_json::Value>,
+    ne: Option<serde_json::Value>,
+    gt: Option<f64>,
+    gte: Option<f64>,
+    lt: Option<f64>,
+    lte: Option<f64>,
+    contains: Option<serde_json::Value>,
+    /// A regular expression.
+    matches: Option<String>,
+    exists: Option<bool>,
+    /// A length, or a matcher on the length.
+    len: Option<MatcherSchema>,
+}
+
+/// A JSONPath (short form), or one of `{ json }`, `{ header }`, `{ regex }`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum CaptureSchema {
+    Path(String),
+    From(CaptureFrom),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the schema only")]
+pub struct CaptureFrom {
+    json: Option<String>,
+    header: Option<String>,
+    /// The first group of the first match (the whole match without groups).
+    regex: Option<String>,
+}
+
+/// `METRIC OP VALUE`, or `{ REQUEST NAME: "METRIC OP VALUE" | [ ... ] }`.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum SloEntrySchema {
+    Line(String),
+    PerRequest(std::collections::BTreeMap<String, SloConditions>),
+}
+
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum SloConditions {
+    One(String),
+    Many(Vec<String>),
+}
