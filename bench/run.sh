@@ -16,6 +16,7 @@
 #   startup     process start to the first request received, small plan.
 #   client      the request pipeline alone (examples/client_loop.rs, no scheduler),
 #               lean vs reqwest: isolates the HTTP client from the engine.
+#   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
 #
 # Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
 # CORE_TARGET / CORE_GEN (default 0 / 1).
@@ -189,6 +190,19 @@ bench_startup() {
     echo "target: well under 100 ms" >&2
 }
 
+bench_profile() {
+    echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
+    command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
+    taskset -c "$CORE_GEN" perf record -e cpu-clock -F 2000 -g -o "${PERF_DATA:-$WORK/perf.data}" \
+        "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET" >/dev/null 2>"$WORK/perf.err"
+    local report=(perf report -i "${PERF_DATA:-$WORK/perf.data}" --no-children --stdio -g none)
+    echo "-- by binary" >&2
+    "${report[@]}" --sort dso 2>/dev/null | grep '%' | head -8
+    echo "-- swarm's own code and libc, by symbol" >&2
+    "${report[@]}" --sort symbol --dsos run_plan,libc.so.6 --percent-limit 0.25 2>/dev/null |
+        grep '%' | sed -E 's/ +- +- *$//' | cut -c1-150 | head -45
+}
+
 start_nginx
 what=("$@")
 ((${#what[@]})) || what=(all)
@@ -199,6 +213,7 @@ for w in "${what[@]}"; do
         idle) bench_idle ;;
         startup) bench_startup ;;
         client) bench_client ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client)" >&2; exit 2 ;;
+        profile) bench_profile ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile)" >&2; exit 2 ;;
     esac
 done

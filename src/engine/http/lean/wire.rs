@@ -3,6 +3,7 @@
 //! Content-Length, chunked encoding, or the end of the connection).
 
 use std::io;
+use std::mem::MaybeUninit;
 
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -289,9 +290,12 @@ fn parse_head(
     s: &mut Scratch,
     head_request: bool,
 ) -> Result<Option<(u16, usize, Framing, bool)>, FailureKind> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let head_len = match resp.parse(&s.buf) {
+    // Uninitialised slots: initialising 96 headers costs more than parsing a small head.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, &s.buf, &mut slots);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(FailureKind::Protocol),
