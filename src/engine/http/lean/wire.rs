@@ -113,17 +113,6 @@ fn push_path(out: &mut Vec<u8>, path: &str) {
     }
 }
 
-/// Appends a header value; CR and LF become spaces so a value can never inject a header.
-fn push_value(out: &mut Vec<u8>, value: &[u8]) {
-    let start = out.len();
-    out.extend_from_slice(value);
-    for b in &mut out[start..] {
-        if *b == b'\r' || *b == b'\n' {
-            *b = b' ';
-        }
-    }
-}
-
 /// What a request line and its headers are made of.
 pub(crate) struct Head<'a> {
     pub(crate) method: &'a str,
@@ -160,7 +149,8 @@ pub(crate) fn write_request(
         has_agent |= name.eq_ignore_ascii_case(b"user-agent");
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        push_value(out, value.as_bytes());
+        // `HeaderValue` never holds CR or LF, so a value cannot inject a header.
+        out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !has_host {
