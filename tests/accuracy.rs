@@ -53,6 +53,17 @@ async fn target(behaviour: Behaviour) -> Target {
     Target { addr, requests }
 }
 
+/// Waits until `until`, to the microsecond: tokio's timer only has millisecond
+/// resolution (and rounds up), so the last millisecond is spent yielding.
+async fn exactly(until: Instant) {
+    if let Some(early) = until.checked_sub(Duration::from_millis(2)) {
+        tokio::time::sleep_until(early.into()).await;
+    }
+    while Instant::now() < until {
+        tokio::task::yield_now().await;
+    }
+}
+
 fn immediate() -> Behaviour {
     Arc::new(|_| Box::pin(async {}))
 }
@@ -143,7 +154,8 @@ fn ms(stats: &RequestStats, p: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_fixed_delay_is_measured_as_it_is() {
-    let delay: Behaviour = Arc::new(|_| Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+    let delay: Behaviour =
+        Arc::new(|arrived| Box::pin(exactly(arrived + Duration::from_millis(50))));
     let target = target(delay).await;
     let snap = run(plan(&target, closed(5, Some(Duration::from_secs(3)), None))).await;
     let total = snap.total();
