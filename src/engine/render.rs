@@ -102,21 +102,6 @@ pub fn render_str(t: &Template, scope: &mut Scope<'_>, out: &mut String) -> Resu
     Ok(())
 }
 
-/// The template as one value: a template that is exactly one expression keeps the
-/// expression's JSON type; anything else renders to a string.
-pub fn render_value(t: &Template, scope: &mut Scope<'_>) -> Result<Value, SlotId> {
-    match t.segments.as_slice() {
-        [Segment::Const(v)] => Ok(v.clone()),
-        [Segment::Slot(slot)] => scope.slot(*slot).cloned(),
-        [Segment::Func(f)] => Ok(scope.call(*f)),
-        _ => {
-            let mut s = String::new();
-            render_str(t, scope, &mut s)?;
-            Ok(Value::String(s))
-        }
-    }
-}
-
 /// Appends the JSON body to `out`. `scratch` is a reusable string buffer.
 pub fn render_json(
     t: &JsonTemplate,

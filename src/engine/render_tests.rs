@@ -229,18 +229,3 @@ fn form_and_query_are_url_encoded() {
     append_query(&[], &mut f.scope(), &mut url, &mut scratch).unwrap();
     assert_eq!(url, "http://h/p");
 }
-
-#[test]
-fn render_value_keeps_types() {
-    let mut f = Fixture::new();
-    let v = render_value(&t(vec![Segment::Slot(SlotId(1))]), &mut f.scope()).unwrap();
-    assert_eq!(v, json!(42));
-    let v = render_value(&t(vec![Segment::Func(Func::User)]), &mut f.scope()).unwrap();
-    assert_eq!(v, json!(3));
-    let v = render_value(
-        &t(vec![lit("x"), Segment::Func(Func::User)]),
-        &mut f.scope(),
-    )
-    .unwrap();
-    assert_eq!(v, json!("x3"));
-}

@@ -11,12 +11,13 @@ use swarm::engine::config::EngineConfig;
 use swarm::engine::request::execute;
 use swarm::metrics::failure::FailureKind;
 
+use swarm::engine::http::Implementation;
+
 use crate::support::*;
 
-#[tokio::test]
-async fn plain_get_measures_latency_and_bytes() {
+async fn plain_get_measures_latency_and_bytes(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env
         .run(&step(Method::GET, url(addr, "/hello")), &mut user)
@@ -38,10 +39,9 @@ async fn plain_get_measures_latency_and_bytes() {
     assert!(out.latency >= Duration::from_millis(300));
 }
 
-#[tokio::test]
-async fn cookies_are_kept_per_user_and_never_shared() {
+async fn cookies_are_kept_per_user_and_never_shared(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["me"]);
+    let env = Env::new(imp, &["me"]);
     let mut alice = env.user(0);
     let mut bob = env.user(1);
     let set = |u: &str| step(Method::GET, url(addr, &format!("/set?u={u}")));
@@ -67,10 +67,9 @@ async fn cookies_are_kept_per_user_and_never_shared() {
     assert_eq!(alice.slots[0], Some(json!("session=alice")));
 }
 
-#[tokio::test]
-async fn connections_are_kept_alive_per_user() {
+async fn connections_are_kept_alive_per_user(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["port"]);
+    let env = Env::new(imp, &["port"]);
     let mut port = step(Method::GET, url(addr, "/port"));
     port.captures.push(Capture {
         id: CaptureId(0),
@@ -87,10 +86,9 @@ async fn connections_are_kept_alive_per_user() {
     assert_ne!(b.slots[0], first, "another user has its own connection");
 }
 
-#[tokio::test]
-async fn capture_chain_login_token_authorized_call() {
+async fn capture_chain_login_token_authorized_call(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["token"]);
+    let env = Env::new(imp, &["token"]);
     let mut user = env.user(0);
     let mut login = step(Method::POST, url(addr, "/login"));
     login.body = Some(Body::Json(JsonTemplate::Object(vec![
@@ -122,10 +120,9 @@ async fn capture_chain_login_token_authorized_call() {
     );
 }
 
-#[tokio::test]
-async fn regex_and_header_captures_feed_later_requests() {
+async fn regex_and_header_captures_feed_later_requests(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["csrf", "etag", "echo"]);
+    let env = Env::new(imp, &["csrf", "etag", "echo"]);
     let mut user = env.user(0);
     let mut page = step(Method::GET, url(addr, "/page"));
     page.captures = vec![
@@ -160,10 +157,9 @@ async fn regex_and_header_captures_feed_later_requests() {
     assert_eq!(seen["content_type"], "", "a raw body gets no content type");
 }
 
-#[tokio::test]
-async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent() {
+async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent(imp: Implementation) {
     let (addr, hits) = target().await;
-    let env = Env::new(&["token"]);
+    let env = Env::new(imp, &["token"]);
     let mut user = env.user(0);
     user.slots[0] = Some(json!("stale"));
     let mut login = step(Method::POST, url(addr, "/login"));
@@ -196,10 +192,9 @@ async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
-async fn default_status_rule_and_explicit_status_lists() {
+async fn default_status_rule_and_explicit_status_lists(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     for (code, want) in [
         (200, Ok(())),
@@ -231,10 +226,9 @@ async fn default_status_rule_and_explicit_status_lists() {
     );
 }
 
-#[tokio::test]
-async fn failed_expectations_fail_a_fine_status() {
+async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let mut s = step(Method::GET, url(addr, "/echo?a=1"));
     s.expect.headers.push(HeaderExpect {
@@ -295,10 +289,9 @@ async fn failed_expectations_fail_a_fine_status() {
     assert_eq!(out.result, Err(FailureKind::Expect(ExpectId(5))));
 }
 
-#[tokio::test]
-async fn json_body_keeps_types_and_sets_the_content_type() {
+async fn json_body_keeps_types_and_sets_the_content_type(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["id", "echo"]);
+    let env = Env::new(imp, &["id", "echo"]);
     let mut user = env.user(7);
     user.slots[0] = Some(json!(41));
     let mut s = step(Method::POST, url(addr, "/echo"));
@@ -325,10 +318,9 @@ async fn json_body_keeps_types_and_sets_the_content_type() {
     assert_eq!(sent, json!({"product": 41, "qty": 3, "label": "user-7"}));
 }
 
-#[tokio::test]
-async fn form_and_query_are_url_encoded_on_the_wire() {
+async fn form_and_query_are_url_encoded_on_the_wire(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["echo"]);
+    let env = Env::new(imp, &["echo"]);
     let mut user = env.user(0);
     let mut s = step(Method::PUT, url(addr, "/echo?fixed=1"));
     s.query = vec![
@@ -349,10 +341,9 @@ async fn form_and_query_are_url_encoded_on_the_wire() {
     assert_eq!(seen["body"], "name=Zo%C3%AB+%26+co&n=12");
 }
 
-#[tokio::test]
-async fn a_header_value_that_cannot_be_sent_is_an_invalid_request() {
+async fn a_header_value_that_cannot_be_sent_is_an_invalid_request(imp: Implementation) {
     let (addr, hits) = target().await;
-    let env = Env::new(&["bad"]);
+    let env = Env::new(imp, &["bad"]);
     let mut user = env.user(0);
     user.slots[0] = Some(json!("line\nbreak"));
     let mut s = step(Method::GET, url(addr, "/counted"));
@@ -372,14 +363,13 @@ async fn a_header_value_that_cannot_be_sent_is_an_invalid_request() {
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
-async fn head_has_no_body_to_limit() {
+async fn head_has_no_body_to_limit(imp: Implementation) {
     let (addr, _) = target().await;
     let config = EngineConfig {
         body_limit: 1024,
         ..EngineConfig::default()
     };
-    let env = Env::with_config(&["echo"], config);
+    let env = Env::with_config(imp, &["echo"], config);
     let mut user = env.user(0);
     let out = env
         .run(&step(Method::HEAD, url(addr, "/big")), &mut user)
@@ -388,10 +378,9 @@ async fn head_has_no_body_to_limit() {
     assert_eq!(out.bytes, 0);
 }
 
-#[tokio::test]
-async fn default_headers_can_be_overridden() {
+async fn default_headers_can_be_overridden(imp: Implementation) {
     let (addr, _) = target().await;
-    let env = Env::new(&["ua"]);
+    let env = Env::new(imp, &["ua"]);
     let mut user = env.user(0);
     let mut s = step(Method::GET, url(addr, "/echo"));
     s.expect.json.push(JsonExpect {
@@ -408,3 +397,59 @@ async fn default_headers_can_be_overridden() {
         "a plan's content-type wins over the JSON default"
     );
 }
+
+async fn cookie_paths_and_hosts_are_honoured(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["a", "b", "other_host"]);
+    let mut user = env.user(0);
+    let body_to = |slot: u32, path: String| {
+        let mut s = step(Method::GET, path);
+        s.captures.push(Capture {
+            id: CaptureId(slot),
+            slot: SlotId(slot),
+            source: CaptureSource::Regex(regex::Regex::new("^.*$").unwrap()),
+        });
+        s
+    };
+    env.run(&step(Method::GET, url(addr, "/a/set")), &mut user)
+        .await
+        .result
+        .unwrap();
+    env.run(&body_to(0, url(addr, "/a/me")), &mut user)
+        .await
+        .result
+        .unwrap();
+    env.run(&body_to(1, url(addr, "/b/me")), &mut user)
+        .await
+        .result
+        .unwrap();
+    let localhost = format!("http://localhost:{}/a/me", addr.port());
+    env.run(&body_to(2, localhost), &mut user)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(user.slots[0], Some(json!("scoped=1")));
+    assert_eq!(user.slots[1], Some(json!("")), "path /a does not cover /b");
+    assert_eq!(
+        user.slots[2],
+        Some(json!("")),
+        "another host gets no cookie"
+    );
+}
+
+per_client!(
+    cookie_paths_and_hosts_are_honoured,
+    plain_get_measures_latency_and_bytes,
+    cookies_are_kept_per_user_and_never_shared,
+    connections_are_kept_alive_per_user,
+    capture_chain_login_token_authorized_call,
+    regex_and_header_captures_feed_later_requests,
+    failed_capture_clears_the_slot_and_the_next_step_is_not_sent,
+    default_status_rule_and_explicit_status_lists,
+    failed_expectations_fail_a_fine_status,
+    json_body_keeps_types_and_sets_the_content_type,
+    form_and_query_are_url_encoded_on_the_wire,
+    a_header_value_that_cannot_be_sent_is_an_invalid_request,
+    head_has_no_body_to_limit,
+    default_headers_can_be_overridden,
+);

@@ -13,12 +13,12 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{any, get, post};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 use swarm::compile::graph::*;
 use swarm::engine::config::EngineConfig;
-use swarm::engine::http::HttpShared;
+use swarm::engine::http::{HttpShared, Implementation};
 use swarm::engine::request::{Outcome, VuContext, execute};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -131,6 +131,30 @@ pub fn app(hits: Arc<AtomicUsize>) -> Router {
                 async { "counted" }
             }),
         )
+        .route(
+            "/redirect/{code}",
+            any(|Path(code): Path<u16>| async move {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+                (status, [(LOCATION, "/echo")])
+            }),
+        )
+        .route(
+            "/login-redirect",
+            get(|| async {
+                (
+                    StatusCode::SEE_OTHER,
+                    [(SET_COOKIE, "hop=1; Path=/"), (LOCATION, "/me")],
+                )
+            }),
+        )
+        .route(
+            "/a/set",
+            get(|| async { ([(SET_COOKIE, "scoped=1; Path=/a")], "set") }),
+        )
+        .route(
+            "/{dir}/me",
+            get(|headers: HeaderMap| async move { header(&headers, COOKIE) }),
+        )
 }
 
 pub fn header(headers: &HeaderMap, name: HeaderName) -> String {
@@ -209,12 +233,12 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn new(slots: &[&str]) -> Env {
-        Env::with_config(slots, EngineConfig::default())
+    pub fn new(imp: Implementation, slots: &[&str]) -> Env {
+        Env::with_config(imp, slots, EngineConfig::default())
     }
-    pub fn with_config(slots: &[&str], config: EngineConfig) -> Env {
+    pub fn with_config(imp: Implementation, slots: &[&str], config: EngineConfig) -> Env {
         Env {
-            http: HttpShared::new(&config).unwrap(),
+            http: HttpShared::with_implementation(&config, imp).unwrap(),
             plan: plan(slots),
         }
     }

@@ -6,20 +6,22 @@ use std::time::Duration;
 
 use http::Method;
 use serde_json::json;
+use swarm::compile::graph::{Body, Capture, CaptureId, CaptureSource, SlotId, Template};
 use swarm::engine::config::EngineConfig;
 use swarm::metrics::failure::FailureKind;
 use tokio::io::AsyncWriteExt;
 
+use swarm::engine::http::Implementation;
+
 use crate::support::*;
 
-#[tokio::test]
-async fn redirects_are_followed_up_to_the_limit() {
+async fn redirects_are_followed_up_to_the_limit(imp: Implementation) {
     let (addr, _) = target().await;
     let config = EngineConfig {
         max_redirects: 3,
         ..EngineConfig::default()
     };
-    let env = Env::with_config(&[], config);
+    let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
     let out = env
         .run(&step(Method::GET, url(addr, "/r/3")), &mut user)
@@ -32,13 +34,12 @@ async fn redirects_are_followed_up_to_the_limit() {
     assert_eq!(out.result, Err(FailureKind::TooManyRedirects));
 }
 
-#[tokio::test]
-async fn refused() {
+async fn refused(imp: Implementation) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let env = Env::new(&["x"]);
+    let env = Env::new(imp, &["x"]);
     let mut user = env.user(0);
     user.slots[0] = Some(json!("stale"));
     let mut s = step(Method::GET, format!("http://127.0.0.1:{port}/"));
@@ -51,21 +52,19 @@ async fn refused() {
     );
 }
 
-#[tokio::test]
-async fn accept_then_close_is_a_reset() {
+async fn accept_then_close_is_a_reset(imp: Implementation) {
     let addr = raw(|mut stream| async move {
         read_request(&mut stream).await;
         drop(stream);
     })
     .await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
     assert_eq!(out.result, Err(FailureKind::Reset));
 }
 
-#[tokio::test]
-async fn tcp_reset_is_a_reset() {
+async fn tcp_reset_is_a_reset(imp: Implementation) {
     let addr = raw(|mut stream| async move {
         read_request(&mut stream).await;
         // A zero linger makes the close an RST; it never blocks the thread.
@@ -74,21 +73,20 @@ async fn tcp_reset_is_a_reset() {
         drop(stream);
     })
     .await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
     assert_eq!(out.result, Err(FailureKind::Reset));
 }
 
-#[tokio::test]
-async fn a_stalled_target_times_out_within_the_request_timeout() {
+async fn a_stalled_target_times_out_within_the_request_timeout(imp: Implementation) {
     let addr = raw(|mut stream| async move {
         read_request(&mut stream).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         drop(stream);
     })
     .await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let mut s = step(Method::GET, url(addr, "/"));
     s.timeout = Duration::from_millis(300);
@@ -98,8 +96,7 @@ async fn a_stalled_target_times_out_within_the_request_timeout() {
     assert!(out.latency < Duration::from_secs(5));
 }
 
-#[tokio::test]
-async fn the_timeout_covers_a_body_that_stalls() {
+async fn the_timeout_covers_a_body_that_stalls(imp: Implementation) {
     let addr = raw(|mut stream| async move {
         read_request(&mut stream).await;
         let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789";
@@ -107,7 +104,7 @@ async fn the_timeout_covers_a_body_that_stalls() {
         tokio::time::sleep(Duration::from_secs(10)).await;
     })
     .await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let mut s = step(Method::GET, url(addr, "/"));
     s.timeout = Duration::from_millis(300);
@@ -117,14 +114,13 @@ async fn the_timeout_covers_a_body_that_stalls() {
     );
 }
 
-#[tokio::test]
-async fn oversized_bodies_fail_without_being_read_whole() {
+async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
     let (addr, _) = target().await;
     let config = EngineConfig {
         body_limit: 1024 * 1024,
         ..EngineConfig::default()
     };
-    let env = Env::with_config(&[], config);
+    let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
     let out = env
         .run(&step(Method::GET, url(addr, "/big")), &mut user)
@@ -174,8 +170,7 @@ async fn oversized_bodies_fail_without_being_read_whole() {
     assert_eq!(out.bytes, 1024 * 1024);
 }
 
-#[tokio::test]
-async fn a_reply_that_is_not_http_is_a_protocol_error() {
+async fn a_reply_that_is_not_http_is_a_protocol_error(imp: Implementation) {
     let addr = raw(|mut stream| async move {
         read_request(&mut stream).await;
         let _ = stream
@@ -184,21 +179,20 @@ async fn a_reply_that_is_not_http_is_a_protocol_error() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     })
     .await;
-    let env = Env::new(&[]);
+    let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
     assert_eq!(out.result, Err(FailureKind::Protocol));
 }
 
-#[tokio::test]
-async fn tls_to_a_plain_http_port_is_a_tls_error() {
+async fn tls_to_a_plain_http_port_is_a_tls_error(imp: Implementation) {
     let (addr, _) = target().await;
     for insecure in [false, true] {
         let config = EngineConfig {
             insecure,
             ..EngineConfig::default()
         };
-        let env = Env::with_config(&[], config);
+        let env = Env::with_config(imp, &[], config);
         let mut user = env.user(0);
         let s = step(Method::GET, format!("https://{addr}/hello"));
         assert_eq!(
@@ -209,11 +203,10 @@ async fn tls_to_a_plain_http_port_is_a_tls_error() {
     }
 }
 
-#[tokio::test]
-async fn tls_verification_and_insecure() {
+async fn tls_verification_and_insecure(imp: Implementation) {
     let addr = tls_target().await;
     let s = step(Method::GET, format!("https://localhost:{}/", addr.port()));
-    let strict = Env::new(&[]);
+    let strict = Env::new(imp, &[]);
     let mut user = strict.user(0);
     assert_eq!(
         strict.run(&s, &mut user).await.result,
@@ -221,6 +214,7 @@ async fn tls_verification_and_insecure() {
         "a self-signed certificate is rejected"
     );
     let insecure = Env::with_config(
+        imp,
         &[],
         EngineConfig {
             insecure: true,
@@ -232,3 +226,116 @@ async fn tls_verification_and_insecure() {
     assert_eq!(out.result, Ok(()));
     assert_eq!(out.bytes, 2);
 }
+
+async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["echo"]);
+    let mut user = env.user(0);
+    for (code, method, body) in [
+        (307, "POST", "payload"),
+        (308, "POST", "payload"),
+        (302, "GET", ""),
+        (303, "GET", ""),
+    ] {
+        let mut s = step(Method::POST, url(addr, &format!("/redirect/{code}")));
+        s.body = Some(Body::Raw(Template::literal("payload")));
+        s.captures.push(capture_all(0));
+        assert_eq!(env.run(&s, &mut user).await.result, Ok(()), "{code}");
+        let seen = user.slots[0].clone().unwrap();
+        assert_eq!(seen["method"], method, "{code}");
+        assert_eq!(seen["body"], body, "{code}");
+    }
+}
+
+async fn cookies_set_on_a_redirect_hop_are_kept(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["me"]);
+    let mut user = env.user(0);
+    let mut s = step(Method::GET, url(addr, "/login-redirect"));
+    s.captures.push(Capture {
+        id: CaptureId(0),
+        slot: SlotId(0),
+        source: CaptureSource::Regex(regex::Regex::new("^.*$").unwrap()),
+    });
+    assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
+    assert_eq!(user.slots[0], Some(json!("hop=1")));
+}
+
+async fn a_connection_closed_after_each_response_is_replaced(imp: Implementation) {
+    // Answers one request per connection and closes without saying so: the
+    // client's idle connection goes stale between requests.
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    let addr = raw(move |mut stream| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            read_request(&mut stream).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    })
+    .await;
+    let env = Env::new(imp, &[]);
+    let mut user = env.user(0);
+    for i in 0..3 {
+        let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
+        assert_eq!(out.result, Ok(()), "request {i}");
+        assert_eq!(out.bytes, 2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+}
+
+async fn a_chunked_body_is_read_whole(imp: Implementation) {
+    let addr = raw(|mut stream| async move {
+        read_request(&mut stream).await;
+        let mut reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for i in 0..40u8 {
+            reply.extend_from_slice(b"3e8\r\n");
+            reply.extend_from_slice(&[b'a' + i % 26; 1000]);
+            reply.extend_from_slice(b"\r\n");
+        }
+        reply.extend_from_slice(b"0\r\n\r\n");
+        // Written in pieces so the client sees the body arrive over time.
+        for piece in reply.chunks(7000) {
+            if stream.write_all(piece).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await;
+    let env = Env::new(imp, &["tail"]);
+    let mut user = env.user(0);
+    let mut s = step(Method::GET, url(addr, "/"));
+    s.captures.push(Capture {
+        id: CaptureId(0),
+        slot: SlotId(0),
+        source: CaptureSource::Regex(regex::Regex::new("(n+)$").unwrap()),
+    });
+    let out = env.run(&s, &mut user).await;
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(out.bytes, 40_000);
+    // The 40th chunk is all `n` (39 % 26 = 13).
+    assert_eq!(user.slots[0], Some(json!("n".repeat(1000))));
+}
+
+per_client!(
+    redirects_keep_or_drop_the_body_by_status,
+    cookies_set_on_a_redirect_hop_are_kept,
+    a_connection_closed_after_each_response_is_replaced,
+    a_chunked_body_is_read_whole,
+    redirects_are_followed_up_to_the_limit,
+    refused,
+    accept_then_close_is_a_reset,
+    tcp_reset_is_a_reset,
+    a_stalled_target_times_out_within_the_request_timeout,
+    the_timeout_covers_a_body_that_stalls,
+    oversized_bodies_fail_without_being_read_whole,
+    a_reply_that_is_not_http_is_a_protocol_error,
+    tls_to_a_plain_http_port_is_a_tls_error,
+    tls_verification_and_insecure,
+);

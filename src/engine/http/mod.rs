@@ -26,9 +26,8 @@
 //!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
 //!   session cache of the user's own.
 //! - **Headers**: it sends the caller's headers as given, plus `host`,
-//!   `content-length` and, unless the caller set them, `user-agent: `[`USER_AGENT`]
-//!   and `accept: */*`.
-//!   A client may reuse `reqwest::cookie::Jar` as its cookie store.
+//!   `content-length`, the cookies, and `user-agent: `[`USER_AGENT`] unless the
+//!   caller set one. (reqwest also adds `accept: */*` when the caller has none.)
 //! - A response with any status is `Ok`: judging statuses is the caller's job.
 //! - No decompression: the body is returned as received.
 //!
@@ -101,16 +100,26 @@ pub enum HttpSetupError {
 impl HttpShared {
     /// Builds the shared settings, and one client as a probe so that a setup problem
     /// is reported when the run starts rather than by every user.
+    /// The implementation comes from `SWARM_HTTP_CLIENT` ([`Implementation::from_env`]).
     pub fn new(config: &EngineConfig) -> Result<HttpShared, HttpSetupError> {
+        HttpShared::with_implementation(config, Implementation::from_env())
+    }
+
+    /// Like [`HttpShared::new`] with an explicit implementation, so tests and
+    /// benchmarks can run every client side by side.
+    pub fn with_implementation(
+        config: &EngineConfig,
+        implementation: Implementation,
+    ) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
                 tls: Arc::new(tls::client_config(config.insecure)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
-                implementation: Implementation::from_env(),
+                implementation,
             }),
         };
-        ReqwestClient::new(&shared)?;
+        shared.client()?;
         Ok(shared)
     }
 
