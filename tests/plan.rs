@@ -311,3 +311,22 @@ proptest! {
         }
     }
 }
+
+/// The exact rendering of diagnostics (paths redacted): message, location, snippet,
+/// caret and help, for several errors at once.
+#[test]
+fn diagnostics_render_with_snippets_and_carets() {
+    let fixture = Path::new(ROOT).join("tests/fixtures/invalid/many-unknown-keys.yaml");
+    let (code, _, stderr) = validate(&fixture, &[]);
+    assert_eq!(code, 2);
+    let redacted = stderr.replace(ROOT, "[ROOT]");
+    insta::assert_snapshot!(redacted);
+}
+
+/// The summary `swarm validate` prints for a valid plan (paths redacted).
+#[test]
+fn validate_summarises_what_would_run() {
+    let (code, stdout, stderr) = validate(&Path::new(ROOT).join("plans/shop.yaml"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout.replace(ROOT, "[ROOT]"));
+}

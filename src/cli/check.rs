@@ -1,8 +1,400 @@
-//! `swarm check`.
+//! `swarm check`: compile the plan, run it with live progress, stop it cleanly on
+//! Ctrl-C or SIGTERM, evaluate the SLOs, hand the result to every sink (console,
+//! JSON, JUnit...) and map the outcome to the exit code. Thin orchestration: the
+//! logic lives in `compile`, `engine`, `metrics::slo` and `report`.
 
-use super::CheckArgs;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
-pub fn run(_args: CheckArgs) -> i32 {
-    eprintln!("swarm check: not built yet");
-    crate::exit::RUN_ERROR
+use super::{CheckArgs, PlanArgs};
+use crate::compile::graph::CompiledPlan;
+use crate::compile::{self, CompileOptions};
+use crate::engine::config::EngineConfig;
+use crate::engine::control::Control;
+use crate::exit;
+use crate::metrics::snapshot::{EndReason, Snapshot};
+use crate::report::console::ConsoleSink;
+use crate::report::json::JsonSink;
+use crate::report::junit::JunitSink;
+use crate::report::progress::{self, Progress};
+use crate::report::{RunResult, SinkError, Sinks};
+
+pub fn run(args: CheckArgs) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return exit::RUN_ERROR;
+        }
+    };
+    let code = runtime.block_on(check(args));
+    // Users still winding down after a second Ctrl-C must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+async fn check(args: CheckArgs) -> i32 {
+    let mut opts = match compile_options(&args.plan) {
+        Ok(opts) => opts,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::INVALID;
+        }
+    };
+    // The demo lives until the end of this function: dropping it stops it.
+    let demo = if args.demo {
+        match crate::demo::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+            Ok(server) => {
+                opts.target = Some(server.url());
+                Some(server)
+            }
+            Err(e) => {
+                eprintln!("error: could not start the demo target: {e}");
+                return exit::RUN_ERROR;
+            }
+        }
+    } else {
+        None
+    };
+    let plan = match compile::compile_file(&args.plan.plan, &opts) {
+        Ok(plan) => Arc::new(plan),
+        Err(errors) => {
+            eprint!("{errors}");
+            return exit::INVALID;
+        }
+    };
+
+    let (snapshot, run_failed) = match drive(plan.clone(), &args).await {
+        Ok(ended) => ended,
+        Err(code) => return code,
+    };
+    drop(demo);
+
+    let result = RunResult::new(plan, snapshot);
+    log_failures(&result);
+    let errors = sinks(&args).emit_all(&result);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    exit_code(&Outcome {
+        run_failed,
+        sink_errors: &errors,
+        interrupted: result.snapshot.end == EndReason::Interrupted,
+        slos_passed: result.passed(),
+    })
+}
+
+/// Runs the plan with live progress until it ends, relaying Ctrl-C and SIGTERM. Returns
+/// the final snapshot and whether the run failed midway (then the snapshot is the last
+/// one seen), or the exit code when it could not start.
+async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapshot>, bool), i32> {
+    let config = EngineConfig {
+        insecure: args.insecure,
+        ..EngineConfig::default()
+    };
+    let handle = match crate::engine::start(plan, config) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("error: the run could not be carried out: {e}");
+            return Err(exit::RUN_ERROR);
+        }
+    };
+    let snapshots = handle.snapshots();
+    let control = handle.control();
+    let progress = Progress::spawn(
+        progress::resolve(args.progress, args.quiet),
+        snapshots.clone(),
+    );
+    let mut signals = Signals::new();
+    let wait = handle.wait();
+    tokio::pin!(wait);
+    let mut interrupted = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut wait => break Some(outcome),
+            () = signals.recv() => {
+                if interrupted {
+                    eprintln!("\ninterrupted again: reporting what was measured without waiting");
+                    break None;
+                }
+                interrupted = true;
+                eprintln!("\ninterrupting: letting in-flight requests finish (Ctrl-C again to stop at once)");
+                let _ = control.send(Control::Interrupt);
+            }
+        }
+    };
+    progress.finish().await;
+
+    let last = || snapshots.borrow().clone();
+    Ok(match outcome {
+        Some(Ok(snapshot)) => (snapshot, false),
+        Some(Err(e)) => {
+            eprintln!("error: the run could not be carried out: {e}");
+            (ended(last(), EndReason::Stopped), true)
+        }
+        None => (ended(last(), EndReason::Interrupted), false),
+    })
+}
+
+/// The sinks of this run, in the order they emit. Each `--flag FILE` is one push.
+fn sinks(args: &CheckArgs) -> Sinks {
+    let mut sinks = Sinks::new();
+    sinks.push(ConsoleSink { quiet: args.quiet });
+    if let Some(path) = &args.json {
+        sinks.push(JsonSink { path: path.clone() });
+    }
+    if let Some(path) = &args.junit {
+        sinks.push(JunitSink { path: path.clone() });
+    }
+    // Plug-in points, each one `sinks.push(...)` taking the same RunResult:
+    // `--html` (report::html), `--summary` (report::summary, defaulting to
+    // $GITHUB_STEP_SUMMARY), `--baseline`/`--max-regression` (a gate sink returning
+    // SinkError::Gate, which exits 1) and `--ui` (the dashboard; it also needs the
+    // snapshot channel while the run goes on, next to `Progress::spawn` above).
+    sinks
+}
+
+/// Logs each failure reason once, with its count (`-v`), never once per request.
+fn log_failures(result: &RunResult) {
+    for r in &result.report.requests {
+        for f in &r.failure_reasons {
+            tracing::info!(request = %r.name, count = f.count, "requests failed: {}", f.reason);
+        }
+    }
+}
+
+/// A snapshot taken mid-run, marked with why the run ended.
+fn ended(snapshot: Arc<Snapshot>, end: EndReason) -> Arc<Snapshot> {
+    if snapshot.end != EndReason::Running {
+        return snapshot;
+    }
+    let mut s = Snapshot::clone(&snapshot);
+    s.end = end;
+    Arc::new(s)
+}
+
+/// What happened, as far as the exit code is concerned.
+struct Outcome<'a> {
+    /// The engine could not carry the run out (`RunError`).
+    run_failed: bool,
+    sink_errors: &'a [SinkError],
+    interrupted: bool,
+    slos_passed: bool,
+}
+
+/// The exit code, in order of precedence: a run or report error (3), an interrupted
+/// run (130), a failed SLO or gate (1), success (0).
+fn exit_code(o: &Outcome) -> i32 {
+    let report_failed = o.sink_errors.iter().any(|e| match e {
+        SinkError::Write { .. } | SinkError::Render { .. } => true,
+        SinkError::Gate { .. } => false,
+    });
+    let gate_failed = o.sink_errors.iter().any(|e| match e {
+        SinkError::Gate { .. } => true,
+        SinkError::Write { .. } | SinkError::Render { .. } => false,
+    });
+    if o.run_failed || report_failed {
+        exit::RUN_ERROR
+    } else if o.interrupted {
+        exit::INTERRUPTED
+    } else if !o.slos_passed || gate_failed {
+        exit::SLO_FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// The command-line overrides as compile options; an invalid one is a usage error.
+fn compile_options(args: &PlanArgs) -> Result<CompileOptions, String> {
+    let vars = args
+        .vars
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(format!("--var `{kv}` is not of the form NAME=VALUE")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let duration =
+        match &args.duration {
+            Some(text) => Some(parse_duration(text).ok_or_else(|| {
+                format!("--duration `{text}` is not a duration like 30s or 1m30s")
+            })?),
+            None => None,
+        };
+    Ok(CompileOptions {
+        vars,
+        target: args.target.clone(),
+        users: args.users,
+        duration,
+    })
+}
+
+/// `250ms`, `10s`, `1m30s`, `2h`: one or more number-unit pairs.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60)?),
+            "h" => Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(part)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// Ctrl-C and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(int), Ok(term)) => Some((int, term)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!("cannot listen for Ctrl-C or SIGTERM: {e}");
+                None
+            }
+        };
+        Signals { streams }
+    }
+
+    /// Waits for the next Ctrl-C or SIGTERM (forever, if they cannot be received).
+    #[cfg(unix)]
+    async fn recv(&mut self) {
+        match &mut self.streams {
+            Some((int, term)) => {
+                tokio::select! {
+                    Some(()) = int.recv() => {}
+                    Some(()) = term.recv() => {}
+                    else => std::future::pending::<()>().await,
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> Signals {
+        Signals {}
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn write_error() -> SinkError {
+        SinkError::Write {
+            sink: "json",
+            path: PathBuf::from("/nope/report.json"),
+            source: io::Error::other("denied"),
+        }
+    }
+
+    fn gate() -> SinkError {
+        SinkError::Gate {
+            sink: "baseline",
+            message: "p95 regressed by 30%".into(),
+        }
+    }
+
+    fn code(run_failed: bool, errors: &[SinkError], interrupted: bool, passed: bool) -> i32 {
+        exit_code(&Outcome {
+            run_failed,
+            sink_errors: errors,
+            interrupted,
+            slos_passed: passed,
+        })
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_precedence() {
+        assert_eq!(code(false, &[], false, true), exit::OK);
+        assert_eq!(code(false, &[], false, false), exit::SLO_FAILED);
+        assert_eq!(code(false, &[gate()], false, true), exit::SLO_FAILED);
+        assert_eq!(code(false, &[], true, false), exit::INTERRUPTED);
+        assert_eq!(code(false, &[write_error()], true, true), exit::RUN_ERROR);
+        assert_eq!(code(false, &[write_error()], false, true), exit::RUN_ERROR);
+        assert_eq!(code(true, &[], false, true), exit::RUN_ERROR);
+    }
+
+    #[test]
+    fn durations_parse_like_the_plan_format() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn overrides_become_compile_options() {
+        let args = PlanArgs {
+            plan: PathBuf::from("p.yaml"),
+            target: Some("http://127.0.0.1:1".into()),
+            vars: vec!["page_size=50".into(), "empty=".into()],
+            users: Some(3),
+            duration: Some("5s".into()),
+        };
+        let opts = compile_options(&args).unwrap();
+        assert_eq!(
+            opts.vars,
+            [
+                ("page_size".into(), "50".into()),
+                ("empty".into(), String::new())
+            ]
+        );
+        assert_eq!(opts.duration, Some(Duration::from_secs(5)));
+        assert_eq!(opts.users, Some(3));
+        let bad = PlanArgs {
+            vars: vec!["novalue".into()],
+            ..args.clone()
+        };
+        assert!(compile_options(&bad).unwrap_err().contains("NAME=VALUE"));
+        let bad = PlanArgs {
+            duration: Some("soon".into()),
+            ..args
+        };
+        assert!(compile_options(&bad).unwrap_err().contains("--duration"));
+    }
 }

@@ -37,7 +37,12 @@ pub fn summary(plan: &CompiledPlan) -> String {
         let _ = writeln!(out, "  target  {}", plan.target);
     }
     let _ = writeln!(out, "  load    {}", describe_load(&plan.load));
-    let total: u32 = plan.flows.iter().map(|f| f.weight).sum::<u32>().max(1);
+    let total: u64 = plan
+        .flows
+        .iter()
+        .map(|f| u64::from(f.weight))
+        .sum::<u64>()
+        .max(1);
     let _ = writeln!(out, "  flows   {}", plan.flows.len());
     for f in &plan.flows {
         let requests = |steps: &[Step]| {
@@ -50,7 +55,7 @@ pub fn summary(plan: &CompiledPlan) -> String {
             "    {} (weight {}, {:.0}% of users): {} request{} per iteration",
             f.name,
             f.weight,
-            f64::from(f.weight) * 100.0 / f64::from(total),
+            f64::from(f.weight) * 100.0 / total as f64,
             requests(&f.steps),
             if requests(&f.steps) == 1 { "" } else { "s" }
         );

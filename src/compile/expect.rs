@@ -53,7 +53,7 @@ impl Compiler<'_> {
                 self.error(k.pos, format!("`{}` is not a valid header name", k.value));
                 continue;
             };
-            if let Some((matcher, text)) = self.matcher(&node_of(v)) {
+            if let Some((matcher, text)) = self.matcher(&v.value) {
                 let id = self.expect_id(request, format!("header {name} {text}"));
                 out.headers.push(HeaderExpect { id, name, matcher });
             }
@@ -62,15 +62,24 @@ impl Compiler<'_> {
             let path = match JsonPath::parse(k.value.trim()) {
                 Ok(p) => Some(p),
                 Err(err) => {
+                    let help = if k.value.trim().starts_with('$') {
+                        "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "a JSONPath starts at the root `$`: did you mean `$.{}`?",
+                            k.value.trim()
+                        )
+                    };
                     self.error_help(
                         k.pos,
                         format!("invalid JSONPath `{}`: {}", k.value, err.reason),
-                        "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`",
+                        help,
                     );
                     None
                 }
             };
-            let matcher = self.matcher(&node_of(v));
+            let matcher = self.matcher(&v.value);
             if let (Some(path), Some((matcher, text))) = (path, matcher) {
                 let id = self.expect_id(request, format!("json {} {text}", path.as_str()));
                 out.json.push(JsonExpect { id, path, matcher });
@@ -270,8 +279,7 @@ impl Compiler<'_> {
                 );
                 continue;
             }
-            let node = node_of(v);
-            let Some((source, from)) = self.capture_source(&node) else {
+            let Some((source, from)) = self.capture_source(&v.value) else {
                 continue;
             };
             let id = CaptureId(self.captures.len() as u32);
@@ -357,15 +365,6 @@ impl Compiler<'_> {
             },
         }
     }
-}
-
-/// A map value as a located node.
-fn node_of(v: &Sp<Node>) -> Node {
-    let mut n = v.value.clone();
-    if n.pos == 0 {
-        n.pos = v.pos;
-    }
-    n
 }
 
 fn first_line(s: &str) -> String {

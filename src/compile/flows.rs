@@ -16,6 +16,9 @@ use super::graph::{
 use super::template::{Names, resolve};
 use super::units;
 
+/// The largest flow weight, so that weight tables and their sums stay small.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 /// The capture names visible at a step, and those made later (for messages).
 struct Scope<'s> {
     captures: &'s HashMap<String, SlotId>,
@@ -45,7 +48,11 @@ impl Compiler<'_> {
         let weight = match &f.weight {
             None => 1,
             Some(w) => match u32::try_from(w.value) {
-                Ok(n) if n >= 1 => n,
+                Ok(n) if (1..=MAX_WEIGHT).contains(&n) => n,
+                _ if w.value > i64::from(MAX_WEIGHT) => {
+                    self.error(w.pos, format!("`weight` can be at most {MAX_WEIGHT}"));
+                    1
+                }
                 _ => {
                     self.error(w.pos, "`weight` must be a whole number of at least 1");
                     1
@@ -254,14 +261,17 @@ impl Compiler<'_> {
 
     fn url(&mut self, url: &Sp<String>, scope: &Scope, feeders: &mut Vec<FeederId>) -> Template {
         let text = url.value.trim();
-        let absolute = text.starts_with("http://") || text.starts_with("https://");
-        if !absolute && text.contains("://") {
+        let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
+        // A URL that starts with a variable holding `http://...` is absolute too.
+        let lead = leading_text(&t);
+        let absolute = lead.starts_with("http://") || lead.starts_with("https://");
+        if !absolute && lead.contains("://") {
             self.error(
                 url.pos,
                 format!("`{text}`: only http and https URLs are supported"),
             );
+            return t;
         }
-        let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
         if !absolute {
             if self.target.is_empty() {
                 if self.target_failed {
@@ -394,6 +404,21 @@ impl Compiler<'_> {
             _ => JsonTemplate::Value(node.to_json()),
         }
     }
+}
+
+/// The text a template starts with, up to its first run-time value (literals and
+/// constants from `vars`).
+fn leading_text(t: &Template) -> String {
+    let mut out = String::new();
+    for seg in &t.segments {
+        match seg {
+            Segment::Literal(s) => out.push_str(s),
+            Segment::Const(serde_json::Value::String(s)) => out.push_str(s),
+            Segment::Const(v) => out.push_str(&v.to_string()),
+            _ => break,
+        }
+    }
+    out
 }
 
 fn has_template(node: &Node) -> bool {

@@ -155,6 +155,9 @@ impl Compiler<'_> {
                 };
                 out.push(UsersStage { duration, users });
             }
+            if out.iter().all(|s| s.users == 0) {
+                self.error(stages.pos, "no stage has any users: nothing would run");
+            }
             return LoadModel::Closed(ClosedLoad::Stages(out));
         }
         if let Some(m) = &l.max_users {
@@ -240,6 +243,12 @@ impl Compiler<'_> {
                     .as_ref()
                     .map_or(0.0, |r| self.rate(r, true));
                 out.push(RateStage { duration, rate });
+            }
+            if out.iter().all(|s| s.rate == 0.0) {
+                self.error(
+                    stages.pos,
+                    "every stage has an arrival rate of 0: nothing would run",
+                );
             }
             RateShape::Stages(out)
         } else {

@@ -288,6 +288,15 @@ impl<'a> Compiler<'a> {
             (None, None) => return,
         };
         match url::Url::parse(&text) {
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                let pos = pos.unwrap_or(0);
+                self.target_failed = true;
+                self.error_help(
+                    pos,
+                    format!("the target `{text}` has a query string or fragment"),
+                    "the target is a base URL such as `http://host:8080/api`; put query parameters in the steps",
+                );
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
                 self.target = text;
             }

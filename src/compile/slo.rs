@@ -95,6 +95,14 @@ impl Compiler<'_> {
             return Ok(Some(*id));
         }
         let names: Vec<&str> = self.requests.iter().map(|r| r.name.as_str()).collect();
+        if parse_metric(name).is_some() {
+            self.error_help(
+                pos,
+                format!("no request is named `{name}`"),
+                format!("`{name}` is a metric: write `- {name} < VALUE` (METRIC OP VALUE), not `{name}: VALUE`"),
+            );
+            return Err(());
+        }
         let help = match closest(name, names.iter().copied()) {
             Some(c) => format!("did you mean `{c}`?"),
             None if names.is_empty() => "no request has a name yet".into(),
@@ -223,9 +231,11 @@ fn slo_value(metric: Metric, text: &str) -> Result<f64, String> {
             if text.ends_with('%') {
                 units::parse_percent(text)
             } else {
-                match text.parse::<f64>() {
-                    Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-                    _ => Err(format!("`{text}` is not a percentage: write e.g. `1%`")),
+                // A bare number is ambiguous (is `1` 1% or 100%?); only zero is clear.
+                if text.parse::<f64>().is_ok_and(|f| f.abs() < f64::EPSILON) {
+                    Ok(0.0)
+                } else {
+                    Err(format!("`{text}` is not a percentage: write e.g. `1%`"))
                 }
             }
         }
@@ -252,6 +262,8 @@ mod tests {
         assert!(slo_value(Metric::Percentile(95.0), "fast").is_err());
         assert!(slo_value(Metric::Percentile(95.0), "300").is_err());
         assert_eq!(slo_value(Metric::ErrorRate, "0.5%"), Ok(0.005));
+        assert_eq!(slo_value(Metric::ErrorRate, "0"), Ok(0.0));
+        assert!(slo_value(Metric::ErrorRate, "1").is_err());
         assert_eq!(slo_value(Metric::Rps, "600/m"), Ok(10.0));
         assert_eq!(slo_value(Metric::Failures, "0"), Ok(0.0));
         assert!(slo_value(Metric::Failures, "-1").is_err());

@@ -252,3 +252,35 @@ fn open_model_defaults_max_users() {
         })
     );
 }
+
+#[test]
+fn a_url_starting_with_a_variable_can_be_absolute() {
+    let src = "name: t\nvars: { base: 'http://127.0.0.1:9/api' }\nload: { users: 1, duration: 1s }\nflows: [{ name: f, steps: [{ get: '{{ base }}/x?y=1' }] }]\n";
+    let plan = compile(src).unwrap();
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(
+        r.url.segments[0],
+        Segment::Const("http://127.0.0.1:9/api".into())
+    );
+    assert_eq!(plan.requests[0].name, "GET {{ base }}/x");
+}
+
+#[test]
+fn yaml_1_1_boolean_words_stay_strings() {
+    let src = format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - post: /x\n        json: {{ n: 1, y: yes, on: off, t: true }}\n"
+    );
+    let plan = compile(&src).unwrap();
+    let Step::Request(req) = &plan.flows[0].steps[0] else {
+        panic!("expected a request step")
+    };
+    let Some(Body::Json(JsonTemplate::Value(body))) = &req.body else {
+        panic!("expected a constant JSON body, got {:?}", req.body)
+    };
+    assert_eq!(
+        body,
+        &serde_json::json!({ "n": 1, "y": "yes", "on": "off", "t": true })
+    );
+}

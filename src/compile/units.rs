@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use super::graph::Think;
 
+/// The longest duration a plan may give (about 31 years), so that sums of durations
+/// (stages) can never overflow.
+const MAX_SECONDS: f64 = 1e9;
+
 /// Parses `250ms`, `10s`, `1m30s`, `2h`, `1.5s`. A bare `0` is zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -20,7 +24,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("`{text}` needs a unit (ms, s, m or h)"))?;
+            .ok_or_else(|| {
+                if rest == t {
+                    format!("`{text}` needs a unit (ms, s, m or h)")
+                } else {
+                    bad()
+                }
+            })?;
         if num_end == 0 {
             return Err(bad());
         }
@@ -34,13 +44,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("`{text}` needs a unit (ms, s, m or h)")),
+            "" => return Err(bad()),
             u => return Err(format!("`{text}`: unknown unit `{u}` (use ms, s, m or h)")),
         };
         total += n * factor;
         rest = &after[unit_end..];
     }
-    if !total.is_finite() || total > 1e12 {
+    if !total.is_finite() || total > MAX_SECONDS {
         return Err(format!("`{text}` is too long"));
     }
     Ok(Duration::from_secs_f64(total))
@@ -156,6 +166,14 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
+        assert_eq!(
+            parse_duration("1 minute").unwrap_err(),
+            "`1 minute` is not a duration"
+        );
+        assert_eq!(
+            parse_duration("1m30").unwrap_err(),
+            "`1m30` is not a duration"
+        );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("1e400s").is_err());
     }

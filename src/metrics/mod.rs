@@ -3,5 +3,6 @@
 pub mod aggregate;
 pub mod failure;
 pub mod generator;
+pub mod slo;
 pub mod snapshot;
 pub mod stats;

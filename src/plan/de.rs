@@ -1,16 +1,14 @@
 //! Deserializes the raw plan types from a [`Node`] tree.
 //!
 //! The deserializer knows where every value came from, so a type error points at the
-//! value, and [`Sp`] gives the raw types the offset of any value they keep. Unknown
-//! keys do not stop it: each is recorded (with a "did you mean" against the keys the
-//! struct accepts) and skipped, so all of them are reported at once.
+//! value, and [`Sp`] (see [`super::spanned`]) gives the raw types the offset of any
+//! value they keep. Unknown keys do not stop it: each is recorded (with a "did you
+//! mean" against the keys the struct accepts) and skipped, so all of them are reported
+//! at once.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::marker::PhantomData;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::value::{BorrowedStrDeserializer, U64Deserializer};
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, forward_to_deserialize_any};
@@ -18,8 +16,8 @@ use serde::{Deserialize, forward_to_deserialize_any};
 use super::diag::Diag;
 use super::node::{Key, Kind, Node};
 
-const SPANNED: &str = "$swarm::private::Spanned";
-const SPANNED_FIELDS: &[&str] = &["$pos", "$value"];
+use super::spanned::{SPANNED, SPANNED_FIELDS};
+pub use super::spanned::{Sp, SpMap, Text};
 
 /// A deserialization failure, located once it bubbles up through the tree.
 #[derive(Debug, Clone)]
@@ -68,7 +66,13 @@ impl de::Error for DeError {
             "a sequence" => "a list".into(),
             other => other.to_owned(),
         };
-        Self::custom(format_args!("expected {exp}, found {unexp}"))
+        let found = match unexp {
+            de::Unexpected::Seq => "a list".to_owned(),
+            de::Unexpected::Map => "a map".to_owned(),
+            de::Unexpected::Unit => "nothing (null)".to_owned(),
+            other => other.to_string(),
+        };
+        Self::custom(format_args!("expected {exp}, found {found}"))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -82,6 +86,15 @@ impl de::Error for DeError {
 
 /// "did you mean `x`?" when a candidate is close, else the list of candidates.
 pub fn suggest(got: &str, candidates: &[&str]) -> String {
+    if candidates.contains(&"get")
+        && matches!(
+            got.to_ascii_lowercase().as_str(),
+            "url" | "uri" | "path" | "method" | "request"
+        )
+    {
+        return "the method is the key: write `- get: /path` (or post, put, patch, delete, head, options)"
+            .into();
+    }
     match closest(got, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`?"),
         None => format!(
@@ -97,8 +110,9 @@ pub fn suggest(got: &str, candidates: &[&str]) -> String {
 
 /// The candidate closest to `got`, if it is close enough to be a likely typo.
 pub fn closest<'a>(got: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let got = got.to_lowercase();
     candidates
-        .map(|c| (strsim::jaro_winkler(got, c), c))
+        .map(|c| (strsim::jaro_winkler(&got, &c.to_lowercase()), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -113,213 +127,6 @@ pub struct Ctx {
 /// Deserializes `T` from `node`; unknown keys are added to `ctx`.
 pub fn from_node<'a, T: Deserialize<'a>>(node: &'a Node, ctx: &'a Ctx) -> Result<T, DeError> {
     T::deserialize(NodeDe { node, ctx })
-}
-
-/// A value and the byte offset where it is written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sp<T> {
-    pub pos: usize,
-    pub value: T,
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Sp<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a located value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sp<T>, A::Error> {
-                let _: Option<Cow<str>> = map.next_key()?;
-                let pos: u64 = map.next_value()?;
-                let _: Option<Cow<str>> = map.next_key()?;
-                let value: T = map.next_value()?;
-                Ok(Sp {
-                    pos: usize::try_from(pos).unwrap_or(usize::MAX),
-                    value,
-                })
-            }
-        }
-        d.deserialize_struct(SPANNED, SPANNED_FIELDS, V(PhantomData))
-    }
-}
-
-impl<T: JsonSchema> JsonSchema for Sp<T> {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        T::schema_name()
-    }
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        generator.subschema_for::<T>()
-    }
-}
-
-/// A map in file order with located keys and values (headers, vars, json checks...).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpMap<V>(pub Vec<(Sp<String>, Sp<V>)>);
-
-impl<V> Default for SpMap<V> {
-    fn default() -> Self {
-        SpMap(Vec::new())
-    }
-}
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for SpMap<V> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Vis<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
-            type Value = SpMap<V>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SpMap<V>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(k) = map.next_key::<Sp<String>>()? {
-                    let v = map.next_value::<Sp<V>>()?;
-                    out.push((k, v));
-                }
-                Ok(SpMap(out))
-            }
-        }
-        d.deserialize_map(Vis(PhantomData))
-    }
-}
-
-impl<V: JsonSchema> JsonSchema for SpMap<V> {
-    fn inline_schema() -> bool {
-        true
-    }
-    fn schema_name() -> Cow<'static, str> {
-        format!("Map_of_{}", V::schema_name()).into()
-    }
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let v = generator.subschema_for::<V>();
-        schemars::json_schema!({ "type": "object", "additionalProperties": v })
-    }
-}
-
-/// A scalar written as text or as a number (`timeout: 10s`, `page: 2`), kept as text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a number")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl JsonSchema for Text {
-    fn schema_name() -> Cow<'static, str> {
-        "Text".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({ "type": ["string", "number", "boolean"] })
-    }
-}
-
-/// Any value, kept as a located tree for the compiler to check ("a string or a map").
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct AnyKind(Kind);
-        impl<'de> Deserialize<'de> for AnyKind {
-            fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl<'de> Visitor<'de> for V {
-                    type Value = AnyKind;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str("any value")
-                    }
-                    fn visit_unit<E>(self) -> Result<AnyKind, E> {
-                        Ok(AnyKind(Kind::Null))
-                    }
-                    fn visit_bool<E>(self, v: bool) -> Result<AnyKind, E> {
-                        Ok(AnyKind(Kind::Bool(v)))
-                    }
-                    fn visit_i64<E>(self, v: i64) -> Result<AnyKind, E> {
-                        Ok(AnyKind(Kind::Int(v)))
-                    }
-                    fn visit_u64<E>(self, v: u64) -> Result<AnyKind, E> {
-                        Ok(AnyKind(
-                            i64::try_from(v).map_or(Kind::Float(v as f64), Kind::Int),
-                        ))
-                    }
-                    fn visit_f64<E>(self, v: f64) -> Result<AnyKind, E> {
-                        Ok(AnyKind(Kind::Float(v)))
-                    }
-                    fn visit_str<E>(self, v: &str) -> Result<AnyKind, E> {
-                        Ok(AnyKind(Kind::Str(v.to_owned())))
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<AnyKind, A::Error> {
-                        let mut items = Vec::new();
-                        while let Some(n) = s.next_element::<Node>()? {
-                            items.push(n);
-                        }
-                        Ok(AnyKind(Kind::Seq(items)))
-                    }
-                    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<AnyKind, A::Error> {
-                        let mut entries = Vec::new();
-                        while let Some(k) = m.next_key::<Sp<String>>()? {
-                            let v = m.next_value::<Node>()?;
-                            entries.push((
-                                Key {
-                                    pos: k.pos,
-                                    name: k.value,
-                                },
-                                v,
-                            ));
-                        }
-                        Ok(AnyKind(Kind::Map(entries)))
-                    }
-                }
-                d.deserialize_any(V)
-            }
-        }
-        let sp = Sp::<AnyKind>::deserialize(d)?;
-        Ok(Node {
-            pos: sp.pos,
-            kind: sp.value.0,
-        })
-    }
-}
-
-impl JsonSchema for Node {
-    fn schema_name() -> Cow<'static, str> {
-        "Any".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!(true)
-    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ impl fmt::Display for PlanErrors {
         }
         let n = self.diagnostics.len();
         if n > 1 {
-            writeln!(f, "{n} errors in the plan")?;
+            writeln!(f, "\n{n} errors in the plan")?;
         }
         Ok(())
     }

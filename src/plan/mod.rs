@@ -6,6 +6,7 @@ pub mod de;
 pub mod diag;
 pub mod node;
 pub mod raw;
+pub mod spanned;
 
 use std::path::Path;
 
@@ -51,7 +52,8 @@ pub fn parse_tree(source: &str, format: Format) -> Result<Node, Diag> {
 }
 
 /// Deserializes the raw plan from a tree. Unknown keys are reported (all of them) but
-/// do not stop it; a value of the wrong type does.
+/// do not stop it. A value of the wrong type does; to report the others too, the value
+/// is blanked out (as if absent) and the plan read again, until no new problem shows.
 pub fn parse_raw(tree: &Node) -> (Option<RawPlan>, Vec<Diag>) {
     if tree.kind == node::Kind::Null {
         return (
@@ -59,16 +61,51 @@ pub fn parse_raw(tree: &Node) -> (Option<RawPlan>, Vec<Diag>) {
             vec![Diag::new(0, "the plan is empty").help("a plan needs `name`, `load` and `flows`")],
         );
     }
-    let ctx = de::Ctx::default();
-    let result = de::from_node::<RawPlan>(tree, &ctx);
-    let mut diags = ctx.unknown.into_inner();
-    match result {
-        Ok(plan) => (Some(plan), diags),
-        Err(e) => {
-            diags.push(e.into_diag(tree.pos));
-            (None, diags)
+    const MAX_PASSES: usize = 32;
+    let mut tree = std::borrow::Cow::Borrowed(tree);
+    let mut diags = Vec::new();
+    let mut failed_at: Vec<usize> = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let ctx = de::Ctx::default();
+        let result = de::from_node::<RawPlan>(&tree, &ctx);
+        diags.extend(ctx.unknown.into_inner());
+        match result {
+            Ok(plan) if failed_at.is_empty() => return (Some(plan), diags),
+            Ok(_) => break,
+            Err(e) => {
+                let d = e.into_diag(tree.pos);
+                if failed_at.contains(&d.pos) {
+                    break;
+                }
+                failed_at.push(d.pos);
+                let pos = d.pos;
+                diags.push(d);
+                if !blank_out(tree.to_mut(), pos) {
+                    break;
+                }
+            }
         }
     }
+    diags.sort_by_key(|d| d.pos);
+    diags.dedup();
+    (None, diags)
+}
+
+/// Replaces the innermost node written at `pos` with null; false when there is none.
+fn blank_out(node: &mut Node, pos: usize) -> bool {
+    let found_inside = match &mut node.kind {
+        node::Kind::Seq(items) => items.iter_mut().any(|n| blank_out(n, pos)),
+        node::Kind::Map(entries) => entries.iter_mut().any(|(_, n)| blank_out(n, pos)),
+        _ => false,
+    };
+    if found_inside {
+        return true;
+    }
+    if node.pos == pos && node.kind != node::Kind::Null {
+        node.kind = node::Kind::Null;
+        return true;
+    }
+    false
 }
 
 /// The plan as a JSON value (for schema validation), or the syntax error.

@@ -129,7 +129,11 @@ pub fn parse_yaml(source: &str) -> Result<Node, SyntaxError> {
             kind: Kind::Null,
         });
     }
-    match serde_saphyr::from_str::<serde_saphyr::Spanned<Tree<Yaml>>>(source) {
+    // YAML 1.2 core schema: only `true`/`false` are booleans, so keys like `n` or `on`
+    // stay strings (YAML 1.1 would read them as booleans).
+    let options = serde_saphyr::options! { strict_booleans: true };
+    match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<Tree<Yaml>>>(source, options)
+    {
         Ok(s) => {
             let (pos, t) = Yaml::split(s);
             Ok(Node { pos, kind: t.kind })

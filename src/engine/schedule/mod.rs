@@ -68,6 +68,18 @@ impl RunShared {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> RunShared {
+        RunShared {
+            origin: Instant::now(),
+            iterations: None,
+            issued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            end: Mutex::new(None),
+            end_notify: Notify::new(),
+        }
+    }
+
     fn end_reason(&self) -> Option<EndReason> {
         self.end.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -1,0 +1,300 @@
+// swarm dashboard: renders pushed snapshots (Server-Sent Events) or, in the HTML
+// report, the data embedded in the page. No framework, no build step.
+"use strict";
+
+(() => {
+  const { LineChart, fmtTime, fmtNum } = SwarmCharts;
+  const fmtInt = (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US"));
+  const $ = (id) => document.getElementById(id);
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  const MAX_POINTS = 1500;
+
+  // ---- theme -------------------------------------------------------------------
+  const store = { get: (k) => { try { return localStorage.getItem(k); } catch (_) { return null; } },
+                  set: (k, v) => { try { localStorage.setItem(k, v); } catch (_) { /* file:// */ } } };
+  const prefersLight = window.matchMedia && window.matchMedia("(prefers-color-scheme: light)").matches;
+  const setTheme = (t) => { document.documentElement.dataset.theme = t; store.set("swarm-theme", t); redrawCharts(); };
+  document.documentElement.dataset.theme = store.get("swarm-theme") || (prefersLight ? "light" : "dark");
+  $("theme-btn").addEventListener("click", () => setTheme(document.documentElement.dataset.theme === "light" ? "dark" : "light"));
+
+  // ---- state -------------------------------------------------------------------
+  let meta = null, state = null;
+  const series = { t: [], w: [], req: [], fail: [], p50: [], p95: [], p99: [], users: [] };
+  const sort = { col: "1", asc: false };
+  const charts = {
+    rps: new LineChart($("ch-rps"), { legend: $("lg-rps"), series: [
+      { label: "requests/s", color: "--c1", unit: "/s" }, { label: "failures/s", color: "--c2", unit: "/s" }] }),
+    lat: new LineChart($("ch-lat"), { legend: $("lg-lat"), series: [
+      { label: "p50", color: "--c3", unit: "ms" }, { label: "p95", color: "--c4", unit: "ms" }, { label: "p99", color: "--c2", unit: "ms" }] }),
+    users: new LineChart($("ch-users"), { legend: $("lg-users"), stepped: true, series: [
+      { label: "users", color: "--c5", unit: "" }] }),
+  };
+  function redrawCharts() { Object.values(charts).forEach((c) => c.draw()); }
+
+  function clearSeries() { Object.values(series).forEach((a) => { a.length = 0; }); }
+
+  // Merges neighbouring points in the older half so long runs stay light; spikes
+  // survive because percentiles take the worse of the pair.
+  function compact() {
+    const s = series, half = Math.floor(s.t.length / 2) & ~1;
+    const out = { t: [], w: [], req: [], fail: [], p50: [], p95: [], p99: [], users: [] };
+    for (let i = 0; i < half; i += 2) {
+      out.t.push(s.t[i + 1]); out.w.push(s.w[i] + s.w[i + 1]);
+      out.req.push(s.req[i] + s.req[i + 1]); out.fail.push(s.fail[i] + s.fail[i + 1]);
+      for (const k of ["p50", "p95", "p99"]) out[k].push(Math.max(s[k][i], s[k][i + 1]));
+      out.users.push(s.users[i + 1]);
+    }
+    for (const k of Object.keys(s)) s[k] = out[k].concat(s[k].slice(half));
+  }
+
+  function addPoints(points) {
+    for (const p of points) {
+      series.t.push(p[0]); series.w.push(p[1] || 1); series.req.push(p[2]); series.fail.push(p[3]);
+      series.p50.push(p[4]); series.p95.push(p[5]); series.p99.push(p[6]); series.users.push(p[7]);
+    }
+    while (series.t.length > MAX_POINTS) compact();
+    const rate = (a) => a.map((v, i) => v / series.w[i]);
+    charts.rps.setData(series.t, [rate(series.req), rate(series.fail)]);
+    charts.lat.setData(series.t, [series.p50, series.p95, series.p99]);
+    charts.users.setData(series.t, [series.users]);
+  }
+
+  // ---- meta (once per run) -------------------------------------------------------
+  function applyMeta(m) {
+    meta = m;
+    document.title = `swarm · ${m.name}`;
+    $("plan-name").textContent = m.name;
+    const flows = m.flows.map((f) => `${f.name}${m.flows.length > 1 ? " ×" + f.weight : ""}`).join(", ");
+    $("plan-target").textContent = [m.target, flows && "flows: " + flows].filter(Boolean).join("  ·  ");
+    document.body.dataset.model = m.load.model;
+    $("k-users-label").textContent = m.load.model === "open" ? "Running iterations" : "Users";
+    $("users-chart-title").textContent = m.load.model === "open" ? "Running iterations" : "Active users";
+    if (m.interactive && m.run === 0) document.body.dataset.idle = ""; else delete document.body.dataset.idle;
+    const form = { "c-users": m.load.users, "c-spawn": m.load.spawn_rate, "c-rate": m.load.rate };
+    for (const [id, v] of Object.entries(form)) if (v !== undefined && v !== null && !$(id).dataset.dirty) $(id).value = v;
+    if (!$("c-duration").dataset.dirty && m.duration) $("c-duration").value = Math.round(m.duration) + "s";
+    for (const a of document.querySelectorAll("#downloads-items a")) {
+      a.href = `/api/report/${a.dataset.kind}?run=${m.run}`;
+      a.setAttribute("download", "");
+    }
+    $("downloads-btn").disabled = !m.run;
+  }
+
+  // ---- state (every frame) ---------------------------------------------------------
+  const ms = (v) => (v === null || v === undefined) ? "–" : `${fmtNum(v)}<small>ms</small>`;
+  function kpi(id, html, sub, cls) {
+    $(id).innerHTML = html;
+    if (sub !== undefined) $(id + "-sub").textContent = sub;
+    $(id).parentElement.classList.remove("bad", "warn");
+    if (cls) $(id).parentElement.classList.add(cls);
+  }
+
+  function applyState(s) {
+    state = s;
+    const badge = $("state-badge");
+    badge.dataset.state = s.state;
+    badge.textContent = s.state;
+    $("elapsed").textContent = fmtTime(s.elapsed);
+    $("planned").textContent = s.planned ? fmtTime(s.planned) : "";
+    $("progress-bar").style.width = s.planned ? Math.min(100, (100 * s.elapsed) / s.planned) + "%" : "0";
+    const running = s.state === "running";
+    // A live chart keeps room to grow; a finished run's chart fits its data.
+    for (const c of Object.values(charts)) c.minSpan = running ? 10 : 0;
+    for (const id of ["c-apply", "c-stop", "c-reset"]) $(id).disabled = !running;
+    if (meta && meta.interactive) {
+      if (running) delete document.body.dataset.idle; else document.body.dataset.idle = "";
+    }
+
+    const n = series.t.length - 1, w = n >= 0 ? series.w[n] : 1;
+    const cur = (a) => (n >= 0 ? a[n] : null);
+    const t = s.total;
+    const errPct = t[1] ? (100 * t[2]) / t[1] : 0;
+    const peakUsers = series.users.reduce((a, v) => Math.max(a, v), 0);
+    if (running) {
+      // Live: the last second, with the whole run underneath.
+      const fps = cur(series.fail) / w;
+      kpi("k-rps", fmtNum(cur(series.req) / w), `mean ${fmtNum(s.rps)}/s`);
+      kpi("k-fps", fmtNum(fps), `${errPct.toFixed(2)}% of requests failed`, fps > 0 ? "bad" : "");
+      kpi("k-p50", ms(cur(series.p50)), "last second");
+      kpi("k-p95", ms(cur(series.p95)), `whole run ${fmtNum(t[4])} ms`);
+      kpi("k-p99", ms(cur(series.p99)), `whole run ${fmtNum(t[5])} ms`);
+    } else {
+      // Ended: the whole run.
+      const secs = Math.max(s.elapsed, 1e-9);
+      const peak = series.req.reduce((a, v, i) => Math.max(a, v / series.w[i]), 0);
+      kpi("k-rps", fmtNum(s.rps), `mean · peak ${fmtNum(peak)}/s`);
+      kpi("k-fps", fmtNum(t[2] / secs), `${errPct.toFixed(2)}% of requests failed`, t[2] ? "bad" : "");
+      kpi("k-p50", ms(t[3]), "whole run");
+      kpi("k-p95", ms(t[4]), "whole run");
+      kpi("k-p99", ms(t[5]), `whole run · max ${fmtNum(t[8])} ms`);
+    }
+    const usersSub = s.target_rate !== null && s.target_rate !== undefined
+      ? `target ${fmtNum(s.target_rate)} arrivals/s` + (s.dropped ? ` · ${fmtInt(s.dropped)} dropped` : "")
+      : running ? `target ${s.target_users}` : "peak during the run";
+    kpi("k-users", fmtNum(running ? s.users : peakUsers), usersSub, s.dropped ? "warn" : "");
+    kpi("k-total", fmtInt(t[1]), `${fmtInt(s.iterations)} iterations`);
+    $("rate-head").textContent = running ? "Current RPS" : "RPS";
+    $("fail-rate-head").textContent = running ? "Current Failures/s" : "Failures/s";
+    const g = s.gen;
+    kpi("k-gen", g.saturated ? "saturated" : `${fmtNum(g.cpu)}<small>% cpu</small>`,
+      g.saturated || `lag p99 ${fmtNum(g.lag_p99)} ms`, g.saturated ? "warn" : "");
+    $("k-gen").parentElement.title = g.saturated || "";
+    $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
+    $("foot-gen").textContent = `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;
+
+    renderSlos(s);
+    renderFailures(s);
+    renderStats(s);
+  }
+
+  function renderSlos(s) {
+    const rows = (meta ? meta.slos : []).map((text, i) => {
+      const v = s.slos[i] || [null, false, "–", ""];
+      const measured = v[0] !== null;
+      const pill = !measured ? '<span class="pill wait">no data</span>'
+        : v[1] ? '<span class="pill pass">PASS</span>' : '<span class="pill fail">FAIL</span>';
+      return `<tr><td class="name">${esc(text)}</td><td class="num">${esc(v[2])}</td><td class="num">${esc(v[3])}</td><td class="num">${pill}</td></tr>`;
+    });
+    $("slo-body").innerHTML = rows.join("") || '<tr class="empty"><td colspan="4">no SLOs</td></tr>';
+    const failed = s.slos.filter((v) => v[0] !== null && !v[1]).length;
+    $("slo-summary").textContent = s.slos.length ? (failed ? `${failed} of ${s.slos.length} failing` : `all ${s.slos.length} holding`) : "";
+  }
+
+  function renderFailures(s) {
+    const name = (id) => (meta && meta.requests[id] ? meta.requests[id][1] : "#" + id);
+    const rows = s.failures.slice(0, 200).map((f) =>
+      `<tr><td class="name">${esc(name(f[0]))}</td><td class="name">${esc(f[1])}</td><td class="num">${fmtInt(f[2])}</td></tr>`);
+    $("fail-body").innerHTML = rows.join("") || '<tr class="empty"><td colspan="3">no failures</td></tr>';
+    const total = s.failures.reduce((a, f) => a + f[2], 0);
+    $("fail-summary").textContent = total ? `${fmtInt(total)} in ${s.failures.length} group${s.failures.length > 1 ? "s" : ""}` : "";
+  }
+
+  function statCells(r) {
+    const f = (v) => fmtNum(v);
+    return `<td class="num">${fmtInt(r[1])}</td><td class="num${r[2] ? " fails-nz" : ""}">${fmtInt(r[2])}</td>` +
+      `<td class="num">${f(r[3])}</td><td class="num">${f(r[4])}</td><td class="num">${f(r[5])}</td>` +
+      `<td class="num">${f(r[6])}</td><td class="num">${f(r[7])}</td><td class="num">${f(r[8])}</td>` +
+      `<td class="num">${fmtInt(r[9])}</td><td class="num">${f(r[10])}</td><td class="num">${f(r[11])}</td>`;
+  }
+
+  function renderStats(s) {
+    if (!meta) return;
+    const filter = $("filter").value.trim().toLowerCase();
+    const req = (r) => meta.requests[r[0]] || ["", "#" + r[0]];
+    let rows = s.rows.filter((r) => !filter || req(r)[1].toLowerCase().includes(filter));
+    const key = sort.col === "n" ? (r) => req(r)[1].toLowerCase() : sort.col === "m" ? (r) => req(r)[0] : (r) => r[+sort.col];
+    rows = rows.slice().sort((a, b) => {
+      const x = key(a), y = key(b);
+      return (x < y ? -1 : x > y ? 1 : 0) * (sort.asc ? 1 : -1);
+    });
+    $("stats-body").innerHTML = rows.map((r) =>
+      `<tr><td class="method">${esc(req(r)[0])}</td><td class="name">${esc(req(r)[1])}</td>${statCells(r)}</tr>`).join("")
+      || '<tr class="empty"><td colspan="13">no requests match</td></tr>';
+    $("stats-foot").innerHTML = `<tr><td></td><td>Aggregated</td>${statCells(s.total)}</tr>`;
+    for (const th of document.querySelectorAll("#stats th[data-col]")) {
+      th.classList.toggle("sorted", th.dataset.col === sort.col);
+      th.classList.toggle("asc", th.dataset.col === sort.col && sort.asc);
+    }
+  }
+
+  for (const th of document.querySelectorAll("#stats th[data-col]")) {
+    th.addEventListener("click", () => {
+      const col = th.dataset.col;
+      if (sort.col === col) sort.asc = !sort.asc; else { sort.col = col; sort.asc = col === "n" || col === "m"; }
+      if (state) renderStats(state);
+    });
+  }
+  $("filter").addEventListener("input", () => { if (state) renderStats(state); });
+
+  // ---- the HTML report: everything is in the page ----------------------------------
+  const embedded = document.getElementById("swarm-data");
+  if (embedded) {
+    document.body.classList.add("report");
+    const data = JSON.parse(embedded.textContent);
+    applyMeta(data.meta);
+    addPoints(data.points);
+    applyState(data.state);
+    $("controls").hidden = true;
+    $("foot-detail").textContent = `Report of a run of ${data.meta.name}. ` + $("foot-detail").textContent;
+    return;
+  }
+
+  // ---- live: the stream and the controls -------------------------------------------
+  const menu = $("downloads-items");
+  $("downloads-btn").addEventListener("click", (e) => { e.stopPropagation(); menu.hidden = !menu.hidden; });
+  document.addEventListener("click", () => { menu.hidden = true; });
+  $("controls").hidden = false;
+  for (const id of ["c-users", "c-spawn", "c-rate", "c-duration"]) {
+    $(id).addEventListener("input", () => { $(id).dataset.dirty = "1"; });
+  }
+
+  function note(text, error) {
+    const el = $("c-note");
+    el.textContent = text;
+    el.classList.toggle("error", !!error);
+  }
+
+  async function post(path, body) {
+    const r = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Swarm-Request": "1" },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(text || r.statusText);
+    return text;
+  }
+  const num = (id) => ($(id).value.trim() === "" ? null : Number($(id).value));
+  function loadSettings() {
+    if (document.body.dataset.model === "open") return { action: "rate", rate: num("c-rate") };
+    return { action: "users", users: num("c-users"), spawn_rate: num("c-spawn") };
+  }
+  async function act(path, body, done) {
+    try { await post(path, body); note(done); } catch (e) { note(e.message, true); }
+  }
+
+  $("control-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const s = loadSettings();
+    act("/api/control", s, s.action === "rate" ? `arrival rate set to ${s.rate}/s` : `steering to ${s.users} users`);
+  });
+  $("c-start").addEventListener("click", () => {
+    const s = loadSettings();
+    s.duration = $("c-duration").value.trim() || null;
+    delete s.action;
+    act("/api/start", s, "run started");
+  });
+  $("c-stop").addEventListener("click", () => act("/api/control", { action: "stop" }, "stopping…"));
+  $("c-reset").addEventListener("click", () => act("/api/control", { action: "reset" }, "statistics reset"));
+
+  function connect() {
+    const es = new EventSource("/api/stream");
+    es.addEventListener("run", (e) => {
+      clearSeries();
+      addPoints([]);
+      applyMeta(JSON.parse(e.data));
+    });
+    es.addEventListener("snap", (e) => {
+      const d = JSON.parse(e.data);
+      if (d.reset) clearSeries();
+      addPoints(d.points);
+      applyState(d.state);
+    });
+    es.addEventListener("idle", (e) => {
+      clearSeries();
+      addPoints([]);
+      applyMeta(JSON.parse(e.data));
+      renderSlos({ slos: [] });
+      const badge = $("state-badge");
+      badge.dataset.state = "idle";
+      badge.textContent = meta.interactive ? "idle" : "starting";
+      if (meta.interactive) note("set the load and start a run");
+    });
+    es.onerror = () => {
+      const badge = $("state-badge");
+      if (!state || state.state === "running") { badge.dataset.state = "disconnected"; badge.textContent = "reconnecting"; }
+    };
+  }
+  connect();
+})();

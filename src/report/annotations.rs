@@ -1,0 +1,267 @@
+//! GitHub Actions annotations: under `GITHUB_ACTIONS=true`, each failed SLO and each
+//! plan error becomes a workflow command (`::error file=…,line=…,col=…::…`) that
+//! GitHub shows on the plan's line in the run page and the pull request's diff.
+//!
+//! Workflow commands are lines on stdout. Their property values escape `%`, `\r`,
+//! `\n`, `:` and `,`; their message escapes `%`, `\r` and `\n` (the rules of
+//! GitHub's own toolkit). File paths are made relative to `$GITHUB_WORKSPACE` (the
+//! repository root), which is what GitHub matches against.
+
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use super::baseline::{self, BaselineComparison};
+use super::{RunResult, Sink, SinkError};
+use crate::metrics::slo::SloVerdict;
+use crate::plan::PlanErrors;
+
+/// Whether annotations should be printed: `GITHUB_ACTIONS=true`.
+pub fn enabled() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// The severity of an annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        }
+    }
+}
+
+/// Where an annotation points; `line` and `col` are 1-based.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub col: Option<u32>,
+}
+
+/// One workflow command line, newline included.
+pub fn annotation(level: Level, at: &Location, title: &str, message: &str) -> String {
+    let mut props = Vec::new();
+    if let Some(file) = &at.file {
+        props.push(format!("file={}", escape_property(file)));
+    }
+    if let Some(line) = at.line {
+        props.push(format!("line={line}"));
+    }
+    if let Some(col) = at.col {
+        props.push(format!("col={col}"));
+    }
+    props.push(format!("title={}", escape_property(title)));
+    format!(
+        "::{} {}::{}\n",
+        level.command(),
+        props.join(","),
+        escape_data(message)
+    )
+}
+
+/// One `::error` per failed SLO, pointing at its line in `plan_file` (the implied SLO,
+/// which has no line, points at the file).
+pub fn slo_failures(verdicts: &[SloVerdict], plan_file: &Path) -> String {
+    let file = workspace_path(plan_file);
+    let mut out = String::new();
+    for v in verdicts.iter().filter(|v| !v.passed) {
+        let at = Location {
+            file: Some(file.clone()),
+            line: v.line,
+            col: v.column,
+        };
+        let title = format!("SLO failed: {}", v.label());
+        let message = format!("{}: {}", v.label(), v.summary());
+        out.push_str(&annotation(Level::Error, &at, &title, &message));
+    }
+    out
+}
+
+/// One `::error` per metric that regressed against the baseline, on the plan file.
+pub fn regressions(cmp: &BaselineComparison, plan_file: &Path) -> String {
+    let at = Location {
+        file: Some(workspace_path(plan_file)),
+        ..Location::default()
+    };
+    let mut out = String::new();
+    for (name, m) in cmp.regressions() {
+        let title = format!("Regression: {name} {}", m.metric.name());
+        let mut message = format!(
+            "{name}: {} against the baseline {} (tolerance {}%)",
+            baseline::describe(m),
+            cmp.file,
+            baseline::trim(cmp.tolerance * 100.0, 1)
+        );
+        if m.change.is_none() {
+            message.push_str("; the baseline was 0");
+        }
+        out.push_str(&annotation(Level::Error, &at, &title, &message));
+    }
+    out
+}
+
+/// One `::error` for a plan diagnostic at `file:line:col` (1-based).
+pub fn plan_error(file: &Path, line: u32, col: u32, message: &str, help: Option<&str>) -> String {
+    let at = Location {
+        file: Some(workspace_path(file)),
+        line: Some(line),
+        col: Some(col),
+    };
+    let mut text = message.to_string();
+    if let Some(help) = help {
+        let _ = write!(text, "\nhelp: {help}");
+    }
+    annotation(Level::Error, &at, "Invalid plan", &text)
+}
+
+/// One `::error` per diagnostic of an invalid plan, at its line and column.
+pub fn plan_errors(errors: &PlanErrors) -> String {
+    errors
+        .diagnostics
+        .iter()
+        .map(|d| plan_error(&d.file, d.line, d.column, &d.message, d.help.as_deref()))
+        .collect()
+}
+
+/// Prints the annotations of a finished run on stdout (under GitHub Actions only):
+/// failed SLOs, and regressions against the baseline when there is one.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotationSink {
+    pub baseline: Option<BaselineComparison>,
+}
+
+impl AnnotationSink {
+    pub fn new(baseline: Option<BaselineComparison>) -> Self {
+        AnnotationSink { baseline }
+    }
+
+    /// The annotations for `result`, whether or not they would be printed.
+    pub fn render(&self, result: &RunResult) -> String {
+        let mut out = slo_failures(&result.verdicts, &result.plan.source);
+        if let Some(cmp) = &self.baseline {
+            out.push_str(&regressions(cmp, &result.plan.source));
+        }
+        out
+    }
+}
+
+impl Sink for AnnotationSink {
+    fn name(&self) -> &'static str {
+        "annotations"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        if enabled() {
+            use std::io::Write as _;
+            let text = self.render(result);
+            let mut stdout = std::io::stdout().lock();
+            // stdout closed (a broken pipe) must not fail the run: annotations are extras.
+            let _ = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
+        }
+        Ok(())
+    }
+}
+
+/// `path` relative to `$GITHUB_WORKSPACE` when it lies inside it, else as given.
+pub fn workspace_path(path: &Path) -> String {
+    let workspace = std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from);
+    let cwd = std::env::current_dir().ok();
+    relative_to_workspace(path, cwd.as_deref(), workspace.as_deref())
+}
+
+/// `path` (relative to `cwd` when not absolute) relative to `workspace` when inside
+/// it, with `/` separators; else `path` as given.
+pub fn relative_to_workspace(path: &Path, cwd: Option<&Path>, workspace: Option<&Path>) -> String {
+    let as_given = || path.to_string_lossy().replace('\\', "/");
+    let Some(workspace) = workspace else {
+        return as_given();
+    };
+    let absolute = match (path.is_absolute(), cwd) {
+        (true, _) => path.to_path_buf(),
+        (false, Some(cwd)) => cwd.join(path),
+        (false, None) => return as_given(),
+    };
+    // Symlinked folders (macOS /var → /private/var) must not hide that the plan is
+    // inside the workspace: compare real paths when both exist.
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| normalize(p));
+    match real(&absolute).strip_prefix(real(workspace)) {
+        Ok(rel) => rel.to_string_lossy().replace('\\', "/"),
+        Err(_) => as_given(),
+    }
+}
+
+/// Removes `.` and resolves `..` lexically.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a workflow command's message.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_follows_the_toolkit_rules() {
+        assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_workspace() {
+        let ws = Path::new("/nonexistent/ws");
+        let rel = |p: &str, cwd: &str| {
+            relative_to_workspace(Path::new(p), Some(Path::new(cwd)), Some(ws))
+        };
+        assert_eq!(rel("plans/a.yaml", "/nonexistent/ws"), "plans/a.yaml");
+        assert_eq!(rel("a.yaml", "/nonexistent/ws/plans"), "plans/a.yaml");
+        assert_eq!(
+            rel("../plans/./a.yaml", "/nonexistent/ws/sub"),
+            "plans/a.yaml"
+        );
+        assert_eq!(
+            rel("/elsewhere/a.yaml", "/nonexistent/ws"),
+            "/elsewhere/a.yaml"
+        );
+        assert_eq!(
+            relative_to_workspace(Path::new("a.yaml"), None, None),
+            "a.yaml"
+        );
+    }
+
+    #[test]
+    fn a_location_is_optional() {
+        let line = annotation(Level::Warning, &Location::default(), "t", "m");
+        assert_eq!(line, "::warning title=t::m\n");
+    }
+}

@@ -1,0 +1,350 @@
+//! The Markdown job summary: the verdict, the SLO table (✓/✗, measured values and
+//! limits), the per-request stats, the top failures by reason and the baseline
+//! comparison. Written to `--summary FILE`, or appended to `$GITHUB_STEP_SUMMARY`
+//! when that is set (GitHub collects one summary per step from that file).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::baseline::{self, BaselineComparison};
+use super::json::{JsonReport, RequestReport};
+use super::{RunResult, Sink, SinkError};
+
+/// How many failure reasons the summary lists.
+pub const TOP_FAILURES: usize = 10;
+
+/// The environment variable GitHub Actions points at the job summary file.
+pub const STEP_SUMMARY_ENV: &str = "GITHUB_STEP_SUMMARY";
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the summary to {path}: {source}")]
+pub struct SummaryError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Where the summary goes: `explicit` (truncated, then written), else the file named
+/// by `$GITHUB_STEP_SUMMARY` (appended to), else nowhere.
+pub fn destination(explicit: Option<&Path>) -> Option<(PathBuf, bool)> {
+    match explicit {
+        Some(p) => Some((p.to_path_buf(), false)),
+        None => std::env::var_os(STEP_SUMMARY_ENV)
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), true)),
+    }
+}
+
+/// Writes the summary of `report` to `--summary FILE` or `$GITHUB_STEP_SUMMARY` (see
+/// [`destination`]). Returns the file written, if any.
+pub fn write(
+    explicit: Option<&Path>,
+    report: &JsonReport,
+    baseline: Option<&BaselineComparison>,
+) -> Result<Option<PathBuf>, SummaryError> {
+    let Some((path, append)) = destination(explicit) else {
+        return Ok(None);
+    };
+    write_to(&path, append, &render(report, baseline))?;
+    Ok(Some(path))
+}
+
+/// Writes `text` to `path`: appended (the job summary file, which GitHub gathers from
+/// what each step appends), or replacing the file atomically.
+pub fn write_to(path: &Path, append: bool, text: &str) -> Result<(), SummaryError> {
+    let result = if append {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+    } else {
+        super::write_atomic(path, text.as_bytes())
+    };
+    result.map_err(|source| SummaryError {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The summary sink of `swarm check`: `--summary FILE`, else `$GITHUB_STEP_SUMMARY`
+/// when set, else nothing.
+#[derive(Debug, Clone, Default)]
+pub struct SummarySink {
+    pub path: Option<PathBuf>,
+    pub baseline: Option<BaselineComparison>,
+}
+
+impl SummarySink {
+    pub fn new(path: Option<PathBuf>, baseline: Option<BaselineComparison>) -> Self {
+        SummarySink { path, baseline }
+    }
+}
+
+impl Sink for SummarySink {
+    fn name(&self) -> &'static str {
+        "summary"
+    }
+
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        write(self.path.as_deref(), &result.report, self.baseline.as_ref())
+            .map(|_| ())
+            .map_err(|e| SinkError::Write {
+                sink: "summary",
+                path: e.path,
+                source: e.source,
+            })
+    }
+}
+
+/// The summary as Markdown.
+pub fn render(report: &JsonReport, baseline: Option<&BaselineComparison>) -> String {
+    let mut out = String::new();
+    let regressed = baseline.is_some_and(|b| b.regressed);
+    let verdict = match (report.passed, regressed) {
+        (true, false) => "✅ passed",
+        (false, false) => "❌ failed: SLOs not met",
+        (true, true) => "❌ failed: regression against the baseline",
+        (false, true) => "❌ failed: SLOs not met, and a regression against the baseline",
+    };
+    let _ = writeln!(out, "## swarm: {} — {verdict}\n", cell(&report.plan.name));
+    let t = &report.total;
+    let _ = writeln!(
+        out,
+        "`{}` against `{}` · {} · {} requests · {} failed ({}) · {}/s\n",
+        code(&report.plan.file),
+        code(&report.plan.target),
+        seconds(report.duration_s),
+        t.count,
+        t.failures,
+        pct(t.error_rate),
+        baseline::trim(t.rps, 1),
+    );
+    if !matches!(report.end.reason, super::json::EndKind::Completed) {
+        let _ = writeln!(out, "The run ended early: {}.\n", cell(&report.end.message));
+    }
+    if let Some(why) = &report.generator.saturated {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> The load generator was saturated ({}); latencies include its own delays.\n",
+            cell(why)
+        );
+    }
+    slo_table(&mut out, report);
+    request_table(&mut out, report);
+    top_failures(&mut out, report);
+    if let Some(cmp) = baseline {
+        baseline_section(&mut out, cmp);
+    }
+    out
+}
+
+fn slo_table(out: &mut String, report: &JsonReport) {
+    out.push_str("### SLOs\n\n");
+    if report.slos.is_empty() {
+        out.push_str("No SLOs.\n\n");
+        return;
+    }
+    out.push_str("| | SLO | measured | limit |\n|:-:|:--|--:|--:|\n");
+    for v in &report.slos {
+        let mark = if v.passed { "✓" } else { "✗" };
+        let mut measured = v.display_value();
+        if let Some(note) = &v.note {
+            let _ = write!(measured, " ({note})");
+        }
+        let _ = writeln!(
+            out,
+            "| {mark} | {} | {} | {} {} |",
+            cell(&v.label()),
+            cell(&measured),
+            cell(&v.op),
+            cell(&v.display_threshold())
+        );
+    }
+    out.push('\n');
+}
+
+fn request_table(out: &mut String, report: &JsonReport) {
+    out.push_str("### Requests\n\n");
+    out.push_str(
+        "| request | requests | failed | error rate | rps | p50 | p95 | p99 | max |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    let row = |out: &mut String, name: String, r: &RequestReport| {
+        let l = &r.latency_ms;
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.count,
+            r.failures,
+            pct(r.error_rate),
+            baseline::trim(r.rps, 1),
+            ms(l.p50),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max)
+        );
+    };
+    for r in &report.requests {
+        row(out, cell(&r.name), r);
+    }
+    row(
+        out,
+        format!("**{}**", cell(&report.total.name)),
+        &report.total,
+    );
+    out.push('\n');
+}
+
+fn top_failures(out: &mut String, report: &JsonReport) {
+    let mut all: Vec<(&str, &str, u64)> = report
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.failure_reasons
+                .iter()
+                .map(move |f| (r.name.as_str(), f.reason.as_str(), f.count))
+        })
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    // Most frequent first; the sort is stable, so ties keep the plan's order.
+    all.sort_by_key(|&(_, _, n)| std::cmp::Reverse(n));
+    out.push_str("### Top failures\n\n| request | reason | count |\n|:--|:--|--:|\n");
+    for (name, reason, n) in all.iter().take(TOP_FAILURES) {
+        let _ = writeln!(out, "| {} | {} | {n} |", cell(name), cell(reason));
+    }
+    if all.len() > TOP_FAILURES {
+        let _ = writeln!(
+            out,
+            "\n…and {} more reasons (see the JSON report).",
+            all.len() - TOP_FAILURES
+        );
+    }
+    out.push('\n');
+}
+
+fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
+    let _ = writeln!(
+        out,
+        "### Baseline\n\nCompared with `{}` (started {}), tolerance {}%: {}\n",
+        code(&cmp.file),
+        cell(&cmp.baseline_started_at),
+        baseline::trim(cmp.tolerance * 100.0, 1),
+        if cmp.regressed {
+            "**regressed**"
+        } else {
+            "no regression"
+        }
+    );
+    out.push_str("| | request | metric | baseline | now | change |\n|:-:|:--|:--|--:|--:|--:|\n");
+    for r in &cmp.requests {
+        if let Some(note) = &r.note {
+            let _ = writeln!(out, "| | {} | | | | {} |", cell(&r.name), cell(note));
+            continue;
+        }
+        for m in &r.metrics {
+            let change = m
+                .change
+                .map(baseline::signed_pct)
+                .unwrap_or_else(|| "n/a".into());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {change} |",
+                if m.regressed { "✗" } else { "✓" },
+                cell(&r.name),
+                m.metric.name(),
+                m.metric.format(m.baseline),
+                m.metric.format(m.current)
+            );
+        }
+    }
+    out.push('\n');
+    if !cmp.only_in_baseline.is_empty() {
+        let names: Vec<String> = cmp.only_in_baseline.iter().map(|n| cell(n)).collect();
+        let _ = writeln!(
+            out,
+            "Only in the baseline (not compared): {}.\n",
+            names.join(", ")
+        );
+    }
+    if !cmp.only_in_run.is_empty() {
+        let names: Vec<String> = cmp.only_in_run.iter().map(|n| cell(n)).collect();
+        let _ = writeln!(
+            out,
+            "New in this run (not compared): {}.\n",
+            names.join(", ")
+        );
+    }
+}
+
+/// Text made safe for a Markdown table cell: pipes escaped, no line breaks, and no
+/// HTML (a `<` that could open a tag is escaped; `p95 < 300ms` stays readable).
+fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' if chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?')) =>
+            {
+                out.push_str("&lt;")
+            }
+            '\r' | '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for inside backticks: no backticks or line breaks.
+fn code(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '\r' | '\n' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn ms(v: f64) -> String {
+    format!("{}ms", baseline::trim(v, 1))
+}
+
+fn pct(fraction: f64) -> String {
+    format!("{}%", baseline::trim(fraction * 100.0, 2))
+}
+
+fn seconds(s: f64) -> String {
+    format!("{}s", baseline::trim(s, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_the_table_or_open_html() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(cell("p95 < 300ms"), "p95 < 300ms");
+        assert_eq!(cell("<script>x</script>"), "&lt;script>x&lt;/script>");
+        assert_eq!(code("a`b"), "a'b");
+    }
+
+    #[test]
+    fn the_job_summary_is_appended_to_and_a_file_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("step_summary");
+        std::fs::write(&path, "earlier step\n").unwrap();
+        write_to(&path, true, "swarm\n").unwrap();
+        write_to(&path, true, "swarm again\n").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "earlier step\nswarm\nswarm again\n");
+        write_to(&path, false, "only this\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "only this\n");
+    }
+}

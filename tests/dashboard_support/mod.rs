@@ -1,0 +1,146 @@
+//! Helpers for tests/dashboard.rs: an HTTP client, a hand-built plan, an SSE reader,
+//! the test plan and a WebDriver client.
+
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use swarm::compile::graph::CompiledPlan;
+use swarm::compile::{CompileOptions, compile_str};
+use swarm::engine::config::EngineConfig;
+
+/// A header value the page must never see.
+pub const SECRET: &str = "s3cr3t-do-not-leak";
+
+/// An HTTP client for loopback tests, with its own cookie jar.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client builds")
+}
+
+/// The test plan: `list products` (with a secret header), `GET /health` and
+/// `GET /flaky` (3% failures), two SLOs.
+pub const PLAN: &str = r#"
+name: dashboard test
+target: http://127.0.0.1:1
+load: { users: 2, duration: 60s }
+flows:
+  - name: browse
+    think: 20ms..60ms
+    steps:
+      - get: /products?page={{ rand(1, 5) }}
+        name: list products
+        headers: { authorization: "Bearer s3cr3t-do-not-leak" }
+      - get: /health
+        name: GET /health
+      - get: /flaky?fail=0.03
+        name: GET /flaky
+slo:
+  - p95 < 500ms
+  - "list products: error_rate < 1%"
+"#;
+
+/// Compile options pointing the test plan at `target`.
+pub fn options(target: &str, users: u32, duration: Duration) -> CompileOptions {
+    CompileOptions {
+        target: Some(target.to_string()),
+        users: Some(users),
+        duration: Some(duration),
+        ..CompileOptions::default()
+    }
+}
+
+/// The test plan, compiled against `target`.
+pub fn plan(target: &str, users: u32, duration: Duration) -> CompiledPlan {
+    compile_str(
+        PLAN,
+        Path::new("dashboard-test.yaml"),
+        &options(target, users, duration),
+    )
+    .unwrap_or_else(|e| panic!("the test plan compiles: {e}"))
+}
+
+/// One worker thread: the machine running the tests is small.
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    }
+}
+
+/// Reads Server-Sent Events from a response.
+pub struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    pub async fn open(http: &reqwest::Client, url: &str) -> Sse {
+        let response = http.get(url).send().await.expect("stream opens");
+        assert_eq!(response.status(), 200, "stream status");
+        let ct = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event `(name, data)`, within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> (String, Value) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in raw.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let value = serde_json::from_str(&data).expect("event data is JSON");
+                return (name, value);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no event within {timeout:?}");
+            let chunk = tokio::time::timeout(left, self.response.chunk())
+                .await
+                .expect("an event arrives in time")
+                .expect("stream reads")
+                .expect("stream stays open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Skips events until a `snap` whose state satisfies `pred`; returns it.
+    pub async fn until(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "condition not met within {timeout:?}");
+            let (name, data) = self.next(left).await;
+            if name == "snap" && pred(&data["state"]) {
+                return data;
+            }
+        }
+    }
+}
