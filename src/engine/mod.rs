@@ -37,6 +37,8 @@ pub enum RunError {
     Feeder(#[from] FeederError),
     #[error(transparent)]
     Http(#[from] HttpSetupError),
+    #[error("the plan has no flows")]
+    NoFlows,
     #[error("could not start a worker thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("the engine must be started inside a tokio runtime")]
@@ -76,6 +78,9 @@ impl RunHandle {
 /// while the users run on dedicated worker threads.
 pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle, RunError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| RunError::NoRuntime)?;
+    if plan.flows.is_empty() {
+        return Err(RunError::NoFlows);
+    }
     let feeders = Arc::new(Feeders::load(&plan)?);
     let http = HttpShared::new(&config)?;
     let threads = match config.threads {

@@ -228,13 +228,13 @@ pub(crate) async fn closed_user<S: Dispatch>(env: Rc<UserEnv>, mut user: User) {
         if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
             break;
         }
-        let began = Instant::now();
+        let paced = flow.pace.map(|pace| Instant::now() + pace);
         ran = iteration::<S>(&env, &mut user, flow, heed, None).await;
         if ran != Ran::Done {
             break;
         }
-        if let Some(pace) = flow.pace
-            && !pause(&env, &user, began + pace, Heed::All).await
+        if let Some(until) = paced
+            && !pause(&env, &user, until, Heed::All).await
         {
             break;
         }
@@ -278,6 +278,10 @@ pub(crate) async fn retire(env: Rc<UserEnv>, mut user: User) {
 async fn setup<S: Dispatch>(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran {
     if user.ready {
         return Ran::Done;
+    }
+    if should_stop(env, user, Heed::All) {
+        // Stopped before it began: nothing to set up, nothing to tear down.
+        return Ran::Stopped;
     }
     user.ready = true;
     clear_rows(user);
@@ -326,8 +330,11 @@ async fn run_steps<S: Dispatch>(
     heed: Heed,
     mut first_start: Option<Instant>,
 ) -> Ran {
+    // An open-model arrival that was due sends its first request even if the run
+    // is stopping; anything else checks before every step.
+    let due = first_start.is_some();
     for (i, step) in steps.iter().enumerate() {
-        if i > 0 && should_stop(env, user, heed) {
+        if (i > 0 || !due) && should_stop(env, user, heed) {
             return Ran::Stopped;
         }
         match step {

@@ -87,6 +87,8 @@ pub struct Aggregator {
     lag_total: Histogram<u64>,
     lag_interval: Histogram<u64>,
     open: VecDeque<OpenPoint>,
+    /// The last second already moved from `open` into `series`.
+    finalized: u64,
     series: Vec<SeriesPoint>,
     max_points: usize,
 }
@@ -107,6 +109,7 @@ impl Aggregator {
             lag_total: latency_histogram(),
             lag_interval: latency_histogram(),
             open: VecDeque::new(),
+            finalized: 0,
             series: Vec::new(),
             max_points: max_points.max(4),
         }
@@ -136,7 +139,9 @@ impl Aggregator {
         self.dropped += delta.dropped;
         let _ = self.lag_total.add(&delta.lag);
         let _ = self.lag_interval.add(&delta.lag);
-        let point = self.point(delta.second);
+        // A delta later than its point's finalisation lands in the oldest open point,
+        // so the series stays in time order.
+        let point = self.point(delta.second.max(self.finalized + 1));
         for d in &delta.requests {
             if !d.is_empty() {
                 point.all.merge(d);
@@ -171,6 +176,7 @@ impl Aggregator {
             .is_some_and(|p| p.second + OPEN_SECONDS <= second)
         {
             if let Some(p) = self.open.pop_front() {
+                self.finalized = p.second;
                 let point = p.render(self.offset, None);
                 self.push_final(point);
             }
@@ -194,6 +200,7 @@ impl Aggregator {
             p.users = users;
         }
         while let Some(p) = self.open.pop_front() {
+            self.finalized = p.second;
             let point = p.render(self.offset, Some(end));
             self.push_final(point);
         }
@@ -218,6 +225,7 @@ impl Aggregator {
         self.lag_total.reset();
         self.lag_interval.reset();
         self.open.clear();
+        self.finalized = 0;
         self.series.clear();
     }
 
@@ -387,6 +395,26 @@ mod tests {
         assert_eq!(s.series.len(), 1);
         assert!((s.series[0].t - 0.5).abs() < 1e-9);
         assert!((s.series[0].width - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn very_late_deltas_keep_the_series_in_order() {
+        let mut agg = Aggregator::new(2);
+        for s in 1..=6 {
+            agg.merge(&delta(s, 1, 5));
+            agg.close_second(s, 1);
+        }
+        // Second 1 was finalised long ago; its straggler joins the oldest open point.
+        agg.merge(&delta(1, 4, 5));
+        agg.finish(Duration::from_secs(6), 1);
+        let s = agg.snapshot(Duration::from_secs(6), None, 6);
+        assert!(
+            s.series.windows(2).all(|w| w[0].t < w[1].t),
+            "{:?}",
+            s.series
+        );
+        let total: u64 = s.series.iter().map(|p| p.requests).sum();
+        assert_eq!(total, 6 * 2 + 5);
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct GeneratorMonitor {
     /// Cores the worker threads can use.
     cores: f64,
     last: Option<(Instant, f64)>,
+    /// Process CPU seconds when the run started (a process may run several).
+    start_cpu: f64,
     last_percent: f64,
     saturated: Option<String>,
 }
@@ -60,9 +62,11 @@ impl GeneratorMonitor {
     /// A monitor for a run with `workers` worker threads.
     pub fn new(workers: usize) -> GeneratorMonitor {
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu = process_cpu_seconds();
         GeneratorMonitor {
             cores: workers.clamp(1, available) as f64,
-            last: process_cpu_seconds().map(|cpu| (Instant::now(), cpu)),
+            last: cpu.map(|cpu| (Instant::now(), cpu)),
+            start_cpu: cpu.unwrap_or(0.0),
             last_percent: 0.0,
             saturated: None,
         }
@@ -108,7 +112,7 @@ impl GeneratorMonitor {
             self.saturated = judge(at, cpu_percent, self.cores, lag_p99);
         }
         GeneratorHealth {
-            cpu_seconds: cpu.unwrap_or(0.0),
+            cpu_seconds: cpu.map_or(0.0, |cpu| (cpu - self.start_cpu).max(0.0)),
             cpu_percent,
             lag_p99_ms: percentile_ms(total_lag, 99.0),
             lag_max_ms: lag_max,

@@ -5,7 +5,7 @@
 //! (closed: a user count over time; open: an arrival rate), takes [`Control`]
 //! messages, merges the workers' deltas into the [`Aggregator`], publishes a
 //! [`Snapshot`] about every second, and decides when the run ends. Workers (see
-//! [`worker`]) run the users; they talk to the controller only through channels.
+//! `worker`) run the users; they talk to the controller only through channels.
 
 pub mod closed;
 pub mod open;
@@ -250,7 +250,12 @@ impl Controller {
                 _ = sleep_until(end_at.unwrap_or(publish_at)), if end_at.is_some() => {
                     break EndReason::Completed;
                 }
-                Some((worker, delta)) = self.deltas.recv() => self.merge(worker, delta),
+                delta = self.deltas.recv() => match delta {
+                    Some((worker, delta)) => self.merge(worker, delta),
+                    // Every worker is gone before being told to stop: one panicked.
+                    // `finish` reports it when joining the threads.
+                    None => break EndReason::Stopped,
+                },
                 _ = steer.tick(), if closed => self.steer(),
                 _ = sleep_until(publish_at) => {
                     self.publish(second);
@@ -364,6 +369,8 @@ impl Controller {
         reason: EndReason,
         ended: Duration,
     ) -> Result<Arc<Snapshot>, RunError> {
+        // The last series point shows the users as the run ended, not after the drain.
+        let active_at_end = self.active();
         self.broadcast(WorkerCmd::Stop);
         // Workers drop their delta senders when they exit; allow the grace period
         // plus a margin for the final flush.
@@ -390,8 +397,7 @@ impl Controller {
         if panicked {
             return Err(RunError::WorkerPanicked);
         }
-        let active = self.active();
-        self.agg.finish(ended, active);
+        self.agg.finish(ended, active_at_end);
         let snap = Arc::new(self.render_at(ended, u64::MAX, reason));
         self.snapshots.send_replace(snap.clone());
         Ok(snap)

@@ -34,6 +34,13 @@ const PROBE: Duration = Duration::from_millis(20);
 
 /// The most overdue arrivals started at once when the run stops.
 const MAX_BACKLOG: usize = 10_000;
+/// Overdue arrivals started in one go before the worker looks at its commands again.
+const BATCH: usize = 63;
+
+/// A deadline that never comes (about a year away).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 24 * 3600)
+}
 
 /// A command from the controller to a worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,9 +159,19 @@ async fn run(w: WorkerSetup) {
             busy: Rc::new(Cell::new(0)),
         }),
     };
+    // The timers live across loop turns and are reset, not rebuilt, when they fire.
     let mut probe_at = Instant::now() + PROBE;
+    let probe = sleep_until(probe_at);
+    let flush_timer = sleep_until(flush.due());
+    let arrival_timer = sleep_until(probe_at);
+    tokio::pin!(probe, flush_timer, arrival_timer);
     loop {
         let arrival = open.as_ref().and_then(|o| o.next_due(origin));
+        if let Some(at) = arrival
+            && arrival_timer.deadline() != at
+        {
+            arrival_timer.as_mut().reset(at);
+        }
         // Commands first (a Stop must never starve behind a backlog of arrivals),
         // then the once-a-second flush, then arrivals, then the lag probe.
         tokio::select! {
@@ -175,21 +192,29 @@ async fn run(w: WorkerSetup) {
                 Some(WorkerCmd::Stop) | None => {
                     // Arrivals that were due before the stop still start.
                     if let Some(o) = open.as_mut() {
-                        o.dispatch_due(&env, &flows, origin);
+                        o.dispatch_due(&env, &flows, origin, MAX_BACKLOG);
                     }
                     break;
                 }
             },
-            _ = sleep_until(flush.due()) => flush.send(&env),
-            _ = sleep_until(arrival.unwrap_or(probe_at)), if arrival.is_some() => {
+            _ = &mut flush_timer => {
+                flush.send(&env);
+                flush_timer.as_mut().reset(flush.due());
+            }
+            _ = &mut arrival_timer, if arrival.is_some() => {
                 if let (Some(o), Some(at)) = (open.as_mut(), arrival) {
                     o.dispatch(&env, &flows, at);
+                    // Catch up on a backlog in small batches, then look at commands.
+                    o.dispatch_due(&env, &flows, origin, BATCH);
                 }
+                // Fired: the next turn sets the next arrival (or it stays disabled).
+                arrival_timer.as_mut().reset(far_future());
             }
-            _ = sleep_until(probe_at) => {
+            _ = &mut probe => {
                 let now = Instant::now();
                 env.recorder.borrow_mut().lag(now.saturating_duration_since(probe_at));
                 probe_at = now + PROBE;
+                probe.as_mut().reset(probe_at);
             }
         }
     }
@@ -310,10 +335,10 @@ impl OpenPool {
         Some(origin + Duration::from_secs_f64(t))
     }
 
-    /// Starts the arrivals already due (at most a bounded backlog).
-    fn dispatch_due(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, origin: Instant) {
+    /// Starts the arrivals already due, at most `max` of them.
+    fn dispatch_due(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, origin: Instant, max: usize) {
         let now = Instant::now();
-        for _ in 0..MAX_BACKLOG {
+        for _ in 0..max {
             match self.next_due(origin) {
                 Some(at) if at <= now => self.dispatch(env, flows, at),
                 _ => break,
