@@ -60,7 +60,8 @@ echo "building swarm (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan)
 SWARM="$ROOT/target/release/swarm"
 CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
-# The plan runner is `swarm check` without reports and console (examples/run_plan.rs).
+# The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
+# the profile uses it so that only the engine shows.
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -92,11 +93,16 @@ measure() {
         taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || true
 }
 
-# swarm_counts LABEL: "requests failures seconds" from run_plan's output.
+# swarm_counts LABEL: "requests failures seconds" from swarm's JSON report.
 swarm_counts() {
-    local out
-    out=$(cat "$WORK/$1.out")
-    echo "${out:-0 0 0}" | awk '{print $1, $2, $3}'
+    python3 - "$WORK/$1.json" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+    print(r["total"]["count"], r["total"]["failures"], r["duration_s"])
+except (OSError, ValueError, KeyError):
+    print(0, 0, 0)
+EOF
 }
 
 # row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file.
@@ -136,11 +142,16 @@ bench_throughput() {
     wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk.out")
     row wrk "${wrk_req:-0}" "$wrk_errs" "$DURATION"
     for client in lean reqwest; do
-        measure "swarm-$client" env SWARM_HTTP_CLIENT=$client "$RUN_PLAN" \
-            "$ROOT/bench/throughput.yaml" "$TARGET"
+        measure "swarm-$client" env SWARM_HTTP_CLIENT=$client "$SWARM" check \
+            "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+            --json "$WORK/swarm-$client.json" --progress none --quiet
         # shellcheck disable=SC2046
         row "swarm-$client" $(swarm_counts "swarm-$client")
     done
+    # The engine without the CLI around it: shows what the console and reports cost.
+    measure runner-lean "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET"
+    # shellcheck disable=SC2046
+    row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
     print_table "${ROWS[@]}"
 }
 
@@ -161,8 +172,9 @@ bench_idle() {
     echo "== idle users: 10,000 users thinking 5 s, spawned at 2,000/s, 30 s" >&2
     ROWS=()
     for client in lean reqwest; do
-        measure "idle-$client" env SWARM_HTTP_CLIENT=$client "$RUN_PLAN" \
-            "$ROOT/bench/idle.yaml" "$TARGET"
+        measure "idle-$client" env SWARM_HTTP_CLIENT=$client "$SWARM" check \
+            "$ROOT/bench/idle.yaml" --target "$TARGET" \
+            --json "$WORK/idle-$client.json" --progress none --quiet
         # shellcheck disable=SC2046
         row "idle-$client" $(swarm_counts "idle-$client")
     done

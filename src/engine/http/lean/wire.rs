@@ -159,8 +159,8 @@ pub(crate) fn write_request(
         out.extend_from_slice(b"\r\n");
     }
     if !has_agent {
-        out.extend_from_slice(b"user-agent: swarm/");
-        out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+        out.extend_from_slice(b"user-agent: ");
+        out.extend_from_slice(crate::engine::http::USER_AGENT.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     let mark = out.len();
