@@ -205,7 +205,10 @@ impl Client {
     pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
         match self {
             Client::Lean(c, shared) => c.send(shared, req).await?.into_http(),
-            Client::Reqwest(c) => c.send(req).await,
+            // Boxed while in flight: a user's task is sized for its largest state, and
+            // this future (about 640 bytes) would otherwise be carried by every
+            // thinking user, whichever client it uses.
+            Client::Reqwest(c) => Box::pin(c.send(req)).await,
         }
     }
 }

@@ -374,3 +374,22 @@ async fn redirects_are_followed_up_to_the_limit() {
     assert_eq!(r.err(), Some(FailureKind::TooManyRedirects));
     assert_eq!(server.conns.load(Ordering::SeqCst), 1);
 }
+
+/// A user's task is as large as its largest state, so the request in flight must not
+/// be part of it: see [`LeanClient::send`].
+#[test]
+fn a_request_in_flight_adds_little_to_a_users_task() {
+    let shared = shared(1024, 5);
+    let mut client = LeanClient::new();
+    let (method, headers) = (Method::GET, HeaderMap::new());
+    let req = HttpRequest {
+        method: &method,
+        url: "http://127.0.0.1:1/",
+        headers: &headers,
+        body: b"",
+        timeout: Duration::from_secs(1),
+    };
+    let size = std::mem::size_of_val(&client.send(&shared, &req));
+    assert!(size <= 128, "the send future is {size} bytes");
+    assert!(std::mem::size_of::<LeanClient>() <= 64);
+}

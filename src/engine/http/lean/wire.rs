@@ -3,6 +3,7 @@
 //! Content-Length, chunked encoding, or the end of the connection).
 
 use std::io;
+use std::mem::MaybeUninit;
 
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -112,17 +113,6 @@ fn push_path(out: &mut Vec<u8>, path: &str) {
     }
 }
 
-/// Appends a header value; CR and LF become spaces so a value can never inject a header.
-fn push_value(out: &mut Vec<u8>, value: &[u8]) {
-    let start = out.len();
-    out.extend_from_slice(value);
-    for b in &mut out[start..] {
-        if *b == b'\r' || *b == b'\n' {
-            *b = b' ';
-        }
-    }
-}
-
 /// What a request line and its headers are made of.
 pub(crate) struct Head<'a> {
     pub(crate) method: &'a str,
@@ -159,7 +149,8 @@ pub(crate) fn write_request(
         has_agent |= name.eq_ignore_ascii_case(b"user-agent");
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        push_value(out, value.as_bytes());
+        // `HeaderValue` never holds CR or LF, so a value cannot inject a header.
+        out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     if !has_host {
@@ -168,8 +159,8 @@ pub(crate) fn write_request(
         out.extend_from_slice(b"\r\n");
     }
     if !has_agent {
-        out.extend_from_slice(b"user-agent: swarm/");
-        out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+        out.extend_from_slice(b"user-agent: ");
+        out.extend_from_slice(crate::engine::http::USER_AGENT.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     let mark = out.len();
@@ -289,9 +280,12 @@ fn parse_head(
     s: &mut Scratch,
     head_request: bool,
 ) -> Result<Option<(u16, usize, Framing, bool)>, FailureKind> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let head_len = match resp.parse(&s.buf) {
+    // Uninitialised slots: initialising 96 headers costs more than parsing a small head.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, &s.buf, &mut slots);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(FailureKind::Protocol),

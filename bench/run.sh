@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
+#
+#   bench/run.sh [all|throughput|idle|startup|client]...      (default: all)
+#
+# nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
+# measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
+# GNU time with apt when they are missing. See docs/benchmarks.md for what the
+# figures mean and the targets they are held to.
+#
+#   throughput  50 users, no think time, keep-alive GET + status + one JSONPath check,
+#               10 s: requests/s and requests per generator CPU-second, wrk vs swarm
+#               (lean client, and reqwest with SWARM_HTTP_CLIENT=reqwest).
+#   idle        10,000 users thinking 5 s, spawned at 2,000/s, 30 s: achieved rate
+#               and peak RSS (target: >= 99% of 2,000 rps in <= 64 MB).
+#   startup     process start to the first request received, small plan.
+#   client      the request pipeline alone (examples/client_loop.rs, no scheduler),
+#               lean vs reqwest: isolates the HTTP client from the engine.
+#   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
+#
+# Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
+# CORE_TARGET / CORE_GEN (default 0 / 1).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PORT=${PORT:-18080}
+DURATION=${DURATION:-10}
+CORE_TARGET=${CORE_TARGET:-0}
+CORE_GEN=${CORE_GEN:-1}
+WORK=$(mktemp -d /tmp/swarm-bench.XXXXXX)
+URL="http://127.0.0.1:$PORT/json"
+TARGET="http://127.0.0.1:$PORT"
+NGINX_PID=
+
+cleanup() {
+    if [[ -n "$NGINX_PID" ]]; then
+        kill "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need_install=()
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx)
+command -v wrk >/dev/null || need_install+=(wrk)
+[[ -x /usr/bin/time ]] || need_install+=(time)
+command -v taskset >/dev/null || need_install+=(util-linux)
+command -v python3 >/dev/null || need_install+=(python3)
+if ((${#need_install[@]})); then
+    echo "installing: ${need_install[*]}" >&2
+    SUDO=
+    [[ $(id -u) == 0 ]] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "building swarm (release)..." >&2
+(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan)
+SWARM="$ROOT/target/release/swarm"
+CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
+# The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
+# the profile uses it so that only the engine shows.
+RUN_PLAN="$ROOT/target/release/examples/run_plan"
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+start_nginx() {
+    mkdir -p "$WORK/nginx"
+    sed -e "s#@DIR@#$WORK/nginx#g" -e "s#@PORT@#$PORT#g" "$ROOT/bench/nginx.conf.in" \
+        >"$WORK/nginx/nginx.conf"
+    taskset -c "$CORE_TARGET" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" \
+        -e "$WORK/nginx/error.log" &
+    NGINX_PID=$!
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return
+        fi
+        sleep 0.05
+    done
+    echo "nginx did not start; see $WORK/nginx/error.log" >&2
+    cat "$WORK/nginx/error.log" >&2 || true
+    exit 3
+}
+
+# measure LABEL CMD...: runs CMD on the generator core under /usr/bin/time; leaves
+# "wall user sys maxrss_kb" in $WORK/LABEL.time and stdout in $WORK/LABEL.out.
+measure() {
+    local label=$1
+    shift
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/$label.time" \
+        taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || true
+}
+
+# swarm_counts LABEL: "requests failures seconds" from swarm's JSON report.
+swarm_counts() {
+    python3 - "$WORK/$1.json" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+    print(r["total"]["count"], r["total"]["failures"], r["duration_s"])
+except (OSError, ValueError, KeyError):
+    print(0, 0, 0)
+EOF
+}
+
+# row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file.
+ROWS=()
+row() {
+    local label=$1 requests=$2 failures=$3 seconds=$4
+    read -r wall user sys rss <"$WORK/$label.time"
+    ROWS+=("$label $requests $failures $seconds $wall $user $sys $rss")
+}
+
+print_table() {
+    python3 - "$@" <<'EOF'
+import sys
+rows = [r.split() for r in sys.argv[1:]]
+ref = None
+print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
+      f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+for label, req, fail, secs, wall, user, sys_, rss in rows:
+    req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
+    cpu = float(user) + float(sys_)
+    per_cpu = req / cpu if cpu else 0.0
+    if label.startswith("wrk"):
+        ref = per_cpu
+    ratio = f"{per_cpu / ref:.2f}x" if ref else "-"
+    print(f"{label:<22}{req:>10}{fail:>8}{req / secs:>10.0f}{cpu:>8.2f}"
+          f"{per_cpu:>11.0f}{ratio:>8}{int(rss) / 1024:>8.1f}MB")
+EOF
+}
+
+bench_throughput() {
+    echo "== throughput: 50 users, no think time, ${DURATION}s, GET $URL" >&2
+    ROWS=()
+    measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
+    local wrk_req
+    wrk_req=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+    local wrk_errs
+    wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk.out")
+    row wrk "${wrk_req:-0}" "$wrk_errs" "$DURATION"
+    for client in lean reqwest; do
+        measure "swarm-$client" env SWARM_HTTP_CLIENT=$client "$SWARM" check \
+            "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+            --json "$WORK/swarm-$client.json" --progress none --quiet
+        # shellcheck disable=SC2046
+        row "swarm-$client" $(swarm_counts "swarm-$client")
+    done
+    # The engine without the CLI around it: shows what the console and reports cost.
+    measure runner-lean "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET"
+    # shellcheck disable=SC2046
+    row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
+    print_table "${ROWS[@]}"
+}
+
+bench_client() {
+    echo "== client: the request pipeline alone, 50 users, ${DURATION}s" >&2
+    ROWS=()
+    measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
+    row wrk "$(awk '/requests in/ {print $1}' "$WORK/wrk.out")" 0 "$DURATION"
+    for client in lean reqwest; do
+        measure "loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" 50 "$DURATION"
+        # shellcheck disable=SC2046
+        row "loop-$client" $(cat "$WORK/loop-$client.out")
+    done
+    print_table "${ROWS[@]}"
+}
+
+bench_idle() {
+    echo "== idle users: 10,000 users thinking 5 s, spawned at 2,000/s, 30 s" >&2
+    ROWS=()
+    for client in lean reqwest; do
+        measure "idle-$client" env SWARM_HTTP_CLIENT=$client "$SWARM" check \
+            "$ROOT/bench/idle.yaml" --target "$TARGET" \
+            --json "$WORK/idle-$client.json" --progress none --quiet
+        # shellcheck disable=SC2046
+        row "idle-$client" $(swarm_counts "idle-$client")
+    done
+    # The request pipeline alone: the same users and think time, all started at once.
+    for client in lean reqwest; do
+        measure "idle-loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" \
+            10000 30 5000
+        # shellcheck disable=SC2046
+        row "idle-loop-$client" $(cat "$WORK/idle-loop-$client.out")
+    done
+    print_table "${ROWS[@]}"
+    echo "target: >= 1980 req/s (99% of 2,000) in <= 64 MB peak RSS" >&2
+}
+
+bench_startup() {
+    echo "== startup: process start to first request (ms: min median max)" >&2
+    if "$SWARM" check "$ROOT/bench/startup.yaml" --target "$TARGET" --progress none --quiet \
+        >/dev/null 2>&1; then
+        python3 "$ROOT/bench/startup.py" 7 "$SWARM" check "$ROOT/bench/startup.yaml" \
+            --progress none --quiet --target
+    else
+        echo "(swarm check is not available; timing the plan runner instead)" >&2
+        python3 "$ROOT/bench/startup.py" 7 "$RUN_PLAN" "$ROOT/bench/startup.yaml"
+    fi
+    echo "target: well under 100 ms" >&2
+}
+
+bench_profile() {
+    echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
+    command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
+    taskset -c "$CORE_GEN" perf record -e cpu-clock -F 2000 -g -o "${PERF_DATA:-$WORK/perf.data}" \
+        "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET" >/dev/null 2>"$WORK/perf.err"
+    local report=(perf report -i "${PERF_DATA:-$WORK/perf.data}" --no-children --stdio -g none)
+    echo "-- by binary" >&2
+    "${report[@]}" --sort dso 2>/dev/null | grep '%' | head -8
+    echo "-- swarm's own code and libc, by symbol" >&2
+    "${report[@]}" --sort symbol --dsos run_plan,libc.so.6 --percent-limit 0.25 2>/dev/null |
+        grep '%' | sed -E 's/ +- +- *$//' | cut -c1-150 | head -45
+}
+
+start_nginx
+what=("$@")
+((${#what[@]})) || what=(all)
+for w in "${what[@]}"; do
+    case $w in
+        all) bench_throughput; bench_idle; bench_startup ;;
+        throughput) bench_throughput ;;
+        idle) bench_idle ;;
+        startup) bench_startup ;;
+        client) bench_client ;;
+        profile) bench_profile ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile)" >&2; exit 2 ;;
+    esac
+done

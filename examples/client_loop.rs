@@ -1,0 +1,120 @@
+//! A closed loop through the request pipeline, without the scheduler: `users` tasks on
+//! one current-thread runtime, each sending a GET with a status check and one JSONPath
+//! expectation as fast as it can, for `seconds`. It isolates the HTTP client and the
+//! per-request work from the engine, so `bench/run.sh` can compare the lean client
+//! with reqwest (`SWARM_HTTP_CLIENT=reqwest`) and profile them.
+//!
+//! Usage: `client_loop URL [USERS] [SECONDS] [THINK_MS]`; prints `requests failures seconds`.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde_json::Value;
+use swarm::compile::graph::*;
+use swarm::compile::jsonpath::JsonPath;
+use swarm::engine::config::EngineConfig;
+use swarm::engine::http::HttpShared;
+use swarm::engine::request::{VuContext, execute};
+
+fn plan() -> CompiledPlan {
+    CompiledPlan {
+        name: "client loop".into(),
+        source: PathBuf::from("client_loop"),
+        target: String::new(),
+        load: Load {
+            model: LoadModel::Closed(ClosedLoad::Fixed {
+                users: 1,
+                spawn_rate: None,
+            }),
+            duration: None,
+            iterations: None,
+        },
+        flows: Vec::new(),
+        requests: Vec::new(),
+        expectations: Vec::new(),
+        captures: Vec::new(),
+        slots: Vec::new(),
+        feeders: Vec::new(),
+        slos: Vec::new(),
+    }
+}
+
+fn step(url: &str) -> RequestStep {
+    RequestStep {
+        request: RequestId(0),
+        method: Method::GET,
+        url: Template::literal(url),
+        headers: Vec::new(),
+        query: Vec::new(),
+        body: None,
+        timeout: Duration::from_secs(10),
+        expect: Expect {
+            status: Some(StatusExpect {
+                id: ExpectId(0),
+                allowed: vec![StatusPattern::Exact(200)],
+            }),
+            json: vec![JsonExpect {
+                id: ExpectId(1),
+                path: JsonPath::parse("$.status").expect("a valid JSONPath"),
+                matcher: Matcher::Eq(Value::from("ok")),
+            }],
+            ..Expect::default()
+        },
+        captures: Vec::new(),
+        feeders: Vec::new(),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080/json".into());
+    let users: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
+    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let think = Duration::from_millis(args.next().and_then(|a| a.parse().ok()).unwrap_or(0));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let local = tokio::task::LocalSet::new();
+    let (requests, failures) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
+    let started = Instant::now();
+    local.block_on(&runtime, async {
+        let http = HttpShared::new(&EngineConfig::default()).expect("http setup");
+        let plan = Rc::new(plan());
+        let step = Rc::new(step(&url));
+        let deadline = started + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for user in 0..users {
+            let (http, plan, step) = (http.clone(), Rc::clone(&plan), Rc::clone(&step));
+            let (requests, failures) = (Rc::clone(&requests), Rc::clone(&failures));
+            tasks.push(tokio::task::spawn_local(async move {
+                let mut ctx = VuContext::new(user, &plan, &http);
+                while Instant::now() < deadline {
+                    let outcome = execute(&step, &mut ctx, &http, Instant::now()).await;
+                    requests.set(requests.get() + 1);
+                    if outcome.result.is_err() {
+                        failures.set(failures.get() + 1);
+                    }
+                    if !think.is_zero() {
+                        tokio::time::sleep(think).await;
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    println!(
+        "{} {} {:.3}",
+        requests.get(),
+        failures.get(),
+        started.elapsed().as_secs_f64()
+    );
+}
