@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::CheckArgs;
+use super::live_ui::LiveUi;
 use crate::compile::graph::CompiledPlan;
 use crate::compile::{self, CompileOptions};
 use crate::engine::config::EngineConfig;
@@ -17,6 +18,7 @@ use crate::metrics::snapshot::{EndReason, Snapshot};
 use crate::report::annotations::{self, AnnotationSink};
 use crate::report::baseline::{self, Baseline, BaselineComparison, BaselineError, BaselineSink};
 use crate::report::console::ConsoleSink;
+use crate::report::html::HtmlSink;
 use crate::report::json::JsonSink;
 use crate::report::junit::JunitSink;
 use crate::report::progress::{self, Progress};
@@ -81,8 +83,12 @@ async fn check(args: CheckArgs) -> i32 {
             return exit::INVALID;
         }
     };
+    let ui = match LiveUi::open(&args, &plan).await {
+        Ok(ui) => ui,
+        Err(code) => return code,
+    };
 
-    let (snapshot, run_failed) = match drive(plan.clone(), &args).await {
+    let (snapshot, run_failed) = match drive(plan.clone(), &args, ui.as_ref()).await {
         Ok(ended) => ended,
         Err(code) => return code,
     };
@@ -98,6 +104,9 @@ async fn check(args: CheckArgs) -> i32 {
     for e in &errors {
         eprintln!("error: {e}");
     }
+    if let Some(ui) = ui {
+        ui.after_run(result.snapshot.clone(), args.ui_exit).await;
+    }
     exit_code(&Outcome {
         run_failed,
         sink_errors: &errors,
@@ -109,12 +118,16 @@ async fn check(args: CheckArgs) -> i32 {
 /// Runs the plan with live progress until it ends, relaying Ctrl-C and SIGTERM. Returns
 /// the final snapshot and whether the run failed midway (then the snapshot is the last
 /// one seen), or the exit code when it could not start.
-async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapshot>, bool), i32> {
+async fn drive(
+    plan: Arc<CompiledPlan>,
+    args: &CheckArgs,
+    ui: Option<&LiveUi>,
+) -> Result<(Arc<Snapshot>, bool), i32> {
     let config = EngineConfig {
         insecure: args.insecure,
         ..EngineConfig::default()
     };
-    let handle = match crate::engine::start(plan, config) {
+    let handle = match crate::engine::start(plan.clone(), config) {
         Ok(handle) => handle,
         Err(e) => {
             eprintln!("error: the run could not be carried out: {e}");
@@ -123,6 +136,9 @@ async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapsho
     };
     let snapshots = handle.snapshots();
     let control = handle.control();
+    if let Some(ui) = ui {
+        ui.attach(plan, snapshots.clone(), control.clone());
+    }
     let progress = Progress::spawn(
         progress::resolve(args.progress, args.quiet),
         snapshots.clone(),
@@ -162,6 +178,9 @@ async fn drive(plan: Arc<CompiledPlan>, args: &CheckArgs) -> Result<(Arc<Snapsho
 fn sinks(args: &CheckArgs, comparison: Option<&BaselineComparison>) -> Sinks {
     let mut sinks = Sinks::new();
     sinks.push(ConsoleSink { quiet: args.quiet });
+    if let Some(path) = &args.html {
+        sinks.push(HtmlSink::new(path.clone()));
+    }
     if let Some(cmp) = comparison {
         sinks.push(BaselineSink {
             comparison: cmp.clone(),

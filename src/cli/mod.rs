@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod demo;
+mod live_ui;
 mod logging;
 mod schema;
 mod ui;
