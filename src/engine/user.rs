@@ -9,7 +9,6 @@
 //! short); only the end of the run ([`UserEnv::halt`]) interrupts an iteration.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,9 +20,9 @@ use tokio::sync::Notify;
 use super::feeder::{Feeders, Take};
 use super::http::HttpShared;
 use super::recorder::Recorder;
-use super::request::{Outcome, VuContext, execute};
+use super::request::{VuContext, execute};
 use super::schedule::{RunShared, WorkerShared};
-use crate::compile::graph::{CompiledPlan, Flow, RequestStep, Step, Think};
+use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
 /// What every user of one worker thread shares.
@@ -131,59 +130,6 @@ impl User {
     }
 }
 
-/// How a user awaits its requests. The request future is the largest part of a user
-/// task's state, and an idle user's task keeps that space while it thinks. Flows
-/// that pause (`think`, `pace`, think steps) therefore send through [`Boxed`]: the
-/// request future lives on the heap only while a request is in flight, so ten
-/// thousand thinking users stay small. Flows that never pause send [`Inline`],
-/// without an allocation per request.
-pub(crate) trait Dispatch {
-    fn send<'a>(
-        req: &'a RequestStep,
-        ctx: &'a mut VuContext,
-        http: &'a HttpShared,
-        start: Instant,
-    ) -> impl Future<Output = Outcome> + 'a;
-}
-
-/// Requests awaited in place (no allocation per request).
-pub(crate) struct Inline;
-
-impl Dispatch for Inline {
-    fn send<'a>(
-        req: &'a RequestStep,
-        ctx: &'a mut VuContext,
-        http: &'a HttpShared,
-        start: Instant,
-    ) -> impl Future<Output = Outcome> + 'a {
-        execute(req, ctx, http, start)
-    }
-}
-
-/// Requests awaited from the heap (a small task while the user is idle).
-pub(crate) struct Boxed;
-
-impl Dispatch for Boxed {
-    fn send<'a>(
-        req: &'a RequestStep,
-        ctx: &'a mut VuContext,
-        http: &'a HttpShared,
-        start: Instant,
-    ) -> impl Future<Output = Outcome> + 'a {
-        Box::pin(execute(req, ctx, http, start))
-    }
-}
-
-/// Whether a flow's users spend time idle (so their tasks should stay small).
-pub(crate) fn pauses(flow: &Flow) -> bool {
-    let think_step = |steps: &[Step]| steps.iter().any(|s| matches!(s, Step::Think(_)));
-    flow.think.is_some()
-        || flow.pace.is_some()
-        || think_step(&flow.setup)
-        || think_step(&flow.steps)
-        || think_step(&flow.teardown)
-}
-
 /// How a run of steps ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ran {
@@ -213,7 +159,7 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 }
 
 /// The closed model's user task: setup, iterations until stopped, teardown.
-pub(crate) async fn closed_user<S: Dispatch>(env: Rc<UserEnv>, mut user: User) {
+pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     env.worker.active.fetch_add(1, Ordering::Relaxed);
     let plan = env.plan.clone();
     let flow = &plan.flows[user.flow];
@@ -223,13 +169,13 @@ pub(crate) async fn closed_user<S: Dispatch>(env: Rc<UserEnv>, mut user: User) {
     } else {
         Heed::All
     };
-    let mut ran = setup::<S>(&env, &mut user, flow).await;
+    let mut ran = setup(&env, &mut user, flow).await;
     while ran == Ran::Done && !flow.steps.is_empty() {
         if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
             break;
         }
         let paced = flow.pace.map(|pace| Instant::now() + pace);
-        ran = iteration::<S>(&env, &mut user, flow, heed, None).await;
+        ran = iteration(&env, &mut user, flow, heed, None).await;
         if ran != Ran::Done {
             break;
         }
@@ -242,29 +188,25 @@ pub(crate) async fn closed_user<S: Dispatch>(env: Rc<UserEnv>, mut user: User) {
         tokio::task::consume_budget().await;
     }
     if ran != Ran::Exhausted {
-        teardown::<S>(&env, &mut user, flow).await;
+        teardown(&env, &mut user, flow).await;
     }
     env.worker.active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
 /// flow's setup first if this user has not yet. The caller took the iteration token.
-pub(crate) async fn pooled_iteration<S: Dispatch>(
-    env: &Rc<UserEnv>,
-    user: &mut User,
-    scheduled: Instant,
-) {
+pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, scheduled: Instant) {
     let plan = env.plan.clone();
     let flow = &plan.flows[user.flow];
     let mut start = scheduled;
     let mut ran = Ran::Done;
     if !user.ready {
-        ran = setup::<S>(env, user, flow).await;
+        ran = setup(env, user, flow).await;
         // The setup's time is the new user's own, not the arrival's wait.
         start = start.max(Instant::now());
     }
     if ran == Ran::Done {
-        iteration::<S>(env, user, flow, Heed::Halt, Some(start)).await;
+        iteration(env, user, flow, Heed::Halt, Some(start)).await;
     }
 }
 
@@ -272,10 +214,10 @@ pub(crate) async fn pooled_iteration<S: Dispatch>(
 pub(crate) async fn retire(env: Rc<UserEnv>, mut user: User) {
     let plan = env.plan.clone();
     let flow = &plan.flows[user.flow];
-    teardown::<Boxed>(&env, &mut user, flow).await;
+    teardown(&env, &mut user, flow).await;
 }
 
-async fn setup<S: Dispatch>(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran {
+async fn setup(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran {
     if user.ready {
         return Ran::Done;
     }
@@ -285,19 +227,19 @@ async fn setup<S: Dispatch>(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran 
     }
     user.ready = true;
     clear_rows(user);
-    run_steps::<S>(env, user, &flow.setup, None, Heed::All, None).await
+    run_steps(env, user, &flow.setup, None, Heed::All, None).await
 }
 
-async fn teardown<S: Dispatch>(env: &UserEnv, user: &mut User, flow: &Flow) {
+async fn teardown(env: &UserEnv, user: &mut User, flow: &Flow) {
     if flow.teardown.is_empty() || !user.ready {
         return;
     }
     clear_rows(user);
-    let _ = run_steps::<S>(env, user, &flow.teardown, None, Heed::Never, None).await;
+    let _ = run_steps(env, user, &flow.teardown, None, Heed::Never, None).await;
     user.ready = false;
 }
 
-async fn iteration<S: Dispatch>(
+async fn iteration(
     env: &UserEnv,
     user: &mut User,
     flow: &Flow,
@@ -307,7 +249,7 @@ async fn iteration<S: Dispatch>(
     user.ctx.iteration = user.iterations;
     user.iterations += 1;
     clear_rows(user);
-    let ran = run_steps::<S>(env, user, &flow.steps, flow.think, heed, first_start).await;
+    let ran = run_steps(env, user, &flow.steps, flow.think, heed, first_start).await;
     if ran == Ran::Done {
         env.iteration_done();
     }
@@ -322,7 +264,7 @@ fn clear_rows(user: &mut User) {
 
 /// Runs `steps` in order, with `think` after each request. `first_start` is when the
 /// first request counts from (the open model's scheduled start).
-async fn run_steps<S: Dispatch>(
+async fn run_steps(
     env: &UserEnv,
     user: &mut User,
     steps: &[Step],
@@ -360,7 +302,7 @@ async fn run_steps<S: Dispatch>(
                     }
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
-                let out = S::send(req, &mut user.ctx, &env.http, start).await;
+                let out = execute(req, &mut user.ctx, &env.http, start).await;
                 env.recorder
                     .borrow_mut()
                     .request(req.request, out.latency, out.bytes, out.result);
@@ -456,10 +398,10 @@ mod tests {
             live: Default::default(),
             drained: Default::default(),
         });
-        let inline = closed_user::<Inline>(env.clone(), User::new(0, 0, &env));
-        let boxed = closed_user::<Boxed>(env.clone(), User::new(1, 0, &env));
-        let (inline, boxed) = (future_size(&inline), future_size(&boxed));
-        assert!(boxed < inline, "boxed {boxed} inline {inline}");
-        assert!(boxed <= 2048, "an idle user's task takes {boxed} bytes");
+        // The HTTP client boxes each exchange while it is in flight, so a user's task
+        // does not carry the request future's space while it thinks.
+        let task = closed_user(env.clone(), User::new(0, 0, &env));
+        let size = future_size(&task);
+        assert!(size <= 2048, "an idle user's task takes {size} bytes");
     }
 }

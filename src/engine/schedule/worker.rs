@@ -24,9 +24,7 @@ use crate::compile::graph::CompiledPlan;
 use crate::engine::feeder::Feeders;
 use crate::engine::http::HttpShared;
 use crate::engine::recorder::Recorder;
-use crate::engine::user::{
-    Boxed, Inline, User, UserEnv, UserSignal, closed_user, pauses, pooled_iteration, retire,
-};
+use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
 use crate::metrics::aggregate::Delta;
 
 /// How often a worker probes its own event loop for lag.
@@ -293,11 +291,7 @@ fn set_users(
         let u = (index + threads * closed.len()) as u32;
         let user = User::new(u, flows.flow_for(u64::from(u)), env);
         closed.push(user.signal.clone());
-        if pauses(&env.plan.flows[user.flow]) {
-            env.spawn(closed_user::<Boxed>(env.clone(), user));
-        } else {
-            env.spawn(closed_user::<Inline>(env.clone(), user));
-        }
+        env.spawn(closed_user(env.clone(), user));
     }
     while closed.len() > mine {
         if let Some(signal) = closed.pop() {
@@ -379,14 +373,9 @@ impl OpenPool {
         self.busy.set(self.busy.get() + 1);
         env.worker.active.fetch_add(1, Ordering::Relaxed);
         let (idle, busy, task_env) = (self.idle.clone(), self.busy.clone(), env.clone());
-        let boxed = pauses(&env.plan.flows[user.flow]);
         env.spawn(async move {
             let scheduled = scheduled.into_std();
-            if boxed {
-                pooled_iteration::<Boxed>(&task_env, &mut user, scheduled).await;
-            } else {
-                pooled_iteration::<Inline>(&task_env, &mut user, scheduled).await;
-            }
+            pooled_iteration(&task_env, &mut user, scheduled).await;
             task_env.worker.active.fetch_sub(1, Ordering::Relaxed);
             busy.set(busy.get() - 1);
             if task_env.halt.get() {
