@@ -440,3 +440,38 @@ fn every_shared_plan_runs_against_the_demo() {
     seen.sort();
     assert_eq!(seen, on_disk);
 }
+
+/// The project's own example plans (`plans/`, one per feature) keep running against
+/// the demo and keep their SLOs, so the examples in the docs never rot.
+#[test]
+fn every_example_plan_runs_against_the_demo() {
+    let _turn = serial();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/plans");
+    let mut plans: Vec<PathBuf> = std::fs::read_dir(examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["yaml", "yml", "toml"].contains(&e))
+        })
+        .collect();
+    plans.sort();
+    assert!(
+        plans.len() >= 10,
+        "expected the example plans in {examples}"
+    );
+    for plan in &plans {
+        let out = run(
+            swarm().arg("check").arg(plan).args([
+                "--demo",
+                "--duration",
+                "2s",
+                "--progress",
+                "none",
+            ]),
+            Duration::from_secs(60),
+        );
+        assert_eq!(code(&out), 0, "{}: {}", plan.display(), describe(&out));
+    }
+}
