@@ -2,14 +2,67 @@
 
 use std::fmt;
 
-use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value;
 
 /// A parsed JSONPath query and its source text.
+///
+/// Queries made only of child names and indices (`$.a.b`, `$['a'][0]`, `$.a[-1]`),
+/// the common case in plans, are also compiled to a list of [`Step`]s and walked
+/// directly over the value, without allocating; `jsonpath_rust` builds a path string
+/// for every node it visits. Every other query runs through `jsonpath_rust`.
 #[derive(Clone)]
 pub struct JsonPath {
     source: String,
     query: JpQuery,
+    simple: Option<Box<[Step]>>,
+}
+
+/// One segment of a simple query: a single name or a single index selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Name(Box<str>),
+    Index(i64),
+}
+
+/// The steps of `query` when every segment selects one name or one index.
+fn simple_steps(query: &JpQuery) -> Option<Box<[Step]>> {
+    let step = |selector: &Selector| match selector {
+        Selector::Name(name) => Some(Step::Name(name.as_str().into())),
+        Selector::Index(i) => Some(Step::Index(*i)),
+        _ => None,
+    };
+    query
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            Segment::Selector(s) => step(s),
+            Segment::Selectors(list) if list.len() == 1 => step(&list[0]),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Walks simple steps as RFC 9535 (and `jsonpath_rust`) select them: a name selects
+/// an object's member, an index an array's element (negative from the end); anything
+/// else selects nothing.
+fn walk<'a>(steps: &[Step], mut value: &'a Value) -> Option<&'a Value> {
+    for step in steps {
+        value = match step {
+            Step::Name(name) => value.as_object()?.get(&**name)?,
+            Step::Index(i) => {
+                let array = value.as_array()?;
+                let i = if *i >= 0 {
+                    usize::try_from(*i).ok()?
+                } else {
+                    let back = usize::try_from(i.unsigned_abs()).ok()?;
+                    array.len().checked_sub(back)?
+                };
+                array.get(i)?
+            }
+        };
+    }
+    Some(value)
 }
 
 /// Why a JSONPath expression did not parse.
@@ -25,6 +78,7 @@ impl JsonPath {
         match jsonpath_rust::parser::parse_json_path(source) {
             Ok(query) => Ok(JsonPath {
                 source: source.to_owned(),
+                simple: simple_steps(&query),
                 query,
             }),
             Err(e) => Err(JsonPathError {
@@ -41,14 +95,34 @@ impl JsonPath {
 
     /// The nodes the query selects, in document order.
     pub fn query<'a>(&self, value: &'a Value) -> Vec<&'a Value> {
+        if let Some(steps) = &self.simple {
+            return walk(steps, value).into_iter().collect();
+        }
         jsonpath_rust::query::js_path_process(&self.query, value)
             .map(|refs| refs.into_iter().map(|r| r.val()).collect())
             .unwrap_or_default()
     }
 
+    /// Whether `test` holds for every node the query selects; when it selects none,
+    /// whether `test(None)` holds. Allocates nothing for simple queries.
+    pub fn all(&self, value: &Value, mut test: impl FnMut(Option<&Value>) -> bool) -> bool {
+        if let Some(steps) = &self.simple {
+            return test(walk(steps, value));
+        }
+        let nodes = self.query(value);
+        if nodes.is_empty() {
+            test(None)
+        } else {
+            nodes.into_iter().all(|v| test(Some(v)))
+        }
+    }
+
     /// The first node the query selects.
     pub fn first<'a>(&self, value: &'a Value) -> Option<&'a Value> {
-        self.query(value).into_iter().next()
+        match &self.simple {
+            Some(steps) => walk(steps, value),
+            None => self.query(value).into_iter().next(),
+        }
     }
 }
 
@@ -85,5 +159,156 @@ mod tests {
         let v: Value = serde_json::json!({"items": [{"price": 3}]});
         assert_eq!(p.first(&v), Some(&serde_json::json!(3)));
         assert!(JsonPath::parse("$.items[?(").is_err());
+    }
+
+    /// What `jsonpath_rust` alone selects, the reference for the simple walk.
+    fn reference<'a>(p: &JsonPath, v: &'a Value) -> Vec<&'a Value> {
+        jsonpath_rust::query::js_path_process(&p.query, v)
+            .map(|refs| refs.into_iter().map(|r| r.val()).collect())
+            .unwrap_or_default()
+    }
+
+    fn docs() -> Vec<Value> {
+        vec![
+            serde_json::json!({"status": "ok", "a": {"b": [1, {"c": null}, [true]]}, "": 5,
+                "it's": {"x y": [10, 20, 30]}, "0": "zero"}),
+            serde_json::json!([{"a": 1}, [2, 3], "s", null, -1.5]),
+            serde_json::json!("text"),
+            serde_json::json!(null),
+            serde_json::json!({}),
+            serde_json::json!([]),
+        ]
+    }
+
+    #[test]
+    fn simple_paths_are_compiled_and_agree_with_jsonpath_rust() {
+        let simple = [
+            "$",
+            "$.status",
+            "$.a.b",
+            "$.a.b[0]",
+            "$.a.b[1].c",
+            "$.a.b[2][0]",
+            "$.a.b[-1]",
+            "$.a.b[-3]",
+            "$.a.b[-4]",
+            "$.a.b[3]",
+            "$['a']['b'][1]",
+            "$[\"it's\"]['x y'][-1]",
+            "$['it\\'s']",
+            "$['']",
+            "$['0']",
+            "$[0]",
+            "$[0].a",
+            "$[-1]",
+            "$[1][-2]",
+            "$[4]",
+            "$.missing",
+            "$.status.deeper",
+            "$.a[0]",
+            "$[9007199254740991]",
+            "$[-9007199254740991]",
+        ];
+        for path in simple {
+            let p = JsonPath::parse(path).unwrap();
+            assert!(p.simple.is_some(), "{path} compiles to steps");
+            for doc in docs() {
+                let want = reference(&p, &doc);
+                assert_eq!(p.query(&doc), want, "{path} on {doc}");
+                assert_eq!(p.first(&doc), want.first().copied(), "{path} on {doc}");
+                assert!(want.len() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn other_paths_fall_back_to_jsonpath_rust() {
+        for path in [
+            "$.*",
+            "$..b",
+            "$.a.b[0:2]",
+            "$.a.b[?@ == 1]",
+            "$['a','status']",
+            "$[0,1]",
+            "$.a.b[*]",
+        ] {
+            let p = JsonPath::parse(path).unwrap();
+            assert!(p.simple.is_none(), "{path} is not simple");
+            for doc in docs() {
+                assert_eq!(p.query(&doc), reference(&p, &doc), "{path} on {doc}");
+            }
+        }
+        let doc = serde_json::json!({"a": [1, 2], "b": [3]});
+        let p = JsonPath::parse("$..*[0]").unwrap();
+        assert_eq!(p.query(&doc).len(), 2);
+    }
+
+    #[test]
+    fn all_holds_for_every_node_or_for_none() {
+        let doc = serde_json::json!({"xs": [1, 2, 3], "s": "ok"});
+        let gt = |n: u64| move |v: Option<&Value>| v.and_then(Value::as_u64).is_some_and(|x| x > n);
+        assert!(JsonPath::parse("$.xs[*]").unwrap().all(&doc, gt(0)));
+        assert!(!JsonPath::parse("$.xs[*]").unwrap().all(&doc, gt(1)));
+        assert!(JsonPath::parse("$.xs[-1]").unwrap().all(&doc, gt(2)));
+        assert!(
+            JsonPath::parse("$.nope")
+                .unwrap()
+                .all(&doc, |v| v.is_none())
+        );
+        assert!(
+            JsonPath::parse("$.nope[*]")
+                .unwrap()
+                .all(&doc, |v| v.is_none())
+        );
+        assert!(!JsonPath::parse("$.s").unwrap().all(&doc, |v| v.is_none()));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: [&str; 4] = ["a", "b", "x y", "it's"];
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-5i64..5).prop_map(Value::from),
+                "[a-z]{0,3}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((0..KEYS.len(), inner), 0..4).prop_map(|kv| {
+                        Value::Object(
+                            kv.into_iter()
+                                .map(|(k, v)| (KEYS[k].to_owned(), v))
+                                .collect(),
+                        )
+                    }),
+                ]
+            })
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            let segment = prop_oneof![
+                (0..2usize).prop_map(|k| format!(".{}", KEYS[k])),
+                (0..KEYS.len()).prop_map(|k| format!("['{}']", KEYS[k].replace('\'', "\\'"))),
+                (-5i64..5).prop_map(|i| format!("[{i}]")),
+            ];
+            prop::collection::vec(segment, 0..5).prop_map(|s| format!("${}", s.concat()))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            #[test]
+            fn simple_walk_matches_jsonpath_rust(doc in value(), path in path()) {
+                let p = JsonPath::parse(&path).unwrap();
+                prop_assert!(p.simple.is_some(), "{} compiles to steps", path);
+                let want = reference(&p, &doc);
+                prop_assert_eq!(p.query(&doc), want.clone());
+                prop_assert_eq!(p.first(&doc), want.first().copied());
+            }
+        }
     }
 }

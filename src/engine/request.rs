@@ -17,7 +17,7 @@ use super::capture;
 use super::expect::{self, LazyJson};
 use super::http::{Client, HttpRequest, HttpShared};
 use super::render::{self, Scope};
-use crate::compile::graph::{Body, CompiledPlan, RequestStep};
+use crate::compile::graph::{Body, CaptureSource, CompiledPlan, RequestStep};
 use crate::metrics::failure::FailureKind;
 
 /// One virtual user's state.
@@ -118,7 +118,13 @@ pub async fn execute(
         body: &ctx.bufs.body,
         timeout: step.timeout,
     };
-    let response = client.send(&req).await;
+    // Only header checks and header captures read the response's headers.
+    let headers = !step.expect.headers.is_empty()
+        || step
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Header(_)));
+    let response = client.send_with(&req, headers).await;
     let latency = start.elapsed();
     let response = match response {
         Ok(r) => r,

@@ -203,8 +203,19 @@ pub enum Client {
 impl Client {
     /// Sends one request and reads the whole response, following redirects.
     pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
+        self.send_with(req, true).await
+    }
+
+    /// Like [`Client::send`]; without `headers` the response's header map may be
+    /// empty (the lean client then builds none). Cookies and redirects are handled
+    /// either way.
+    pub async fn send_with(
+        &mut self,
+        req: &HttpRequest<'_>,
+        headers: bool,
+    ) -> Result<HttpResponse, FailureKind> {
         match self {
-            Client::Lean(c, shared) => c.send(shared, req).await?.into_http(),
+            Client::Lean(c, shared) => c.send(shared, req).await?.into_http_with(headers),
             // Boxed while in flight: a user's task is sized for its largest state, and
             // this future (about 640 bytes) would otherwise be carried by every
             // thinking user, whichever client it uses.

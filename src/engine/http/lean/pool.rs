@@ -19,6 +19,9 @@ const INITIAL_READ: usize = 8 * 1024;
 /// Buffers that grew past this are shrunk before going back to the pool, so one huge
 /// response does not pin its memory for the rest of the run.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// Bodies up to this size are copied out when the caller needs no headers, so the
+/// scratch keeps its buffer for the next request; larger ones take the buffer over.
+pub(crate) const COPY_BODY_MAX: usize = 4 * 1024;
 /// Idle scratches kept per thread; more in flight at once are simply freed afterwards.
 const KEEP_IDLE: usize = 256;
 
@@ -142,12 +145,30 @@ impl Response {
     /// slice. The scratch goes back to the pool without it, so the next request
     /// allocates one buffer, instead of one allocation per header and for the body.
     /// Headers `http` cannot represent are skipped.
-    pub fn into_http(mut self) -> Result<HttpResponse, FailureKind> {
+    pub fn into_http(self) -> Result<HttpResponse, FailureKind> {
+        self.into_http_with(true)
+    }
+
+    /// Like [`Response::into_http`]; without `headers` the returned header map is
+    /// empty (nothing is built), and a small body is copied out so the scratch keeps
+    /// its buffer.
+    pub fn into_http_with(mut self, headers: bool) -> Result<HttpResponse, FailureKind> {
         let status = StatusCode::from_u16(self.status).map_err(|_| FailureKind::Protocol)?;
+        if !headers {
+            let body = self.body();
+            if body.len() <= COPY_BODY_MAX {
+                return Ok(HttpResponse {
+                    status,
+                    headers: HeaderMap::new(),
+                    body: Bytes::copy_from_slice(body),
+                });
+            }
+        }
         let scratch = self.scratch.get();
         let buf = Bytes::from(std::mem::take(&mut scratch.buf));
-        let mut headers = HeaderMap::with_capacity(scratch.headers.len());
-        for (name, value) in &scratch.headers {
+        let wanted = if headers { &scratch.headers[..] } else { &[] };
+        let mut headers = HeaderMap::with_capacity(wanted.len());
+        for (name, value) in wanted {
             let Ok(name) = HeaderName::from_bytes(&buf[name.start as usize..name.end as usize])
             else {
                 continue;

@@ -174,6 +174,32 @@ async fn keep_alive_connections_are_reused() {
 }
 
 #[tokio::test]
+async fn responses_hand_over_with_or_without_headers() {
+    let big = "x".repeat(pool::COPY_BODY_MAX + 1);
+    let server = serve(move |head, _| match path(head) {
+        "/big" => Reply::Keep(ok(&big)),
+        _ => Reply::Keep(ok(r#"{"ok":true}"#)),
+    })
+    .await;
+    let (shared, mut client) = (shared(1 << 20, 5), LeanClient::new());
+    for p in ["/small", "/big"] {
+        let full = get(&mut client, &shared, &server.url(p)).await.unwrap();
+        let want_body = full.body().to_vec();
+        let full = full.into_http().unwrap();
+        assert_eq!(full.status, 200);
+        assert_eq!(&full.body[..], &want_body[..]);
+        let len = want_body.len().to_string();
+        assert_eq!(full.headers.get("content-length").unwrap(), &len[..]);
+        let lean = get(&mut client, &shared, &server.url(p)).await.unwrap();
+        let lean = lean.into_http_with(false).unwrap();
+        assert_eq!(lean.status, 200);
+        assert_eq!(&lean.body[..], &want_body[..], "{p}");
+        assert!(lean.headers.is_empty());
+    }
+    assert_eq!(server.conns.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn chunked_bodies_and_connection_close() {
     let server = serve(|head, _| {
         let r = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
