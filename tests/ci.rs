@@ -870,3 +870,39 @@ fn the_action_gates_a_real_run() {
         }
     }
 }
+
+/// Under GitHub Actions, `swarm validate` and `swarm check` annotate an invalid plan
+/// at the offending line; elsewhere they print no workflow commands.
+#[test]
+fn an_invalid_plan_is_annotated_by_validate_and_check() {
+    let plan = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/plans/invalid/unknown-key.yaml"
+    );
+    for command in ["validate", "check"] {
+        let run = |github: bool| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_swarm"));
+            cmd.arg(command).arg(plan).env_remove("GITHUB_WORKSPACE");
+            if github {
+                cmd.env("GITHUB_ACTIONS", "true");
+            } else {
+                cmd.env_remove("GITHUB_ACTIONS");
+            }
+            cmd.output().unwrap()
+        };
+        let out = run(true);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("::error file=") && stdout.contains("unknown-key.yaml,line=9,col=9"),
+            "{command}: {stdout}"
+        );
+        assert!(stdout.contains("expect"), "{command}: {stdout}");
+        let quiet = run(false);
+        assert_eq!(quiet.status.code(), Some(2), "{command}");
+        assert!(
+            !String::from_utf8_lossy(&quiet.stdout).contains("::error"),
+            "{command}"
+        );
+    }
+}

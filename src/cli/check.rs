@@ -69,9 +69,7 @@ async fn check(args: CheckArgs) -> i32 {
         Ok(plan) => Arc::new(plan),
         Err(errors) => {
             eprint!("{errors}");
-            if annotations::enabled() {
-                print!("{}", annotations::plan_errors(&errors));
-            }
+            annotations::print_plan_errors(&errors);
             return exit::INVALID;
         }
     };

@@ -24,6 +24,7 @@ pub fn run(args: ValidateArgs) -> i32 {
         }
         Err(errors) => {
             eprint!("{errors}");
+            crate::report::annotations::print_plan_errors(&errors);
             exit::INVALID
         }
     }

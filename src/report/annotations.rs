@@ -131,6 +131,14 @@ pub fn plan_errors(errors: &PlanErrors) -> String {
         .collect()
 }
 
+/// Under GitHub Actions, prints one `::error` annotation per plan diagnostic on
+/// stdout, so a failed `swarm check` or `swarm validate` points at the plan's lines.
+pub fn print_plan_errors(errors: &PlanErrors) {
+    if enabled() {
+        print!("{}", plan_errors(errors));
+    }
+}
+
 /// Prints the annotations of a finished run on stdout (under GitHub Actions only):
 /// failed SLOs, and regressions against the baseline when there is one.
 #[derive(Debug, Clone, Default)]
