@@ -3,6 +3,9 @@
 use std::fmt;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// A parsed JSONPath query and its source text.
@@ -65,6 +68,118 @@ fn walk<'a>(steps: &[Step], mut value: &'a Value) -> Option<&'a Value> {
     Some(value)
 }
 
+/// Selects what simple steps select straight from JSON text, in one pass: only the
+/// selected node is built into a [`Value`]; every other member and element is
+/// checked by the parser and skipped. Negative indices need the array's length, so
+/// they are not walked this way (see [`JsonPath::select_in`]).
+struct Select<'s>(&'s [Step]);
+
+impl<'de> DeserializeSeed<'de> for Select<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        if self.0.is_empty() {
+            return Value::deserialize(d).map(Some);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Select<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let Some((step, rest)) = self.0.split_first() else {
+            return Value::deserialize(MapAccessDeserializer::new(map)).map(Some);
+        };
+        let mut found = None;
+        while let Some(hit) = map.next_key_seed(KeyIs(step))? {
+            if hit {
+                // A repeated member replaces the earlier one, as in a parsed `Value`.
+                found = map.next_value_seed(Select(rest))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+        let Some((step, rest)) = self.0.split_first() else {
+            return Value::deserialize(SeqAccessDeserializer::new(seq)).map(Some);
+        };
+        let want = match step {
+            Step::Index(i) => usize::try_from(*i).ok(),
+            Step::Name(_) => None,
+        };
+        let mut found = None;
+        let mut at = 0usize;
+        loop {
+            if Some(at) == want {
+                match seq.next_element_seed(Select(rest))? {
+                    Some(v) => found = v,
+                    None => return Ok(found),
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(found);
+            }
+            at += 1;
+        }
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
+    }
+}
+
+/// Whether an object key is the name a step selects; compares without allocating
+/// (keys without escapes are borrowed from the input).
+struct KeyIs<'s>(&'s Step);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(matches!(self.0, Step::Name(name) if **name == *key))
+    }
+}
+
 /// Why a JSONPath expression did not parse.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("invalid JSONPath `{source_text}`: {reason}")]
@@ -115,6 +230,23 @@ impl JsonPath {
         } else {
             nodes.into_iter().all(|v| test(Some(v)))
         }
+    }
+
+    /// What the query selects from the JSON text `body`, in one pass that builds only
+    /// the selected node: cheaper than parsing the whole document when it is the only
+    /// query on it. `None` when the query cannot be answered that way (it is not a
+    /// simple one, or it counts from an array's end); `Some(Err)` when `body` is not
+    /// JSON. Agrees with [`JsonPath::first`] on the parsed document.
+    pub fn select_in(&self, body: &[u8]) -> Option<Result<Option<Value>, serde_json::Error>> {
+        let steps = self.simple.as_deref()?;
+        if steps.iter().any(|s| matches!(s, Step::Index(i) if *i < 0)) {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(body);
+        Some(Select(steps).deserialize(&mut de).and_then(|v| {
+            de.end()?;
+            Ok(v)
+        }))
     }
 
     /// The first node the query selects.
@@ -217,8 +349,60 @@ mod tests {
                 assert_eq!(p.query(&doc), want, "{path} on {doc}");
                 assert_eq!(p.first(&doc), want.first().copied(), "{path} on {doc}");
                 assert!(want.len() <= 1);
+                let text = serde_json::to_vec(&doc).unwrap();
+                match p.select_in(&text) {
+                    Some(selected) => assert_eq!(
+                        selected.unwrap().as_ref(),
+                        want.first().copied(),
+                        "{path} on {doc} in one pass"
+                    ),
+                    None => assert!(path.contains("[-"), "{path} is walked in one pass"),
+                }
             }
         }
+    }
+
+    #[test]
+    fn one_pass_selection_reads_json_as_the_parser_does() {
+        let select = |path: &str, text: &str| {
+            JsonPath::parse(path)
+                .unwrap()
+                .select_in(text.as_bytes())
+                .expect("a simple path")
+        };
+        // A repeated member: the last one counts, as in a parsed value.
+        let text = r#"{"a": {"b": 1}, "a": {"c": 2}}"#;
+        assert_eq!(select("$.a.b", text).unwrap(), None);
+        assert_eq!(select("$.a.c", text).unwrap(), Some(Value::from(2)));
+        // Escaped keys are unescaped before they are compared.
+        let text = r#"{"x\"y": 1, "\u00e9": [0, {"k": "v"}]}"#;
+        assert_eq!(select("$['x\"y']", text).unwrap(), Some(Value::from(1)));
+        assert_eq!(select("$['é'][1].k", text).unwrap(), Some(Value::from("v")));
+        assert_eq!(
+            select("$['é'][1]", text).unwrap(),
+            Some(serde_json::json!({"k": "v"}))
+        );
+        assert_eq!(select("$['é'][2]", text).unwrap(), None);
+        // Whatever is skipped must still be JSON, and nothing may follow the value.
+        for bad in [
+            r#"{"status": "ok", "rest": [1, 2"#,
+            r#"{"status": "ok", "rest": tru}"#,
+            r#"{"status": "ok"} trailing"#,
+            r#"{"rest": "\q", "status": "ok"}"#,
+            "",
+            "<html>",
+        ] {
+            assert!(select("$.status", bad).is_err(), "{bad:?} is not JSON");
+            assert!(serde_json::from_str::<Value>(bad).is_err());
+        }
+        // Counting from the end needs the whole array: not done in one pass.
+        assert!(
+            JsonPath::parse("$.a[-1]")
+                .unwrap()
+                .select_in(b"{}")
+                .is_none()
+        );
+        assert!(JsonPath::parse("$..a").unwrap().select_in(b"{}").is_none());
     }
 
     #[test]
@@ -308,6 +492,11 @@ mod tests {
                 let want = reference(&p, &doc);
                 prop_assert_eq!(p.query(&doc), want.clone());
                 prop_assert_eq!(p.first(&doc), want.first().copied());
+                let text = serde_json::to_vec_pretty(&doc).unwrap();
+                if let Some(selected) = p.select_in(&text) {
+                    let selected = selected.unwrap();
+                    prop_assert_eq!(selected.as_ref(), want.first().copied());
+                }
             }
         }
     }

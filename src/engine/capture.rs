@@ -3,10 +3,10 @@
 //! A capture that finds nothing clears its slot, so later steps see the variable as
 //! unset instead of a stale value, and fails the request with the capture's id.
 
-use http::HeaderMap;
 use serde_json::Value;
 
 use super::expect::{LazyJson, body_text};
+use super::http::Headers;
 use crate::compile::graph::{Capture, CaptureSource};
 use crate::metrics::failure::FailureKind;
 
@@ -14,7 +14,7 @@ use crate::metrics::failure::FailureKind;
 /// set or cleared; the first failure is returned.
 pub fn apply(
     captures: &[Capture],
-    headers: &HeaderMap,
+    headers: &impl Headers,
     json: &mut LazyJson<'_>,
     body: &[u8],
     slots: &mut [Option<Value>],
@@ -50,15 +50,15 @@ pub fn clear(captures: &[Capture], slots: &mut [Option<Value>]) {
 /// had to be JSON and was not.
 fn extract(
     source: &CaptureSource,
-    headers: &HeaderMap,
+    headers: &impl Headers,
     json: &mut LazyJson<'_>,
     body: &[u8],
 ) -> Result<Option<Value>, FailureKind> {
     Ok(match source {
-        CaptureSource::Json(path) => path.first(json.get()?).cloned(),
+        CaptureSource::Json(path) => json.first(path)?,
         CaptureSource::Header(name) => headers
-            .get(name)
-            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+            .first(name)
+            .map(|v| Value::String(String::from_utf8_lossy(v).into_owned())),
         CaptureSource::Regex(re) => {
             let text = body_text(body);
             re.captures(&text).map(|caps| {
@@ -71,6 +71,8 @@ fn extract(
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderMap;
+
     use super::*;
     use crate::compile::graph::{CaptureId, SlotId};
     use crate::compile::jsonpath::JsonPath;

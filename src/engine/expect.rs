@@ -7,21 +7,40 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use http::HeaderMap;
 use serde_json::Value;
 
+use super::http::Headers;
 use crate::compile::graph::{Expect, Matcher};
+use crate::compile::jsonpath::JsonPath;
 use crate::metrics::failure::FailureKind;
 
 /// The response body, parsed as JSON on first use.
+///
+/// When a step asks exactly one JSON query of the body ([`LazyJson::single`]) and
+/// it is a simple one, the query is answered while parsing, without building the
+/// document ([`JsonPath::select_in`]); otherwise the body is parsed once and every
+/// query runs on the parsed value.
 pub struct LazyJson<'a> {
     body: &'a [u8],
     parsed: Option<Option<Value>>,
+    single: bool,
 }
 
 impl<'a> LazyJson<'a> {
     pub fn new(body: &'a [u8]) -> Self {
-        LazyJson { body, parsed: None }
+        LazyJson {
+            body,
+            parsed: None,
+            single: false,
+        }
+    }
+
+    /// For a body that exactly one JSON query will be asked of.
+    pub fn single(body: &'a [u8]) -> Self {
+        LazyJson {
+            single: true,
+            ..LazyJson::new(body)
+        }
     }
 
     /// The parsed body, or [`FailureKind::NotJson`].
@@ -31,6 +50,37 @@ impl<'a> LazyJson<'a> {
             .get_or_insert_with(|| serde_json::from_slice(body).ok())
             .as_ref()
             .ok_or(FailureKind::NotJson)
+    }
+
+    /// The one query's answer straight from the text, if it can be had that way.
+    fn select(&mut self, path: &JsonPath) -> Option<Result<Option<Value>, FailureKind>> {
+        if !self.single || self.parsed.is_some() {
+            return None;
+        }
+        self.single = false;
+        let selected = path.select_in(self.body)?;
+        Some(selected.map_err(|_| FailureKind::NotJson))
+    }
+
+    /// Whether `test` holds for every node `path` selects (for `None` when it selects
+    /// none); [`FailureKind::NotJson`] when the body is not JSON.
+    pub fn all(
+        &mut self,
+        path: &JsonPath,
+        mut test: impl FnMut(Option<&Value>) -> bool,
+    ) -> Result<bool, FailureKind> {
+        if let Some(selected) = self.select(path) {
+            return Ok(test(selected?.as_ref()));
+        }
+        Ok(path.all(self.get()?, test))
+    }
+
+    /// The first node `path` selects, or [`FailureKind::NotJson`].
+    pub fn first(&mut self, path: &JsonPath) -> Result<Option<Value>, FailureKind> {
+        if let Some(selected) = self.select(path) {
+            return selected;
+        }
+        Ok(path.first(self.get()?).cloned())
     }
 }
 
@@ -43,7 +93,7 @@ pub fn body_text(body: &[u8]) -> Cow<'_, str> {
 pub fn check(
     expect: &Expect,
     status: u16,
-    headers: &HeaderMap,
+    headers: &impl Headers,
     json: &mut LazyJson<'_>,
     latency: Duration,
 ) -> Result<(), FailureKind> {
@@ -60,18 +110,14 @@ pub fn check(
         }
     }
     for h in &expect.headers {
-        let value = headers
-            .get(&h.name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let value = headers.first(&h.name).map(String::from_utf8_lossy);
         if !eval_text(&h.matcher, value.as_deref()) {
             return Err(FailureKind::Expect(h.id));
         }
     }
     for j in &expect.json {
-        let doc = json.get()?;
         // A query that selects several nodes holds when every node does.
-        let holds = j.path.all(doc, |v| eval(&j.matcher, v));
-        if !holds {
+        if !json.all(&j.path, |v| eval(&j.matcher, v))? {
             return Err(FailureKind::Expect(j.id));
         }
     }

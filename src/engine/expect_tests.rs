@@ -273,3 +273,41 @@ fn json_is_parsed_once_and_only_when_asked() {
     .unwrap();
     assert!(lazy.parsed.is_none());
 }
+
+#[test]
+fn a_single_query_is_answered_in_one_pass_and_agrees_with_the_parsed_body() {
+    let path = |p: &str| JsonPath::parse(p).unwrap();
+    let body = br#"{"status": "ok", "items": [{"id": 7}, {"id": 8}]}"#;
+    for p in [
+        "$.status",
+        "$.items[1].id",
+        "$.items[-1].id",
+        "$.items[*].id",
+        "$.nope",
+    ] {
+        let mut one = LazyJson::single(body);
+        let mut full = LazyJson::new(body);
+        assert_eq!(one.first(&path(p)), full.first(&path(p)), "{p}");
+        let mut one = LazyJson::single(body);
+        assert_eq!(
+            one.all(&path(p), |v| v.is_some()),
+            full.all(&path(p), |v| v.is_some()),
+            "{p}"
+        );
+    }
+    // A simple path is answered without parsing the whole body...
+    let mut one = LazyJson::single(body);
+    assert_eq!(one.first(&path("$.status")), Ok(Some(json!("ok"))));
+    assert!(one.parsed.is_none());
+    // ...but only once: a second query parses the body.
+    assert_eq!(one.first(&path("$.items[0].id")), Ok(Some(json!(7))));
+    assert!(one.parsed.is_some());
+    // Not JSON is not JSON either way.
+    for p in ["$.status", "$.items[-1]", "$..id"] {
+        assert_eq!(
+            LazyJson::single(b"{\"status\": ").first(&path(p)),
+            Err(FailureKind::NotJson),
+            "{p}"
+        );
+    }
+}

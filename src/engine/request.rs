@@ -118,13 +118,7 @@ pub async fn execute(
         body: &ctx.bufs.body,
         timeout: step.timeout,
     };
-    // Only header checks and header captures read the response's headers.
-    let headers = !step.expect.headers.is_empty()
-        || step
-            .captures
-            .iter()
-            .any(|c| matches!(c.source, CaptureSource::Header(_)));
-    let response = client.send_with(&req, headers).await;
+    let response = client.send(&req).await;
     let latency = start.elapsed();
     let response = match response {
         Ok(r) => r,
@@ -137,24 +131,34 @@ pub async fn execute(
             };
         }
     };
-    let mut json = LazyJson::new(&response.body);
+    let json_queries = step.expect.json.len()
+        + step
+            .captures
+            .iter()
+            .filter(|c| matches!(c.source, CaptureSource::Json(_)))
+            .count();
+    let mut json = if json_queries == 1 {
+        LazyJson::single(response.body())
+    } else {
+        LazyJson::new(response.body())
+    };
     let checked = expect::check(
         &step.expect,
-        response.status.as_u16(),
-        &response.headers,
+        response.status(),
+        &response,
         &mut json,
         latency,
     );
     let captured = capture::apply(
         &step.captures,
-        &response.headers,
+        &response,
         &mut json,
-        &response.body,
+        response.body(),
         &mut ctx.slots,
     );
     Outcome {
         latency,
-        bytes: response.body.len() as u64,
+        bytes: response.body().len() as u64,
         result: checked.and(captured),
     }
 }

@@ -31,7 +31,7 @@ use crate::metrics::failure::FailureKind;
 use conn::Conn;
 pub use cookies::CookieJar;
 pub use pool::Response;
-use wire::{Head, Parsed, ReadError, Target};
+use wire::{Head, OriginSpan, Parsed, ReadError};
 
 /// A connection idle for longer than this is probed before reuse (one non-blocking
 /// read); busier connections are trusted, and the retry below covers the race.
@@ -42,9 +42,11 @@ const MAX_ORIGINS: usize = 4;
 /// A user's keep-alive connection to one origin.
 #[derive(Debug)]
 struct Origin {
-    tls: bool,
-    host: Box<str>,
-    port: u16,
+    /// The URL text up to the path (`scheme://authority`) that last named this origin;
+    /// a URL that starts with the same text is not parsed again.
+    text: Box<str>,
+    /// Where scheme, host and port sit in `text`.
+    span: OriginSpan,
     conn: Option<Conn>,
     idle_since: Instant,
 }
@@ -72,12 +74,19 @@ impl LeanClient {
         shared: &HttpShared,
         req: &HttpRequest<'_>,
     ) -> Result<Response, FailureKind> {
+        // One clock read serves the deadline and the connections' idle times.
+        let now = Instant::now();
         // A connection in use lives inside this future, so a timeout drops it: a
         // half-read response can never leak into the next request. The exchange's
-        // state (about 1.8 KB of nested futures) is boxed for the length of the
+        // state (about 900 bytes of nested futures) is boxed for the length of the
         // request: a user's task is sized for its largest state, so without the box
-        // every thinking user would carry it (18 MB for 10,000 users).
-        let exchange = Box::pin(tokio::time::timeout(req.timeout, self.follow(shared, req)));
+        // every thinking user would carry it (9 MB for 10,000 users). Only the exchange
+        // is boxed, not the timeout around it, so it is moved once, into the box.
+        let follow = Box::pin(self.follow(shared, req, now));
+        let exchange = match now.checked_add(req.timeout) {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), follow),
+            None => tokio::time::timeout(req.timeout, follow),
+        };
         match exchange.await {
             Ok(r) => r,
             Err(_) => Err(FailureKind::Timeout),
@@ -88,6 +97,7 @@ impl LeanClient {
         &mut self,
         shared: &HttpShared,
         req: &HttpRequest<'_>,
+        now: Instant,
     ) -> Result<Response, FailureKind> {
         let mut scratch = pool::Pooled::take();
         let mut method = req.method.as_str();
@@ -96,14 +106,15 @@ impl LeanClient {
         let mut redirects = 0;
         loop {
             let url = redirected.as_deref().unwrap_or(req.url);
-            let target = wire::parse_target(url).ok_or(FailureKind::InvalidRequest)?;
+            let i = self.origin(url, now).ok_or(FailureKind::InvalidRequest)?;
+            let target = self.origins[i].span.target(url);
             let head = Head {
                 method,
                 target: &target,
                 headers: req.headers,
                 body,
             };
-            let parsed = self.exchange(shared, &head, scratch.get()).await?;
+            let parsed = self.exchange(shared, &head, i, scratch.get(), now).await?;
             let s = scratch.get();
             let mut location = None;
             for (name, value) in &s.headers {
@@ -143,24 +154,28 @@ impl LeanClient {
         }
     }
 
-    /// One request and response on a keep-alive connection to the target's origin.
+    /// One request and response on the keep-alive connection of origin slot `i`.
     async fn exchange(
         &mut self,
         shared: &HttpShared,
         head: &Head<'_>,
+        i: usize,
         s: &mut pool::Scratch,
+        now: Instant,
     ) -> Result<Parsed, FailureKind> {
         let target = head.target;
         wire::write_request(&mut s.out, head, |out| {
             self.jar
                 .write_header(out, target.host, target.path, target.tls)
         });
-        let i = self.origin(target);
         let origin = &mut self.origins[i];
         let tls = target.tls.then_some(shared.tls_config());
+        // `idle_since` is when the connection's last request started, so a connection
+        // counts as idle for at least as long as it was: never probed too little.
+        let fresh = now.saturating_duration_since(origin.idle_since) < PROBE_AFTER;
         let (mut conn, mut reused) = match origin.conn.take() {
-            Some(c) if origin.idle_since.elapsed() < PROBE_AFTER || c.looks_alive() => (c, true),
-            _ => (conn::connect(target.host, target.port, tls).await?, false),
+            Some(c) if fresh || c.looks_alive() => (c, true),
+            _ => (connect(target, tls).await?, false),
         };
         let head_request = head.method == "HEAD";
         loop {
@@ -168,14 +183,14 @@ impl LeanClient {
                 Ok(parsed) => {
                     if parsed.keep_alive {
                         origin.conn = Some(conn);
-                        origin.idle_since = Instant::now();
+                        origin.idle_since = now;
                     }
                     return Ok(parsed);
                 }
                 // The server closed the idle connection just as we used it: nothing
                 // was processed, so an idempotent request is safe to send again.
                 Err(ReadError::ClosedBeforeResponse) if reused && idempotent(head.method) => {
-                    conn = conn::connect(target.host, target.port, tls).await?;
+                    conn = connect(target, tls).await?;
                     reused = false;
                 }
                 Err(ReadError::ClosedBeforeResponse) => return Err(FailureKind::Reset),
@@ -184,26 +199,53 @@ impl LeanClient {
         }
     }
 
-    /// The index of the origin slot for this target, made if needed.
-    fn origin(&mut self, t: &Target<'_>) -> usize {
-        let found = self.origins.iter().position(|o| {
-            o.port == t.port && o.tls == t.tls && o.host.eq_ignore_ascii_case(t.host)
+    /// The index of the origin slot for `url`, made if needed; `None` when `url` is
+    /// not a usable http(s) URL. A URL that starts with an origin's text, as every
+    /// request of a plan with one target does, is matched without parsing.
+    fn origin(&mut self, url: &str, now: Instant) -> Option<usize> {
+        if let Some(i) = self
+            .origins
+            .iter()
+            .position(|o| o.span.matches(&o.text, url))
+        {
+            return Some(i);
+        }
+        let span = wire::parse_origin(url)?;
+        let t = span.target(url);
+        let text: Box<str> = url[..span.end].into();
+        let same = self.origins.iter().position(|o| {
+            let known = o.span.target(&o.text);
+            known.port == t.port && known.tls == t.tls && known.host.eq_ignore_ascii_case(t.host)
         });
-        if let Some(i) = found {
-            return i;
+        if let Some(i) = same {
+            // The same origin, written differently (`LOCALHOST`, `:80`): keep its
+            // connection, remember the new text.
+            let o = &mut self.origins[i];
+            (o.text, o.span) = (text, span);
+            return Some(i);
         }
         if self.origins.len() >= MAX_ORIGINS {
             self.origins.remove(0);
         }
         self.origins.push(Origin {
-            tls: t.tls,
-            host: t.host.into(),
-            port: t.port,
+            text,
+            span,
             conn: None,
-            idle_since: Instant::now(),
+            idle_since: now,
         });
-        self.origins.len() - 1
+        Some(self.origins.len() - 1)
     }
+}
+
+/// Opens a connection to the target's origin. The connect future (about 1.2 KB, most
+/// of it the TLS handshake) is boxed: inline, it would make every exchange's state
+/// that large, and that state is moved and zeroed per request, though connecting is
+/// rare on keep-alive connections.
+async fn connect(
+    target: &wire::Target<'_>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+) -> Result<Conn, FailureKind> {
+    Box::pin(conn::connect(target.host, target.port, tls)).await
 }
 
 /// Writes the request and reads the response. A write that fails, or a connection

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode};
 
 use crate::engine::config::EngineConfig;
 use crate::metrics::failure::FailureKind;
@@ -184,12 +184,61 @@ pub struct HttpRequest<'a> {
     pub timeout: Duration,
 }
 
-/// A complete response: the body has been read in full (within the limit).
+/// A complete response in owned form (reqwest's): the body has been read in full
+/// (within the limit).
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+/// A complete response as the request pipeline judges it. The lean client's borrows
+/// the thread's pooled buffer, which goes back to the pool when it is dropped, so
+/// nothing is copied or allocated to hand it over: keep it only while the checks run.
+#[derive(Debug)]
+pub enum Response {
+    Lean(lean::Response),
+    Owned(HttpResponse),
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Response::Lean(r) => r.status(),
+            Response::Owned(r) => r.status.as_u16(),
+        }
+    }
+
+    /// The body, as received (de-chunked, never decompressed).
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Response::Lean(r) => r.body(),
+            Response::Owned(r) => &r.body,
+        }
+    }
+}
+
+/// Reading a response header by name, whichever client produced the response.
+pub trait Headers {
+    /// The first value of header `name`, as received.
+    fn first(&self, name: &HeaderName) -> Option<&[u8]>;
+}
+
+impl Headers for HeaderMap {
+    fn first(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.get(name).map(|v| v.as_bytes())
+    }
+}
+
+impl Headers for Response {
+    fn first(&self, name: &HeaderName) -> Option<&[u8]> {
+        match self {
+            Response::Lean(r) => r.header(name.as_str()),
+            Response::Owned(r) => r.headers.first(name),
+        }
+    }
 }
 
 /// A per-user HTTP client. See the module documentation for the contract.
@@ -202,24 +251,13 @@ pub enum Client {
 
 impl Client {
     /// Sends one request and reads the whole response, following redirects.
-    pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
-        self.send_with(req, true).await
-    }
-
-    /// Like [`Client::send`]; without `headers` the response's header map may be
-    /// empty (the lean client then builds none). Cookies and redirects are handled
-    /// either way.
-    pub async fn send_with(
-        &mut self,
-        req: &HttpRequest<'_>,
-        headers: bool,
-    ) -> Result<HttpResponse, FailureKind> {
+    pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<Response, FailureKind> {
         match self {
-            Client::Lean(c, shared) => c.send(shared, req).await?.into_http_with(headers),
+            Client::Lean(c, shared) => c.send(shared, req).await.map(Response::Lean),
             // Boxed while in flight: a user's task is sized for its largest state, and
             // this future (about 640 bytes) would otherwise be carried by every
             // thinking user, whichever client it uses.
-            Client::Reqwest(c) => Box::pin(c.send(req)).await,
+            Client::Reqwest(c) => Box::pin(c.send(req)).await.map(Response::Owned),
         }
     }
 }

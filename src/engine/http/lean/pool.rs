@@ -8,20 +8,11 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-
-use crate::engine::http::HttpResponse;
-use crate::metrics::failure::FailureKind;
-
 /// Capacity a fresh read buffer starts with.
 const INITIAL_READ: usize = 8 * 1024;
 /// Buffers that grew past this are shrunk before going back to the pool, so one huge
 /// response does not pin its memory for the rest of the run.
 const KEEP_CAPACITY: usize = 64 * 1024;
-/// Bodies up to this size are copied out when the caller needs no headers, so the
-/// scratch keeps its buffer for the next request; larger ones take the buffer over.
-pub(crate) const COPY_BODY_MAX: usize = 4 * 1024;
 /// Idle scratches kept per thread; more in flight at once are simply freed afterwards.
 const KEEP_IDLE: usize = 256;
 
@@ -138,52 +129,6 @@ impl Response {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
-    }
-
-    /// Hands the response over in the owned form the request pipeline judges, without
-    /// copying: the buffer becomes a `Bytes` that the header values and the body
-    /// slice. The scratch goes back to the pool without it, so the next request
-    /// allocates one buffer, instead of one allocation per header and for the body.
-    /// Headers `http` cannot represent are skipped.
-    pub fn into_http(self) -> Result<HttpResponse, FailureKind> {
-        self.into_http_with(true)
-    }
-
-    /// Like [`Response::into_http`]; without `headers` the returned header map is
-    /// empty (nothing is built), and a small body is copied out so the scratch keeps
-    /// its buffer.
-    pub fn into_http_with(mut self, headers: bool) -> Result<HttpResponse, FailureKind> {
-        let status = StatusCode::from_u16(self.status).map_err(|_| FailureKind::Protocol)?;
-        if !headers {
-            let body = self.body();
-            if body.len() <= COPY_BODY_MAX {
-                return Ok(HttpResponse {
-                    status,
-                    headers: HeaderMap::new(),
-                    body: Bytes::copy_from_slice(body),
-                });
-            }
-        }
-        let scratch = self.scratch.get();
-        let buf = Bytes::from(std::mem::take(&mut scratch.buf));
-        let wanted = if headers { &scratch.headers[..] } else { &[] };
-        let mut headers = HeaderMap::with_capacity(wanted.len());
-        for (name, value) in wanted {
-            let Ok(name) = HeaderName::from_bytes(&buf[name.start as usize..name.end as usize])
-            else {
-                continue;
-            };
-            let value = buf.slice(value.start as usize..value.end as usize);
-            if let Ok(value) = HeaderValue::from_maybe_shared(value) {
-                headers.append(name, value);
-            }
-        }
-        let body = buf.slice(self.body_start.min(buf.len())..);
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
     }
 }
 

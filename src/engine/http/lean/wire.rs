@@ -4,6 +4,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use http::HeaderMap;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -34,52 +35,95 @@ pub(crate) struct Target<'a> {
 
 /// Splits an absolute URL without allocating. `None` when it is not a usable
 /// `http(s)://` URL.
+#[cfg(test)]
 pub(crate) fn parse_target(url: &str) -> Option<Target<'_>> {
-    let (tls, rest) = if url.len() > 7 && url[..7].eq_ignore_ascii_case("http://") {
-        (false, &url[7..])
+    parse_origin(url).map(|origin| origin.target(url))
+}
+
+/// Where a URL's origin (`scheme://authority`) ends and what it says, as offsets
+/// into the URL, so that a later URL with the same origin text needs no parsing
+/// ([`OriginSpan::matches`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OriginSpan {
+    /// The length of `scheme://authority`.
+    pub(crate) end: usize,
+    tls: bool,
+    host: Range<usize>,
+    port: u16,
+    authority: Range<usize>,
+}
+
+impl OriginSpan {
+    /// Whether `url` starts with the same origin text as `origin` (the URL this span
+    /// was parsed from), so the span describes it too.
+    pub(crate) fn matches(&self, origin: &str, url: &str) -> bool {
+        url.as_bytes().starts_with(origin.as_bytes())
+            && matches!(
+                url.as_bytes().get(self.end),
+                None | Some(b'/' | b'?' | b'#')
+            )
+    }
+
+    /// The target of `url`, which this span describes.
+    pub(crate) fn target<'a>(&self, url: &'a str) -> Target<'a> {
+        let mut path = &url[self.end..];
+        if let Some(hash) = path.find('#') {
+            path = &path[..hash];
+        }
+        if path.is_empty() {
+            // "http://h?q" is "/?q": the path is written before the query.
+            path = "/";
+        }
+        Target {
+            tls: self.tls,
+            host: &url[self.host.clone()],
+            port: self.port,
+            authority: &url[self.authority.clone()],
+            path,
+        }
+    }
+}
+
+/// Parses the origin part of an absolute URL.
+pub(crate) fn parse_origin(url: &str) -> Option<OriginSpan> {
+    let (tls, start) = if url.len() > 7 && url[..7].eq_ignore_ascii_case("http://") {
+        (false, 7)
     } else if url.len() > 8 && url[..8].eq_ignore_ascii_case("https://") {
-        (true, &url[8..])
+        (true, 8)
     } else {
         return None;
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let mut authority = &rest[..end];
-    let mut path = &rest[end..];
-    if let Some(hash) = path.find('#') {
-        path = &path[..hash];
+    let rest = &url[start..];
+    let end = start + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let mut auth_start = start;
+    if let Some(at) = url[start..end].rfind('@') {
+        auth_start = start + at + 1;
     }
-    if path.is_empty() || path.starts_with('?') {
-        // "http://h?q" is "/?q": the query needs the path before it, written below.
-        path = if path.is_empty() { "/" } else { path };
-    }
-    if let Some(at) = authority.rfind('@') {
-        authority = &authority[at + 1..];
-    }
+    let authority = &url[auth_start..end];
     let default_port = if tls { 443 } else { 80 };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let close = v6.find(']')?;
-        let host = &v6[..close];
         let port = match &v6[close + 1..] {
             "" => default_port,
             p => p.strip_prefix(':')?.parse().ok()?,
         };
-        (host, port)
+        (auth_start + 1..auth_start + 1 + close, port)
     } else {
         match authority.rsplit_once(':') {
-            Some((h, "")) => (h, default_port),
-            Some((h, p)) => (h, p.parse().ok()?),
-            None => (authority, default_port),
+            Some((h, "")) => (auth_start..auth_start + h.len(), default_port),
+            Some((h, p)) => (auth_start..auth_start + h.len(), p.parse().ok()?),
+            None => (auth_start..end, default_port),
         }
     };
     if host.is_empty() {
         return None;
     }
-    Some(Target {
+    Some(OriginSpan {
+        end,
         tls,
         host,
         port,
-        authority,
-        path,
+        authority: auth_start..end,
     })
 }
 
@@ -290,7 +334,11 @@ fn parse_head(
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(FailureKind::Protocol),
     };
-    let status = resp.code.ok_or(FailureKind::Protocol)?;
+    // httparse takes any three digits; a status below 100 is not HTTP.
+    let status = resp
+        .code
+        .filter(|c| *c >= 100)
+        .ok_or(FailureKind::Protocol)?;
     let mut keep_alive = resp.version == Some(1);
     let mut length: Option<usize> = None;
     let mut chunked = false;

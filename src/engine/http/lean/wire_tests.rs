@@ -22,6 +22,34 @@ fn targets_split_without_allocating() {
     assert!(parse_target("http:///x").is_none());
 }
 
+#[test]
+fn an_origin_span_describes_every_url_that_starts_with_its_text() {
+    let first = "http://u@Host:8080/a?b";
+    let span = parse_origin(first).unwrap();
+    let text = &first[..span.end];
+    assert_eq!(text, "http://u@Host:8080");
+    for url in [
+        "http://u@Host:8080",
+        "http://u@Host:8080/",
+        "http://u@Host:8080/x/y?z=1#f",
+        "http://u@Host:8080?q",
+        "http://u@Host:8080#f",
+    ] {
+        assert!(span.matches(text, url), "{url}");
+        assert_eq!(Some(span.target(url)), parse_target(url), "{url}");
+    }
+    for url in [
+        "http://u@Host:80800/",
+        "http://u@Host:8080.evil/",
+        "http://u@Host:808/",
+        "https://u@Host:8080/",
+        "http://u@host:8080/",
+        "http://u@Host:8080@x/",
+    ] {
+        assert!(!span.matches(text, url), "{url}");
+    }
+}
+
 fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
     let target = parse_target(url).unwrap();
     let mut map = HeaderMap::new();
@@ -103,6 +131,8 @@ async fn framing_and_errors() {
     let (r, _) = read(b"", 100).await;
     assert!(matches!(r, Err(ReadError::ClosedBeforeResponse)));
     let (r, _) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100).await;
+    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    let (r, _) = read(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n", 100).await;
     assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
     let (r, _) = read(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
