@@ -19,12 +19,14 @@
 #   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
 #
 # Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
-# CORE_TARGET / CORE_GEN (default 0 / 1).
+# ROUNDS (throughput rounds of wrk then swarm, default 3), CORE_TARGET / CORE_GEN
+# (default 0 / 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-18080}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CORE_TARGET=${CORE_TARGET:-0}
 CORE_GEN=${CORE_GEN:-1}
 WORK=$(mktemp -d /tmp/swarm-bench.XXXXXX)
@@ -115,9 +117,10 @@ row() {
 
 print_table() {
     python3 - "$@" <<'EOF'
-import sys
+import re, statistics, sys
 rows = [r.split() for r in sys.argv[1:]]
 ref = None
+ratios = {}
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
       f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
 for label, req, fail, secs, wall, user, sys_, rss in rows:
@@ -126,29 +129,43 @@ for label, req, fail, secs, wall, user, sys_, rss in rows:
     per_cpu = req / cpu if cpu else 0.0
     if label.startswith("wrk"):
         ref = per_cpu
+    elif ref:
+        # Each generator is compared with the wrk run just before it (same round).
+        ratios.setdefault(re.sub(r"#\d+$", "", label), []).append(per_cpu / ref)
     ratio = f"{per_cpu / ref:.2f}x" if ref else "-"
     print(f"{label:<22}{req:>10}{fail:>8}{req / secs:>10.0f}{cpu:>8.2f}"
           f"{per_cpu:>11.0f}{ratio:>8}{int(rss) / 1024:>8.1f}MB")
+for label, rs in ratios.items():
+    if len(rs) > 1:
+        each = " ".join(f"{r:.2f}x" for r in rs)
+        print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
 EOF
 }
 
 bench_throughput() {
-    echo "== throughput: 50 users, no think time, ${DURATION}s, GET $URL" >&2
+    echo "== throughput: 50 users, no think time, ${DURATION}s, GET $URL, $ROUNDS rounds" >&2
     ROWS=()
-    measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
-    local wrk_req
-    wrk_req=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-    local wrk_errs
-    wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk.out")
-    row wrk "${wrk_req:-0}" "$wrk_errs" "$DURATION"
-    for client in lean reqwest; do
-        measure "swarm-$client" env SWARM_HTTP_CLIENT=$client "$SWARM" check \
+    # wrk and swarm take turns, so a noisy neighbour slows both in the same round;
+    # each round's ratio is against that round's wrk.
+    local round wrk_req wrk_errs
+    for round in $(seq "$ROUNDS"); do
+        measure "wrk#$round" wrk -t1 -c50 -d"${DURATION}s" "$URL"
+        wrk_req=$(awk '/requests in/ {print $1}' "$WORK/wrk#$round.out")
+        wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk#$round.out")
+        row "wrk#$round" "${wrk_req:-0}" "$wrk_errs" "$DURATION"
+        measure "swarm-lean#$round" "$SWARM" check \
             "$ROOT/bench/throughput.yaml" --target "$TARGET" \
-            --json "$WORK/swarm-$client.json" --progress none --quiet
+            --json "$WORK/swarm-lean#$round.json" --progress none --quiet
         # shellcheck disable=SC2046
-        row "swarm-$client" $(swarm_counts "swarm-$client")
+        row "swarm-lean#$round" $(swarm_counts "swarm-lean#$round")
     done
-    # The engine without the CLI around it: shows what the console and reports cost.
+    # Once each, after the last round: reqwest for the comparison, and the engine
+    # without the CLI around it (what the console and the reports cost).
+    measure swarm-reqwest env SWARM_HTTP_CLIENT=reqwest "$SWARM" check \
+        "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+        --json "$WORK/swarm-reqwest.json" --progress none --quiet
+    # shellcheck disable=SC2046
+    row swarm-reqwest $(swarm_counts swarm-reqwest)
     measure runner-lean "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET"
     # shellcheck disable=SC2046
     row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
