@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client]...      (default: all)
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions]...  (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
 # measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
@@ -17,6 +17,8 @@
 #   client      the request pipeline alone (examples/client_loop.rs, no scheduler),
 #               lean vs reqwest: isolates the HTTP client from the engine.
 #   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
+#   instructions  user-space instructions per request, swarm vs wrk, counted by
+#               valgrind (callgrind): exact where the timings above are noisy.
 #
 # Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
 # ROUNDS (throughput rounds of wrk then swarm, default 3), CORE_TARGET / CORE_GEN
@@ -49,6 +51,9 @@ command -v wrk >/dev/null || need_install+=(wrk)
 [[ -x /usr/bin/time ]] || need_install+=(time)
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
+if [[ " $* " == *" instructions "* ]]; then
+    command -v valgrind >/dev/null || need_install+=(valgrind)
+fi
 if ((${#need_install[@]})); then
     echo "installing: ${need_install[*]}" >&2
     SUDO=
@@ -232,6 +237,49 @@ bench_profile() {
         grep '%' | sed -E 's/ +- +- *$//' | cut -c1-150 | head -45
 }
 
+# instructions_per_request LABEL CMD...: CMD runs for @S@ seconds (substituted) under
+# callgrind, once for 2 s and once for 6 s; what the longer run adds, divided by the
+# requests it adds, is the cost of a request without start-up and shut-down. Counts
+# come from the command's output via the function named by $COUNT.
+instructions_per_request() {
+    local label=$1
+    shift
+    local d ir n runs=()
+    for d in 2 6; do
+        local cmd=("${@//@S@/$d}")
+        taskset -c "$CORE_GEN" valgrind --tool=callgrind \
+            --callgrind-out-file="$WORK/$label.$d.cg" "${cmd[@]}" \
+            >"$WORK/$label.$d.out" 2>"$WORK/$label.$d.err" || true
+        ir=$(awk '/Collected :/ {print $4}' "$WORK/$label.$d.err")
+        n=$("$COUNT" "$label" "$d")
+        runs+=("${ir:-0}" "${n:-0}")
+    done
+    python3 - "$label" "${runs[@]}" <<'EOF'
+import sys
+label, ir2, n2, ir6, n6 = sys.argv[1], *map(int, sys.argv[2:])
+per = (ir6 - ir2) / (n6 - n2) if n6 > n2 else 0
+print(f"{label:<14}{n2:>10}{n6:>10}{per:>14,.0f}")
+EOF
+}
+
+count_wrk() { awk '/requests in/ {print $1}' "$WORK/$1.$2.out"; }
+count_swarm() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["total"]["count"])' \
+        "$WORK/$1.$2.json" 2>/dev/null || echo 0
+}
+
+bench_instructions() {
+    echo "== instructions: user-space instructions per request under callgrind (50 users)" >&2
+    printf '%-14s%10s%10s%14s\n' generator "req (2s)" "req (6s)" "instr/req"
+    COUNT=count_wrk instructions_per_request wrk wrk -t1 -c50 -d@S@s "$URL"
+    sed -e 's/duration: 10s/duration: @S@s/' "$ROOT/bench/throughput.yaml" >"$WORK/tp.yaml.in"
+    for d in 2 6; do
+        sed -e "s/@S@/$d/" "$WORK/tp.yaml.in" >"$WORK/tp$d.yaml"
+    done
+    COUNT=count_swarm instructions_per_request swarm "$SWARM" check "$WORK/tp@S@.yaml" \
+        --target "$TARGET" --json "$WORK/swarm.@S@.json" --progress none --quiet
+}
+
 start_nginx
 what=("$@")
 ((${#what[@]})) || what=(all)
@@ -243,6 +291,7 @@ for w in "${what[@]}"; do
         startup) bench_startup ;;
         client) bench_client ;;
         profile) bench_profile ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile)" >&2; exit 2 ;;
+        instructions) bench_instructions ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions)" >&2; exit 2 ;;
     esac
 done
