@@ -5,7 +5,7 @@ use std::fmt;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// A parsed JSONPath query and its source text.
@@ -70,7 +70,7 @@ fn walk<'a>(steps: &[Step], mut value: &'a Value) -> Option<&'a Value> {
 
 /// Selects what simple steps select straight from JSON text, in one pass: only the
 /// selected node is built into a [`Value`]; every other member and element is
-/// checked by the parser and skipped. Negative indices need the array's length, so
+/// read as the full parse reads it and dropped ([`Skip`]). Negative indices need the array's length, so
 /// they are not walked this way (see [`JsonPath::select_in`]).
 struct Select<'s>(&'s [Step]);
 
@@ -102,7 +102,7 @@ impl<'de> Visitor<'de> for Select<'_> {
                 // A repeated member replaces the earlier one, as in a parsed `Value`.
                 found = map.next_value_seed(Select(rest))?;
             } else {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             }
         }
         Ok(found)
@@ -124,7 +124,7 @@ impl<'de> Visitor<'de> for Select<'_> {
                     Some(v) => found = v,
                     None => return Ok(found),
                 }
-            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+            } else if seq.next_element_seed(Skip)?.is_none() {
                 return Ok(found);
             }
             at += 1;
@@ -153,6 +153,65 @@ impl<'de> Visitor<'de> for Select<'_> {
 
     fn visit_unit<E>(self) -> Result<Option<Value>, E> {
         Ok(None)
+    }
+}
+
+/// Reads a value exactly as parsing it into a [`Value`] would (strings checked as
+/// UTF-8, numbers in range, nesting limited), without building anything, so a body
+/// is JSON to a one-pass selection exactly when it is to the full parse. (serde's
+/// `IgnoredAny` is cheaper but lets through what the full parse rejects, such as
+/// `1e400` or nesting 200 deep.)
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -383,18 +442,31 @@ mod tests {
             Some(serde_json::json!({"k": "v"}))
         );
         assert_eq!(select("$['é'][2]", text).unwrap(), None);
-        // Whatever is skipped must still be JSON, and nothing may follow the value.
+        // Whatever is skipped must be JSON as the full parse reads it, and nothing may
+        // follow the value.
+        let deep = format!(
+            r#"{{"status": "ok", "d": {}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         for bad in [
             r#"{"status": "ok", "rest": [1, 2"#,
             r#"{"status": "ok", "rest": tru}"#,
             r#"{"status": "ok"} trailing"#,
             r#"{"rest": "\q", "status": "ok"}"#,
+            r#"{"rest": 1e400, "status": "ok"}"#,
+            r#"{"rest": "\ud800", "status": "ok"}"#,
+            &deep,
             "",
             "<html>",
         ] {
             assert!(select("$.status", bad).is_err(), "{bad:?} is not JSON");
             assert!(serde_json::from_str::<Value>(bad).is_err());
         }
+        let bad_utf8 = b"{\"rest\": \"\xff\", \"status\": \"ok\"}";
+        assert!(serde_json::from_slice::<Value>(bad_utf8).is_err());
+        let path = JsonPath::parse("$.status").unwrap();
+        assert!(path.select_in(bad_utf8).unwrap().is_err());
         // Counting from the end needs the whole array: not done in one pass.
         assert!(
             JsonPath::parse("$.a[-1]")
