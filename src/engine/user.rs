@@ -49,24 +49,33 @@ impl UserEnv {
         self.halt_notify.notify_waiters();
     }
 
-    /// Spawns a user task on this thread, counted in `live` until it ends.
+    /// Spawns a user task on this thread, counted in `live` until it ends, however it
+    /// ends: a task that panics is dropped, and the count with it.
     pub fn spawn(self: &Rc<Self>, task: impl std::future::Future<Output = ()> + 'static) {
         self.live.set(self.live.get() + 1);
-        let env = self.clone();
+        let live = Live(self.clone());
         tokio::task::spawn_local(async move {
+            let _live = live;
             task.await;
-            env.task_finished();
         });
     }
+}
 
-    fn task_finished(&self) {
-        let live = self.live.get().saturating_sub(1);
-        self.live.set(live);
+/// One task counted in [`UserEnv::live`]; uncounted when dropped.
+struct Live(Rc<UserEnv>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let env = &self.0;
+        let live = env.live.get().saturating_sub(1);
+        env.live.set(live);
         if live == 0 {
-            self.drained.notify_one();
+            env.drained.notify_one();
         }
     }
+}
 
+impl UserEnv {
     /// Under `iterations`, takes the right to start one more iteration.
     pub fn take_iteration(&self) -> bool {
         match self.run.iterations {

@@ -69,7 +69,9 @@ impl UsersCurve {
                 let gap = from.abs_diff(*to);
                 let dt = (t - t0).max(0.0);
                 // The first user starts (or stops) at once, then one every 1/rate s.
-                let moved = ((rate * dt).floor() as u64 + 1).min(gap as u64) as u32;
+                let moved = ((rate * dt).floor() as u64)
+                    .saturating_add(1)
+                    .min(gap as u64) as u32;
                 if to >= from {
                     from + moved
                 } else {

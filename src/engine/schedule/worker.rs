@@ -145,7 +145,7 @@ async fn run(w: WorkerSetup) {
         } => Some(OpenPool {
             curve,
             end,
-            next: index as u64,
+            next: Some(index as u64),
             stride: threads as u64,
             cap: max_users,
             users: 0,
@@ -304,8 +304,9 @@ fn set_users(
 struct OpenPool {
     curve: RateCurve,
     end: Option<f64>,
-    /// The next arrival number this thread starts.
-    next: u64,
+    /// The next arrival number this thread starts; `None` once `iterations` are all
+    /// handed out (no more arrivals).
+    next: Option<u64>,
     stride: u64,
     /// Most users (and so running iterations) on this thread.
     cap: u32,
@@ -322,11 +323,12 @@ struct OpenPool {
 impl OpenPool {
     /// When the next arrival is due, if any.
     fn next_due(&self, origin: Instant) -> Option<Instant> {
-        let t = self.curve.time_of(self.next)?;
-        if self.end.is_some_and(|end| t >= end) || !t.is_finite() {
+        let t = self.curve.time_of(self.next?)?;
+        if self.end.is_some_and(|end| t >= end) {
             return None;
         }
-        Some(origin + Duration::from_secs_f64(t))
+        // A rate steered down to almost nothing puts the arrival past any clock: none.
+        origin.checked_add(Duration::try_from_secs_f64(t).ok()?)
     }
 
     /// Starts the arrivals already due, at most `max` of them.
@@ -342,8 +344,8 @@ impl OpenPool {
 
     /// Starts the arrival due at `scheduled`, or counts it as dropped.
     fn dispatch(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, scheduled: Instant) {
-        let k = self.next;
-        self.next += self.stride;
+        let Some(k) = self.next else { return };
+        self.next = k.checked_add(self.stride);
         env.recorder
             .borrow_mut()
             .lag(Instant::now().saturating_duration_since(scheduled));
@@ -353,7 +355,7 @@ impl OpenPool {
         }
         if !env.take_iteration() {
             // `iterations` are all handed out: no more arrivals.
-            self.next = u64::MAX;
+            self.next = None;
             return;
         }
         let flow = flows.flow_for(k);
@@ -415,7 +417,39 @@ impl OpenPool {
 
 #[cfg(test)]
 mod tests {
-    use super::share;
+    use super::*;
+    use crate::compile::graph::RateShape;
+
+    fn pool(rate: f64, next: Option<u64>) -> OpenPool {
+        OpenPool {
+            curve: RateCurve::new(&RateShape::Fixed(rate)),
+            end: None,
+            next,
+            stride: 1,
+            cap: 1,
+            users: 0,
+            next_user: 0,
+            user_stride: 1,
+            idle: Rc::default(),
+            busy: Rc::default(),
+        }
+    }
+
+    #[test]
+    fn arrivals_beyond_any_clock_are_none_rather_than_a_panic() {
+        let origin = Instant::now();
+        assert_eq!(
+            pool(2.0, Some(4)).next_due(origin),
+            Some(origin + Duration::from_secs(2))
+        );
+        // `iterations` handed out: no more arrivals.
+        assert_eq!(pool(1.0, None).next_due(origin), None);
+        // Arrival 2^64 at 1/s, or the next one at a rate steered to almost nothing,
+        // lies past what an `Instant` can hold.
+        assert_eq!(pool(1.0, Some(u64::MAX)).next_due(origin), None);
+        assert_eq!(pool(1e-20, Some(1)).next_due(origin), None);
+        assert_eq!(pool(0.5, Some(u64::MAX / 2)).next_due(origin), None);
+    }
 
     #[test]
     fn users_are_shared_round_robin() {

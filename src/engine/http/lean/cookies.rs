@@ -96,7 +96,8 @@ impl CookieJar {
         // Max-Age wins over Expires; zero or less deletes the cookie now.
         let expires = match max_age {
             Some(s) if s <= 0 => Some(SystemTime::UNIX_EPOCH),
-            Some(s) => Some(now + Duration::from_secs(s as u64)),
+            // Past the clock's range: as good as forever, kept for the session.
+            Some(s) => now.checked_add(Duration::from_secs(s as u64)),
             None => expires,
         };
         let (domain, host_only) = match domain {
@@ -235,5 +236,8 @@ mod tests {
         assert!(jar.is_empty());
         jar.store("h", "/", b"garbage", now);
         assert!(jar.is_empty());
+        // A Max-Age past the clock's range must not panic: the cookie simply stays.
+        jar.store("h", "/", b"v=1; Max-Age=9223372036854775807", now);
+        assert_eq!(header(&mut jar, "h", "/", false), "v=1");
     }
 }
