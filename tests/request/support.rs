@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -287,6 +287,12 @@ pub async fn target() -> (SocketAddr, Arc<AtomicUsize>) {
 
 /// A TLS target with the self-signed certificate in `tests/fixtures`, answering `ok`.
 pub async fn tls_target() -> SocketAddr {
+    tls_target_recording().await.0
+}
+
+/// [`tls_target`], also recording each handshake: full, or resumed from an earlier
+/// session.
+pub async fn tls_target_recording() -> (SocketAddr, Arc<Mutex<Vec<rustls::HandshakeKind>>>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -301,20 +307,26 @@ pub async fn tls_target() -> SocketAddr {
     .with_single_cert(vec![cert], key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    raw(move |stream| {
-        let acceptor = acceptor.clone();
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let seen = kinds.clone();
+    let addr = raw(move |stream| {
+        let (acceptor, seen) = (acceptor.clone(), seen.clone());
         async move {
             let Ok(mut tls) = acceptor.accept(stream).await else {
                 return;
             };
+            if let Some(kind) = tls.get_ref().1.handshake_kind() {
+                seen.lock().unwrap().push(kind);
+            }
             let mut buf = [0u8; 4096];
             let _ = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut buf)).await;
             let _ = tls
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
                 .await;
             let _ = tls.flush().await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
-    .await
+    .await;
+    (addr, kinds)
 }

@@ -227,6 +227,29 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     assert_eq!(out.bytes, 2);
 }
 
+/// A user resumes its own TLS sessions, never another user's: distinct users are
+/// distinct browsers, and a shared cache would understate handshake cost.
+async fn tls_sessions_are_resumed_per_user(imp: Implementation) {
+    let (addr, kinds) = tls_target_recording().await;
+    let s = step(Method::GET, format!("https://localhost:{}/", addr.port()));
+    let env = Env::with_config(
+        imp,
+        &[],
+        EngineConfig {
+            insecure: true,
+            ..EngineConfig::default()
+        },
+    );
+    let (mut alice, mut bob) = (env.user(0), env.user(1));
+    // The target closes each connection after its answer, so every request
+    // handshakes again: resumed when the user holds a session for it.
+    assert_eq!(env.run(&s, &mut alice).await.result, Ok(()));
+    assert_eq!(env.run(&s, &mut alice).await.result, Ok(()));
+    assert_eq!(env.run(&s, &mut bob).await.result, Ok(()));
+    use rustls::HandshakeKind::{Full, Resumed};
+    assert_eq!(*kinds.lock().unwrap(), [Full, Resumed, Full]);
+}
+
 async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
     let (addr, _) = target().await;
     let env = Env::new(imp, &["echo"]);
@@ -338,4 +361,5 @@ per_client!(
     a_reply_that_is_not_http_is_a_protocol_error,
     tls_to_a_plain_http_port_is_a_tls_error,
     tls_verification_and_insecure,
+    tls_sessions_are_resumed_per_user,
 );

@@ -21,7 +21,10 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+use rustls::ClientConfig;
 
 use tokio::io::AsyncWriteExt;
 
@@ -51,11 +54,14 @@ struct Origin {
     idle_since: Instant,
 }
 
-/// One user's HTTP client: its connections and its cookies.
+/// One user's HTTP client: its connections, its cookies and, once it speaks https,
+/// its TLS configuration (the run's settings with a session cache of its own, so
+/// users do not resume each other's sessions: [`HttpShared::user_tls_config`]).
 #[derive(Debug, Default)]
 pub struct LeanClient {
     origins: Vec<Origin>,
     jar: CookieJar,
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl LeanClient {
@@ -169,7 +175,13 @@ impl LeanClient {
                 .write_header(out, target.host, target.path, target.tls)
         });
         let origin = &mut self.origins[i];
-        let tls = target.tls.then_some(shared.tls_config());
+        let tls = target.tls.then(|| {
+            let config = self
+                .tls
+                .get_or_insert_with(|| Arc::new(shared.user_tls_config()));
+            Arc::clone(config)
+        });
+        let tls = tls.as_ref();
         // `idle_since` is when the connection's last request started, so a connection
         // counts as idle for at least as long as it was: never probed too little.
         let fresh = now.saturating_duration_since(origin.idle_since) < PROBE_AFTER;
@@ -243,7 +255,7 @@ impl LeanClient {
 /// rare on keep-alive connections.
 async fn connect(
     target: &wire::Target<'_>,
-    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    tls: Option<&Arc<ClientConfig>>,
 ) -> Result<Conn, FailureKind> {
     Box::pin(conn::connect(target.host, target.port, tls)).await
 }
