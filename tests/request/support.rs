@@ -93,6 +93,12 @@ pub fn app(hits: Arc<AtomicUsize>) -> Router {
                         "content_type": header(&headers, CONTENT_TYPE),
                         "x_token": header(&headers, HeaderName::from_static("x-token")),
                         "user_agent": header(&headers, http::header::USER_AGENT),
+                        "authorization": header(&headers, AUTHORIZATION),
+                        "cookies": headers
+                            .get_all(COOKIE)
+                            .iter()
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            .collect::<Vec<_>>(),
                         "body": String::from_utf8_lossy(&body),
                     }))
                 },
@@ -136,6 +142,13 @@ pub fn app(hits: Arc<AtomicUsize>) -> Router {
             any(|Path(code): Path<u16>| async move {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
                 (status, [(LOCATION, "/echo")])
+            }),
+        )
+        .route(
+            "/redirect-to",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let to = q.get("to").cloned().unwrap_or_default();
+                (StatusCode::FOUND, [(LOCATION, to)])
             }),
         )
         .route(

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::Method;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use serde_json::json;
 use swarm::compile::graph::{Body, Capture, CaptureId, CaptureSource, SlotId, Template};
 use swarm::engine::config::EngineConfig;
@@ -262,12 +263,58 @@ async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
     ] {
         let mut s = step(Method::POST, url(addr, &format!("/redirect/{code}")));
         s.body = Some(Body::Raw(Template::literal("payload")));
+        s.headers
+            .push((CONTENT_TYPE, Template::literal("text/plain")));
+        s.headers
+            .push((AUTHORIZATION, Template::literal("Bearer t")));
         s.captures.push(capture_all(0));
         assert_eq!(env.run(&s, &mut user).await.result, Ok(()), "{code}");
         let seen = user.slots[0].clone().unwrap();
         assert_eq!(seen["method"], method, "{code}");
         assert_eq!(seen["body"], body, "{code}");
+        // The body's type goes with the body; credentials stay on the same origin.
+        let content_type = if body.is_empty() { "" } else { "text/plain" };
+        assert_eq!(seen["content_type"], content_type, "{code}");
+        assert_eq!(seen["authorization"], "Bearer t", "{code}");
     }
+}
+
+/// A redirect to another origin does not carry the plan's credentials along.
+async fn credentials_stay_on_their_origin_across_redirects(imp: Implementation) {
+    let (home, _) = target().await;
+    let (away, _) = target().await;
+    let env = Env::new(imp, &["echo"]);
+    let mut user = env.user(0);
+    let to = url(away, "/echo");
+    let mut s = step(Method::GET, url(home, &format!("/redirect-to?to={to}")));
+    s.headers
+        .push((AUTHORIZATION, Template::literal("Bearer t")));
+    s.headers.push((COOKIE, Template::literal("plan=1")));
+    s.captures.push(capture_all(0));
+    assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
+    let seen = user.slots[0].clone().unwrap();
+    assert_eq!(seen["authorization"], "", "{seen}");
+    assert_eq!(seen["cookies"], json!([]), "{seen}");
+}
+
+/// A plan's own `cookie` header is the one cookie header sent: the jar does not add
+/// a second.
+async fn a_plan_cookie_header_is_sent_alone(imp: Implementation) {
+    let (addr, _) = target().await;
+    let env = Env::new(imp, &["echo"]);
+    let mut user = env.user(0);
+    let set = step(Method::GET, url(addr, "/set?u=alice"));
+    assert_eq!(env.run(&set, &mut user).await.result, Ok(()));
+    let mut s = step(Method::GET, url(addr, "/echo"));
+    s.captures.push(capture_all(0));
+    assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
+    assert_eq!(
+        user.slots[0].clone().unwrap()["cookies"],
+        json!(["session=alice"])
+    );
+    s.headers.push((COOKIE, Template::literal("plan=1")));
+    assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
+    assert_eq!(user.slots[0].clone().unwrap()["cookies"], json!(["plan=1"]));
 }
 
 async fn cookies_set_on_a_redirect_hop_are_kept(imp: Implementation) {
@@ -362,4 +409,6 @@ per_client!(
     tls_to_a_plain_http_port_is_a_tls_error,
     tls_verification_and_insecure,
     tls_sessions_are_resumed_per_user,
+    credentials_stay_on_their_origin_across_redirects,
+    a_plan_cookie_header_is_sent_alone,
 );

@@ -34,7 +34,7 @@ use crate::metrics::failure::FailureKind;
 use conn::Conn;
 pub use cookies::CookieJar;
 pub use pool::Response;
-use wire::{Head, OriginSpan, Parsed, ReadError};
+use wire::{Dropped, Head, OriginSpan, Parsed, ReadError};
 
 /// A connection idle for longer than this is probed before reuse (one non-blocking
 /// read); busier connections are trusted, and the retry below covers the race.
@@ -110,6 +110,7 @@ impl LeanClient {
         let mut body = req.body;
         let mut redirected: Option<String> = None;
         let mut redirects = 0;
+        let mut dropped = Dropped::default();
         loop {
             let url = redirected.as_deref().unwrap_or(req.url);
             let i = self.origin(url, now).ok_or(FailureKind::InvalidRequest)?;
@@ -119,6 +120,7 @@ impl LeanClient {
                 target: &target,
                 headers: req.headers,
                 body,
+                dropped,
             };
             let parsed = self.exchange(shared, &head, i, scratch.get(), now).await?;
             let s = scratch.get();
@@ -155,7 +157,13 @@ impl LeanClient {
             {
                 method = "GET";
                 body = &[];
+                dropped.content = true;
             }
+            // Credentials stay with the origin they were written for.
+            dropped.credentials |= wire::parse_origin(&next).is_none_or(|o| {
+                let t = o.target(&next);
+                t.port != target.port || !t.host.eq_ignore_ascii_case(target.host)
+            });
             redirected = Some(next);
         }
     }

@@ -6,7 +6,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use http::HeaderMap;
+use http::{HeaderMap, header};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::metrics::failure::FailureKind;
@@ -163,10 +163,24 @@ pub(crate) struct Head<'a> {
     pub(crate) target: &'a Target<'a>,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
+    /// What a redirect took from the caller's headers.
+    pub(crate) dropped: Dropped,
 }
 
-/// Writes the request into `out` (cleared first). `cookies` appends the Cookie
-/// header's value and returns whether it wrote anything.
+/// Caller headers a redirect leaves behind, as browsers and reqwest do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    /// `authorization`, `proxy-authorization` and `cookie`: a redirect left the
+    /// origin they were written for.
+    pub(crate) credentials: bool,
+    /// `content-type` and `content-encoding`: the request became a body-less GET.
+    pub(crate) content: bool,
+}
+
+/// Writes the request into `out` (cleared first). `cookies` appends the user's
+/// cookies (the Cookie header's value) and returns whether it wrote anything; it is
+/// not called when the caller sends a `cookie` header of its own, which then goes
+/// as written (as reqwest does), so there is only ever one.
 pub(crate) fn write_request(
     out: &mut Vec<u8>,
     head: &Head<'_>,
@@ -177,21 +191,25 @@ pub(crate) fn write_request(
     out.push(b' ');
     push_path(out, head.target.path);
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut has_host = false;
-    let mut has_agent = false;
+    let (mut has_host, mut has_agent, mut has_cookie) = (false, false, false);
     for (name, value) in head.headers {
-        let name = name.as_str().as_bytes();
         // The body's length is ours to state; a template must not contradict it.
-        if name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.is_empty()
-            || name.iter().any(|&b| b <= b' ' || b == b':' || b >= 0x7f)
-        {
+        let skip = name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || head.dropped.credentials
+                && (name == header::AUTHORIZATION
+                    || name == header::PROXY_AUTHORIZATION
+                    || name == header::COOKIE)
+            || head.dropped.content
+                && (name == header::CONTENT_TYPE || name == header::CONTENT_ENCODING);
+        if skip {
             continue;
         }
-        has_host |= name.eq_ignore_ascii_case(b"host");
-        has_agent |= name.eq_ignore_ascii_case(b"user-agent");
-        out.extend_from_slice(name);
+        has_host |= name == header::HOST;
+        has_agent |= name == header::USER_AGENT;
+        has_cookie |= name == header::COOKIE;
+        // A `HeaderName` is lower-case and holds only token characters.
+        out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         // `HeaderValue` never holds CR or LF, so a value cannot inject a header.
         out.extend_from_slice(value.as_bytes());
@@ -207,12 +225,14 @@ pub(crate) fn write_request(
         out.extend_from_slice(crate::engine::http::USER_AGENT.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    let mark = out.len();
-    out.extend_from_slice(b"cookie: ");
-    if cookies(out) {
-        out.extend_from_slice(b"\r\n");
-    } else {
-        out.truncate(mark);
+    if !has_cookie {
+        let mark = out.len();
+        out.extend_from_slice(b"cookie: ");
+        if cookies(out) {
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.truncate(mark);
+        }
     }
     let bodiless = matches!(head.method, "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE");
     if !head.body.is_empty() || !bodiless {

@@ -66,6 +66,7 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> St
             target: &target,
             headers,
             body,
+            dropped: Dropped::default(),
         },
         |out| {
             out.extend_from_slice(b"a=1");
