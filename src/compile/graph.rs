@@ -227,6 +227,17 @@ pub struct RequestStep {
     pub feeders: Vec<FeederId>,
 }
 
+impl RequestStep {
+    /// How many JSONPath queries (checks and captures) read the response body.
+    pub fn json_queries(&self) -> usize {
+        let captures = self.captures.iter();
+        self.expect.json.len()
+            + captures
+                .filter(|c| matches!(c.source, CaptureSource::Json(_)))
+                .count()
+    }
+}
+
 #[derive(Debug)]
 pub enum Body {
     /// Sent as `application/json`; strings inside are templates.
@@ -315,13 +326,6 @@ pub struct Expect {
     pub json: Vec<JsonExpect>,
     pub body: Option<BodyExpect>,
     pub latency: Option<LatencyExpect>,
-}
-
-impl Expect {
-    /// Whether any check needs the body parsed as JSON.
-    pub fn needs_json(&self) -> bool {
-        !self.json.is_empty()
-    }
 }
 
 #[derive(Debug)]

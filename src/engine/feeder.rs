@@ -86,15 +86,6 @@ impl Feeders {
             None => Take::Exhausted,
         }
     }
-
-    /// Number of rows of feeder `id`.
-    pub fn len(&self, id: FeederId) -> usize {
-        self.feeders.get(id.0 as usize).map_or(0, |f| f.rows.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.feeders.is_empty()
-    }
 }
 
 fn load_one(feeder: &Feeder) -> Result<Loaded, FeederError> {

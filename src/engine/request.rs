@@ -17,7 +17,7 @@ use super::capture;
 use super::expect::{self, LazyJson};
 use super::http::{Client, HttpRequest, HttpShared};
 use super::render::{self, Scope};
-use crate::compile::graph::{Body, CaptureSource, CompiledPlan, RequestStep};
+use crate::compile::graph::{Body, CompiledPlan, RequestStep};
 use crate::metrics::failure::FailureKind;
 
 /// One virtual user's state.
@@ -131,13 +131,7 @@ pub async fn execute(
             };
         }
     };
-    let json_queries = step.expect.json.len()
-        + step
-            .captures
-            .iter()
-            .filter(|c| matches!(c.source, CaptureSource::Json(_)))
-            .count();
-    let mut json = if json_queries == 1 {
+    let mut json = if step.json_queries() == 1 {
         LazyJson::single(response.body())
     } else {
         LazyJson::new(response.body())
@@ -225,9 +219,15 @@ fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), Failure
             Some("application/x-www-form-urlencoded")
         }
         Some(Body::Raw(t)) => {
-            bufs.scratch.clear();
-            render::render_str(t, &mut scope, &mut bufs.scratch).map_err(FailureKind::Unset)?;
-            bufs.body.extend_from_slice(bufs.scratch.as_bytes());
+            match t.as_literal() {
+                Some(lit) => bufs.body.extend_from_slice(lit.as_bytes()),
+                None => {
+                    bufs.scratch.clear();
+                    render::render_str(t, &mut scope, &mut bufs.scratch)
+                        .map_err(FailureKind::Unset)?;
+                    bufs.body.extend_from_slice(bufs.scratch.as_bytes());
+                }
+            }
             None
         }
     };

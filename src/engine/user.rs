@@ -170,8 +170,7 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 /// The closed model's user task: setup, iterations until stopped, teardown.
 pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     env.worker.active.fetch_add(1, Ordering::Relaxed);
-    let plan = env.plan.clone();
-    let flow = &plan.flows[user.flow];
+    let flow = &env.plan.flows[user.flow];
     // Under `iterations`, a ramp-down lets the iteration finish.
     let heed = if env.run.iterations.is_some() {
         Heed::Halt
@@ -205,8 +204,7 @@ pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
 /// flow's setup first if this user has not yet. The caller took the iteration token.
 pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, scheduled: Instant) {
-    let plan = env.plan.clone();
-    let flow = &plan.flows[user.flow];
+    let flow = &env.plan.flows[user.flow];
     let mut start = scheduled;
     let mut ran = Ran::Done;
     if !user.ready {
@@ -221,8 +219,7 @@ pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, schedul
 
 /// Runs a pooled user's teardown as it leaves the pool.
 pub(crate) async fn retire(env: Rc<UserEnv>, mut user: User) {
-    let plan = env.plan.clone();
-    let flow = &plan.flows[user.flow];
+    let flow = &env.plan.flows[user.flow];
     teardown(&env, &mut user, flow).await;
 }
 

@@ -32,7 +32,7 @@ use super::{HttpRequest, HttpShared};
 use crate::metrics::failure::FailureKind;
 
 use conn::Conn;
-pub use cookies::CookieJar;
+use cookies::CookieJar;
 pub use pool::Response;
 use wire::{Dropped, Head, OriginSpan, Parsed, ReadError};
 
@@ -67,11 +67,6 @@ pub struct LeanClient {
 impl LeanClient {
     pub fn new() -> LeanClient {
         LeanClient::default()
-    }
-
-    /// The user's cookies.
-    pub fn cookies(&self) -> &CookieJar {
-        &self.jar
     }
 
     /// Sends a request and reads the whole response, following redirects.

@@ -123,11 +123,6 @@ impl HttpShared {
         Ok(shared)
     }
 
-    /// The rustls configuration every client uses.
-    pub fn tls_config(&self) -> &Arc<rustls::ClientConfig> {
-        &self.inner.tls
-    }
-
     /// The TLS configuration for one user: the shared settings with a session cache
     /// of its own, so users do not resume each other's TLS sessions (distinct browsers
     /// would not).
@@ -153,11 +148,6 @@ impl HttpShared {
             Implementation::Lean => Client::Lean(LeanClient::new(), self.clone()),
             Implementation::Reqwest => Client::Reqwest(ReqwestClient::new(self)?),
         })
-    }
-
-    /// The client implementation users get.
-    pub fn implementation(&self) -> Implementation {
-        self.inner.implementation
     }
 }
 

@@ -39,11 +39,13 @@ pub struct CookieJar {
 }
 
 impl CookieJar {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.cookies.is_empty()
     }
 
     /// The value of a live cookie with this name, whatever its host and path.
+    #[cfg(test)]
     pub fn get(&self, name: &str) -> Option<&str> {
         let now = SystemTime::now();
         self.cookies
