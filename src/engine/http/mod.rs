@@ -231,6 +231,20 @@ impl Headers for Response {
     }
 }
 
+/// The failure an I/O error names, if it names one: refused, reset (or closed
+/// under us), timed out. Each client maps the rest by where it happened.
+pub(crate) fn io_failure(e: &std::io::Error) -> Option<FailureKind> {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => Some(FailureKind::Refused),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Some(FailureKind::Reset)
+        }
+        K::TimedOut => Some(FailureKind::Timeout),
+        _ => None,
+    }
+}
+
 /// A per-user HTTP client. See the module documentation for the contract.
 pub enum Client {
     /// The lean HTTP/1.1 client ([`lean`]), with the run's shared settings.

@@ -117,7 +117,7 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
             return FailureKind::Tls;
         }
         let io = e.downcast_ref::<io::Error>();
-        if let Some(kind) = io.and_then(classify_io) {
+        if let Some(kind) = io.and_then(super::io_failure) {
             return kind;
         }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
@@ -138,17 +138,5 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         FailureKind::Connect
     } else {
         FailureKind::Reset
-    }
-}
-
-fn classify_io(io: &io::Error) -> Option<FailureKind> {
-    use io::ErrorKind as K;
-    match io.kind() {
-        K::ConnectionRefused => Some(FailureKind::Refused),
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-            Some(FailureKind::Reset)
-        }
-        K::TimedOut => Some(FailureKind::Timeout),
-        _ => None,
     }
 }

@@ -135,10 +135,5 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, FailureKind> {
 }
 
 fn connect_error(e: &io::Error) -> FailureKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => FailureKind::Refused,
-        io::ErrorKind::TimedOut => FailureKind::Timeout,
-        io::ErrorKind::ConnectionReset => FailureKind::Reset,
-        _ => FailureKind::Connect,
-    }
+    crate::engine::http::io_failure(e).unwrap_or(FailureKind::Connect)
 }

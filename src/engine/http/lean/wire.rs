@@ -261,9 +261,12 @@ impl From<FailureKind> for ReadError {
 
 /// Maps an I/O error during an exchange on an open connection.
 pub(crate) fn exchange_error(e: &io::Error) -> FailureKind {
-    match e.kind() {
-        io::ErrorKind::TimedOut => FailureKind::Timeout,
-        io::ErrorKind::InvalidData if is_tls_error(e) => FailureKind::Tls,
+    if is_tls_error(e) {
+        return FailureKind::Tls;
+    }
+    // An open connection cannot be refused; whatever else breaks it is a reset.
+    match crate::engine::http::io_failure(e) {
+        Some(FailureKind::Timeout) => FailureKind::Timeout,
         _ => FailureKind::Reset,
     }
 }
