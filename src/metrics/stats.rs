@@ -37,7 +37,9 @@ pub struct RequestStats {
     pub failures: u64,
     /// Response body bytes received.
     pub bytes: u64,
-    /// Latency of every request, failed ones included, in microseconds.
+    /// Latency of every request sent, failed ones included, in microseconds. A
+    /// request that failed before it was sent (zero latency) is counted, but has no
+    /// latency to pull the percentiles down.
     pub latency: Histogram<u64>,
     /// Failures by typed reason.
     pub reasons: BTreeMap<FailureKind, u64>,
@@ -60,7 +62,9 @@ impl RequestStats {
     pub fn record(&mut self, latency: Duration, bytes: u64, outcome: Result<(), FailureKind>) {
         self.count += 1;
         self.bytes += bytes;
-        record_latency(&mut self.latency, latency);
+        if !(latency.is_zero() && outcome.is_err()) {
+            record_latency(&mut self.latency, latency);
+        }
         if let Err(kind) = outcome {
             self.failures += 1;
             *self.reasons.entry(kind).or_insert(0) += 1;
@@ -158,5 +162,21 @@ mod tests {
         s.record(Duration::ZERO, 0, Ok(()));
         assert_eq!(s.count, 2);
         assert!(s.max_ms() >= 3_599_000.0);
+    }
+
+    #[test]
+    fn a_request_never_sent_is_counted_without_a_latency() {
+        let mut s = RequestStats::default();
+        s.record(Duration::from_millis(40), 0, Ok(()));
+        s.record(
+            Duration::ZERO,
+            0,
+            Err(FailureKind::Unset(crate::compile::graph::SlotId(0))),
+        );
+        assert_eq!((s.count, s.failures, s.latency.len()), (2, 1, 1));
+        assert!(
+            (s.percentile_ms(0.0) - 40.0).abs() < 0.1,
+            "p0 is the sent one"
+        );
     }
 }
