@@ -7,65 +7,34 @@
 //! Usage: `client_loop URL [USERS] [SECONDS] [THINK_MS]`; prints `requests failures seconds`.
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use http::Method;
-use serde_json::Value;
-use swarm::compile::graph::*;
-use swarm::compile::jsonpath::JsonPath;
+use swarm::compile::graph::{CompiledPlan, RequestStep, Step};
+use swarm::compile::{CompileOptions, compile_str};
 use swarm::engine::config::EngineConfig;
 use swarm::engine::http::HttpShared;
 use swarm::engine::request::{VuContext, execute};
 
-fn plan() -> CompiledPlan {
-    CompiledPlan {
-        name: "client loop".into(),
-        source: PathBuf::from("client_loop"),
-        target: String::new(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 1,
-                spawn_rate: None,
-            }),
-            duration: None,
-            iterations: None,
-        },
-        flows: Vec::new(),
-        requests: Vec::new(),
-        expectations: Vec::new(),
-        captures: Vec::new(),
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos: Vec::new(),
-    }
-}
-
-fn step(url: &str) -> RequestStep {
-    RequestStep {
-        request: RequestId(0),
-        method: Method::GET,
-        url: Template::literal(url),
-        headers: Vec::new(),
-        query: Vec::new(),
-        body: None,
-        timeout: Duration::from_secs(10),
-        expect: Expect {
-            status: Some(StatusExpect {
-                id: ExpectId(0),
-                allowed: vec![StatusPattern::Exact(200)],
-            }),
-            json: vec![JsonExpect {
-                id: ExpectId(1),
-                path: JsonPath::parse("$.status").expect("a valid JSONPath"),
-                matcher: Matcher::Eq(Value::from("ok")),
-            }],
-            ..Expect::default()
-        },
-        captures: Vec::new(),
-        feeders: Vec::new(),
-    }
+/// The throughput benchmark's request (`bench/throughput.yaml`), compiled as a plan
+/// would be, and its one step.
+fn plan(url: &str) -> (CompiledPlan, RequestStep) {
+    let yaml = format!(
+        "name: client loop\ntarget: {url}\nload: {{users: 1, duration: 1s}}\n\
+         flows:\n  - name: json\n    steps:\n      - get: {url}\n        \
+         expect: {{status: 200, json: {{$.status: ok}}}}\n"
+    );
+    let mut plan = compile_str(
+        &yaml,
+        Path::new("client_loop.yaml"),
+        &CompileOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Step::Request(step) = plan.flows[0].steps.remove(0) else {
+        unreachable!("the plan's one step is a request");
+    };
+    (plan, *step)
 }
 
 fn main() {
@@ -86,8 +55,8 @@ fn main() {
     let started = Instant::now();
     local.block_on(&runtime, async {
         let http = HttpShared::new(&EngineConfig::default()).expect("http setup");
-        let plan = Rc::new(plan());
-        let step = Rc::new(step(&url));
+        let (plan, step) = plan(&url);
+        let (plan, step) = (Rc::new(plan), Rc::new(step));
         let deadline = started + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         for user in 0..users {

@@ -360,7 +360,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::compile::graph::{ClosedLoad, Load, LoadModel};
 
     fn future_size<F: Future>(_: &F) -> usize {
         std::mem::size_of::<F>()
@@ -371,26 +370,7 @@ mod tests {
     /// so; this catches a change that puts it back inline.
     #[test]
     fn an_idle_user_task_stays_small() {
-        let plan = Arc::new(CompiledPlan {
-            name: String::new(),
-            source: "plan.yaml".into(),
-            target: String::new(),
-            load: Load {
-                model: LoadModel::Closed(ClosedLoad::Fixed {
-                    users: 1,
-                    spawn_rate: None,
-                }),
-                duration: None,
-                iterations: None,
-            },
-            flows: Vec::new(),
-            requests: Vec::new(),
-            expectations: Vec::new(),
-            captures: Vec::new(),
-            slots: Vec::new(),
-            feeders: Vec::new(),
-            slos: Vec::new(),
-        });
+        let plan = Arc::new(crate::report::fixture::plan(Vec::new()));
         let http = HttpShared::new(&Default::default()).unwrap();
         let env = Rc::new(UserEnv {
             plan: plan.clone(),
