@@ -140,6 +140,10 @@ impl Hub {
 
 /// Turns one run's snapshots into frames, until the final snapshot arrives (from
 /// `done` or [`Hub::finish_current`]) or the dashboard goes away.
+///
+/// A run that fails (a worker panicked) ends its snapshot stream without a final
+/// snapshot, its last one still saying running. The run is then shown as stopped, so
+/// the page does not spin forever and `swarm ui` can start another run.
 async fn produce_frames(
     plan: Arc<CompiledPlan>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -168,6 +172,10 @@ async fn produce_frames(
         }));
         *prev = Some(snap);
     };
+    // The last snapshot the engine sent, marked stopped if it still says running.
+    let last_ended = |snapshots: &watch::Receiver<Arc<Snapshot>>| {
+        Snapshot::ended(snapshots.borrow().clone(), EndReason::Stopped)
+    };
     let first = snapshots.borrow_and_update().clone();
     publish(first, &mut prev);
     let mut stream_open = true;
@@ -176,6 +184,12 @@ async fn produce_frames(
             changed = snapshots.changed(), if stream_open => {
                 if changed.is_err() {
                     stream_open = false;
+                    // Without `done` (`swarm check --ui`), the caller's `finish` may
+                    // still come and replace this; meanwhile the run is not running.
+                    let running = prev.as_ref().is_some_and(|p| p.end == EndReason::Running);
+                    if done.is_none() && running {
+                        publish(last_ended(&snapshots), &mut prev);
+                    }
                     continue;
                 }
                 let snap = snapshots.borrow_and_update().clone();
@@ -187,11 +201,10 @@ async fn produce_frames(
                     None => std::future::pending().await,
                 }
             }, if done.is_some() => {
-                done = None;
-                if let Ok(snap) = final_snap {
-                    publish(snap, &mut prev);
-                    break;
-                }
+                // A dropped sender: the run failed without a final snapshot.
+                let snap = final_snap.unwrap_or_else(|_| last_ended(&snapshots));
+                publish(snap, &mut prev);
+                break;
             }
             final_snap = finals.recv() => {
                 if let Some(snap) = final_snap {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use swarm::dashboard::{DashboardConfig, DashboardError, serve_run};
+use swarm::metrics::snapshot::{EndReason, Snapshot};
+use tokio::sync::{mpsc, watch};
 
 use crate::support::{SECRET, Sse, base, control, demo, engine_config, live_run, next_run, plan};
 
@@ -302,4 +304,38 @@ flows:
     assert_eq!(r.status(), 202);
     sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_snapshots_stop_while_running_is_shown_as_stopped() {
+    // `swarm check --ui` when the engine fails: its snapshots end mid-run.
+    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
+    let empty = Snapshot::empty(plan.requests.len(), None);
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
+    let (control_tx, _control_rx) = mpsc::unbounded_channel();
+    dash.attach(plan, snapshots, control_tx);
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    next_run(&mut sse).await;
+    let mut mid_run = empty;
+    mid_run.elapsed = Duration::from_secs(1);
+    snapshots_tx.send_replace(Arc::new(mid_run.clone()));
+    sse.until(Duration::from_secs(10), |s| s["elapsed"] == 1.0)
+        .await;
+    drop(snapshots_tx);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 409, "the run has ended");
+    // The caller's final snapshot (the one its reports used) still wins.
+    mid_run.elapsed = Duration::from_secs(2);
+    mid_run.end = EndReason::Interrupted;
+    dash.finish(Arc::new(mid_run));
+    sse.until(Duration::from_secs(10), |s| {
+        s["state"] == "interrupted" && s["elapsed"] == 2.0
+    })
+    .await;
 }
