@@ -266,6 +266,41 @@ async fn the_token_is_checked_on_every_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_url_characters_works_after_the_first_visit() {
+    let token = "a/b+c= %";
+    let (_demo, dash, _run) = live_run("127.0.0.1:0", Some(token), 1).await;
+    let base = base(&dash);
+    let url = dash.url_with_token();
+    let query = &url[url.find('?').expect("the URL has the token")..];
+    assert_eq!(query, "?token=a%2Fb%2Bc%3D+%25");
+    let browser = crate::support::client();
+    let r = browser.get(format!("{base}/{query}")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    // From here on the browser presents only the cookie.
+    let r = browser.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut sse = Sse::open(&browser, &format!("{base}/api/stream")).await;
+    assert_eq!(sse.next(Duration::from_secs(5)).await.0, "run");
+    let r = browser
+        .get(format!("{base}/api/report/csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let anon = crate::support::client();
+    let r = anon
+        .get(format!("{base}/"))
+        .header(
+            "cookie",
+            format!("swarm_token_{}=a%2Fb", dash.addr().port()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a prefix of the token is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_arrival_rate_of_an_open_model_run_can_be_changed() {
     let demo = demo().await;
     let source = r#"
