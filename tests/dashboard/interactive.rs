@@ -158,6 +158,10 @@ async fn a_failed_run_ends_and_another_can_start() {
             .until(Duration::from_secs(10), |s| s["state"] != "running")
             .await;
         assert_eq!(last["state"]["state"], "stopped");
+        assert_eq!(
+            last["state"]["detail"], "stopped",
+            "the JSON report's words"
+        );
         // The numbers are the last ones the run got to.
         assert_eq!(last["state"]["users"], 2);
         assert_eq!(last["state"]["elapsed"], 1.0);
