@@ -1,7 +1,7 @@
 //! `swarm check --ui`: the stream, the controls, the downloads and the token.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use swarm::dashboard::{DashboardConfig, DashboardError, serve_run};
@@ -373,4 +373,51 @@ async fn a_run_whose_snapshots_stop_while_running_is_shown_as_stopped() {
         s["state"] == "interrupted" && s["elapsed"] == 2.0
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_downloaded_later_keeps_the_runs_start_time() {
+    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
+    let empty = Snapshot::empty(plan.requests.len(), None);
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
+    let (control_tx, _control_rx) = mpsc::unbounded_channel();
+    let before = SystemTime::now();
+    dash.attach(plan, snapshots, control_tx);
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    next_run(&mut sse).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut last = empty;
+    last.elapsed = Duration::from_millis(500);
+    last.end = EndReason::Completed;
+    snapshots_tx.send_replace(Arc::new(last));
+    sse.until(Duration::from_secs(10), |s| s["state"] == "completed")
+        .await;
+
+    let started_at = || async {
+        let report: serde_json::Value = http
+            .get(format!("{base}/api/report/json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let at = report["started_at"].as_str().unwrap().to_string();
+        SystemTime::from(chrono::DateTime::parse_from_rfc3339(&at).unwrap())
+    };
+    let first = started_at().await;
+    // Milliseconds in the report: `first` may be up to 1 ms before `before`.
+    let apart = first
+        .duration_since(before)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        apart < Duration::from_millis(300),
+        "started {apart:?} away from the attach"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(started_at().await, first, "the start does not move");
 }
