@@ -166,9 +166,9 @@ async fn drive(
         Some(Ok(snapshot)) => (snapshot, false),
         Some(Err(e)) => {
             eprintln!("error: the run could not be carried out: {e}");
-            (ended(last(), EndReason::Stopped), true)
+            (Snapshot::ended(last(), EndReason::Stopped), true)
         }
-        None => (ended(last(), EndReason::Interrupted), false),
+        None => (Snapshot::ended(last(), EndReason::Interrupted), false),
     })
 }
 
@@ -218,16 +218,6 @@ fn log_failures(result: &RunResult) {
             tracing::info!(request = %r.name, count = f.count, "requests failed: {}", f.reason);
         }
     }
-}
-
-/// A snapshot taken mid-run, marked with why the run ended.
-fn ended(snapshot: Arc<Snapshot>, end: EndReason) -> Arc<Snapshot> {
-    if snapshot.end != EndReason::Running {
-        return snapshot;
-    }
-    let mut s = Snapshot::clone(&snapshot);
-    s.end = end;
-    Arc::new(s)
 }
 
 /// What happened, as far as the exit code is concerned.

@@ -148,8 +148,26 @@ fn cookie_token(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
+            (k == name).then(|| token_from_cookie(v))
         })
+}
+
+/// The token as the cookie holds it: form-urlencoded, since a token may hold
+/// characters a cookie value cannot (spaces, `;`, `,`, `"`).
+fn cookie_value(token: &str) -> String {
+    url::form_urlencoded::byte_serialize(token.as_bytes()).collect()
+}
+
+/// Undoes [`cookie_value`]. Its output has no raw `&` or `=`, so it parses as one key;
+/// a value with either was not set by us and is compared as it is.
+fn token_from_cookie(value: &str) -> String {
+    if value.contains(['&', '=']) {
+        return value.to_string();
+    }
+    url::form_urlencoded::parse(value.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
 }
 
 fn header_token(headers: &HeaderMap) -> Option<String> {
@@ -184,8 +202,10 @@ fn set_cookie_and_redirect(uri: &Uri, cookie_name: &str, token: &str) -> Respons
                 .finish(),
         );
     }
-    let cookie_value: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    let cookie = format!("{cookie_name}={cookie_value}; Path=/; HttpOnly; SameSite=Strict");
+    let cookie = format!(
+        "{cookie_name}={}; Path=/; HttpOnly; SameSite=Strict",
+        cookie_value(token)
+    );
     (
         StatusCode::SEE_OTHER,
         [(header::LOCATION, location), (header::SET_COOKIE, cookie)],
@@ -284,6 +304,20 @@ mod tests {
         assert!(same("abc", "abc"));
         assert!(!same("abc", "abd"));
         assert!(!same("abc", "abcd"));
+    }
+
+    #[test]
+    fn cookie_tokens_round_trip() {
+        for token in ["tok3n", "a/b+c=", "with space", "100%", "x;y,\"z\"", "é"] {
+            let value = cookie_value(token);
+            assert!(!value.contains([' ', ';', ',', '"', '=', '&']), "{value}");
+            let h = headers(&[("cookie", &format!("a=b; swarm_token_80={value}"))]);
+            assert_eq!(
+                cookie_token(&h, "swarm_token_80").as_deref(),
+                Some(token),
+                "{value}"
+            );
+        }
     }
 
     #[test]

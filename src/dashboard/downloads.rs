@@ -1,6 +1,8 @@
 //! The reports a page can download for a run: HTML, JSON, JUnit and the stats table
 //! as CSV (Locust's column names, so existing spreadsheets keep working).
 
+use std::time::SystemTime;
+
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::stats::RequestStats;
@@ -13,12 +15,13 @@ pub(crate) struct Download {
     pub body: String,
 }
 
-/// The report of `kind` (`html`, `json`, `junit`, `csv`) for a run; `None` for an
-/// unknown kind.
+/// The report of `kind` (`html`, `json`, `junit`, `csv`) for a run that started at
+/// `started`; `None` for an unknown kind.
 pub(crate) fn render(
     kind: &str,
     plan: &CompiledPlan,
     snap: &Snapshot,
+    started: SystemTime,
     run: u32,
 ) -> Option<Download> {
     let stem: String = plan
@@ -29,8 +32,8 @@ pub(crate) fn render(
     let stem = format!("{}-run{run}", stem.trim_matches('-'));
     let (ext, mime, body) = match kind {
         "html" => ("html", "text/html; charset=utf-8", html::render(plan, snap)),
-        "json" => ("json", "application/json", json(plan, snap)),
-        "junit" => ("xml", "application/xml", junit(plan, snap)),
+        "json" => ("json", "application/json", json(plan, snap, started)),
+        "junit" => ("xml", "application/xml", junit(plan, snap, started)),
         "csv" => ("csv", "text/csv; charset=utf-8", csv(plan, snap)),
         _ => return None,
     };
@@ -42,17 +45,21 @@ pub(crate) fn render(
 }
 
 /// The versioned JSON report, as `swarm check --json` writes it.
-fn json(plan: &CompiledPlan, snap: &Snapshot) -> String {
-    let verdicts = crate::metrics::slo::evaluate(plan, snap);
-    JsonReport::build(plan, snap, &verdicts).to_json()
+fn json(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> String {
+    report(plan, snap, started).to_json()
 }
 
 /// The JUnit report, as `swarm check --junit` writes it.
-fn junit(plan: &CompiledPlan, snap: &Snapshot) -> String {
-    let verdicts = crate::metrics::slo::evaluate(plan, snap);
-    let report = JsonReport::build(plan, snap, &verdicts);
-    crate::report::junit::render(&report)
+fn junit(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> String {
+    crate::report::junit::render(&report(plan, snap, started))
         .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
+}
+
+/// The report with the run's real start: the download may come long after the run,
+/// when "now minus elapsed" ([`JsonReport::build`]'s guess) is no longer the start.
+fn report(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> JsonReport {
+    let verdicts = crate::metrics::slo::evaluate(plan, snap);
+    JsonReport::build(plan, snap, &verdicts).with_start(started)
 }
 
 const PERCENTILES: [(f64, &str); 11] = [

@@ -3,6 +3,7 @@
 //! number of open pages).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -19,6 +20,9 @@ pub(crate) struct Frame {
     /// The state JSON (everything but the series).
     pub state: String,
     pub snapshot: Arc<Snapshot>,
+    /// When the run (or, after a stats reset, the series) started: fixed when the
+    /// frame's epoch began, so a report downloaded long after the run says when it ran.
+    pub started: SystemTime,
 }
 
 /// A run the dashboard shows or has shown.
@@ -34,8 +38,9 @@ pub(crate) struct RunEntry {
 }
 
 impl RunEntry {
-    pub fn latest(&self) -> Arc<Snapshot> {
-        self.frames.borrow().snapshot.clone()
+    /// The latest frame: the snapshot reports are built from, and when it started.
+    pub fn latest(&self) -> Arc<Frame> {
+        self.frames.borrow().clone()
     }
 
     pub fn is_running(&self) -> bool {
@@ -106,6 +111,7 @@ impl Hub {
         let (frames_tx, frames_rx) = watch::channel(Arc::new(Frame {
             epoch: 0,
             state: view::state(&run.plan, &first, None).to_string(),
+            started: start_of(&first),
             snapshot: first,
         }));
         let (finals_tx, finals_rx) = mpsc::unbounded_channel();
@@ -140,6 +146,10 @@ impl Hub {
 
 /// Turns one run's snapshots into frames, until the final snapshot arrives (from
 /// `done` or [`Hub::finish_current`]) or the dashboard goes away.
+///
+/// A run that fails (a worker panicked) ends its snapshot stream without a final
+/// snapshot, its last one still saying running. The run is then shown as stopped, so
+/// the page does not spin forever and `swarm ui` can start another run.
 async fn produce_frames(
     plan: Arc<CompiledPlan>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -149,6 +159,7 @@ async fn produce_frames(
 ) {
     let mut prev: Option<Arc<Snapshot>> = None;
     let mut epoch = 0u64;
+    let mut started = None;
     let mut done = done;
     let mut publish = |snap: Arc<Snapshot>, prev: &mut Option<Arc<Snapshot>>| {
         if let Some(p) = prev.as_ref() {
@@ -157,6 +168,7 @@ async fn produce_frames(
                 || count(&snap) < count(p);
             if restarted {
                 epoch += 1;
+                started = None;
                 *prev = None;
             }
         }
@@ -164,9 +176,14 @@ async fn produce_frames(
         frames.send_replace(Arc::new(Frame {
             epoch,
             state,
+            started: *started.get_or_insert_with(|| start_of(&snap)),
             snapshot: snap.clone(),
         }));
         *prev = Some(snap);
+    };
+    // The last snapshot the engine sent, marked stopped if it still says running.
+    let last_ended = |snapshots: &watch::Receiver<Arc<Snapshot>>| {
+        Snapshot::ended(snapshots.borrow().clone(), EndReason::Stopped)
     };
     let first = snapshots.borrow_and_update().clone();
     publish(first, &mut prev);
@@ -176,6 +193,12 @@ async fn produce_frames(
             changed = snapshots.changed(), if stream_open => {
                 if changed.is_err() {
                     stream_open = false;
+                    // Without `done` (`swarm check --ui`), the caller's `finish` may
+                    // still come and replace this; meanwhile the run is not running.
+                    let running = prev.as_ref().is_some_and(|p| p.end == EndReason::Running);
+                    if done.is_none() && running {
+                        publish(last_ended(&snapshots), &mut prev);
+                    }
                     continue;
                 }
                 let snap = snapshots.borrow_and_update().clone();
@@ -187,11 +210,10 @@ async fn produce_frames(
                     None => std::future::pending().await,
                 }
             }, if done.is_some() => {
-                done = None;
-                if let Ok(snap) = final_snap {
-                    publish(snap, &mut prev);
-                    break;
-                }
+                // A dropped sender: the run failed without a final snapshot.
+                let snap = final_snap.unwrap_or_else(|_| last_ended(&snapshots));
+                publish(snap, &mut prev);
+                break;
             }
             final_snap = finals.recv() => {
                 if let Some(snap) = final_snap {
@@ -201,6 +223,14 @@ async fn produce_frames(
             }
         }
     }
+}
+
+/// When the run of a snapshot just received started. Only right while the snapshot is
+/// fresh: later, "now" is no longer the moment it was taken.
+fn start_of(snap: &Snapshot) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(snap.elapsed)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Requests so far, without merging histograms.

@@ -58,7 +58,12 @@ impl Launcher for PlanLauncher {
                 Ok(last) => {
                     let _ = tx.send(last);
                 }
-                Err(e) => tracing::error!("the run failed: {e}"),
+                Err(e) => {
+                    tracing::error!("the run failed: {e}");
+                    // Dropped unsent: the dashboard shows the run as stopped, so
+                    // another one can start.
+                    drop(tx);
+                }
             }
         });
         Ok(LiveRun {

@@ -165,7 +165,8 @@ async fn report(
     let Some(run) = run else {
         return (StatusCode::NOT_FOUND, "no such run").into_response();
     };
-    match downloads::render(&kind, &run.plan, &run.latest(), run.id) {
+    let frame = run.latest();
+    match downloads::render(&kind, &run.plan, &frame.snapshot, frame.started, run.id) {
         Some(d) => (
             [
                 (header::CONTENT_TYPE, d.mime.to_string()),

@@ -2,6 +2,7 @@
 //! reports, the dashboard and the distributed coordinator all consume snapshots; none
 //! of them reaches into the engine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::stats::RequestStats;
@@ -101,6 +102,17 @@ impl Snapshot {
         }
     }
 
+    /// `snapshot` marked with why the run ended, unless it already says so: the last
+    /// snapshot seen of a run that failed or was cut short was taken mid-run.
+    pub fn ended(snapshot: Arc<Snapshot>, end: EndReason) -> Arc<Snapshot> {
+        if snapshot.end != EndReason::Running {
+            return snapshot;
+        }
+        let mut s = Snapshot::clone(&snapshot);
+        s.end = end;
+        Arc::new(s)
+    }
+
     /// The stats of one request name.
     pub fn request(&self, id: RequestId) -> &RequestStats {
         &self.requests[id.0 as usize]
@@ -123,5 +135,29 @@ impl Snapshot {
         } else {
             stats.count as f64 / secs
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_marks_only_a_running_snapshot() {
+        let running = Arc::new(Snapshot::empty(1, None));
+        assert_eq!(
+            Snapshot::ended(running.clone(), EndReason::Stopped).end,
+            EndReason::Stopped
+        );
+        assert_eq!(
+            running.end,
+            EndReason::Running,
+            "the original is left alone"
+        );
+        let mut done = Snapshot::empty(1, None);
+        done.end = EndReason::Completed;
+        let done = Arc::new(done);
+        let same = Snapshot::ended(done.clone(), EndReason::Stopped);
+        assert!(Arc::ptr_eq(&same, &done));
     }
 }

@@ -4,14 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use swarm::dashboard::DashboardConfig;
+use swarm::compile::graph::CompiledPlan;
+use swarm::dashboard::{DashboardConfig, Launcher, LiveRun, RunRequest, serve_interactive};
+use swarm::metrics::snapshot::Snapshot;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::support::{Sse, base, control, demo, engine_config, next_run, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_starts_steers_and_stops_runs() {
     use swarm::compile::{CompileOptions, compile_file};
-    use swarm::dashboard::{PlanLauncher, serve_interactive};
+    use swarm::dashboard::PlanLauncher;
 
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
@@ -97,4 +100,72 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// Starts runs that fail the way `PlanLauncher`'s do when a worker thread panics: the
+/// snapshots stop while the last one still says running, and no final snapshot comes.
+struct FailingLauncher {
+    plan: Arc<CompiledPlan>,
+}
+
+impl Launcher for FailingLauncher {
+    fn launch(&self, _request: RunRequest) -> Result<LiveRun, String> {
+        let requests = self.plan.requests.len();
+        let (snapshots_tx, snapshots) = watch::channel(Arc::new(Snapshot::empty(requests, None)));
+        let (control, _) = mpsc::unbounded_channel();
+        let (done_tx, done) = oneshot::channel::<Arc<Snapshot>>();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut mid_run = Snapshot::empty(requests, None);
+            mid_run.elapsed = Duration::from_secs(1);
+            mid_run.active_users = 2;
+            snapshots_tx.send_replace(Arc::new(mid_run));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(snapshots_tx);
+            drop(done_tx);
+        });
+        Ok(LiveRun {
+            plan: self.plan.clone(),
+            snapshots,
+            control,
+            done: Some(done),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_ends_and_another_can_start() {
+    let plan = Arc::new(crate::support::plan(
+        "http://127.0.0.1:1",
+        2,
+        Duration::from_secs(60),
+    ));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let launcher = Arc::new(FailingLauncher { plan: plan.clone() });
+    let dash = serve_interactive(config, plan, launcher)
+        .await
+        .expect("dashboard starts");
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    assert_eq!(sse.next(Duration::from_secs(5)).await.0, "idle");
+
+    for run in [1, 2] {
+        let r = start_run(&http, &base, json!({})).await;
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+        assert_eq!(next_run(&mut sse).await["run"], run);
+        let last = sse
+            .until(Duration::from_secs(10), |s| s["state"] != "running")
+            .await;
+        assert_eq!(last["state"]["state"], "stopped");
+        assert_eq!(
+            last["state"]["detail"], "stopped",
+            "the JSON report's words"
+        );
+        // The numbers are the last ones the run got to.
+        assert_eq!(last["state"]["users"], 2);
+        assert_eq!(last["state"]["elapsed"], 1.0);
+        let r = control(&http, &base, json!({"action": "stop"})).await;
+        assert_eq!(r.status(), 409, "the run has ended");
+    }
 }

@@ -1,10 +1,12 @@
 //! `swarm check --ui`: the stream, the controls, the downloads and the token.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use swarm::dashboard::{DashboardConfig, DashboardError, serve_run};
+use swarm::metrics::snapshot::{EndReason, Snapshot};
+use tokio::sync::{mpsc, watch};
 
 use crate::support::{SECRET, Sse, base, control, demo, engine_config, live_run, next_run, plan};
 
@@ -264,6 +266,41 @@ async fn the_token_is_checked_on_every_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_url_characters_works_after_the_first_visit() {
+    let token = "a/b+c= %";
+    let (_demo, dash, _run) = live_run("127.0.0.1:0", Some(token), 1).await;
+    let base = base(&dash);
+    let url = dash.url_with_token();
+    let query = &url[url.find('?').expect("the URL has the token")..];
+    assert_eq!(query, "?token=a%2Fb%2Bc%3D+%25");
+    let browser = crate::support::client();
+    let r = browser.get(format!("{base}/{query}")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    // From here on the browser presents only the cookie.
+    let r = browser.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut sse = Sse::open(&browser, &format!("{base}/api/stream")).await;
+    assert_eq!(sse.next(Duration::from_secs(5)).await.0, "run");
+    let r = browser
+        .get(format!("{base}/api/report/csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let anon = crate::support::client();
+    let r = anon
+        .get(format!("{base}/"))
+        .header(
+            "cookie",
+            format!("swarm_token_{}=a%2Fb", dash.addr().port()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a prefix of the token is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_arrival_rate_of_an_open_model_run_can_be_changed() {
     let demo = demo().await;
     let source = r#"
@@ -302,4 +339,85 @@ flows:
     assert_eq!(r.status(), 202);
     sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_snapshots_stop_while_running_is_shown_as_stopped() {
+    // `swarm check --ui` when the engine fails: its snapshots end mid-run.
+    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
+    let empty = Snapshot::empty(plan.requests.len(), None);
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
+    let (control_tx, _control_rx) = mpsc::unbounded_channel();
+    dash.attach(plan, snapshots, control_tx);
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    next_run(&mut sse).await;
+    let mut mid_run = empty;
+    mid_run.elapsed = Duration::from_secs(1);
+    snapshots_tx.send_replace(Arc::new(mid_run.clone()));
+    sse.until(Duration::from_secs(10), |s| s["elapsed"] == 1.0)
+        .await;
+    drop(snapshots_tx);
+    sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
+        .await;
+    let r = control(&http, &base, json!({"action": "stop"})).await;
+    assert_eq!(r.status(), 409, "the run has ended");
+    // The caller's final snapshot (the one its reports used) still wins.
+    mid_run.elapsed = Duration::from_secs(2);
+    mid_run.end = EndReason::Interrupted;
+    dash.finish(Arc::new(mid_run));
+    sse.until(Duration::from_secs(10), |s| {
+        s["state"] == "interrupted" && s["elapsed"] == 2.0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_downloaded_later_keeps_the_runs_start_time() {
+    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
+    let empty = Snapshot::empty(plan.requests.len(), None);
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
+    let (control_tx, _control_rx) = mpsc::unbounded_channel();
+    let before = SystemTime::now();
+    dash.attach(plan, snapshots, control_tx);
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    next_run(&mut sse).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut last = empty;
+    last.elapsed = Duration::from_millis(500);
+    last.end = EndReason::Completed;
+    snapshots_tx.send_replace(Arc::new(last));
+    sse.until(Duration::from_secs(10), |s| s["state"] == "completed")
+        .await;
+
+    let started_at = || async {
+        let report: serde_json::Value = http
+            .get(format!("{base}/api/report/json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let at = report["started_at"].as_str().unwrap().to_string();
+        SystemTime::from(chrono::DateTime::parse_from_rfc3339(&at).unwrap())
+    };
+    let first = started_at().await;
+    // Milliseconds in the report: `first` may be up to 1 ms before `before`.
+    let apart = first
+        .duration_since(before)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        apart < Duration::from_millis(300),
+        "started {apart:?} away from the attach"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(started_at().await, first, "the start does not move");
 }

@@ -149,7 +149,7 @@
       `lag p99 ${fmtNum(g.lag_p99)} ms`,
       g.saturated ? "warn" : "");
     $("k-gen").parentElement.title = g.saturated || "";
-    $("foot-detail").textContent = s.detail ? `Run ${s.state}: ${s.detail}.` : "";
+    $("foot-detail").textContent = s.detail ? `Run ended: ${s.detail}.` : "";
     $("foot-gen").textContent = g.saturated
       ? `Warning: ${g.saturated}.`
       : `generator: ${fmtNum(g.cpu)}% cpu, scheduling lag p99 ${fmtNum(g.lag_p99)} ms, max ${fmtNum(g.lag_max)} ms`;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::compile::graph::{CompiledPlan, LoadModel, RateShape, Slo};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
+use crate::report::json::EndInfo;
 
 /// Series points a page is sent at most; longer series are downsampled.
 pub const MAX_POINTS: usize = 1200;
@@ -213,19 +214,18 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
     })
 }
 
-/// The page's name for an end reason, and a human detail.
+/// The page's name for an end reason (its badge), and the reason for people in the
+/// words of the JSON report and the console (empty while running).
 pub fn end_state(end: &EndReason) -> (&'static str, String) {
-    match end {
-        EndReason::Running => ("running", String::new()),
-        EndReason::Completed => ("completed", "the planned duration elapsed".into()),
-        EndReason::IterationsDone => ("completed", "all iterations ran".into()),
-        EndReason::FeederExhausted { feeder } => (
-            "completed",
-            format!("data feeder `{feeder}` ran out of rows"),
-        ),
-        EndReason::Stopped => ("stopped", "stopped from the dashboard".into()),
-        EndReason::Interrupted => ("interrupted", "interrupted (Ctrl-C)".into()),
-    }
+    let state = match end {
+        EndReason::Running => return ("running", String::new()),
+        EndReason::Completed | EndReason::IterationsDone | EndReason::FeederExhausted { .. } => {
+            "completed"
+        }
+        EndReason::Stopped => "stopped",
+        EndReason::Interrupted => "interrupted",
+    };
+    (state, EndInfo::from_reason(end).message)
 }
 
 /// A compact series point: `[t, width, requests, failures, p50, p95, p99, users, dropped]`.
@@ -302,6 +302,28 @@ mod tests {
             requests,
             p95_ms: p95,
             ..SeriesPoint::default()
+        }
+    }
+
+    #[test]
+    fn end_details_are_the_json_reports_words() {
+        assert_eq!(end_state(&EndReason::Running), ("running", String::new()));
+        // A run that failed is marked stopped: nothing says the dashboard stopped it.
+        assert_eq!(
+            end_state(&EndReason::Stopped),
+            ("stopped", "stopped".into())
+        );
+        let feeder = EndReason::FeederExhausted {
+            feeder: "accounts".into(),
+        };
+        for end in [
+            EndReason::Completed,
+            EndReason::IterationsDone,
+            feeder,
+            EndReason::Stopped,
+            EndReason::Interrupted,
+        ] {
+            assert_eq!(end_state(&end).1, EndInfo::from_reason(&end).message);
         }
     }
 
