@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::snapshot::GeneratorHealth;
+use super::stats::percentile_ms;
 
 /// Fraction of the worker threads' cores at or above which the generator is saturated.
 pub const CPU_SATURATED: f64 = 0.90;
@@ -118,14 +119,6 @@ impl GeneratorMonitor {
             lag_max_ms: lag_max,
             saturated: self.saturated.clone(),
         }
-    }
-}
-
-fn percentile_ms(h: &Histogram<u64>, p: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_percentile(p) as f64 / 1000.0
     }
 }
 

@@ -104,7 +104,7 @@ pub fn format_in_unit(v: f64, unit: SloUnit) -> String {
 }
 
 /// `v` with at most `decimals` decimals and no trailing zeros.
-fn trim_float(v: f64, decimals: usize) -> String {
+pub(crate) fn trim_float(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -28,6 +28,15 @@ pub fn record_latency(hist: &mut Histogram<u64>, latency: Duration) {
     hist.saturating_record(us);
 }
 
+/// The value at `percentile` (0–100) of a histogram of microseconds, in
+/// milliseconds; 0 when it is empty.
+pub fn percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
+    if h.is_empty() {
+        return 0.0;
+    }
+    h.value_at_percentile(percentile) as f64 / 1000.0
+}
+
 /// Statistics for one request name.
 #[derive(Debug, Clone)]
 pub struct RequestStats {
@@ -98,10 +107,7 @@ impl RequestStats {
 
     /// The latency at `percentile` (0–100), in milliseconds; 0 when empty.
     pub fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
-        self.latency.value_at_percentile(percentile) as f64 / 1000.0
+        percentile_ms(&self.latency, percentile)
     }
 
     pub fn mean_ms(&self) -> f64 {

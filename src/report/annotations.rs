@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use super::baseline::{self, BaselineComparison};
 use super::{RunResult, Sink, SinkError};
 use crate::metrics::slo::SloVerdict;
+use crate::metrics::slo::trim_float;
 use crate::plan::PlanErrors;
 
 /// Whether annotations should be printed: `GITHUB_ACTIONS=true`.
@@ -98,7 +99,7 @@ pub fn regressions(cmp: &BaselineComparison, plan_file: &Path) -> String {
             "{name}: {} against the baseline {} (tolerance {}%)",
             baseline::describe(m),
             cmp.file,
-            baseline::trim(cmp.tolerance * 100.0, 1)
+            trim_float(cmp.tolerance * 100.0, 1)
         );
         if m.change.is_none() {
             message.push_str("; the baseline was 0");

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::json::{JsonReport, REPORT_VERSION, RequestReport};
 use super::{RunResult, Sink, SinkError};
 use crate::compile::graph::CompiledPlan;
+use crate::metrics::slo::trim_float;
 
 /// Latency differences at or below this many milliseconds never count as a regression.
 pub const LATENCY_FLOOR_MS: f64 = 1.0;
@@ -211,9 +212,9 @@ impl BaselineMetric {
     /// `v` as the reports show it: `12.3ms`, `1.5%`, `20.1/s`.
     pub fn format(self, v: f64) -> String {
         match self {
-            BaselineMetric::ErrorRate => format!("{}%", trim(v * 100.0, 2)),
-            BaselineMetric::Rps => format!("{}/s", trim(v, 1)),
-            _ => format!("{}ms", trim(v, 1)),
+            BaselineMetric::ErrorRate => format!("{}%", trim_float(v * 100.0, 2)),
+            BaselineMetric::Rps => format!("{}/s", trim_float(v, 1)),
+            _ => format!("{}ms", trim_float(v, 1)),
         }
     }
 }
@@ -289,7 +290,7 @@ pub fn describe(m: &MetricComparison) -> String {
 /// `+12.5%`, `-3%`.
 pub fn signed_pct(change: f64) -> String {
     let sign = if change > 0.0 { "+" } else { "" };
-    format!("{sign}{}%", trim(change * 100.0, 1))
+    format!("{sign}{}%", trim_float(change * 100.0, 1))
 }
 
 /// Compares `current` with `baseline`, request name by request name.
@@ -387,7 +388,7 @@ impl Sink for BaselineSink {
             message: format!(
                 "regression against {} past {}%: {}",
                 self.comparison.file,
-                trim(self.comparison.tolerance * 100.0, 1),
+                trim_float(self.comparison.tolerance * 100.0, 1),
                 list.join("; ")
             ),
         })
@@ -410,7 +411,7 @@ pub fn render_text(cmp: &BaselineComparison) -> String {
     let mut out = format!(
         "Baseline: {} (tolerance {}%): {}\n",
         cmp.file,
-        trim(cmp.tolerance * 100.0, 1),
+        trim_float(cmp.tolerance * 100.0, 1),
         if cmp.regressed {
             "REGRESSED"
         } else {
@@ -458,16 +459,6 @@ pub fn render_text(cmp: &BaselineComparison) -> String {
         );
     }
     out
-}
-
-/// `v` with at most `decimals` decimals and no trailing zeros.
-pub(crate) fn trim(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]

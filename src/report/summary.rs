@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::baseline::{self, BaselineComparison};
 use super::json::{JsonReport, RequestReport};
 use super::{RunResult, Sink, SinkError};
+use crate::metrics::slo::trim_float;
 
 /// How many failure reasons the summary lists.
 pub const TOP_FAILURES: usize = 10;
@@ -118,7 +119,7 @@ pub fn render(report: &JsonReport, baseline: Option<&BaselineComparison>) -> Str
         t.count,
         t.failures,
         pct(t.error_rate),
-        baseline::trim(t.rps, 1),
+        trim_float(t.rps, 1),
     );
     if !matches!(report.end.reason, super::json::EndKind::Completed) {
         let _ = writeln!(out, "The run ended early: {}.\n", cell(&report.end.message));
@@ -178,7 +179,7 @@ fn request_table(out: &mut String, report: &JsonReport) {
             r.count,
             r.failures,
             pct(r.error_rate),
-            baseline::trim(r.rps, 1),
+            trim_float(r.rps, 1),
             ms(l.p50),
             ms(l.p95),
             ms(l.p99),
@@ -231,7 +232,7 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
         "### Baseline\n\nCompared with `{}` (started {}), tolerance {}%: {}\n",
         code(&cmp.file),
         cell(&cmp.baseline_started_at),
-        baseline::trim(cmp.tolerance * 100.0, 1),
+        trim_float(cmp.tolerance * 100.0, 1),
         if cmp.regressed {
             "**regressed**"
         } else {
@@ -312,15 +313,15 @@ fn code(s: &str) -> String {
 }
 
 fn ms(v: f64) -> String {
-    format!("{}ms", baseline::trim(v, 1))
+    format!("{}ms", trim_float(v, 1))
 }
 
 fn pct(fraction: f64) -> String {
-    format!("{}%", baseline::trim(fraction * 100.0, 2))
+    format!("{}%", trim_float(fraction * 100.0, 2))
 }
 
 fn seconds(s: f64) -> String {
-    format!("{}s", baseline::trim(s, 1))
+    format!("{}s", trim_float(s, 1))
 }
 
 #[cfg(test)]
