@@ -173,6 +173,32 @@ fn command_line_overrides_are_checked() {
     assert!(stderr.contains("cannot read the plan"), "{stderr}");
 }
 
+/// `--duration` ends a plan that sets no end, and `--users` gives a model to a load
+/// that names none.
+#[test]
+fn overrides_fill_in_what_the_plan_leaves_out() {
+    let no_end = Path::new(ROOT).join("tests/fixtures/invalid/no-end.yaml");
+    let (code, stdout, stderr) = validate(&no_end, &["--duration", "30s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("for 30s"), "{stdout}");
+
+    let dir = std::env::temp_dir().join(format!("swarm-no-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_model = dir.join("no-model.yaml");
+    std::fs::write(
+        &no_model,
+        "name: t\ntarget: http://127.0.0.1:8080\nload: { duration: 5s }\nflows: [{ name: f, steps: [{ get: /health }] }]\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = validate(&no_model, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the load has no model"), "{stderr}");
+    let (code, stdout, stderr) = validate(&no_model, &["--users", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 users"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn var_override_reaches_the_plan() {
     let plan = Path::new(ROOT).join("plans/vars.yaml");

@@ -284,3 +284,52 @@ fn yaml_1_1_boolean_words_stay_strings() {
         &serde_json::json!({ "n": 1, "y": "yes", "on": "off", "t": true })
     );
 }
+
+#[test]
+fn overrides_fill_in_a_missing_end_and_model() {
+    let flows = "flows: [{ name: f, steps: [{ get: /x }] }]\n";
+    let no_end = format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ users: 2 }}\n{flows}");
+    let opts = CompileOptions {
+        duration: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let plan = compile_str(&no_end, Path::new("p.yaml"), &opts).unwrap();
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(30)));
+    let e = compile_str(&no_end, Path::new("p.yaml"), &CompileOptions::default()).unwrap_err();
+    assert_eq!(e.diagnostics[0].message, "the run has no end");
+
+    let no_model =
+        format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ duration: 5s }}\n{flows}");
+    let opts = CompileOptions {
+        users: Some(4),
+        ..Default::default()
+    };
+    let plan = compile_str(&no_model, Path::new("p.yaml"), &opts).unwrap();
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Closed(ClosedLoad::Fixed {
+            users: 4,
+            spawn_rate: None
+        })
+    );
+    let e = compile_str(&no_model, Path::new("p.yaml"), &CompileOptions::default()).unwrap_err();
+    assert_eq!(e.diagnostics[0].message, "the load has no model");
+
+    // `--users` keeps the plan's `spawn_rate`, even when the plan sets no `users`.
+    let spawn =
+        format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ spawn_rate: 2/s }}\n{flows}");
+    let both = CompileOptions {
+        users: Some(4),
+        duration: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let plan = compile_str(&spawn, Path::new("p.yaml"), &both).unwrap();
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Closed(ClosedLoad::Fixed {
+            users: 4,
+            spawn_rate: Some(2.0)
+        })
+    );
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(30)));
+}
