@@ -199,6 +199,19 @@ fn overrides_fill_in_what_the_plan_leaves_out() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--var` and `--target` replace values whose `${ENV}` is unset, so the unset
+/// variables are no error.
+#[test]
+fn overrides_rescue_unset_environment_variables() {
+    let plan = Path::new(ROOT).join("tests/fixtures/invalid/env-unset.yaml");
+    let (code, stdout, stderr) = validate(
+        &plan,
+        &["--var", "key=abc", "--target", "http://127.0.0.1:8080"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+}
+
 #[test]
 fn var_override_reaches_the_plan() {
     let plan = Path::new(ROOT).join("plans/vars.yaml");

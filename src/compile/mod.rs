@@ -221,7 +221,13 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             }
-            let value = self.var_value(&v.value);
+            // A value that `--var` replaces is not expanded, so an unset `${ENV}` in it
+            // is no error (as `--target` does for the target).
+            let value = if self.opts.vars.iter().any(|(k, _)| k == name) {
+                Value::Null
+            } else {
+                self.var_value(&v.value)
+            };
             self.vars.insert(name.clone(), value);
         }
         for (k, v) in &self.opts.vars {

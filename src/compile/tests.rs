@@ -333,3 +333,24 @@ fn overrides_fill_in_a_missing_end_and_model() {
     );
     assert_eq!(plan.load.duration, Some(Duration::from_secs(30)));
 }
+
+#[test]
+fn var_override_rescues_an_unset_env_default() {
+    let src = format!(
+        "{HEAD}vars: {{ key: '${{SWARM_TEST_SURELY_UNSET}}' }}\nflows: [{{ name: f, steps: [{{ get: '/p?k={{{{ key }}}}' }}] }}]\n"
+    );
+    let e = compile(&src).unwrap_err();
+    assert!(
+        e.diagnostics[0].message.contains("SWARM_TEST_SURELY_UNSET"),
+        "{e}"
+    );
+    let opts = CompileOptions {
+        vars: vec![("key".into(), "abc".into())],
+        ..Default::default()
+    };
+    let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(r.url.segments[1], Segment::Const("abc".into()));
+}
