@@ -354,3 +354,31 @@ fn var_override_rescues_an_unset_env_default() {
     };
     assert_eq!(r.url.segments[1], Segment::Const("abc".into()));
 }
+
+#[test]
+fn a_cli_value_keeps_its_text_unless_it_prints_back_the_same() {
+    use serde_json::json;
+    for (text, value) in [
+        ("50", json!(50)),
+        ("-3", json!(-3)),
+        ("1.5", json!(1.5)),
+        ("18446744073709551615", json!(u64::MAX)),
+        ("true", json!(true)),
+        ("false", json!(false)),
+        ("007", json!("007")),
+        ("1e3", json!("1e3")),
+        ("1.50", json!("1.50")),
+        ("+5", json!("+5")),
+        (" 5", json!(" 5")),
+        ("-0", json!("-0")),
+        ("NaN", json!("NaN")),
+        ("inf", json!("inf")),
+        ("null", json!("null")),
+        ("[1]", json!("[1]")),
+        ("\"x\"", json!("\"x\"")),
+        ("True", json!("True")),
+        ("", json!("")),
+    ] {
+        assert_eq!(parse_cli_value(text), value, "{text:?}");
+    }
+}
