@@ -382,3 +382,40 @@ fn a_cli_value_keeps_its_text_unless_it_prints_back_the_same() {
         assert_eq!(parse_cli_value(text), value, "{text:?}");
     }
 }
+
+#[test]
+fn a_think_step_reports_request_keys_and_makes_no_captures() {
+    let errs = errors(&format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - think: 1s\n        headers: {{ a: b }}\n        query: {{ q: 1 }}\n        json: {{ j: 1 }}\n        form: {{ f: 1 }}\n        body: raw\n        capture: {{ x: $.id }}\n      - get: '/i/{{{{ x }}}}'\n"
+    ));
+    let on_think: Vec<&str> = errs
+        .iter()
+        .filter(|e| e.contains("does nothing on a think step"))
+        .map(|e| e.split_once(": ").unwrap().1.split(" (").next().unwrap())
+        .collect();
+    assert_eq!(
+        on_think,
+        [
+            "`headers` does nothing on a think step",
+            "`query` does nothing on a think step",
+            "`json` does nothing on a think step",
+            "`form` does nothing on a think step",
+            "`body` does nothing on a think step",
+            "`capture` does nothing on a think step",
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[0].starts_with("8:20: "), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("14:") && e.contains("`x` is not defined")),
+        "{errs:#?}"
+    );
+    // A think step alone still compiles.
+    let plan = compile(&format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - think: 1s\n      - get: /x\n"
+    ))
+    .unwrap();
+    assert!(plan.slots.is_empty());
+    assert!(matches!(plan.flows[0].steps[0], Step::Think(_)));
+}
