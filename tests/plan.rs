@@ -1,10 +1,13 @@
 //! The plan language end to end: `swarm validate` on valid and invalid plans (the
 //! shared examples, the project's own `plans/`, and one fixture per invalid case),
-//! `swarm schema` against the checked-in schema, and a property test proving the
-//! compiler never panics on arbitrary input.
+//! `swarm schema` against the checked-in schema, one short `swarm check` against a
+//! loopback server to see a `--var` arrive, and a property test proving the compiler
+//! never panics on arbitrary input.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use swarm::compile::{CompileOptions, compile_str};
@@ -173,12 +176,102 @@ fn command_line_overrides_are_checked() {
     assert!(stderr.contains("cannot read the plan"), "{stderr}");
 }
 
+/// `--duration` ends a plan that sets no end, and `--users` gives a model to a load
+/// that names none.
+#[test]
+fn overrides_fill_in_what_the_plan_leaves_out() {
+    let no_end = Path::new(ROOT).join("tests/fixtures/invalid/no-end.yaml");
+    let (code, stdout, stderr) = validate(&no_end, &["--duration", "30s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("for 30s"), "{stdout}");
+
+    let dir = std::env::temp_dir().join(format!("swarm-no-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_model = dir.join("no-model.yaml");
+    std::fs::write(
+        &no_model,
+        "name: t\ntarget: http://127.0.0.1:8080\nload: { duration: 5s }\nflows: [{ name: f, steps: [{ get: /health }] }]\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = validate(&no_model, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the load has no model"), "{stderr}");
+    let (code, stdout, stderr) = validate(&no_model, &["--users", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 users"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--var` and `--target` replace values whose `${ENV}` is unset, so the unset
+/// variables are no error.
+#[test]
+fn overrides_rescue_unset_environment_variables() {
+    let plan = Path::new(ROOT).join("tests/fixtures/invalid/env-unset.yaml");
+    let (code, stdout, stderr) = validate(
+        &plan,
+        &["--var", "key=abc", "--target", "http://127.0.0.1:8080"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+}
+
 #[test]
 fn var_override_reaches_the_plan() {
     let plan = Path::new(ROOT).join("plans/vars.yaml");
     let (code, stdout, stderr) = validate(&plan, &["--var", "page_size=50"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("is valid"));
+
+    // `validate` prints no values, so a short run against a loopback server shows
+    // what the requests carry: the override, never the plan's `page_size: 10`.
+    let (target, seen) = recording_server();
+    let out = Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(["check", plan.to_str().unwrap(), "--var", "page_size=50"])
+        .args(["--target", &target, "--users", "1", "--duration", "500ms"])
+        .args(["--progress", "none", "--quiet"])
+        .env("NO_COLOR", "1")
+        .env_remove("SWARM_TARGET")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .expect("the swarm binary runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["/products?page=1&size=50"]
+    );
+}
+
+/// A loopback HTTP server that answers every request with 200 and records the
+/// distinct paths (with query) it was asked for; returns its base URL.
+fn recording_server() -> (String, Arc<Mutex<BTreeSet<String>>>) {
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let recorded = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                recorded.lock().unwrap().insert(uri.to_string());
+                async { "ok" }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("server up");
+    (format!("http://{addr}"), seen)
 }
 
 #[test]

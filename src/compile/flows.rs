@@ -75,7 +75,7 @@ impl Compiler<'_> {
             .iter()
             .chain(&f.steps.value)
             .chain(teardown_raw)
-            .filter_map(|s| s.value.capture.as_ref())
+            .filter_map(|s| built_captures(&s.value))
             .flat_map(|c| c.0.iter().map(|(k, _)| k.value.clone()))
             .collect();
 
@@ -84,14 +84,14 @@ impl Compiler<'_> {
         let mut section = |c: &mut Self, steps: &[Sp<RawStep>]| -> Vec<Step> {
             let mut out = Vec::new();
             for s in steps {
-                let made = s.value.capture.as_ref().map_or(0, |c| c.0.len());
+                let made = built_captures(&s.value).map_or(0, |c| c.0.len());
                 let later = &all_captures[seen + made..];
                 let scope = Scope {
                     captures: &visible,
                     later,
                 };
                 let step = c.step(s, &scope);
-                if let Some(caps) = &s.value.capture {
+                if let Some(caps) = built_captures(&s.value) {
                     for (k, _) in &caps.0 {
                         let slot = c.slot(&k.value);
                         visible.insert(k.value.clone(), slot);
@@ -126,6 +126,39 @@ impl Compiler<'_> {
         }
     }
 
+    /// A think step only pauses: each request key on it is reported where it is
+    /// written, rather than silently dropped.
+    fn think_only(&mut self, raw: &Sp<RawStep>) {
+        let s = &raw.value;
+        // A map's first entry stands for the map; an empty one for the step.
+        let map_pos = |m: &SpMap<_>| m.0.first().map_or(raw.pos, |(k, _)| k.pos);
+        let given = [
+            ("name", s.name.as_ref().map(|n| n.pos)),
+            ("headers", s.headers.as_ref().map(map_pos)),
+            ("query", s.query.as_ref().map(map_pos)),
+            ("json", s.json.as_ref().map(|n| n.pos)),
+            ("form", s.form.as_ref().map(map_pos)),
+            ("body", s.body.as_ref().map(|b| b.pos)),
+            ("timeout", s.timeout.as_ref().map(|t| t.pos)),
+            ("expect", s.expect.as_ref().map(|e| e.pos)),
+            (
+                "capture",
+                s.capture
+                    .as_ref()
+                    .map(|c| c.0.first().map_or(raw.pos, |(k, _)| k.pos)),
+            ),
+        ];
+        for (key, pos) in given {
+            if let Some(pos) = pos {
+                self.error_help(
+                    pos,
+                    format!("`{key}` does nothing on a think step"),
+                    format!("a think step only pauses; `{key}` belongs on a request step"),
+                );
+            }
+        }
+    }
+
     fn step(&mut self, raw: &Sp<RawStep>, scope: &Scope) -> Option<Step> {
         let s = &raw.value;
         let methods: Vec<(Method, &Sp<String>)> = [
@@ -149,11 +182,11 @@ impl Compiler<'_> {
                 );
             }
             let think = self.think(t);
-            return if methods.is_empty() {
-                think.map(Step::Think)
-            } else {
-                None
-            };
+            if !methods.is_empty() {
+                return None;
+            }
+            self.think_only(raw);
+            return think.map(Step::Think);
         }
         let Some((method, url)) = methods.first().cloned() else {
             self.error_help(
@@ -404,6 +437,14 @@ impl Compiler<'_> {
             _ => JsonTemplate::Value(node.to_json()),
         }
     }
+}
+
+/// The captures a step makes: none on a think step, which sends no request.
+fn built_captures(s: &RawStep) -> Option<&SpMap<Node>> {
+    if s.think.is_some() {
+        return None;
+    }
+    s.capture.as_ref()
 }
 
 /// The text a template starts with, up to its first run-time value (literals and

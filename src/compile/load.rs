@@ -63,6 +63,8 @@ impl Compiler<'_> {
             }
             (None, false, true) => true,
             (None, true, false) => false,
+            // `--users` supplies the closed model when the plan names none.
+            (None, false, false) if self.opts.users.is_some() => false,
             (None, false, false) => {
                 self.error_help(
                     raw.pos,
@@ -83,7 +85,12 @@ impl Compiler<'_> {
             duration,
             iterations,
         };
-        if l.duration.is_none() && l.iterations.is_none() && l.stages.is_none() {
+        // `--duration` is an end of its own: it fills in a plan that sets none.
+        if l.duration.is_none()
+            && l.iterations.is_none()
+            && l.stages.is_none()
+            && self.opts.duration.is_none()
+        {
             self.error_help(
                 raw.pos,
                 "the run has no end",
@@ -170,7 +177,7 @@ impl Compiler<'_> {
         let users = match &l.users {
             Some(u) => self.user_count(u, false),
             None => {
-                if l.spawn_rate.is_some() {
+                if l.spawn_rate.is_some() && self.opts.users.is_none() {
                     self.error(raw.pos, "the closed model needs `users`");
                 }
                 0

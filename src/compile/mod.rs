@@ -221,7 +221,13 @@ impl<'a> Compiler<'a> {
                 );
                 continue;
             }
-            let value = self.var_value(&v.value);
+            // A value that `--var` replaces is not expanded, so an unset `${ENV}` in it
+            // is no error (as `--target` does for the target).
+            let value = if self.opts.vars.iter().any(|(k, _)| k == name) {
+                Value::Null
+            } else {
+                self.var_value(&v.value)
+            };
             self.vars.insert(name.clone(), value);
         }
         for (k, v) in &self.opts.vars {
@@ -354,21 +360,20 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// A `--var` value: a number or boolean when it reads as one, else text.
+/// A `--var` value: a number or boolean when it is written the way that value prints
+/// (`50`, `-3`, `1.5`, `true`), else text. So `007` and `1e3` stay as typed: read as
+/// numbers they would render as `7` and `1000.0` in a URL or body.
 fn parse_cli_value(v: &str) -> Value {
-    if let Ok(i) = v.parse::<i64>() {
-        return Value::from(i);
-    }
-    if let Ok(f) = v.parse::<f64>()
-        && let Some(n) = serde_json::Number::from_f64(f)
-    {
-        return Value::Number(n);
-    }
-    match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
+    match serde_json::from_str::<Value>(v) {
+        // Compares the printed text: `Value == &str` would only match strings.
+        Ok(n @ (Value::Number(_) | Value::Bool(_))) if printed(&n) == v => n,
         _ => Value::String(v.to_owned()),
     }
+}
+
+/// A value as a template renders it.
+fn printed(v: &Value) -> String {
+    v.to_string()
 }
 
 /// The directory relative data paths are read from.

@@ -284,3 +284,138 @@ fn yaml_1_1_boolean_words_stay_strings() {
         &serde_json::json!({ "n": 1, "y": "yes", "on": "off", "t": true })
     );
 }
+
+#[test]
+fn overrides_fill_in_a_missing_end_and_model() {
+    let flows = "flows: [{ name: f, steps: [{ get: /x }] }]\n";
+    let no_end = format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ users: 2 }}\n{flows}");
+    let opts = CompileOptions {
+        duration: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let plan = compile_str(&no_end, Path::new("p.yaml"), &opts).unwrap();
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(30)));
+    let e = compile_str(&no_end, Path::new("p.yaml"), &CompileOptions::default()).unwrap_err();
+    assert_eq!(e.diagnostics[0].message, "the run has no end");
+
+    let no_model =
+        format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ duration: 5s }}\n{flows}");
+    let opts = CompileOptions {
+        users: Some(4),
+        ..Default::default()
+    };
+    let plan = compile_str(&no_model, Path::new("p.yaml"), &opts).unwrap();
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Closed(ClosedLoad::Fixed {
+            users: 4,
+            spawn_rate: None
+        })
+    );
+    let e = compile_str(&no_model, Path::new("p.yaml"), &CompileOptions::default()).unwrap_err();
+    assert_eq!(e.diagnostics[0].message, "the load has no model");
+
+    // `--users` keeps the plan's `spawn_rate`, even when the plan sets no `users`.
+    let spawn =
+        format!("name: t\ntarget: http://127.0.0.1:1\nload: {{ spawn_rate: 2/s }}\n{flows}");
+    let both = CompileOptions {
+        users: Some(4),
+        duration: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    let plan = compile_str(&spawn, Path::new("p.yaml"), &both).unwrap();
+    assert_eq!(
+        plan.load.model,
+        LoadModel::Closed(ClosedLoad::Fixed {
+            users: 4,
+            spawn_rate: Some(2.0)
+        })
+    );
+    assert_eq!(plan.load.duration, Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn var_override_rescues_an_unset_env_default() {
+    let src = format!(
+        "{HEAD}vars: {{ key: '${{SWARM_TEST_SURELY_UNSET}}' }}\nflows: [{{ name: f, steps: [{{ get: '/p?k={{{{ key }}}}' }}] }}]\n"
+    );
+    let e = compile(&src).unwrap_err();
+    assert!(
+        e.diagnostics[0].message.contains("SWARM_TEST_SURELY_UNSET"),
+        "{e}"
+    );
+    let opts = CompileOptions {
+        vars: vec![("key".into(), "abc".into())],
+        ..Default::default()
+    };
+    let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
+    let Step::Request(r) = &plan.flows[0].steps[0] else {
+        panic!()
+    };
+    assert_eq!(r.url.segments[1], Segment::Const("abc".into()));
+}
+
+#[test]
+fn a_cli_value_keeps_its_text_unless_it_prints_back_the_same() {
+    use serde_json::json;
+    for (text, value) in [
+        ("50", json!(50)),
+        ("-3", json!(-3)),
+        ("1.5", json!(1.5)),
+        ("18446744073709551615", json!(u64::MAX)),
+        ("true", json!(true)),
+        ("false", json!(false)),
+        ("007", json!("007")),
+        ("1e3", json!("1e3")),
+        ("1.50", json!("1.50")),
+        ("+5", json!("+5")),
+        (" 5", json!(" 5")),
+        ("-0", json!("-0")),
+        ("NaN", json!("NaN")),
+        ("inf", json!("inf")),
+        ("null", json!("null")),
+        ("[1]", json!("[1]")),
+        ("\"x\"", json!("\"x\"")),
+        ("True", json!("True")),
+        ("", json!("")),
+    ] {
+        assert_eq!(parse_cli_value(text), value, "{text:?}");
+    }
+}
+
+#[test]
+fn a_think_step_reports_request_keys_and_makes_no_captures() {
+    let errs = errors(&format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - think: 1s\n        headers: {{ a: b }}\n        query: {{ q: 1 }}\n        json: {{ j: 1 }}\n        form: {{ f: 1 }}\n        body: raw\n        capture: {{ x: $.id }}\n      - get: '/i/{{{{ x }}}}'\n"
+    ));
+    let on_think: Vec<&str> = errs
+        .iter()
+        .filter(|e| e.contains("does nothing on a think step"))
+        .map(|e| e.split_once(": ").unwrap().1.split(" (").next().unwrap())
+        .collect();
+    assert_eq!(
+        on_think,
+        [
+            "`headers` does nothing on a think step",
+            "`query` does nothing on a think step",
+            "`json` does nothing on a think step",
+            "`form` does nothing on a think step",
+            "`body` does nothing on a think step",
+            "`capture` does nothing on a think step",
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[0].starts_with("8:20: "), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("14:") && e.contains("`x` is not defined")),
+        "{errs:#?}"
+    );
+    // A think step alone still compiles.
+    let plan = compile(&format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - think: 1s\n      - get: /x\n"
+    ))
+    .unwrap();
+    assert!(plan.slots.is_empty());
+    assert!(matches!(plan.flows[0].steps[0], Step::Think(_)));
+}

@@ -83,7 +83,15 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
             "`{text}` is not a rate (it must be a positive number)"
         ));
     }
-    Ok(n / per)
+    let rate = n / per;
+    // The engine waits 1/rate between events; that wait must be a duration a plan
+    // could write, or it cannot be represented.
+    if rate > 0.0 && rate < 1.0 / MAX_SECONDS {
+        return Err(format!(
+            "`{text}` is too low: the slowest rate is one per {MAX_SECONDS}s (about 31 years)"
+        ));
+    }
+    Ok(rate)
 }
 
 /// Parses a percentage, `1%` or `0.5%`, into a fraction (0.01, 0.005).
@@ -186,6 +194,14 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("10/d").is_err());
         assert!(parse_rate("-5").is_err());
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        assert_eq!(parse_rate("1e-9"), Ok(1e-9));
+        assert_eq!(
+            parse_rate("1e-20/s").unwrap_err(),
+            "`1e-20/s` is too low: the slowest rate is one per 1000000000s (about 31 years)"
+        );
+        assert!(parse_rate("1e-6/h").unwrap_err().contains("too low"));
+        assert!(parse_rate("5e-324").unwrap_err().contains("too low"));
         assert_eq!(parse_percent("1%"), Ok(0.01));
         assert_eq!(parse_percent("0.5%"), Ok(0.005));
         assert!(parse_percent("1").is_err());
