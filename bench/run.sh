@@ -9,26 +9,31 @@
 # figures mean and the targets they are held to.
 #
 #   throughput  50 users, no think time, keep-alive GET + status + one JSONPath check,
-#               10 s: requests/s and requests per generator CPU-second, wrk vs swarm
-#               (lean client, and reqwest with SWARM_HTTP_CLIENT=reqwest).
+#               DURATION s: requests/s and requests per generator CPU-second, wrk vs
+#               swarm (lean client, and reqwest with SWARM_HTTP_CLIENT=reqwest).
 #   idle        10,000 users thinking 5 s, spawned at 2,000/s, 30 s: achieved rate
 #               and peak RSS (target: >= 99% of 2,000 rps in <= 64 MB).
 #   startup     process start to the first request received, small plan.
 #   client      the request pipeline alone (examples/client_loop.rs, no scheduler),
 #               lean vs reqwest: isolates the HTTP client from the engine.
-#   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
+#   profile     perf record (cpu-clock) of the throughput run (DURATION s); prints the
+#               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
 #
-# Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
-# ROUNDS (throughput rounds of wrk then swarm, default 3), CORE_TARGET / CORE_GEN
-# (default 0 / 1).
+# Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
+# a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
+# CORE_TARGET / CORE_GEN (default 0 / 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-18080}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
+if [[ ! $DURATION =~ ^[1-9][0-9]*$ ]]; then
+    echo "DURATION must be a whole number of seconds, not '$DURATION'" >&2
+    exit 2
+fi
 CORE_TARGET=${CORE_TARGET:-0}
 CORE_GEN=${CORE_GEN:-1}
 WORK=$(mktemp -d /tmp/swarm-bench.XXXXXX)
@@ -72,6 +77,15 @@ CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# bench/throughput.yaml with DURATION in place of its 10 s, for the plan runner (it has
+# no --duration flag; swarm check is given --duration instead).
+THROUGHPUT_PLAN="$WORK/throughput.yaml"
+sed -e "s/^  duration: 10s\$/  duration: ${DURATION}s/" "$ROOT/bench/throughput.yaml" >"$THROUGHPUT_PLAN"
+if ! grep -qx "  duration: ${DURATION}s" "$THROUGHPUT_PLAN"; then
+    echo "could not set the duration in bench/throughput.yaml (expected '  duration: 10s')" >&2
+    exit 3
+fi
 
 start_nginx() {
     mkdir -p "$WORK/nginx"
@@ -159,7 +173,7 @@ bench_throughput() {
         wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk#$round.out")
         row "wrk#$round" "${wrk_req:-0}" "$wrk_errs" "$DURATION"
         measure "swarm-lean#$round" "$SWARM" check \
-            "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+            "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
             --json "$WORK/swarm-lean#$round.json" --progress none --quiet
         # shellcheck disable=SC2046
         row "swarm-lean#$round" $(swarm_counts "swarm-lean#$round")
@@ -167,11 +181,11 @@ bench_throughput() {
     # Once each, after the last round: reqwest for the comparison, and the engine
     # without the CLI around it (what the console and the reports cost).
     measure swarm-reqwest env SWARM_HTTP_CLIENT=reqwest "$SWARM" check \
-        "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+        "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
         --json "$WORK/swarm-reqwest.json" --progress none --quiet
     # shellcheck disable=SC2046
     row swarm-reqwest $(swarm_counts swarm-reqwest)
-    measure runner-lean "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET"
+    measure runner-lean "$RUN_PLAN" "$THROUGHPUT_PLAN" "$TARGET"
     # shellcheck disable=SC2046
     row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
     print_table "${ROWS[@]}"
@@ -228,7 +242,7 @@ bench_profile() {
     echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
     command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
     taskset -c "$CORE_GEN" perf record -e cpu-clock -F 2000 -g -o "${PERF_DATA:-$WORK/perf.data}" \
-        "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET" >/dev/null 2>"$WORK/perf.err"
+        "$RUN_PLAN" "$THROUGHPUT_PLAN" "$TARGET" >/dev/null 2>"$WORK/perf.err"
     local report=(perf report -i "${PERF_DATA:-$WORK/perf.data}" --no-children --stdio -g none)
     echo "-- by binary" >&2
     "${report[@]}" --sort dso 2>/dev/null | grep '%' | head -8
