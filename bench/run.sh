@@ -114,6 +114,16 @@ measure() {
         taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || true
 }
 
+# wrk_requests LABEL / wrk_failures LABEL: from wrk's output in $WORK/LABEL.out. The
+# failures are every socket error (connect, read, write and timeout, all summed) and
+# every non-2xx/3xx response.
+wrk_requests() { awk '/requests in/ {print $1}' "$WORK/$1.out"; }
+wrk_failures() {
+    awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i }
+         /Non-2xx or 3xx responses:/ { s += $NF }
+         END { print s + 0 }' "$WORK/$1.out"
+}
+
 # swarm_counts LABEL: "requests failures seconds" from swarm's JSON report.
 swarm_counts() {
     python3 - "$WORK/$1.json" <<'EOF'
@@ -166,12 +176,11 @@ bench_throughput() {
     ROWS=()
     # wrk and swarm take turns, so a noisy neighbour slows both in the same round;
     # each round's ratio is against that round's wrk.
-    local round wrk_req wrk_errs
+    local round wrk_req
     for round in $(seq "$ROUNDS"); do
         measure "wrk#$round" wrk -t1 -c50 -d"${DURATION}s" "$URL"
-        wrk_req=$(awk '/requests in/ {print $1}' "$WORK/wrk#$round.out")
-        wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk#$round.out")
-        row "wrk#$round" "${wrk_req:-0}" "$wrk_errs" "$DURATION"
+        wrk_req=$(wrk_requests "wrk#$round")
+        row "wrk#$round" "${wrk_req:-0}" "$(wrk_failures "wrk#$round")" "$DURATION"
         measure "swarm-lean#$round" "$SWARM" check \
             "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
             --json "$WORK/swarm-lean#$round.json" --progress none --quiet
@@ -195,7 +204,9 @@ bench_client() {
     echo "== client: the request pipeline alone, 50 users, ${DURATION}s" >&2
     ROWS=()
     measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
-    row wrk "$(awk '/requests in/ {print $1}' "$WORK/wrk.out")" 0 "$DURATION"
+    local wrk_req
+    wrk_req=$(wrk_requests wrk)
+    row wrk "${wrk_req:-0}" "$(wrk_failures wrk)" "$DURATION"
     for client in lean reqwest; do
         measure "loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" 50 "$DURATION"
         # shellcheck disable=SC2046
