@@ -106,43 +106,75 @@ start_nginx() {
 }
 
 # measure LABEL CMD...: runs CMD on the generator core under /usr/bin/time; leaves
-# "wall user sys maxrss_kb" in $WORK/LABEL.time and stdout in $WORK/LABEL.out.
+# "wall user sys maxrss_kb" in $WORK/LABEL.time, stdout in $WORK/LABEL.out, stderr in
+# $WORK/LABEL.err and the exit status in $WORK/LABEL.rc.
 measure() {
-    local label=$1
+    local label=$1 rc=0
     shift
     /usr/bin/time -f "%e %U %S %M" -o "$WORK/$label.time" \
-        taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || true
+        taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || rc=$?
+    echo "$rc" >"$WORK/$label.rc"
+}
+
+# no_counts LABEL: a run that left no counts (it crashed, or never ran the load):
+# prints its exit status and stderr, and "- - -" for the row, which the table marks.
+no_counts() {
+    {
+        echo "!! $1: the run left no counts (exit status $(cat "$WORK/$1.rc" 2>/dev/null || echo '?')); its stderr:"
+        tail -n 40 "$WORK/$1.err" 2>/dev/null || true
+    } >&2
+    echo "- - -"
+}
+
+# out_counts LABEL: "requests failures seconds" from the first line of the run's stdout
+# (the plan runner and the client loop print them).
+out_counts() {
+    awk 'NR == 1 && NF >= 3 && $1 ~ /^[0-9]+$/ {print $1, $2, $3; ok = 1} END {exit !ok}' \
+        "$WORK/$1.out" 2>/dev/null || no_counts "$1"
 }
 
 # wrk_requests LABEL / wrk_failures LABEL: from wrk's output in $WORK/LABEL.out. The
 # failures are every socket error (connect, read, write and timeout, all summed) and
-# every non-2xx/3xx response.
+# every non-2xx/3xx response. wrk_counts LABEL: "requests failures seconds".
 wrk_requests() { awk '/requests in/ {print $1}' "$WORK/$1.out"; }
 wrk_failures() {
     awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i }
          /Non-2xx or 3xx responses:/ { s += $NF }
          END { print s + 0 }' "$WORK/$1.out"
 }
+wrk_counts() {
+    local requests
+    requests=$(wrk_requests "$1")
+    if [[ -n "$requests" ]]; then
+        echo "$requests $(wrk_failures "$1") $DURATION"
+    else
+        no_counts "$1"
+    fi
+}
 
 # swarm_counts LABEL: "requests failures seconds" from swarm's JSON report.
 swarm_counts() {
-    python3 - "$WORK/$1.json" <<'EOF'
+    python3 - "$WORK/$1.json" <<'EOF' || no_counts "$1"
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
     print(r["total"]["count"], r["total"]["failures"], r["duration_s"])
 except (OSError, ValueError, KeyError):
-    print(0, 0, 0)
+    sys.exit(1)
 EOF
 }
 
-# row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file.
+# row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file (its
+# last line: GNU time writes "Command exited with non-zero status N" before it).
 ROWS=()
 row() {
-    local label=$1 requests=$2 failures=$3 seconds=$4
-    read -r wall user sys rss <"$WORK/$label.time"
-    ROWS+=("$label $requests $failures $seconds $wall $user $sys $rss")
+    local label=$1 requests=$2 failures=$3 seconds=$4 wall user sys rss
+    read -r wall user sys rss <<<"$(tail -n 1 "$WORK/$label.time" 2>/dev/null || echo 0 0 0 0)"
+    ROWS+=("$label $requests $failures $seconds ${wall:-0} ${user:-0} ${sys:-0} ${rss:-0}")
 }
+
+# Benchmarks whose table has a failed run; the script exits 1 at the end if any.
+FAILED=()
 
 print_table() {
     python3 - "$@" <<'EOF'
@@ -152,7 +184,14 @@ ref = None
 ratios = {}
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
       f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+failed = False
 for label, req, fail, secs, wall, user, sys_, rss in rows:
+    if req == "-":
+        failed = True
+        if label.startswith("wrk"):
+            ref = None
+        print(f"{label:<22}  FAILED: no counts (exit status and stderr printed above)")
+        continue
     req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
     cpu = float(user) + float(sys_)
     per_cpu = req / cpu if cpu else 0.0
@@ -168,6 +207,7 @@ for label, rs in ratios.items():
     if len(rs) > 1:
         each = " ".join(f"{r:.2f}x" for r in rs)
         print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
+sys.exit(1 if failed else 0)
 EOF
 }
 
@@ -176,11 +216,11 @@ bench_throughput() {
     ROWS=()
     # wrk and swarm take turns, so a noisy neighbour slows both in the same round;
     # each round's ratio is against that round's wrk.
-    local round wrk_req
+    local round
     for round in $(seq "$ROUNDS"); do
         measure "wrk#$round" wrk -t1 -c50 -d"${DURATION}s" "$URL"
-        wrk_req=$(wrk_requests "wrk#$round")
-        row "wrk#$round" "${wrk_req:-0}" "$(wrk_failures "wrk#$round")" "$DURATION"
+        # shellcheck disable=SC2046
+        row "wrk#$round" $(wrk_counts "wrk#$round")
         measure "swarm-lean#$round" "$SWARM" check \
             "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
             --json "$WORK/swarm-lean#$round.json" --progress none --quiet
@@ -196,23 +236,22 @@ bench_throughput() {
     row swarm-reqwest $(swarm_counts swarm-reqwest)
     measure runner-lean "$RUN_PLAN" "$THROUGHPUT_PLAN" "$TARGET"
     # shellcheck disable=SC2046
-    row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
-    print_table "${ROWS[@]}"
+    row runner-lean $(out_counts runner-lean)
+    print_table "${ROWS[@]}" || FAILED+=(throughput)
 }
 
 bench_client() {
     echo "== client: the request pipeline alone, 50 users, ${DURATION}s" >&2
     ROWS=()
     measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
-    local wrk_req
-    wrk_req=$(wrk_requests wrk)
-    row wrk "${wrk_req:-0}" "$(wrk_failures wrk)" "$DURATION"
+    # shellcheck disable=SC2046
+    row wrk $(wrk_counts wrk)
     for client in lean reqwest; do
         measure "loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" 50 "$DURATION"
         # shellcheck disable=SC2046
-        row "loop-$client" $(cat "$WORK/loop-$client.out")
+        row "loop-$client" $(out_counts "loop-$client")
     done
-    print_table "${ROWS[@]}"
+    print_table "${ROWS[@]}" || FAILED+=(client)
 }
 
 bench_idle() {
@@ -230,9 +269,9 @@ bench_idle() {
         measure "idle-loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" \
             10000 30 5000
         # shellcheck disable=SC2046
-        row "idle-loop-$client" $(cat "$WORK/idle-loop-$client.out")
+        row "idle-loop-$client" $(out_counts "idle-loop-$client")
     done
-    print_table "${ROWS[@]}"
+    print_table "${ROWS[@]}" || FAILED+=(idle)
     echo "target: >= 1980 req/s (99% of 2,000) in <= 64 MB peak RSS" >&2
 }
 
@@ -322,3 +361,7 @@ for w in "${what[@]}"; do
         *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions)" >&2; exit 2 ;;
     esac
 done
+if ((${#FAILED[@]})); then
+    echo "failed runs in: ${FAILED[*]} (marked FAILED in the tables above)" >&2
+    exit 1
+fi
