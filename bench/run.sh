@@ -88,14 +88,26 @@ if ! grep -qx "  duration: ${DURATION}s" "$THROUGHPUT_PLAN"; then
 fi
 
 start_nginx() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        echo "something already listens on 127.0.0.1:$PORT (another benchmark?); set PORT" >&2
+        exit 3
+    fi
     mkdir -p "$WORK/nginx"
     sed -e "s#@DIR@#$WORK/nginx#g" -e "s#@PORT@#$PORT#g" "$ROOT/bench/nginx.conf.in" \
         >"$WORK/nginx/nginx.conf"
     taskset -c "$CORE_TARGET" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" \
         -e "$WORK/nginx/error.log" &
     NGINX_PID=$!
+    # Up when our nginx is still alive, has written its pid file (it does so only
+    # after binding the port; a failed bind retries for seconds, then exits) and the
+    # port answers. The port alone could be answered by another process.
     for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+            echo "nginx exited while starting" >&2
+            break
+        fi
+        if [[ "$(cat "$WORK/nginx/nginx.pid" 2>/dev/null)" == "$NGINX_PID" ]] &&
+            (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
             return
         fi
         sleep 0.05
