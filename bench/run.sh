@@ -9,26 +9,31 @@
 # figures mean and the targets they are held to.
 #
 #   throughput  50 users, no think time, keep-alive GET + status + one JSONPath check,
-#               10 s: requests/s and requests per generator CPU-second, wrk vs swarm
-#               (lean client, and reqwest with SWARM_HTTP_CLIENT=reqwest).
+#               DURATION s: requests/s and requests per generator CPU-second, wrk vs
+#               swarm (lean client, and reqwest with SWARM_HTTP_CLIENT=reqwest).
 #   idle        10,000 users thinking 5 s, spawned at 2,000/s, 30 s: achieved rate
 #               and peak RSS (target: >= 99% of 2,000 rps in <= 64 MB).
 #   startup     process start to the first request received, small plan.
 #   client      the request pipeline alone (examples/client_loop.rs, no scheduler),
 #               lean vs reqwest: isolates the HTTP client from the engine.
-#   profile     perf record (cpu-clock) of the throughput run; prints the top symbols.
+#   profile     perf record (cpu-clock) of the throughput run (DURATION s); prints the
+#               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
 #
-# Environment: PORT (default 18080), DURATION (throughput seconds, default 10),
-# ROUNDS (throughput rounds of wrk then swarm, default 3), CORE_TARGET / CORE_GEN
-# (default 0 / 1).
+# Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
+# a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
+# CORE_TARGET / CORE_GEN (default 0 / 1).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-18080}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
+if [[ ! $DURATION =~ ^[1-9][0-9]*$ ]]; then
+    echo "DURATION must be a whole number of seconds, not '$DURATION'" >&2
+    exit 2
+fi
 CORE_TARGET=${CORE_TARGET:-0}
 CORE_GEN=${CORE_GEN:-1}
 WORK=$(mktemp -d /tmp/swarm-bench.XXXXXX)
@@ -73,15 +78,36 @@ RUN_PLAN="$ROOT/target/release/examples/run_plan"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# bench/throughput.yaml with DURATION in place of its 10 s, for the plan runner (it has
+# no --duration flag; swarm check is given --duration instead).
+THROUGHPUT_PLAN="$WORK/throughput.yaml"
+sed -e "s/^  duration: 10s\$/  duration: ${DURATION}s/" "$ROOT/bench/throughput.yaml" >"$THROUGHPUT_PLAN"
+if ! grep -qx "  duration: ${DURATION}s" "$THROUGHPUT_PLAN"; then
+    echo "could not set the duration in bench/throughput.yaml (expected '  duration: 10s')" >&2
+    exit 3
+fi
+
 start_nginx() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        echo "something already listens on 127.0.0.1:$PORT (another benchmark?); set PORT" >&2
+        exit 3
+    fi
     mkdir -p "$WORK/nginx"
     sed -e "s#@DIR@#$WORK/nginx#g" -e "s#@PORT@#$PORT#g" "$ROOT/bench/nginx.conf.in" \
         >"$WORK/nginx/nginx.conf"
     taskset -c "$CORE_TARGET" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" \
         -e "$WORK/nginx/error.log" &
     NGINX_PID=$!
+    # Up when our nginx is still alive, has written its pid file (it does so only
+    # after binding the port; a failed bind retries for seconds, then exits) and the
+    # port answers. The port alone could be answered by another process.
     for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+            echo "nginx exited while starting" >&2
+            break
+        fi
+        if [[ "$(cat "$WORK/nginx/nginx.pid" 2>/dev/null)" == "$NGINX_PID" ]] &&
+            (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
             return
         fi
         sleep 0.05
@@ -92,33 +118,75 @@ start_nginx() {
 }
 
 # measure LABEL CMD...: runs CMD on the generator core under /usr/bin/time; leaves
-# "wall user sys maxrss_kb" in $WORK/LABEL.time and stdout in $WORK/LABEL.out.
+# "wall user sys maxrss_kb" in $WORK/LABEL.time, stdout in $WORK/LABEL.out, stderr in
+# $WORK/LABEL.err and the exit status in $WORK/LABEL.rc.
 measure() {
-    local label=$1
+    local label=$1 rc=0
     shift
     /usr/bin/time -f "%e %U %S %M" -o "$WORK/$label.time" \
-        taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || true
+        taskset -c "$CORE_GEN" "$@" >"$WORK/$label.out" 2>"$WORK/$label.err" || rc=$?
+    echo "$rc" >"$WORK/$label.rc"
+}
+
+# no_counts LABEL: a run that left no counts (it crashed, or never ran the load):
+# prints its exit status and stderr, and "- - -" for the row, which the table marks.
+no_counts() {
+    {
+        echo "!! $1: the run left no counts (exit status $(cat "$WORK/$1.rc" 2>/dev/null || echo '?')); its stderr:"
+        tail -n 40 "$WORK/$1.err" 2>/dev/null || true
+    } >&2
+    echo "- - -"
+}
+
+# out_counts LABEL: "requests failures seconds" from the first line of the run's stdout
+# (the plan runner and the client loop print them).
+out_counts() {
+    awk 'NR == 1 && NF >= 3 && $1 ~ /^[0-9]+$/ {print $1, $2, $3; ok = 1} END {exit !ok}' \
+        "$WORK/$1.out" 2>/dev/null || no_counts "$1"
+}
+
+# wrk_requests LABEL / wrk_failures LABEL: from wrk's output in $WORK/LABEL.out. The
+# failures are every socket error (connect, read, write and timeout, all summed) and
+# every non-2xx/3xx response. wrk_counts LABEL: "requests failures seconds".
+wrk_requests() { awk '/requests in/ {print $1}' "$WORK/$1.out"; }
+wrk_failures() {
+    awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i }
+         /Non-2xx or 3xx responses:/ { s += $NF }
+         END { print s + 0 }' "$WORK/$1.out"
+}
+wrk_counts() {
+    local requests
+    requests=$(wrk_requests "$1")
+    if [[ -n "$requests" ]]; then
+        echo "$requests $(wrk_failures "$1") $DURATION"
+    else
+        no_counts "$1"
+    fi
 }
 
 # swarm_counts LABEL: "requests failures seconds" from swarm's JSON report.
 swarm_counts() {
-    python3 - "$WORK/$1.json" <<'EOF'
+    python3 - "$WORK/$1.json" <<'EOF' || no_counts "$1"
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
     print(r["total"]["count"], r["total"]["failures"], r["duration_s"])
 except (OSError, ValueError, KeyError):
-    print(0, 0, 0)
+    sys.exit(1)
 EOF
 }
 
-# row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file.
+# row LABEL REQUESTS FAILURES SECONDS: one line of the table, from the .time file (its
+# last line: GNU time writes "Command exited with non-zero status N" before it).
 ROWS=()
 row() {
-    local label=$1 requests=$2 failures=$3 seconds=$4
-    read -r wall user sys rss <"$WORK/$label.time"
-    ROWS+=("$label $requests $failures $seconds $wall $user $sys $rss")
+    local label=$1 requests=$2 failures=$3 seconds=$4 wall user sys rss
+    read -r wall user sys rss <<<"$(tail -n 1 "$WORK/$label.time" 2>/dev/null || echo 0 0 0 0)"
+    ROWS+=("$label $requests $failures $seconds ${wall:-0} ${user:-0} ${sys:-0} ${rss:-0}")
 }
+
+# Benchmarks whose table has a failed run; the script exits 1 at the end if any.
+FAILED=()
 
 print_table() {
     python3 - "$@" <<'EOF'
@@ -128,7 +196,14 @@ ref = None
 ratios = {}
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
       f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+failed = False
 for label, req, fail, secs, wall, user, sys_, rss in rows:
+    if req == "-":
+        failed = True
+        if label.startswith("wrk"):
+            ref = None
+        print(f"{label:<22}  FAILED: no counts (exit status and stderr printed above)")
+        continue
     req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
     cpu = float(user) + float(sys_)
     per_cpu = req / cpu if cpu else 0.0
@@ -144,6 +219,7 @@ for label, rs in ratios.items():
     if len(rs) > 1:
         each = " ".join(f"{r:.2f}x" for r in rs)
         print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
+sys.exit(1 if failed else 0)
 EOF
 }
 
@@ -152,14 +228,13 @@ bench_throughput() {
     ROWS=()
     # wrk and swarm take turns, so a noisy neighbour slows both in the same round;
     # each round's ratio is against that round's wrk.
-    local round wrk_req wrk_errs
+    local round
     for round in $(seq "$ROUNDS"); do
         measure "wrk#$round" wrk -t1 -c50 -d"${DURATION}s" "$URL"
-        wrk_req=$(awk '/requests in/ {print $1}' "$WORK/wrk#$round.out")
-        wrk_errs=$(awk '/Non-2xx|Socket errors/ {s += $NF} END {print s + 0}' "$WORK/wrk#$round.out")
-        row "wrk#$round" "${wrk_req:-0}" "$wrk_errs" "$DURATION"
+        # shellcheck disable=SC2046
+        row "wrk#$round" $(wrk_counts "wrk#$round")
         measure "swarm-lean#$round" "$SWARM" check \
-            "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+            "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
             --json "$WORK/swarm-lean#$round.json" --progress none --quiet
         # shellcheck disable=SC2046
         row "swarm-lean#$round" $(swarm_counts "swarm-lean#$round")
@@ -167,27 +242,28 @@ bench_throughput() {
     # Once each, after the last round: reqwest for the comparison, and the engine
     # without the CLI around it (what the console and the reports cost).
     measure swarm-reqwest env SWARM_HTTP_CLIENT=reqwest "$SWARM" check \
-        "$ROOT/bench/throughput.yaml" --target "$TARGET" \
+        "$ROOT/bench/throughput.yaml" --target "$TARGET" --duration "${DURATION}s" \
         --json "$WORK/swarm-reqwest.json" --progress none --quiet
     # shellcheck disable=SC2046
     row swarm-reqwest $(swarm_counts swarm-reqwest)
-    measure runner-lean "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET"
+    measure runner-lean "$RUN_PLAN" "$THROUGHPUT_PLAN" "$TARGET"
     # shellcheck disable=SC2046
-    row runner-lean $(awk '{print $1, $2, $3}' "$WORK/runner-lean.out")
-    print_table "${ROWS[@]}"
+    row runner-lean $(out_counts runner-lean)
+    print_table "${ROWS[@]}" || FAILED+=(throughput)
 }
 
 bench_client() {
     echo "== client: the request pipeline alone, 50 users, ${DURATION}s" >&2
     ROWS=()
     measure wrk wrk -t1 -c50 -d"${DURATION}s" "$URL"
-    row wrk "$(awk '/requests in/ {print $1}' "$WORK/wrk.out")" 0 "$DURATION"
+    # shellcheck disable=SC2046
+    row wrk $(wrk_counts wrk)
     for client in lean reqwest; do
         measure "loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" 50 "$DURATION"
         # shellcheck disable=SC2046
-        row "loop-$client" $(cat "$WORK/loop-$client.out")
+        row "loop-$client" $(out_counts "loop-$client")
     done
-    print_table "${ROWS[@]}"
+    print_table "${ROWS[@]}" || FAILED+=(client)
 }
 
 bench_idle() {
@@ -205,22 +281,24 @@ bench_idle() {
         measure "idle-loop-$client" env SWARM_HTTP_CLIENT=$client "$CLIENT_LOOP" "$URL" \
             10000 30 5000
         # shellcheck disable=SC2046
-        row "idle-loop-$client" $(cat "$WORK/idle-loop-$client.out")
+        row "idle-loop-$client" $(out_counts "idle-loop-$client")
     done
-    print_table "${ROWS[@]}"
+    print_table "${ROWS[@]}" || FAILED+=(idle)
     echo "target: >= 1980 req/s (99% of 2,000) in <= 64 MB peak RSS" >&2
 }
 
 bench_startup() {
     echo "== startup: process start to first request (ms: min median max)" >&2
-    if "$SWARM" check "$ROOT/bench/startup.yaml" --target "$TARGET" --progress none --quiet \
-        >/dev/null 2>&1; then
-        python3 "$ROOT/bench/startup.py" 7 "$SWARM" check "$ROOT/bench/startup.yaml" \
-            --progress none --quiet --target
-    else
-        echo "(swarm check is not available; timing the plan runner instead)" >&2
-        python3 "$ROOT/bench/startup.py" 7 "$RUN_PLAN" "$ROOT/bench/startup.yaml"
+    # One run against nginx first: if swarm check fails, the benchmark stops and says
+    # why (startup.py discards the runs' output).
+    if ! "$SWARM" check "$ROOT/bench/startup.yaml" --target "$TARGET" --progress none --quiet \
+        >"$WORK/startup-check.out" 2>&1; then
+        echo "swarm check failed on bench/startup.yaml:" >&2
+        cat "$WORK/startup-check.out" >&2
+        exit 3
     fi
+    python3 "$ROOT/bench/startup.py" 7 "$SWARM" check "$ROOT/bench/startup.yaml" \
+        --progress none --quiet --target
     echo "target: well under 100 ms" >&2
 }
 
@@ -228,7 +306,7 @@ bench_profile() {
     echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
     command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
     taskset -c "$CORE_GEN" perf record -e cpu-clock -F 2000 -g -o "${PERF_DATA:-$WORK/perf.data}" \
-        "$RUN_PLAN" "$ROOT/bench/throughput.yaml" "$TARGET" >/dev/null 2>"$WORK/perf.err"
+        "$RUN_PLAN" "$THROUGHPUT_PLAN" "$TARGET" >/dev/null 2>"$WORK/perf.err"
     local report=(perf report -i "${PERF_DATA:-$WORK/perf.data}" --no-children --stdio -g none)
     echo "-- by binary" >&2
     "${report[@]}" --sort dso 2>/dev/null | grep '%' | head -8
@@ -295,3 +373,7 @@ for w in "${what[@]}"; do
         *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions)" >&2; exit 2 ;;
     esac
 done
+if ((${#FAILED[@]})); then
+    echo "failed runs in: ${FAILED[*]} (marked FAILED in the tables above)" >&2
+    exit 1
+fi

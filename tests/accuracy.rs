@@ -4,7 +4,8 @@
 //!
 //! The plans are built as execution graphs directly, so these tests depend on the
 //! engine alone. The long scenarios (10 s each) run concurrently inside one test, and
-//! every load is small: they prove timing, so they must not compete for the CPU.
+//! every load is small: they prove timing, so they must not compete for the CPU. For
+//! the same reason the tests of this file take turns (`serial`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +22,15 @@ use swarm::compile::graph::*;
 use swarm::engine::config::EngineConfig;
 use swarm::metrics::snapshot::Snapshot;
 use swarm::metrics::stats::RequestStats;
+
+/// The tests take turns: run in parallel, they would compete for the CPU and measure
+/// each other (a 50 ms delay must show a p50 of at most 52 ms). A tokio mutex, so the
+/// async tests can hold the guard across their awaits; it is never poisoned.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    TURN.lock().await
+}
 
 /// A loopback target: counts requests and applies `behaviour` before answering.
 struct Target {
@@ -154,6 +164,7 @@ fn ms(stats: &RequestStats, p: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_fixed_delay_is_measured_as_it_is() {
+    let _turn = serial().await;
     let delay: Behaviour =
         Arc::new(|arrived| Box::pin(exactly(arrived + Duration::from_millis(50))));
     let target = target(delay).await;
@@ -169,6 +180,7 @@ async fn a_fixed_delay_is_measured_as_it_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn iterations_run_exactly_n_across_users() {
+    let _turn = serial().await;
     let target = target(immediate()).await;
     let snap = run(plan(
         &target,
@@ -183,6 +195,7 @@ async fn iterations_run_exactly_n_across_users() {
 /// The three 10-second scenarios, run at once; every failure is reported together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_ramps_and_stalls_are_honoured() {
+    let _turn = serial().await;
     let results = tokio::join!(
         tokio::spawn(fixed_rate()),
         tokio::spawn(ramp()),
@@ -272,6 +285,7 @@ async fn coordinated_omission() -> Result<(), String> {
 /// samples, to HDR's precision (3 significant digits), after the per-thread merge.
 #[test]
 fn percentiles_agree_with_an_exact_computation() {
+    let _turn = TURN.blocking_lock();
     // A deterministic spread from 100 µs to about 3 s, in several "threads".
     let mut samples: Vec<u64> = Vec::new();
     let mut threads = vec![RequestStats::default(); 3];

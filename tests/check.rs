@@ -315,19 +315,34 @@ fn a_data_file_that_vanished_exits_3() {
     )
     .unwrap();
     let writer_path = csv.clone();
-    let writer = std::thread::spawn(move || {
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
         use std::io::Write;
         // Blocks until the compiler opens the file for reading.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&writer_path)
-            .unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(&writer_path)?;
         // No newline after the row: the reader needs the end of the file to finish it.
-        f.write_all(b"user,password\nalice,wonderland").unwrap();
-        std::fs::remove_file(&writer_path).unwrap();
+        f.write_all(b"user,password\nalice,wonderland")?;
+        std::fs::remove_file(&writer_path)
     });
     let out = run(swarm().arg("check").arg(&plan), Duration::from_secs(60));
-    writer.join().unwrap();
+    // If swarm never opened the FIFO, the writer is still blocked in `open`: open it
+    // here to release it (on Linux, opening a FIFO read-write never blocks, fifo(7)),
+    // and hold it open until the writer is done so that its write cannot fail. Once
+    // the writer has removed the file this open fails, which is fine.
+    let _release = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&csv);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !writer.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the FIFO writer is still blocked\n{}",
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let written = writer.join().expect("the FIFO writer did not panic");
+    assert!(written.is_ok(), "{written:?}\n{}", describe(&out));
     assert_eq!(code(&out), 3, "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("accounts.csv"), "{stderr}");

@@ -3,10 +3,12 @@
 //! `action/check.sh`) run with a GitHub-like environment, a locally built binary in
 //! place of the download, and a loopback server in place of GitHub's releases.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -24,6 +26,54 @@ use swarm::report::annotations;
 use swarm::report::baseline::{self, BaselineError};
 use swarm::report::json::JsonReport;
 use swarm::report::summary;
+
+/// Runs `cmd` to completion, killing it and everything it started (its process group)
+/// if it outlives `limit`: the same bounded wait as `wait_bounded` in tests/check.rs.
+/// Its output goes to temporary files rather than pipes, so a chatty child can never
+/// stall on a full pipe while it is being waited for.
+fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
+    let read = |mut f: File| {
+        let mut bytes = Vec::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Output {
+                status,
+                stdout: read(out),
+                stderr: read(err),
+            };
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "{:?} {:?} ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&read(out)),
+        String::from_utf8_lossy(&read(err))
+    );
+}
 
 // ---------------------------------------------------------------------------------
 // Fixtures: a compiled plan built by hand and a run with known numbers.
@@ -384,7 +434,7 @@ impl Runner {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        output_within(&mut cmd, Duration::from_secs(120))
     }
 
     /// The step outputs written so far, as `name=value` lines.
@@ -488,17 +538,21 @@ fn release_archive(dir: &Path, target: &str) -> (Vec<u8>, String) {
     std::fs::create_dir_all(&stage).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_swarm"), stage.join("swarm")).unwrap();
     let archive = dir.join(format!("swarm-{target}.tar.gz"));
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&stage)
-        .arg("swarm")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let sum = Command::new("sha256sum").arg(&archive).output().unwrap();
-    assert!(sum.status.success());
+    let tar = output_within(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&stage)
+            .arg("swarm"),
+        Duration::from_secs(60),
+    );
+    assert!(tar.status.success(), "{}", stderr(&tar));
+    let sum = output_within(
+        Command::new("sha256sum").arg(&archive),
+        Duration::from_secs(30),
+    );
+    assert!(sum.status.success(), "{}", stderr(&sum));
     let digest = String::from_utf8(sum.stdout).unwrap();
     let digest = digest.split_whitespace().next().unwrap().to_string();
     let mut bytes = Vec::new();
@@ -555,7 +609,7 @@ fn install_downloads_and_verifies_the_release_binary() {
             .path("tool_cache")
             .join(format!("swarm/v9.9.9/{target}/swarm"))
     );
-    let version = Command::new(&bin).arg("--version").output().unwrap();
+    let version = output_within(Command::new(&bin).arg("--version"), Duration::from_secs(30));
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("swarm "));
     drop(server);
 
@@ -623,12 +677,11 @@ done
         swarm = env!("CARGO_BIN_EXE_swarm"),
     );
     std::fs::write(fake_bin.join("cargo"), script).unwrap();
-    let status = Command::new("chmod")
-        .arg("+x")
-        .arg(fake_bin.join("cargo"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let chmod = output_within(
+        Command::new("chmod").arg("+x").arg(fake_bin.join("cargo")),
+        Duration::from_secs(30),
+    );
+    assert!(chmod.status.success(), "{}", stderr(&chmod));
     let path = format!(
         "{}:{}",
         fake_bin.display(),
@@ -675,8 +728,11 @@ exit {code}
     );
     let bin = runner.path("fake-swarm");
     std::fs::write(&bin, script).unwrap();
-    let status = Command::new("chmod").arg("+x").arg(&bin).status().unwrap();
-    assert!(status.success());
+    let chmod = output_within(
+        Command::new("chmod").arg("+x").arg(&bin),
+        Duration::from_secs(30),
+    );
+    assert!(chmod.status.success(), "{}", stderr(&chmod));
     bin
 }
 
@@ -888,7 +944,7 @@ fn an_invalid_plan_is_annotated_by_validate_and_check() {
             } else {
                 cmd.env_remove("GITHUB_ACTIONS");
             }
-            cmd.output().unwrap()
+            output_within(&mut cmd, Duration::from_secs(60))
         };
         let out = run(true);
         assert_eq!(out.status.code(), Some(2), "{command}");

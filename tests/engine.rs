@@ -363,14 +363,17 @@ async fn reset_stats_and_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_abandons_stalled_requests_after_the_grace_period() {
-    let (base, _seen) = server().await;
+    let (base, seen) = server().await;
     let f = flow("f", 1, vec![get(lit(&format!("{base}/slow/60000")), 0)]);
     let run = start(
         plan(closed(2, Some(Duration::from_secs(60)), None), vec![f], 1),
         config(),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_seen("both stalled requests in flight", || {
+        seen.inflight.load(Ordering::SeqCst) == 2
+    })
+    .await;
     let t0 = Instant::now();
     run.control().send(Control::Interrupt).unwrap();
     let snap = finish(run).await;
@@ -545,9 +548,22 @@ async fn set_rate_changes_the_arrival_rate() {
     let run = start(p, config()).unwrap();
     until_seen("a few arrivals", || seen.count("/r") >= 3).await;
     run.control().send(Control::SetRate { rate: 0.0 }).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The scheduler has applied the new rate, no iteration is running and the server
+    // has answered everything it was sent.
+    let idle = until(&run, "rate 0 with nothing running", |s| {
+        s.target_rate == Some(0.0) && s.active_users == 0
+    })
+    .await;
+    until_seen("the server idle", || {
+        seen.inflight.load(Ordering::SeqCst) == 0
+    })
+    .await;
     let paused = seen.count("/r");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Then a whole snapshot interval (at 5/s, about 5 arrivals) must bring none.
+    until(&run, "a second at rate 0", |s| {
+        s.elapsed >= idle.elapsed + Duration::from_secs(1)
+    })
+    .await;
     assert_eq!(seen.count("/r"), paused, "no arrivals at rate 0");
     run.control()
         .send(Control::SetRate { rate: 200.0 })
