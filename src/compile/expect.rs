@@ -267,15 +267,11 @@ impl Compiler<'_> {
         let mut out = Vec::new();
         for (k, v) in &raw.0 {
             let name = &k.value;
-            let valid = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-            if !valid {
+            if !super::is_name(name) {
                 self.error_help(
                     k.pos,
                     format!("`{name}` is not a valid capture name"),
-                    "use letters, digits, `_` and `-`, starting with a letter",
+                    super::NAME_HELP,
                 );
                 continue;
             }

@@ -11,10 +11,11 @@ impl Compiler<'_> {
     pub(super) fn feeders(&mut self, data: &SpMap<RawFeeder>) {
         for (name, f) in &data.0 {
             let name_text = &name.value;
-            if name_text.is_empty() || name_text.contains('.') || name_text.contains(' ') {
-                self.error(
+            if !super::is_name(name_text) {
+                self.error_help(
                     name.pos,
-                    format!("`{name_text}` is not a valid feeder name (no dots or spaces)"),
+                    format!("`{name_text}` is not a valid feeder name"),
+                    super::NAME_HELP,
                 );
                 continue;
             }

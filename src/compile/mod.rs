@@ -209,15 +209,11 @@ impl<'a> Compiler<'a> {
         };
         for (k, v) in &vars.0 {
             let name = &k.value;
-            let valid = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-            if !valid {
+            if !is_name(name) {
                 self.error_help(
                     k.pos,
                     format!("`{name}` is not a valid variable name"),
-                    "use letters, digits, `_` and `-`, starting with a letter",
+                    NAME_HELP,
                 );
                 continue;
             }
@@ -375,6 +371,19 @@ fn parse_cli_value(v: &str) -> Value {
 fn printed(v: &Value) -> String {
     v.to_string()
 }
+
+/// Whether `name` may name a variable, a capture or a feeder: letters, digits, `_`
+/// and `-`, starting with a letter or `_`, so that `{{ name }}` and
+/// `{{ feeder.column }}` can read it.
+fn is_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The help line for a name [`is_name`] refuses.
+const NAME_HELP: &str = "use letters, digits, `_` and `-`, starting with a letter";
 
 /// The directory relative data paths are read from.
 fn plan_dir(path: &Path) -> PathBuf {
