@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::snapshot::Snapshot;
 use super::stats::RequestStats;
-use crate::compile::graph::{CmpOp, CompiledPlan, Metric, Slo};
+use crate::compile::graph::{CompiledPlan, Metric, Slo};
 
 /// The note on an SLO whose scope made no request at all.
 pub const NO_REQUESTS_NOTE: &str = "no requests were made";
@@ -210,18 +210,6 @@ fn measure(metric: Metric, stats: &RequestStats, snap: &Snapshot) -> Option<f64>
 /// Whether every verdict passed (true for none).
 pub fn all_passed(verdicts: &[SloVerdict]) -> bool {
     verdicts.iter().all(|v| v.passed)
-}
-
-/// Applies `op` as written in a verdict (for consumers that only have the JSON).
-pub fn op_from_str(op: &str) -> Option<CmpOp> {
-    match op {
-        "<" => Some(CmpOp::Lt),
-        "<=" => Some(CmpOp::Le),
-        ">" => Some(CmpOp::Gt),
-        ">=" => Some(CmpOp::Ge),
-        "==" => Some(CmpOp::Eq),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -163,10 +163,6 @@ impl AnnotationSink {
 }
 
 impl Sink for AnnotationSink {
-    fn name(&self) -> &'static str {
-        "annotations"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         if enabled() {
             use std::io::Write as _;

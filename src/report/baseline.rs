@@ -365,10 +365,6 @@ pub struct BaselineSink {
 }
 
 impl Sink for BaselineSink {
-    fn name(&self) -> &'static str {
-        "baseline"
-    }
-
     fn emit(&mut self, _result: &RunResult) -> Result<(), SinkError> {
         if !self.quiet {
             use std::io::Write as _;

@@ -15,10 +15,6 @@ pub struct ConsoleSink {
 }
 
 impl Sink for ConsoleSink {
-    fn name(&self) -> &'static str {
-        "console"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         let text = if self.quiet {
             verdict_line(&result.report) + "\n"

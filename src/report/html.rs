@@ -76,10 +76,6 @@ impl HtmlSink {
 }
 
 impl Sink for HtmlSink {
-    fn name(&self) -> &'static str {
-        "html"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         write(&self.path, &result.plan, &result.snapshot)
     }

@@ -22,10 +22,6 @@ pub struct JsonSink {
 }
 
 impl Sink for JsonSink {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         let mut text = result.report.to_json();
         text.push('\n');

@@ -18,10 +18,6 @@ pub struct JunitSink {
 }
 
 impl Sink for JunitSink {
-    fn name(&self) -> &'static str {
-        "junit"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         let xml = render(&result.report).map_err(|message| SinkError::Render {
             sink: "junit",

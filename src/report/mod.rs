@@ -77,8 +77,6 @@ pub enum SinkError {
 
 /// One consumer of a run's result.
 pub trait Sink {
-    /// A short name for messages, e.g. `json`.
-    fn name(&self) -> &'static str;
     /// Renders and delivers the result.
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError>;
 }
@@ -183,9 +181,6 @@ mod tests {
 
     struct Failing;
     impl Sink for Failing {
-        fn name(&self) -> &'static str {
-            "failing"
-        }
         fn emit(&mut self, _: &RunResult) -> Result<(), SinkError> {
             Err(SinkError::Render {
                 sink: "failing",
@@ -196,9 +191,6 @@ mod tests {
 
     struct Counting(std::rc::Rc<std::cell::Cell<u32>>);
     impl Sink for Counting {
-        fn name(&self) -> &'static str {
-            "counting"
-        }
         fn emit(&mut self, _: &RunResult) -> Result<(), SinkError> {
             self.0.set(self.0.get() + 1);
             Ok(())

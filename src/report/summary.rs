@@ -83,10 +83,6 @@ impl SummarySink {
 }
 
 impl Sink for SummarySink {
-    fn name(&self) -> &'static str {
-        "summary"
-    }
-
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
         write(self.path.as_deref(), &result.report, self.baseline.as_ref())
             .map(|_| ())
