@@ -3,19 +3,17 @@
 //! JSON, JUnit...) and map the outcome to the exit code. Thin orchestration: the
 //! logic lives in `compile`, `engine`, `metrics::slo` and `report`.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::CheckArgs;
 use super::live_ui::LiveUi;
 use crate::compile::graph::CompiledPlan;
-use crate::compile::{self, CompileOptions};
 use crate::engine::config::EngineConfig;
 use crate::engine::control::Control;
 use crate::exit;
 use crate::metrics::snapshot::{EndReason, Snapshot};
-use crate::report::annotations::{self, AnnotationSink};
+use crate::report::annotations::AnnotationSink;
 use crate::report::baseline::{self, Baseline, BaselineComparison, BaselineError, BaselineSink};
 use crate::report::console::ConsoleSink;
 use crate::report::html::HtmlSink;
@@ -26,15 +24,9 @@ use crate::report::summary::SummarySink;
 use crate::report::{RunResult, SinkError, Sinks};
 
 pub fn run(args: CheckArgs) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return exit::RUN_ERROR;
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(check(args));
     // Users still winding down after a second Ctrl-C must not hold the exit.
@@ -43,35 +35,22 @@ pub fn run(args: CheckArgs) -> i32 {
 }
 
 async fn check(args: CheckArgs) -> i32 {
-    let mut opts = match CompileOptions::from_args(&args.plan) {
+    let mut opts = match super::compile_options(&args.plan) {
         Ok(opts) => opts,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     // The demo lives until the end of this function: dropping it stops it.
     let demo = if args.demo {
-        match crate::demo::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
-            Ok(server) => {
-                opts.target = Some(server.url());
-                Some(server)
-            }
-            Err(e) => {
-                eprintln!("error: could not start the demo target: {e}");
-                return exit::RUN_ERROR;
-            }
+        match super::start_demo(&mut opts).await {
+            Ok(server) => Some(server),
+            Err(code) => return code,
         }
     } else {
         None
     };
-    let plan = match compile::compile_file(&args.plan.plan, &opts) {
+    let plan = match super::compile_plan(&args.plan, &opts) {
         Ok(plan) => Arc::new(plan),
-        Err(errors) => {
-            eprint!("{errors}");
-            annotations::print_plan_errors(&errors);
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     // The baseline is checked before anything is sent: a wrong one is exit 2.
     let baseline = match load_baseline(&args, &plan) {

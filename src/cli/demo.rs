@@ -15,15 +15,9 @@ pub fn run(args: DemoArgs) -> i32 {
             return crate::exit::INVALID;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return crate::exit::RUN_ERROR;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let server = match crate::demo::start(SocketAddr::new(ip, args.port)).await {

@@ -168,3 +168,55 @@ pub fn run() -> i32 {
         Command::Schema => schema::run(),
     }
 }
+
+/// The multi-thread runtime a command runs on; on failure the message is printed and
+/// the exit code returned.
+fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: could not start the async runtime: {e}");
+            crate::exit::RUN_ERROR
+        })
+}
+
+/// The compile options `--target`, `--var`, `--users` and `--duration` ask for; on a
+/// bad flag the message is printed and the exit code returned.
+fn compile_options(args: &PlanArgs) -> Result<crate::compile::CompileOptions, i32> {
+    crate::compile::CompileOptions::from_args(args).map_err(|message| {
+        eprintln!("error: {message}");
+        crate::exit::INVALID
+    })
+}
+
+/// Compiles the plan; every problem in it is printed (and annotated under GitHub
+/// Actions) and the exit code returned.
+fn compile_plan(
+    args: &PlanArgs,
+    opts: &crate::compile::CompileOptions,
+) -> Result<crate::compile::graph::CompiledPlan, i32> {
+    crate::compile::compile_file(&args.plan, opts).map_err(|errors| {
+        eprint!("{errors}");
+        crate::report::annotations::print_plan_errors(&errors);
+        crate::exit::INVALID
+    })
+}
+
+/// `--demo`: starts the demo target on a free loopback port and points the plan at
+/// it. The run must keep the server alive: dropping it stops it.
+async fn start_demo(
+    opts: &mut crate::compile::CompileOptions,
+) -> Result<crate::demo::DemoServer, i32> {
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+    match crate::demo::start(addr).await {
+        Ok(server) => {
+            opts.target = Some(server.url());
+            Ok(server)
+        }
+        Err(e) => {
+            eprintln!("error: could not start the demo target: {e}");
+            Err(crate::exit::RUN_ERROR)
+        }
+    }
+}

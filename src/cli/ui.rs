@@ -7,15 +7,9 @@ use crate::exit;
 pub fn run(args: UiArgs) -> i32 {
     #[cfg(feature = "ui")]
     {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-        {
+        let runtime = match super::runtime() {
             Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("error: cannot start the async runtime: {e}");
-                return exit::RUN_ERROR;
-            }
+            Err(code) => return code,
         };
         runtime.block_on(serve(args))
     }
@@ -29,19 +23,14 @@ pub fn run(args: UiArgs) -> i32 {
 
 #[cfg(feature = "ui")]
 async fn serve(args: UiArgs) -> i32 {
-    use std::net::SocketAddr;
     use std::sync::Arc;
 
-    use crate::compile::{CompileOptions, compile_file};
     use crate::dashboard::{DashboardConfig, PlanLauncher, serve_interactive};
     use crate::engine::config::EngineConfig;
 
-    let mut options = match CompileOptions::from_args(&args.plan) {
+    let mut options = match super::compile_options(&args.plan) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let config = match DashboardConfig::new(&args.addr, args.ui_token.clone()) {
         Ok(c) => c,
@@ -52,26 +41,17 @@ async fn serve(args: UiArgs) -> i32 {
     };
     // Kept alive for as long as the dashboard serves.
     let _demo = if args.demo {
-        match crate::demo::start(SocketAddr::from(([127, 0, 0, 1], 0))).await {
-            Ok(demo) => {
-                options.target = Some(demo.url());
-                Some(demo)
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the demo target: {e}");
-                return exit::RUN_ERROR;
-            }
+        match super::start_demo(&mut options).await {
+            Ok(demo) => Some(demo),
+            Err(code) => return code,
         }
     } else {
         None
     };
     // Compile once now, so a broken plan is reported before anything is served.
-    let plan = match compile_file(&args.plan.plan, &options) {
+    let plan = match super::compile_plan(&args.plan, &options) {
         Ok(p) => Arc::new(p),
-        Err(errors) => {
-            eprint!("{errors}");
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let launcher = PlanLauncher {
         path: args.plan.plan.clone(),

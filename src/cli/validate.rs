@@ -6,27 +6,19 @@ use std::fmt::Write as _;
 use super::ValidateArgs;
 use crate::compile::graph::{ClosedLoad, CompiledPlan, Load, LoadModel, RateShape, Step};
 use crate::compile::units::format_duration;
-use crate::compile::{CompileOptions, compile_file};
 use crate::exit;
 
 pub fn run(args: ValidateArgs) -> i32 {
-    let opts = match CompileOptions::from_args(&args.plan) {
+    let opts = match super::compile_options(&args.plan) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
-    match compile_file(&args.plan.plan, &opts) {
+    match super::compile_plan(&args.plan, &opts) {
         Ok(plan) => {
             print!("{}", summary(&plan));
             exit::OK
         }
-        Err(errors) => {
-            eprint!("{errors}");
-            crate::report::annotations::print_plan_errors(&errors);
-            exit::INVALID
-        }
+        Err(code) => code,
     }
 }
 
