@@ -284,7 +284,7 @@ impl Compiler<'_> {
             }
             Err(errors) => {
                 for (off, message, help) in errors {
-                    let pos = self.inner_pos(pos, off);
+                    let pos = self.inner_pos(pos, text, off);
                     self.diags.push(crate::plan::Diag { pos, message, help });
                 }
                 Template::literal(text)

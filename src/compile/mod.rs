@@ -172,13 +172,38 @@ impl<'a> Compiler<'a> {
         self.diags.push(Diag::new(pos, message).help(help));
     }
 
-    /// The offset of byte `offset` of a string value written at `value_pos` (skipping
-    /// the opening quote of a quoted scalar).
-    fn inner_pos(&self, value_pos: usize, offset: usize) -> usize {
-        match self.source.as_bytes().get(value_pos) {
-            Some(b'"' | b'\'') => value_pos + 1 + offset,
-            _ => value_pos + offset,
+    /// Where byte `offset` of the string value `text`, written at `value_pos`, sits in
+    /// the source. A string's text and its source differ by quotes, escapes and a
+    /// block scalar's indentation, so the text from `offset` to the end of its line is
+    /// looked for in the source just after `value_pos` (its n-th occurrence, for the
+    /// n-th in the text); when it is not there, the value's start stands for it.
+    fn inner_pos(&self, value_pos: usize, text: &str, offset: usize) -> usize {
+        let (Some(before), Some(rest)) = (text.get(..offset), text.get(offset..)) else {
+            return value_pos;
+        };
+        let line = rest.split('\n').next().unwrap_or_default();
+        let end = line
+            .char_indices()
+            .map(|(i, c)| i + c.len_utf8())
+            .take_while(|&e| e <= 24)
+            .last()
+            .unwrap_or(0);
+        let needle = &line[..end];
+        if needle.is_empty() {
+            return value_pos;
         }
+        let mut end = value_pos
+            .saturating_add(2 * text.len() + 256)
+            .min(self.source.len());
+        while !self.source.is_char_boundary(end) {
+            end -= 1;
+        }
+        let source = self.source.get(value_pos..end).unwrap_or_default();
+        let nth = before.matches(needle).count();
+        source
+            .match_indices(needle)
+            .nth(nth)
+            .map_or(value_pos, |(i, _)| value_pos + i)
     }
 
     /// Parses a duration written at `sp`, reporting a problem there.
@@ -251,7 +276,7 @@ impl<'a> Compiler<'a> {
             Kind::Str(s) => match env::expand(s, |n| std::env::var(n).ok()) {
                 Ok(text) => Value::String(text),
                 Err((off, m, help)) => {
-                    let pos = self.inner_pos(node.pos, off);
+                    let pos = self.inner_pos(node.pos, s, off);
                     self.diags.push(Diag {
                         pos,
                         message: m,
@@ -277,7 +302,7 @@ impl<'a> Compiler<'a> {
             (None, Some(t)) => match env::expand(&t.value, |n| std::env::var(n).ok()) {
                 Ok(text) => (text, Some(t.pos)),
                 Err((off, m, help)) => {
-                    let pos = self.inner_pos(t.pos, off);
+                    let pos = self.inner_pos(t.pos, &t.value, off);
                     self.diags.push(Diag {
                         pos,
                         message: m,

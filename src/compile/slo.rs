@@ -48,7 +48,7 @@ impl Compiler<'_> {
                 Kind::Str(line) => match line.rsplit_once(':') {
                     Some((name, cond)) => {
                         let cond_off = name.len() + 1 + (cond.len() - cond.trim_start().len());
-                        let cond_pos = self.inner_pos(entry.pos, cond_off);
+                        let cond_pos = self.inner_pos(entry.pos, line, cond_off);
                         let request = self.slo_request(name.trim(), entry.pos);
                         out.extend(self.slo_line(cond.trim(), cond_pos, request));
                     }
@@ -138,7 +138,7 @@ impl Compiler<'_> {
         let metric_text = text[..op_at].trim();
         let value_text = text[op_at + op_len..].trim();
         let value_off = text.len() - text[op_at + op_len..].trim_start().len();
-        let value_pos = self.inner_pos(pos, value_off);
+        let value_pos = self.inner_pos(pos, text, value_off);
         let metric = match parse_metric(metric_text) {
             Some(m) => m,
             None => {

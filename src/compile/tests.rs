@@ -419,3 +419,15 @@ fn a_think_step_reports_request_keys_and_makes_no_captures() {
     assert!(plan.slots.is_empty());
     assert!(matches!(plan.flows[0].steps[0], Step::Think(_)));
 }
+
+#[test]
+fn template_errors_point_into_block_and_escaped_scalars() {
+    let src = format!(
+        "{HEAD}flows:\n  - name: f\n    steps:\n      - post: /a\n        body: |\n          line one\n          {{{{ nope }}}}\n      - get: \"/b\\t{{{{ nada }}}}\"\n"
+    );
+    let errs = errors(&src);
+    // Line 10 is `{{ nope }}` inside the block scalar, indented 10 spaces; line 11 is
+    // the quoted URL with an escape before the template.
+    assert!(errs.iter().any(|e| e.starts_with("10:11: ")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("11:19: ")), "{errs:?}");
+}
