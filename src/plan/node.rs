@@ -71,17 +71,6 @@ impl Node {
             ),
         }
     }
-
-    /// The scalar's text, for values that may be written as a string or a number.
-    pub fn scalar_text(&self) -> Option<String> {
-        match &self.kind {
-            Kind::Str(s) => Some(s.clone()),
-            Kind::Int(i) => Some(i.to_string()),
-            Kind::Float(f) => Some(f.to_string()),
-            Kind::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
-    }
 }
 
 /// How a format's deserializer exposes the position of a value.
