@@ -4,11 +4,15 @@
 //! loopback server to see a `--var` arrive, and a property test proving the compiler
 //! never panics on arbitrary input.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use common::output_within;
 use proptest::prelude::*;
 use swarm::compile::{CompileOptions, compile_str};
 
@@ -16,15 +20,14 @@ const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/plans");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn swarm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarm"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swarm"));
+    cmd.args(args)
         .env("NO_COLOR", "1")
         .env_remove("SWARM_TARGET")
         .env_remove("SWARM_TEST_SURELY_UNSET")
         .env_remove("SWARM_TEST_NO_HOST")
-        .env_remove("SWARM_TEST_NO_REGION")
-        .output()
-        .expect("the swarm binary runs")
+        .env_remove("SWARM_TEST_NO_REGION");
+    output_within(&mut cmd, Duration::from_secs(60))
 }
 
 fn validate(path: &Path, extra: &[&str]) -> (i32, String, String) {
@@ -268,9 +271,7 @@ fn recording_server() -> (String, Arc<Mutex<BTreeSet<String>>>) {
             axum::serve(listener, app).await.unwrap();
         });
     });
-    let addr = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .expect("server up");
+    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
     (format!("http://{addr}"), seen)
 }
 
