@@ -344,17 +344,15 @@ flows:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_snapshots_stop_while_running_is_shown_as_stopped() {
     // `swarm check --ui` when the engine fails: its snapshots end mid-run.
-    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
-    let empty = Snapshot::empty(plan.requests.len(), None);
-    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
-    let (control_tx, _control_rx) = mpsc::unbounded_channel();
-    dash.attach(plan, snapshots, control_tx);
-    let base = base(&dash);
-    let http = crate::support::client();
-    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
-    next_run(&mut sse).await;
+    let HandFed {
+        dash,
+        snapshots_tx,
+        empty,
+        base,
+        http,
+        mut sse,
+        _control,
+    } = hand_fed().await;
     let mut mid_run = empty;
     mid_run.elapsed = Duration::from_secs(1);
     snapshots_tx.send_replace(Arc::new(mid_run.clone()));
@@ -377,18 +375,16 @@ async fn a_run_whose_snapshots_stop_while_running_is_shown_as_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_downloaded_later_keeps_the_runs_start_time() {
-    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
-    let empty = Snapshot::empty(plan.requests.len(), None);
-    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
-    let (control_tx, _control_rx) = mpsc::unbounded_channel();
     let before = SystemTime::now();
-    dash.attach(plan, snapshots, control_tx);
-    let base = base(&dash);
-    let http = crate::support::client();
-    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
-    next_run(&mut sse).await;
+    let HandFed {
+        dash: _serving,
+        snapshots_tx,
+        empty,
+        base,
+        http,
+        mut sse,
+        _control,
+    } = hand_fed().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut last = empty;
     last.elapsed = Duration::from_millis(500);
@@ -420,4 +416,41 @@ async fn a_report_downloaded_later_keeps_the_runs_start_time() {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(started_at().await, first, "the start does not move");
+}
+
+/// A dashboard attached to snapshots the test publishes by hand, as an engine would,
+/// with a page's stream open on the run.
+struct HandFed {
+    dash: swarm::dashboard::Dashboard,
+    snapshots_tx: watch::Sender<Arc<Snapshot>>,
+    /// The first snapshot published: the run's start, nothing measured.
+    empty: Snapshot,
+    base: String,
+    http: reqwest::Client,
+    sse: Sse,
+    /// Kept open, as an engine keeps it, though nothing steers a hand-fed run.
+    _control: mpsc::UnboundedReceiver<swarm::engine::control::Control>,
+}
+
+async fn hand_fed() -> HandFed {
+    let plan = Arc::new(plan("http://127.0.0.1:1", 2, Duration::from_secs(60)));
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    let dash = swarm::dashboard::bind(config, plan.clone()).await.unwrap();
+    let empty = Snapshot::empty(plan.requests.len(), None);
+    let (snapshots_tx, snapshots) = watch::channel(Arc::new(empty.clone()));
+    let (control_tx, control) = mpsc::unbounded_channel();
+    dash.attach(plan, snapshots, control_tx);
+    let base = base(&dash);
+    let http = crate::support::client();
+    let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
+    next_run(&mut sse).await;
+    HandFed {
+        dash,
+        snapshots_tx,
+        empty,
+        base,
+        http,
+        sse,
+        _control: control,
+    }
 }
