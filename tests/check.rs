@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-const PLANS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/plans");
+const PLANS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shared-plans");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
 
 /// Runs of the binary take turns: load tests sharing two cores would measure each

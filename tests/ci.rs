@@ -886,7 +886,7 @@ fn the_action_gates_a_real_run() {
 fn an_invalid_plan_is_annotated_by_validate_and_check() {
     let plan = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/plans/invalid/unknown-key.yaml"
+        "/tests/fixtures/shared-plans/invalid/unknown-key.yaml"
     );
     for command in ["validate", "check"] {
         let run = |github: bool| {

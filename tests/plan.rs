@@ -16,7 +16,7 @@ use common::output_within;
 use proptest::prelude::*;
 use swarm::compile::{CompileOptions, compile_str};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/plans");
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shared-plans");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn swarm(args: &[&str]) -> Output {

@@ -8,7 +8,7 @@ use super::*;
 
 fn shared(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/plans")
+        .join("tests/fixtures/shared-plans")
         .join(name)
 }
 
