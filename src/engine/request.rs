@@ -18,7 +18,7 @@ use super::expect::{self, LazyJson};
 use super::http::{Client, HttpRequest, HttpShared};
 use super::render::{self, Scope};
 use crate::compile::graph::{Body, CompiledPlan, RequestStep};
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, TransportFailure};
 
 /// One virtual user's state.
 pub struct VuContext {
@@ -109,7 +109,7 @@ pub async fn execute(
     }
     let Some(client) = ctx.client.as_mut() else {
         capture::clear(&step.captures, &mut ctx.slots);
-        return not_sent(FailureKind::Connect);
+        return not_sent(FailureKind::Transport(TransportFailure::Connect));
     };
     let req = HttpRequest {
         method: &step.method,
@@ -166,8 +166,8 @@ fn not_sent(kind: FailureKind) -> Outcome {
 }
 
 /// Renders URL, query, headers and body into the user's buffers. Fails with
-/// [`FailureKind::Unset`] when a template reads an unset variable, and with
-/// [`FailureKind::InvalidRequest`] when a header value cannot be sent.
+/// [`CheckFailure::Unset`] when a template reads an unset variable, and with
+/// [`CheckFailure::InvalidRequest`] when a header value cannot be sent.
 fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), FailureKind> {
     let VuContext {
         user,
@@ -186,9 +186,9 @@ fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), Failure
         rng,
     };
     bufs.url.clear();
-    render::render_str(&step.url, &mut scope, &mut bufs.url).map_err(FailureKind::Unset)?;
+    render::render_str(&step.url, &mut scope, &mut bufs.url).map_err(CheckFailure::Unset)?;
     render::append_query(&step.query, &mut scope, &mut bufs.url, &mut bufs.scratch)
-        .map_err(FailureKind::Unset)?;
+        .map_err(CheckFailure::Unset)?;
 
     bufs.headers.clear();
     for (name, template) in &step.headers {
@@ -197,11 +197,11 @@ fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), Failure
             None => {
                 bufs.scratch.clear();
                 render::render_str(template, &mut scope, &mut bufs.scratch)
-                    .map_err(FailureKind::Unset)?;
+                    .map_err(CheckFailure::Unset)?;
                 HeaderValue::from_str(&bufs.scratch)
             }
         };
-        let value = value.map_err(|_| FailureKind::InvalidRequest)?;
+        let value = value.map_err(|_| FailureKind::Check(CheckFailure::InvalidRequest))?;
         bufs.headers.append(name.clone(), value);
     }
 
@@ -210,12 +210,12 @@ fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), Failure
         None => None,
         Some(Body::Json(t)) => {
             render::render_json(t, &mut scope, &mut bufs.body, &mut bufs.scratch)
-                .map_err(FailureKind::Unset)?;
+                .map_err(CheckFailure::Unset)?;
             Some("application/json")
         }
         Some(Body::Form(pairs)) => {
             render::render_form(pairs, &mut scope, &mut bufs.body, &mut bufs.scratch)
-                .map_err(FailureKind::Unset)?;
+                .map_err(CheckFailure::Unset)?;
             Some("application/x-www-form-urlencoded")
         }
         Some(Body::Raw(t)) => {
@@ -224,7 +224,7 @@ fn render_request(step: &RequestStep, ctx: &mut VuContext) -> Result<(), Failure
                 None => {
                     bufs.scratch.clear();
                     render::render_str(t, &mut scope, &mut bufs.scratch)
-                        .map_err(FailureKind::Unset)?;
+                        .map_err(CheckFailure::Unset)?;
                     bufs.body.extend_from_slice(bufs.scratch.as_bytes());
                 }
             }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use swarm::compile::graph::*;
 use swarm::engine::config::EngineConfig;
 use swarm::engine::request::execute;
-use swarm::metrics::failure::FailureKind;
+use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 
 use swarm::engine::http::Implementation;
 
@@ -116,7 +116,7 @@ async fn capture_chain_login_token_authorized_call(imp: Implementation) {
     let bare = step(Method::GET, url(addr, "/cart"));
     assert_eq!(
         env.run(&bare, &mut user).await.result,
-        Err(FailureKind::Status(401))
+        Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(401)))
     );
 }
 
@@ -173,7 +173,10 @@ async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent(imp: Imple
         source: CaptureSource::Json(swarm::compile::jsonpath::JsonPath::parse("$.token").unwrap()),
     });
     let out = env.run(&login, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Capture(CaptureId(3))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Capture(CaptureId(3))))
+    );
     assert!(out.latency > Duration::ZERO);
     assert_eq!(user.slots[0], None);
 
@@ -181,7 +184,10 @@ async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent(imp: Imple
     next.query
         .push(("t".into(), tpl(vec![Segment::Slot(SlotId(0))])));
     let out = env.run(&next, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Unset(SlotId(0))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Unset(SlotId(0))))
+    );
     assert_eq!(out.latency, Duration::ZERO);
     assert_eq!(out.bytes, 0);
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was sent");
@@ -201,9 +207,18 @@ async fn default_status_rule_and_explicit_status_lists(imp: Implementation) {
         (204, Ok(())),
         (302, Ok(())),
         (399, Ok(())),
-        (400, Err(FailureKind::Status(400))),
-        (404, Err(FailureKind::Status(404))),
-        (500, Err(FailureKind::Status(500))),
+        (
+            400,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(400))),
+        ),
+        (
+            404,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(404))),
+        ),
+        (
+            500,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+        ),
     ] {
         let s = step(Method::GET, url(addr, &format!("/status/{code}")));
         assert_eq!(env.run(&s, &mut user).await.result, want, "status {code}");
@@ -221,7 +236,7 @@ async fn default_status_rule_and_explicit_status_lists(imp: Implementation) {
     });
     assert_eq!(
         env.run(&class, &mut user).await.result,
-        Err(FailureKind::Expect(ExpectId(2))),
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(2)))),
         "an unexpected 201 fails"
     );
 }
@@ -260,7 +275,7 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     s.expect.json[1].matcher = Matcher::Len(Box::new(Matcher::Gt(3.0)));
     assert_eq!(
         env.run(&s, &mut user).await.result,
-        Err(FailureKind::Expect(ExpectId(2)))
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(2))))
     );
 
     let mut html = step(Method::GET, url(addr, "/page"));
@@ -271,7 +286,7 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     });
     assert_eq!(
         env.run(&html, &mut user).await.result,
-        Err(FailureKind::NotJson)
+        Err(FailureKind::Check(CheckFailure::NotJson))
     );
 
     let mut slow = step(Method::GET, url(addr, "/hello"));
@@ -286,7 +301,10 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
         Instant::now() - Duration::from_millis(100),
     )
     .await;
-    assert_eq!(out.result, Err(FailureKind::Expect(ExpectId(5))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(5))))
+    );
 }
 
 async fn json_body_keeps_types_and_sets_the_content_type(imp: Implementation) {
@@ -353,12 +371,12 @@ async fn a_header_value_that_cannot_be_sent_is_an_invalid_request(imp: Implement
     ));
     assert_eq!(
         env.run(&s, &mut user).await.result,
-        Err(FailureKind::InvalidRequest)
+        Err(FailureKind::Check(CheckFailure::InvalidRequest))
     );
     let bad_url = step(Method::GET, "http://[::1");
     assert_eq!(
         env.run(&bad_url, &mut user).await.result,
-        Err(FailureKind::InvalidRequest)
+        Err(FailureKind::Check(CheckFailure::InvalidRequest))
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }

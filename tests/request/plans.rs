@@ -9,7 +9,7 @@ use swarm::compile::{CompileOptions, compile_str};
 use swarm::engine::config::EngineConfig;
 use swarm::engine::http::{HttpShared, Implementation};
 use swarm::engine::request::{Outcome, VuContext};
-use swarm::metrics::failure::FailureKind;
+use swarm::metrics::failure::{CheckFailure, FailureKind};
 
 use crate::support::*;
 
@@ -135,16 +135,25 @@ async fn a_failed_capture_unsets_the_variable_for_later_steps(imp: Implementatio
         .map(|o| o.result.err().map(|k| k.describe(&plan)))
         .collect();
     assert!(
-        matches!(outcomes[0].result, Err(FailureKind::Capture(_))),
+        matches!(
+            outcomes[0].result,
+            Err(FailureKind::Check(CheckFailure::Capture(_)))
+        ),
         "{reasons:?}"
     );
     assert!(
-        matches!(outcomes[1].result, Err(FailureKind::Unset(_))),
+        matches!(
+            outcomes[1].result,
+            Err(FailureKind::Check(CheckFailure::Unset(_)))
+        ),
         "{reasons:?}"
     );
     assert_eq!(outcomes[1].latency, std::time::Duration::ZERO);
     assert!(
-        matches!(outcomes[2].result, Err(FailureKind::Expect(_))),
+        matches!(
+            outcomes[2].result,
+            Err(FailureKind::Check(CheckFailure::Expect(_)))
+        ),
         "{reasons:?}"
     );
     assert_eq!(outcomes[3].result, Ok(()));

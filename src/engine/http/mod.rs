@@ -10,18 +10,18 @@
 //! - **Connections**: it keeps its own keep-alive connections and reuses them.
 //! - **Redirects**: it follows redirects (301/302/303 turn into a body-less `GET`,
 //!   307/308 keep method and body) up to [`HttpShared::max_redirects`]; one more is
-//!   [`FailureKind::TooManyRedirects`].
+//!   [`ProtocolFailure::TooManyRedirects`].
 //! - **Timeout**: [`HttpRequest::timeout`] bounds the whole exchange, from connecting
 //!   to the last byte of the body (redirect hops included); past it the result is
-//!   [`FailureKind::Timeout`].
+//!   [`TransportFailure::Timeout`].
 //! - **Body limit**: the response body is streamed and the read stops as soon as it
-//!   exceeds [`HttpShared::body_limit`] ([`FailureKind::BodyTooLarge`]), so a huge
+//!   exceeds [`HttpShared::body_limit`] ([`ProtocolFailure::BodyTooLarge`]), so a huge
 //!   body never costs more than the limit in memory.
-//! - **Errors** are typed, never formatted: refused ([`FailureKind::Refused`]), reset
-//!   or closed mid-exchange ([`FailureKind::Reset`]), DNS ([`FailureKind::Dns`]), TLS
-//!   ([`FailureKind::Tls`]), other connect errors ([`FailureKind::Connect`]), a reply
-//!   that is not HTTP ([`FailureKind::Protocol`]), a URL or header the client cannot
-//!   send ([`FailureKind::InvalidRequest`]).
+//! - **Errors** are typed, never formatted: refused ([`TransportFailure::Refused`]), reset
+//!   or closed mid-exchange ([`TransportFailure::Reset`]), DNS ([`TransportFailure::Dns`]), TLS
+//!   ([`TransportFailure::Tls`]), other connect errors ([`TransportFailure::Connect`]), a reply
+//!   that is not HTTP ([`ProtocolFailure::InvalidHttp`]), a URL or header the client cannot
+//!   send ([`CheckFailure::InvalidRequest`]).
 //! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
 //!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
 //!   session cache of the user's own.
@@ -45,7 +45,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 
 use crate::engine::config::EngineConfig;
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{FailureKind, TransportFailure};
 
 pub use lean::LeanClient;
 pub use reqwest_client::ReqwestClient;
@@ -132,12 +132,12 @@ impl HttpShared {
         config
     }
 
-    /// Response bodies larger than this fail with [`FailureKind::BodyTooLarge`].
+    /// Response bodies larger than this fail with [`ProtocolFailure::BodyTooLarge`].
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
     }
 
-    /// Redirects followed per request before [`FailureKind::TooManyRedirects`].
+    /// Redirects followed per request before [`ProtocolFailure::TooManyRedirects`].
     pub fn max_redirects(&self) -> u32 {
         self.inner.max_redirects
     }
@@ -236,11 +236,11 @@ impl Headers for Response {
 pub(crate) fn io_failure(e: &std::io::Error) -> Option<FailureKind> {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => Some(FailureKind::Refused),
+        K::ConnectionRefused => Some(FailureKind::Transport(TransportFailure::Refused)),
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-            Some(FailureKind::Reset)
+            Some(FailureKind::Transport(TransportFailure::Reset))
         }
-        K::TimedOut => Some(FailureKind::Timeout),
+        K::TimedOut => Some(FailureKind::Transport(TransportFailure::Timeout)),
         _ => None,
     }
 }
