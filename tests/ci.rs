@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use common::output_within;
 use http::Method;
 use swarm::compile::graph::{
-    ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric, RequestId,
-    RequestInfo, Slo,
+    CallType, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
+    RequestId, RequestInfo, Slo,
 };
 use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use swarm::metrics::slo;
@@ -60,11 +60,11 @@ fn plan() -> CompiledPlan {
         requests: vec![
             RequestInfo {
                 name: "list products".into(),
-                method: Method::GET,
+                call: CallType::Http(Method::GET),
             },
             RequestInfo {
                 name: "add | to cart".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
         ],
         expectations: vec![ExpectInfo {

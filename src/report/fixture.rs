@@ -7,8 +7,8 @@ use std::time::Duration;
 use http::Method;
 
 use crate::compile::graph::{
-    CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
-    RequestId, RequestInfo, Slo,
+    CallType, CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel,
+    Metric, RequestId, RequestInfo, Slo,
 };
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
@@ -50,15 +50,15 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         requests: vec![
             RequestInfo {
                 name: "list products".into(),
-                method: Method::GET,
+                call: CallType::Http(Method::GET),
             },
             RequestInfo {
                 name: "add to cart".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
             RequestInfo {
                 name: "POST /login".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
         ],
         expectations: vec![ExpectInfo {

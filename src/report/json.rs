@@ -304,7 +304,13 @@ impl JsonReport {
             .iter()
             .zip(&snap.requests)
             .map(|(info, stats)| {
-                request_report(plan, snap, &info.name, Some(info.method.to_string()), stats)
+                request_report(
+                    plan,
+                    snap,
+                    &info.name,
+                    Some(info.call.label().to_owned()),
+                    stats,
+                )
             })
             .collect();
         JsonReport {

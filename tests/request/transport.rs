@@ -8,7 +8,7 @@ use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use serde_json::json;
 use swarm::compile::graph::{Body, Capture, CaptureId, CaptureSource, SlotId, Template};
-use swarm::engine::config::EngineConfig;
+use swarm::engine::config::HttpConfig;
 use swarm::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 use tokio::io::AsyncWriteExt;
 
@@ -18,9 +18,9 @@ use crate::support::*;
 
 async fn redirects_are_followed_up_to_the_limit(imp: Implementation) {
     let (addr, _) = target().await;
-    let config = EngineConfig {
+    let config = HttpConfig {
         max_redirects: 3,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
@@ -132,9 +132,9 @@ async fn the_timeout_covers_a_body_that_stalls(imp: Implementation) {
 
 async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
     let (addr, _) = target().await;
-    let config = EngineConfig {
+    let config = HttpConfig {
         body_limit: 1024 * 1024,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
@@ -213,9 +213,9 @@ async fn a_reply_that_is_not_http_is_a_protocol_error(imp: Implementation) {
 async fn tls_to_a_plain_http_port_is_a_tls_error(imp: Implementation) {
     let (addr, _) = target().await;
     for insecure in [false, true] {
-        let config = EngineConfig {
+        let config = HttpConfig {
             insecure,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         };
         let env = Env::with_config(imp, &[], config);
         let mut user = env.user(0);
@@ -241,9 +241,9 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     let insecure = Env::with_config(
         imp,
         &[],
-        EngineConfig {
+        HttpConfig {
             insecure: true,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         },
     );
     let mut user = insecure.user(0);
@@ -260,9 +260,9 @@ async fn tls_sessions_are_resumed_per_user(imp: Implementation) {
     let env = Env::with_config(
         imp,
         &[],
-        EngineConfig {
+        HttpConfig {
             insecure: true,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         },
     );
     let (mut alice, mut bob) = (env.user(0), env.user(1));
@@ -286,10 +286,12 @@ async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
         (303, "GET", ""),
     ] {
         let mut s = step(Method::POST, url(addr, &format!("/redirect/{code}")));
-        s.body = Some(Body::Raw(Template::literal("payload")));
-        s.headers
+        http(&mut s).body = Some(Body::Raw(Template::literal("payload")));
+        http(&mut s)
+            .headers
             .push((CONTENT_TYPE, Template::literal("text/plain")));
-        s.headers
+        http(&mut s)
+            .headers
             .push((AUTHORIZATION, Template::literal("Bearer t")));
         s.captures.push(capture_all(0));
         assert_eq!(env.run(&s, &mut user).await.result, Ok(()), "{code}");
@@ -311,9 +313,12 @@ async fn credentials_stay_on_their_origin_across_redirects(imp: Implementation) 
     let mut user = env.user(0);
     let to = url(away, "/echo");
     let mut s = step(Method::GET, url(home, &format!("/redirect-to?to={to}")));
-    s.headers
+    http(&mut s)
+        .headers
         .push((AUTHORIZATION, Template::literal("Bearer t")));
-    s.headers.push((COOKIE, Template::literal("plan=1")));
+    http(&mut s)
+        .headers
+        .push((COOKIE, Template::literal("plan=1")));
     s.captures.push(capture_all(0));
     assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
     let seen = user.slots[0].clone().unwrap();
@@ -336,7 +341,9 @@ async fn a_plan_cookie_header_is_sent_alone(imp: Implementation) {
         user.slots[0].clone().unwrap()["cookies"],
         json!(["session=alice"])
     );
-    s.headers.push((COOKIE, Template::literal("plan=1")));
+    http(&mut s)
+        .headers
+        .push((COOKIE, Template::literal("plan=1")));
     assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
     assert_eq!(user.slots[0].clone().unwrap()["cookies"], json!(["plan=1"]));
 }

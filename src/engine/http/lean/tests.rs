@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::engine::config::EngineConfig;
+use crate::engine::config::HttpConfig;
 
 /// What the test server does with one request.
 enum Reply {
@@ -121,10 +121,10 @@ fn path(head: &str) -> &str {
 }
 
 fn shared(body_limit: usize, max_redirects: u32) -> HttpShared {
-    let config = EngineConfig {
+    let config = HttpConfig {
         body_limit,
         max_redirects,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     HttpShared::new(&config).unwrap()
 }
