@@ -55,3 +55,22 @@ impl Implementation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_named_lean_and_reqwest() {
+        assert_eq!(
+            Implementation::from_name("lean"),
+            Some(Implementation::Lean)
+        );
+        assert_eq!(
+            Implementation::from_name("reqwest"),
+            Some(Implementation::Reqwest)
+        );
+        assert_eq!(Implementation::from_name("hyper"), None);
+        assert_eq!(HttpConfig::default().client, Implementation::Lean);
+    }
+}
