@@ -27,7 +27,8 @@ pub struct VuContext {
     pub user: u32,
     /// The current iteration (`iteration()` in templates).
     pub iteration: u64,
-    /// Captured variables, indexed by [`SlotId`]; `None` is unset.
+    /// Captured variables, indexed by [`SlotId`](crate::compile::graph::SlotId); `None`
+    /// is unset.
     pub slots: Vec<Option<Value>>,
     /// The current row of each feeder, indexed by `FeederId`; set by the engine.
     pub rows: Vec<Option<Arc<[String]>>>,

@@ -17,11 +17,10 @@
 //! - **Body limit**: the response body is streamed and the read stops as soon as it
 //!   exceeds [`HttpShared::body_limit`] ([`ProtocolFailure::BodyTooLarge`]), so a huge
 //!   body never costs more than the limit in memory.
-//! - **Errors** are typed, never formatted: refused ([`TransportFailure::Refused`]), reset
-//!   or closed mid-exchange ([`TransportFailure::Reset`]), DNS ([`TransportFailure::Dns`]), TLS
-//!   ([`TransportFailure::Tls`]), other connect errors ([`TransportFailure::Connect`]), a reply
-//!   that is not HTTP ([`ProtocolFailure::InvalidHttp`]), a URL or header the client cannot
-//!   send ([`CheckFailure::InvalidRequest`]).
+//! - **Errors** are typed, never formatted: refused, reset or closed mid-exchange,
+//!   timed out, DNS, TLS and other connect errors are [`TransportFailure`]s; a reply
+//!   that is not HTTP is [`ProtocolFailure::InvalidHttp`]; a URL or header the client
+//!   cannot send is [`CheckFailure::InvalidRequest`].
 //! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
 //!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
 //!   session cache of the user's own.
@@ -33,6 +32,12 @@
 //!
 //! [`Client`] is an enum rather than a trait object so the hot path dispatches
 //! without a virtual call or a boxed future; a new implementation is a new variant.
+//!
+//! [`ProtocolFailure`]: crate::metrics::failure::ProtocolFailure
+//! [`ProtocolFailure::TooManyRedirects`]: crate::metrics::failure::ProtocolFailure::TooManyRedirects
+//! [`ProtocolFailure::BodyTooLarge`]: crate::metrics::failure::ProtocolFailure::BodyTooLarge
+//! [`ProtocolFailure::InvalidHttp`]: crate::metrics::failure::ProtocolFailure::InvalidHttp
+//! [`CheckFailure::InvalidRequest`]: crate::metrics::failure::CheckFailure::InvalidRequest
 
 pub mod lean;
 pub mod reqwest_client;
@@ -105,12 +110,14 @@ impl HttpShared {
         config
     }
 
-    /// Response bodies larger than this fail with [`ProtocolFailure::BodyTooLarge`].
+    /// Response bodies larger than this fail with
+    /// [`ProtocolFailure::BodyTooLarge`](crate::metrics::failure::ProtocolFailure::BodyTooLarge).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
     }
 
-    /// Redirects followed per request before [`ProtocolFailure::TooManyRedirects`].
+    /// Redirects followed per request before
+    /// [`ProtocolFailure::TooManyRedirects`](crate::metrics::failure::ProtocolFailure::TooManyRedirects).
     pub fn max_redirects(&self) -> u32 {
         self.inner.max_redirects
     }
