@@ -5,7 +5,7 @@
 /// How the engine runs, beyond what the plan says.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
-    /// Worker threads, each with its own current-thread runtime; 0 = one per core.
+    /// Threads, each with its own current-thread runtime; 0 = one per core.
     pub threads: usize,
     /// How HTTP calls are made.
     pub http: HttpConfig,
