@@ -6,8 +6,13 @@ use serde::{Deserialize, Serialize};
 use crate::compile::graph::{CaptureId, CompiledPlan, ExpectId, SlotId};
 
 /// The reason a request failed.
+///
+/// Serializable because the measurement unit carries failures by kind
+/// (`metrics::wire`). Serde's default, externally tagged form: the compact
+/// non-self-describing format the unit uses cannot read adjacently tagged enums, and
+/// it encodes a variant by its index, so reordering the variants needs a new
+/// `wire::WIRE_VERSION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum FailureKind {
     /// The target refused the connection.
     Refused,

@@ -14,7 +14,7 @@ pub mod weights;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::sleep_until;
@@ -28,7 +28,8 @@ use super::control::Control;
 use super::feeder::Feeders;
 use super::http::HttpShared;
 use crate::compile::graph::{CompiledPlan, LoadModel};
-use crate::metrics::aggregate::{Aggregator, Delta};
+use crate::metrics::aggregate::Aggregator;
+use crate::metrics::delta::Delta;
 use crate::metrics::generator::GeneratorMonitor;
 use crate::metrics::snapshot::{EndReason, Snapshot};
 
@@ -48,6 +49,8 @@ const PUBLISH_DELAY: Duration = Duration::from_millis(250);
 pub(crate) struct RunShared {
     /// When the run started: elapsed time, arrival times and flush seconds count from here.
     pub origin: Instant,
+    /// The wall-clock time at `origin`: units carry their seconds' wall-clock start.
+    pub wall: SystemTime,
     /// `iterations`: the run-wide iteration limit.
     pub iterations: Option<u64>,
     /// Iterations handed out so far (only under `iterations`).
@@ -72,6 +75,7 @@ impl RunShared {
     pub(crate) fn for_tests() -> RunShared {
         RunShared {
             origin: Instant::now(),
+            wall: SystemTime::now(),
             iterations: None,
             issued: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -134,6 +138,7 @@ pub(crate) fn launch(
     let planned = plan.load.total_duration();
     let run = Arc::new(RunShared {
         origin: Instant::now(),
+        wall: SystemTime::now(),
         iterations: plan.load.iterations,
         issued: AtomicU64::new(0),
         completed: AtomicU64::new(0),

@@ -25,7 +25,7 @@ use crate::engine::feeder::Feeders;
 use crate::engine::http::HttpShared;
 use crate::engine::recorder::Recorder;
 use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
-use crate::metrics::aggregate::Delta;
+use crate::metrics::delta::{Delta, second_start_unix_ms};
 
 /// How often a thread probes its own event loop for lag.
 const PROBE: Duration = Duration::from_millis(20);
@@ -254,7 +254,12 @@ impl Flusher {
     }
 
     fn send(&mut self, env: &UserEnv) {
-        let delta = env.recorder.borrow_mut().take(self.epoch, self.second);
+        let start = second_start_unix_ms(env.run.wall, self.second);
+        let mut delta = env
+            .recorder
+            .borrow_mut()
+            .take(self.epoch, self.second, start);
+        delta.active = env.thread.active.load(Ordering::Relaxed);
         let _ = self.deltas.send((self.index, delta));
         // After a stall, skip the seconds that were missed rather than flushing
         // empty deltas in a burst.
