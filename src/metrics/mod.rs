@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod failure;
+pub mod figures;
 pub mod generator;
 pub mod slo;
 pub mod snapshot;
