@@ -145,7 +145,7 @@ fn open(rate: RateShape, max_users: u32, duration: Option<Duration>) -> Load {
     }
 }
 
-/// Runs a plan to its end on one worker thread and returns the final snapshot.
+/// Runs a plan to its end on one thread and returns the final snapshot.
 async fn run(plan: CompiledPlan) -> Arc<Snapshot> {
     let config = EngineConfig {
         threads: 1,
