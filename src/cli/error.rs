@@ -18,6 +18,12 @@ use crate::dashboard::DashboardError;
 /// Why a command did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// `--help` or `--version`: clap's text, and success.
+    #[error("{0}")]
+    Info(clap::Error),
+    /// Arguments clap refused (an unknown flag, a missing plan...).
+    #[error("{0}")]
+    Args(clap::Error),
     /// A malformed option value (`--var`, `--duration`, `--bind`...).
     #[error("{0}")]
     Usage(String),
@@ -62,10 +68,22 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// What clap's `try_parse` returned: `--help` and `--version` are on stdout and
+    /// succeed (clap's `use_stderr` tells them apart), the rest are usage errors.
+    pub fn from_clap(e: clap::Error) -> CliError {
+        if e.use_stderr() {
+            CliError::Args(e)
+        } else {
+            CliError::Info(e)
+        }
+    }
+
     /// The process exit code (see [`crate::exit`]).
     pub fn code(&self) -> i32 {
         match self {
-            CliError::Usage(_)
+            CliError::Info(_) => exit::OK,
+            CliError::Args(_)
+            | CliError::Usage(_)
             | CliError::Plan(_)
             | CliError::Baseline(_)
             | CliError::NoUi
@@ -93,6 +111,10 @@ impl CliError {
     /// line, or by the errors printed when the engine or a report failed.
     pub fn print(&self, env: &Environment) {
         match self {
+            // clap prints help and version on stdout, errors on stderr, in its style.
+            CliError::Info(e) | CliError::Args(e) => {
+                let _ = e.print();
+            }
             CliError::Plan(errors) => {
                 eprint!("{errors}");
                 annotations::print_plan_errors(errors, &env.github);
@@ -130,6 +152,23 @@ mod tests {
         assert_eq!(CliError::RunFailed.code(), exit::RUN_ERROR);
         assert_eq!(CliError::Interrupted.code(), exit::INTERRUPTED);
         assert_eq!(CliError::SloFailed.code(), exit::SLO_FAILED);
+    }
+
+    #[test]
+    fn help_and_version_succeed_and_bad_arguments_are_invalid() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| {
+            super::super::Cli::try_parse_from(args)
+                .map_err(CliError::from_clap)
+                .map_or_else(|e| e.code(), |_| exit::OK)
+        };
+        assert_eq!(parse(&["swarm", "--help"]), exit::OK);
+        assert_eq!(parse(&["swarm", "--version"]), exit::OK);
+        assert_eq!(parse(&["swarm", "check"]), exit::INVALID);
+        assert_eq!(
+            parse(&["swarm", "check", "p.yaml", "--nope"]),
+            exit::INVALID
+        );
     }
 
     #[cfg(feature = "ui")]

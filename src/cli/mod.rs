@@ -204,33 +204,26 @@ pub struct DemoArgs {
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    crate::exit::OK
-                }
-                _ => crate::exit::INVALID,
-            };
-        }
-    };
-    logging::init(cli.verbose);
     let env = Environment::read();
-    let outcome = match cli.command {
-        Command::Check(args) => check::run(args, &env),
-        Command::Validate(args) => validate::run(args),
-        Command::Ui(args) => ui::run(args),
-        Command::Demo(args) => demo::run(args),
-        Command::Schema => schema::run(),
-    };
-    match outcome {
+    match dispatch(&env) {
         Ok(()) => crate::exit::OK,
         Err(e) => {
             e.print(&env);
             e.code()
         }
+    }
+}
+
+/// Parses the arguments and runs the command.
+fn dispatch(env: &Environment) -> Result<(), CliError> {
+    let cli = Cli::try_parse().map_err(CliError::from_clap)?;
+    logging::init(cli.verbose);
+    match cli.command {
+        Command::Check(args) => check::run(args, env),
+        Command::Validate(args) => validate::run(args),
+        Command::Ui(args) => ui::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Schema => schema::run(),
     }
 }
 
