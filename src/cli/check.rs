@@ -10,7 +10,6 @@ use super::live_ui::{AfterRun, LiveUi};
 use super::{CheckArgs, CliError, Environment};
 use crate::compile::CompileOptions;
 use crate::compile::graph::CompiledPlan;
-use crate::engine::config::EngineConfig;
 use crate::metrics::snapshot::EndReason;
 use crate::report::annotations::AnnotationSink;
 use crate::report::baseline::{self, Baseline, BaselineSink};
@@ -44,10 +43,7 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
     let baseline = load_baseline(&args, &plan)?;
     let ui = LiveUi::open(&args, &plan).await?;
 
-    let engine = EngineConfig {
-        insecure: args.insecure,
-        ..EngineConfig::default()
-    };
+    let engine = super::engine_config(args.insecure, env);
     let session = RunSession::start(plan, engine).map_err(CliError::Start)?;
     if let Some(ui) = &ui {
         ui.attach(&session);

@@ -23,6 +23,8 @@ pub struct Environment {
     pub github: Github,
     /// `$GITHUB_STEP_SUMMARY`, when set and not empty.
     pub step_summary: Option<PathBuf>,
+    /// `$SWARM_HTTP_CLIENT`: the HTTP client to use (`lean` or `reqwest`).
+    pub http_client: Option<String>,
 }
 
 impl Environment {
@@ -41,6 +43,7 @@ impl Environment {
             step_summary: std::env::var_os(STEP_SUMMARY_ENV)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            http_client: std::env::var("SWARM_HTTP_CLIENT").ok(),
         }
     }
 

@@ -221,7 +221,7 @@ fn dispatch(env: &Environment) -> Result<(), CliError> {
     match cli.command {
         Command::Check(args) => check::run(args, env),
         Command::Validate(args) => validate::run(args),
-        Command::Ui(args) => ui::run(args),
+        Command::Ui(args) => ui::run(args, env),
         Command::Demo(args) => demo::run(args),
         Command::Schema => schema::run(),
     }
@@ -233,6 +233,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)
+}
+
+/// The engine's settings for a run: `--insecure`, and the HTTP client that
+/// `SWARM_HTTP_CLIENT` names (`lean`, the default, or `reqwest`, for comparison; any
+/// other value is the default), read by [`Environment::read`]. The engine itself
+/// reads no environment variable.
+fn engine_config(insecure: bool, env: &Environment) -> crate::engine::config::EngineConfig {
+    use crate::engine::config::{EngineConfig, HttpConfig, Implementation};
+    EngineConfig {
+        http: HttpConfig {
+            client: env
+                .http_client
+                .as_deref()
+                .and_then(Implementation::from_name)
+                .unwrap_or_default(),
+            insecure,
+            ..HttpConfig::default()
+        },
+        ..EngineConfig::default()
+    }
 }
 
 /// Compiles the plan with the command line's overrides.

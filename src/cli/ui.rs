@@ -1,27 +1,26 @@
 //! `swarm ui PLAN [ADDR]`: interactive mode. Serves the dashboard idle; the user
 //! starts, steers and stops runs of the plan from the browser until Ctrl-C.
 
-use super::{CliError, UiArgs};
+use super::{CliError, Environment, UiArgs};
 
 #[cfg(not(feature = "ui"))]
-pub fn run(args: UiArgs) -> Result<(), CliError> {
-    let _ = args;
+pub fn run(args: UiArgs, env: &Environment) -> Result<(), CliError> {
+    let _ = (args, env);
     Err(CliError::NoDashboard)
 }
 
 #[cfg(feature = "ui")]
-pub fn run(args: UiArgs) -> Result<(), CliError> {
+pub fn run(args: UiArgs, env: &Environment) -> Result<(), CliError> {
     let runtime = super::runtime()?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, env))
 }
 
 #[cfg(feature = "ui")]
-async fn serve(args: UiArgs) -> Result<(), CliError> {
+async fn serve(args: UiArgs, env: &Environment) -> Result<(), CliError> {
     use std::sync::Arc;
 
     use crate::compile::CompileOptions;
     use crate::dashboard::{DashboardConfig, PlanLauncher, serve_interactive};
-    use crate::engine::config::EngineConfig;
 
     let mut options = CompileOptions::try_from(&args.plan)?;
     let config = DashboardConfig::new(&args.addr, args.ui_token.clone())?;
@@ -36,10 +35,7 @@ async fn serve(args: UiArgs) -> Result<(), CliError> {
     let launcher = PlanLauncher {
         path: args.plan.plan.clone(),
         options,
-        engine: EngineConfig {
-            insecure: args.insecure,
-            ..EngineConfig::default()
-        },
+        engine: super::engine_config(args.insecure, env),
     };
     let dashboard = serve_interactive(config, plan.clone(), Arc::new(launcher)).await?;
     println!("swarm ui: {} ({})", plan.name, plan.source.display());
