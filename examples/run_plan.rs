@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use swarm::compile::{CompileOptions, compile_file};
 use swarm::engine::config::EngineConfig;
-use swarm::session::{RunSession, Signals};
+use swarm::run::{RunSession, Signals};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -1,19 +1,19 @@
-//! The layers point one way: plan → compile → engine → metrics → report → session →
+//! The layers point one way: plan → compile → engine → metrics → report → run →
 //! dashboard → cli. This test reads the sources and fails when a lower layer names
 //! a higher one (`crate::cli`, `super::super::dashboard`...), so a new arrow back up
 //! is caught when it is written, not when it has grown a cycle.
 
 use std::path::{Path, PathBuf};
 
-/// The layers below `session`, which may name none of `session`, `dashboard`, `cli`.
+/// The layers below `run`, which may name none of `run`, `dashboard`, `cli`.
 const LOWER: [&str; 5] = ["plan", "compile", "engine", "metrics", "report"];
 
 /// What each checked layer must not name.
 fn forbidden(layer: &str) -> &'static [&'static str] {
     match layer {
-        "session" => &["dashboard", "cli"],
+        "run" => &["dashboard", "cli"],
         "dashboard" => &["cli"],
-        _ => &["session", "dashboard", "cli"],
+        _ => &["run", "dashboard", "cli"],
     }
 }
 
@@ -48,7 +48,7 @@ fn names_module(text: &str, name: &str) -> bool {
 
 fn violations(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
-    for layer in LOWER.iter().chain(&["session", "dashboard"]) {
+    for layer in LOWER.iter().chain(&["run", "dashboard"]) {
         let mut files = Vec::new();
         rust_files(&src.join(layer), &mut files);
         for file in files {

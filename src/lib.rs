@@ -8,14 +8,15 @@
 //! - [`metrics`]: mergeable HDR aggregates, snapshots and SLO evaluation;
 //! - [`report`]: the report model, and the console, JSON, JUnit and other sinks that
 //!   render it;
-//! - [`session`]: one run, from engine start to report model, with its signals;
+//! - [`run`]: one run ([`run::RunSession`]), from engine start to report model, with its
+//!   signals;
 //! - [`demo`]: the built-in demo target;
 //! - [`dashboard`]: the live web dashboard (cargo feature `ui`);
 //! - [`cli`]: the command line, which ties the stages together, reads the
 //!   environment and decides the exit code.
 //!
 //! The layers point one way: no module in `plan`, `compile`, `engine`, `metrics` or
-//! `report` names `session`, `dashboard` or `cli`, and `session` names neither of
+//! `report` names `run`, `dashboard` or `cli`, and `run` names neither of
 //! the last two (a test reads the sources to check).
 
 pub mod cli;
@@ -28,7 +29,7 @@ pub mod exit;
 pub mod metrics;
 pub mod plan;
 pub mod report;
-pub mod session;
+pub mod run;
 
 #[cfg(test)]
 mod layers_tests;

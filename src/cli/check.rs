@@ -1,7 +1,7 @@
 //! `swarm check`: compile the plan, run it in a [`RunSession`] with live progress
 //! (Ctrl-C or SIGTERM stop it cleanly), hand the report model to every sink
 //! (console, JSON, JUnit...) and turn the outcome into a [`CliError`] or success.
-//! Thin orchestration: the logic lives in `compile`, `session` and `report`.
+//! Thin orchestration: the logic lives in `compile`, `run` and `report`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use crate::report::junit::JunitSink;
 use crate::report::progress::{self, Progress};
 use crate::report::summary::{SummarySink, SummaryTarget};
 use crate::report::{RunResult, SinkError, Sinks};
-use crate::session::{RunSession, Signals};
+use crate::run::{RunSession, Signals};
 
 pub fn run(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
     let runtime = super::runtime()?;

@@ -23,7 +23,7 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
             server.url()
         );
         println!("press Ctrl-C to stop");
-        crate::session::signals::shutdown().await;
+        crate::run::signals::shutdown().await;
         drop(server);
         Ok(())
     })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{CheckArgs, CliError};
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
-use crate::session::RunSession;
+use crate::run::RunSession;
 
 /// What the dashboard does once the run is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

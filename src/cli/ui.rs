@@ -44,7 +44,7 @@ async fn serve(args: UiArgs, env: &Environment) -> Result<(), CliError> {
     }
     println!("dashboard:   {}", dashboard.url_with_token());
     println!("press Ctrl-C to stop");
-    crate::session::signals::shutdown().await;
+    crate::run::signals::shutdown().await;
     dashboard.interrupt_run();
     // Give the engine a moment to stop its users before the runtime goes away.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

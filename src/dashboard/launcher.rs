@@ -11,7 +11,7 @@ use super::{Launcher, LiveRun, RunRequest};
 use crate::compile::graph::{ClosedLoad, LoadModel, RateShape};
 use crate::compile::{CompileOptions, compile_file};
 use crate::engine::config::EngineConfig;
-use crate::session::RunSession;
+use crate::run::RunSession;
 
 /// Starts runs of one plan file with the engine.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 //!
 //! ```ignore
 //! use swarm::dashboard::DashboardConfig;
-//! use swarm::session::RunSession;
+//! use swarm::run::RunSession;
 //! // `--ui [ADDR]` and `--ui-token T` (or SWARM_UI_TOKEN); inside the tokio runtime:
 //! // Before anything is sent: a bad address, or off loopback without a token, is exit 2.
 //! let config = DashboardConfig::new(&addr, token)?;
@@ -209,7 +209,7 @@ impl Dashboard {
 
     /// Keeps serving (the final results) until Ctrl-C (or SIGTERM), then stops.
     pub async fn serve_until_ctrl_c(mut self) {
-        crate::session::signals::shutdown().await;
+        crate::run::signals::shutdown().await;
         self.stop().await;
     }
 

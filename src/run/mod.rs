@@ -5,7 +5,8 @@
 //! from ([`Ended::result`]).
 //!
 //! It sits between `report` and the dashboard: it uses compile, engine, metrics and
-//! report, and knows nothing of the command line or the dashboard.
+//! report, and knows nothing of the command line or the dashboard. (The engine's
+//! `session` module is another thing: what each user keeps per protocol.)
 
 pub mod signals;
 
