@@ -125,6 +125,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        fingerprint: Default::default(),
     }
 }
 

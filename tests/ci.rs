@@ -100,6 +100,7 @@ fn plan() -> CompiledPlan {
                 23,
             ),
         ],
+        fingerprint: Default::default(),
     }
 }
 

@@ -72,6 +72,7 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos,
+        fingerprint: Default::default(),
     }
 }
 
@@ -107,6 +108,7 @@ pub fn snapshot() -> Snapshot {
             p99_ms: 100.0,
             users: 10,
             dropped: 0,
+            ..SeriesPoint::default()
         })
         .collect();
     snap.generator.cpu_seconds = 1.5;
