@@ -525,3 +525,38 @@ fn every_example_plan_runs_against_the_demo() {
         assert_eq!(code(&out), 0, "{}: {}", plan.display(), describe(&out));
     }
 }
+
+/// `--ui` without `--ui-exit` keeps the dashboard up until Ctrl-C only when someone
+/// can press it: with no terminal (or under CI) the run ends when it is done.
+#[cfg(feature = "ui")]
+#[test]
+fn the_dashboard_of_an_unattended_run_stops_when_the_run_ends() {
+    let _turn = serial();
+    let quickstart = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/quickstart.yaml");
+    for ci in [false, true] {
+        let mut cmd = swarm();
+        if !ci {
+            cmd.env_remove("CI");
+        }
+        let out = run(
+            cmd.arg("check").arg(quickstart).args([
+                "--demo",
+                "--ui",
+                "127.0.0.1:0",
+                "--duration",
+                "1s",
+                "--progress",
+                "none",
+            ]),
+            Duration::from_secs(60),
+        );
+        assert_eq!(code(&out), 0, "CI={ci}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("the run is over: the dashboard stops now"),
+            "CI={ci}: {}",
+            describe(&out)
+        );
+        assert!(!stderr.contains("until Ctrl-C"), "{}", describe(&out));
+    }
+}

@@ -129,7 +129,7 @@ fn report(cart_ms: u64, cart_failures: u64) -> JsonReport {
     let plan = plan();
     let snap = snapshot(cart_ms, cart_failures);
     let verdicts = slo::evaluate(&plan, &snap);
-    JsonReport::build(&plan, &snap, &verdicts).with_start(UNIX_EPOCH)
+    JsonReport::build(&plan, &snap, &verdicts, UNIX_EPOCH)
 }
 
 fn write_report(dir: &Path, name: &str, report: &JsonReport) -> PathBuf {
@@ -151,10 +151,8 @@ fn summary_of_a_failed_run_with_a_baseline() {
     let mut cmp_display = cmp.clone();
     cmp_display.file = "previous.json".into();
     current.generator.saturated = Some("CPU at 100% of one core".into());
-    insta::assert_snapshot!(
-        "summary_failed_with_baseline",
-        summary::render(&current, Some(&cmp_display))
-    );
+    current.baseline = Some(cmp_display);
+    insta::assert_snapshot!("summary_failed_with_baseline", summary::render(&current));
 }
 
 #[test]
@@ -163,7 +161,7 @@ fn summary_of_a_passing_run() {
     // The passing variant: only the SLOs over all requests.
     r.slos.retain(|v| v.request.is_none());
     r.passed = true;
-    insta::assert_snapshot!("summary_passed", summary::render(&r, None));
+    insta::assert_snapshot!("summary_passed", summary::render(&r));
 }
 
 #[test]
@@ -172,12 +170,15 @@ fn summary_goes_to_the_given_file() {
     let path = dir.path().join("summary.md");
     std::fs::write(&path, "stale").unwrap();
     let r = report(100, 0);
-    let written = summary::write(Some(&path), &r, None).unwrap();
-    assert_eq!(written.as_deref(), Some(path.as_path()));
+    let target = |path: PathBuf| summary::SummaryTarget {
+        path,
+        append: false,
+    };
+    summary::write(&target(path.clone()), &r).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("## swarm: shop"), "{text}");
     assert!(!text.contains("stale"), "an explicit file is replaced");
-    let err = summary::write(Some(&dir.path().join("no/such/dir.md")), &r, None).unwrap_err();
+    let err = summary::write(&target(dir.path().join("no/such/dir.md")), &r).unwrap_err();
     assert!(err.to_string().starts_with("cannot write the summary to"));
 }
 
@@ -188,11 +189,11 @@ fn annotations_point_at_the_slo_lines() {
     let current = report(150, 3);
     let mut cmp = baseline::compare(&baseline::load(&old).unwrap(), &current, 0.1);
     cmp.file = "previous.json".into();
-    let plan_file = Path::new("plans/shop.yaml");
+    let plan_file = "plans/shop.yaml";
     let mut out = annotations::slo_failures(&current.slos, plan_file);
     out.push_str(&annotations::regressions(&cmp, plan_file));
     out.push_str(&annotations::plan_error(
-        Path::new("plans/bad.yaml"),
+        "plans/bad.yaml",
         7,
         3,
         "unknown key `thnk`: 100% wrong, see line 7\nsecond line",
@@ -213,7 +214,7 @@ fn plan_errors_point_at_the_offending_lines() {
         &swarm::compile::CompileOptions::default(),
     )
     .unwrap_err();
-    let out = annotations::plan_errors(&errors);
+    let out = annotations::plan_errors(&errors, &annotations::Github::default());
     assert_eq!(out.lines().count(), errors.diagnostics.len(), "{out}");
     assert!(
         out.starts_with("::error file=plans/bad.yaml,line=6,col=5,title=Invalid plan::"),
@@ -228,16 +229,24 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
     let dir = tempfile::tempdir().unwrap();
     let old = write_report(dir.path(), "previous.json", &report(100, 0));
     let plan = std::sync::Arc::new(plan());
-    let result = RunResult::new(plan.clone(), std::sync::Arc::new(snapshot(150, 0)));
-    let cmp = baseline::compare(&baseline::load(&old).unwrap(), &result.report, 0.1);
+    let base = baseline::load(&old).unwrap();
+    let result = RunResult::new(
+        plan.clone(),
+        std::sync::Arc::new(snapshot(150, 0)),
+        UNIX_EPOCH,
+        Some((&base, 0.1)),
+    );
 
     let path = dir.path().join("summary.md");
-    let mut sink = summary::SummarySink::new(Some(path.clone()), Some(cmp.clone()));
+    let mut sink = summary::SummarySink::new(Some(summary::SummaryTarget {
+        path: path.clone(),
+        append: false,
+    }));
     sink.emit(&result).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("### Baseline"), "{text}");
 
-    let notes = annotations::AnnotationSink::new(Some(cmp.clone())).render(&result);
+    let notes = annotations::AnnotationSink::default().render(&result);
     assert!(
         notes.contains("title=Regression%3A add | to cart p95::"),
         "{notes}"
@@ -247,10 +256,7 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
         "{notes}"
     );
 
-    let mut gate = baseline::BaselineSink {
-        comparison: cmp,
-        quiet: true,
-    };
+    let mut gate = baseline::BaselineSink { quiet: true };
     match gate.emit(&result) {
         Err(SinkError::Gate { message, .. }) => {
             assert!(
@@ -260,12 +266,11 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
         }
         other => panic!("expected a gate failure, got {other:?}"),
     }
-    let same = baseline::compare(&baseline::load(&old).unwrap(), &report(100, 0), 0.1);
-    let mut gate = baseline::BaselineSink {
-        comparison: same,
-        quiet: true,
-    };
-    assert!(gate.emit(&result).is_ok());
+    let mut same = result.clone();
+    same.report.baseline = Some(baseline::compare(&base, &report(100, 0), 0.1));
+    assert!(gate.emit(&same).is_ok());
+    same.report.baseline = None;
+    assert!(gate.emit(&same).is_ok(), "no baseline, no gate");
 }
 
 // ---------------------------------------------------------------------------------

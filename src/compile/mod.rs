@@ -438,33 +438,3 @@ fn plan_dir(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests;
-
-impl CompileOptions {
-    /// The options given on the command line (`--var`, `--target`, `--users`,
-    /// `--duration`). A malformed value is an error message for the user.
-    pub fn from_args(args: &crate::cli::PlanArgs) -> Result<CompileOptions, String> {
-        let mut vars = Vec::new();
-        for v in &args.vars {
-            match v.split_once('=') {
-                Some((k, val)) if !k.trim().is_empty() => {
-                    vars.push((k.trim().to_owned(), val.to_owned()));
-                }
-                _ => {
-                    return Err(format!(
-                        "--var `{v}`: expected K=V, e.g. --var page_size=50"
-                    ));
-                }
-            }
-        }
-        let duration = match &args.duration {
-            Some(d) => Some(units::parse_duration(d).map_err(|e| format!("--duration: {e}"))?),
-            None => None,
-        };
-        Ok(CompileOptions {
-            vars,
-            target: args.target.clone().filter(|t| !t.is_empty()),
-            users: args.users,
-            duration,
-        })
-    }
-}

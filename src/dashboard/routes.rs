@@ -13,11 +13,11 @@ use serde::Deserialize;
 
 use super::{Hub, RunRequest, auth, downloads, stream};
 use crate::engine::control::Control;
-use crate::report::html;
+use crate::report::page;
 
 pub(crate) fn router(hub: Arc<Hub>) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(html::live_page()) }))
+        .route("/", get(|| async { Html(page::live()) }))
         .route("/assets/{file}", get(asset))
         .route("/api/stream", get(stream::handler))
         .route("/api/control", post(control))
@@ -31,13 +31,10 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
-    let (body, mime) = match file.as_str() {
-        "style.css" => (html::STYLE_CSS, "text/css; charset=utf-8"),
-        "charts.js" => (html::CHARTS_JS, "text/javascript; charset=utf-8"),
-        "app.js" => (html::APP_JS, "text/javascript; charset=utf-8"),
-        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
-    };
-    ([(header::CONTENT_TYPE, mime)], body).into_response()
+    match page::asset(&file) {
+        Some((body, mime)) => ([(header::CONTENT_TYPE, mime)], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
 }
 
 /// A control action from the page.

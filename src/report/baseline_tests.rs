@@ -5,7 +5,7 @@ use crate::report::fixture;
 
 fn report() -> JsonReport {
     let plan = fixture::plan(Vec::new());
-    JsonReport::build(&plan, &fixture::snapshot(), &[]).with_start(UNIX_EPOCH)
+    JsonReport::build(&plan, &fixture::snapshot(), &[], UNIX_EPOCH)
 }
 
 fn baseline(report: JsonReport) -> Baseline {

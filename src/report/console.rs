@@ -8,6 +8,7 @@ use std::io::Write as _;
 
 use super::json::{EndKind, JsonReport, RequestReport};
 use super::{RunResult, Sink, SinkError};
+use crate::metrics::figures;
 
 /// Prints the summary on stdout (only the verdict line when `quiet`).
 pub struct ConsoleSink {
@@ -126,13 +127,10 @@ fn stats_row(r: &RequestReport) -> [String; 10] {
     ]
 }
 
-/// Milliseconds: one decimal below 10 ms, whole numbers above.
+/// Milliseconds (the table's unit), with three significant digits: `0.412`, `12.3`,
+/// `1002`.
 fn fmt_ms(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
+    figures::sig3(v)
 }
 
 /// Failures grouped by request name and reason, most frequent first.
@@ -238,7 +236,12 @@ mod tests {
         ]);
         let mut snap = fixture::snapshot();
         edit(&mut snap);
-        RunResult::new(Arc::new(plan), Arc::new(snap))
+        RunResult::new(
+            Arc::new(plan),
+            Arc::new(snap),
+            std::time::SystemTime::UNIX_EPOCH,
+            None,
+        )
     }
 
     #[test]
@@ -283,6 +286,8 @@ mod tests {
                 300.0,
             )])),
             Arc::new(fixture::snapshot()),
+            std::time::SystemTime::UNIX_EPOCH,
+            None,
         );
         assert_eq!(verdict_line(&passing.report), "✓ shop: the SLO held");
         assert!(!render(&passing.report).contains("Run ended"));

@@ -26,7 +26,7 @@ fn report() -> JsonReport {
     ]);
     let snap = fixture::snapshot();
     let verdicts = evaluate(&plan, &snap);
-    JsonReport::build(&plan, &snap, &verdicts)
+    JsonReport::build(&plan, &snap, &verdicts, std::time::SystemTime::UNIX_EPOCH)
 }
 
 #[test]

@@ -122,7 +122,12 @@ fn result(saturated: bool) -> RunResult {
     if saturated {
         snap.generator.saturated = Some("CPU <busy> & lagging".into());
     }
-    RunResult::new(Arc::new(plan), Arc::new(snap))
+    RunResult::new(
+        Arc::new(plan),
+        Arc::new(snap),
+        std::time::SystemTime::UNIX_EPOCH,
+        None,
+    )
 }
 
 #[test]

@@ -203,8 +203,8 @@ async fn off_loopback_without_a_token_is_refused() {
         .err()
         .expect("refused");
     assert!(matches!(err, DashboardError::TokenRequired(_)));
-    assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("--ui-token"), "{err}");
+    assert_eq!(swarm::cli::CliError::from(err).code(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
