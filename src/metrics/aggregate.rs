@@ -221,7 +221,11 @@ impl Aggregator {
                 continue;
             };
             match merged.as_mut() {
-                Some(m) => m.merge(&unit),
+                Some(m) => {
+                    m.merge(&unit);
+                    // Across seconds, the users active are the last second's.
+                    m.active = unit.active;
+                }
                 None => merged = Some(unit),
             }
         }
@@ -455,6 +459,7 @@ mod tests {
         assert_eq!(window.requests, expected.requests);
         assert_eq!(window.iterations, 5 + 6 + 7);
         assert_eq!(window.second, 5, "labelled with its first second");
+        assert_eq!(window.active, 2, "the users of its last second");
         assert!(agg.trailing(7).is_none());
         agg.reset(Duration::from_secs(10));
         assert!(agg.trailing(0).is_none());
