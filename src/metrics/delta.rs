@@ -104,7 +104,7 @@ pub fn second_start_unix_ms(origin: SystemTime, second: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::failure::FailureKind;
+    use crate::metrics::failure::TransportFailure;
 
     #[test]
     fn merge_adds_everything_and_keeps_the_earlier_start() {
@@ -114,7 +114,11 @@ mod tests {
         a.active = 3;
         let mut b = Delta::new(2);
         b.start_unix_ms = 1_000;
-        b.requests[1].record(Duration::from_millis(9), 0, Err(FailureKind::Timeout));
+        b.requests[1].record(
+            Duration::from_millis(9),
+            0,
+            Err(TransportFailure::Timeout.into()),
+        );
         b.iterations = 4;
         b.dropped = 1;
         b.active = 2;

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::compile::graph::ExpectId;
+use crate::metrics::failure::{CheckFailure, ProtocolFailure, TransportFailure};
 
 /// A unit like a busy second's: three request names, latencies spread over two
 /// decades, a few failures of several kinds, lag samples.
@@ -24,9 +25,9 @@ fn busy_unit(seed: u64) -> Delta {
         x ^= x << 17;
         let us = 1_000 + x % 99_000;
         let outcome = match i % 97 {
-            0 => Err(FailureKind::Timeout),
-            1 => Err(FailureKind::Status(503)),
-            2 => Err(FailureKind::Expect(ExpectId(1))),
+            0 => Err(TransportFailure::Timeout.into()),
+            1 => Err(ProtocolFailure::HttpStatus(503).into()),
+            2 => Err(CheckFailure::Expect(ExpectId(1)).into()),
             _ => Ok(()),
         };
         d.requests[(i % 3) as usize].record(Duration::from_micros(us), 512, outcome);
@@ -125,7 +126,7 @@ fn build(records: &[(usize, u64, Option<u16>)], second: u64) -> Delta {
     d.second = second;
     d.start_unix_ms = 1_000 * second;
     for (i, &(req, us, status)) in records.iter().enumerate() {
-        let outcome = status.map_or(Ok(()), |s| Err(FailureKind::Status(s)));
+        let outcome = status.map_or(Ok(()), |s| Err(ProtocolFailure::HttpStatus(s).into()));
         d.requests[req].record(Duration::from_micros(us), i as u64, outcome);
         d.iterations += 1;
     }

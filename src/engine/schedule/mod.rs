@@ -27,8 +27,8 @@ use self::weights::FlowTable;
 use super::RunError;
 use super::control::Control;
 use super::feeder::Feeders;
-use super::http::HttpShared;
 use super::link::{RunClock, ThreadCmd, ThreadEvent};
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::Aggregator;
 use crate::metrics::delta::Delta;
@@ -84,7 +84,7 @@ pub(crate) struct Controller {
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
 pub(crate) fn launch(
     plan: Arc<CompiledPlan>,
-    http: HttpShared,
+    protocols: Protocols,
     feeders: Arc<Feeders>,
     threads: usize,
     control: mpsc::UnboundedReceiver<Control>,
@@ -134,7 +134,7 @@ pub(crate) fn launch(
             index,
             threads,
             plan: plan.clone(),
-            http: http.clone(),
+            protocols: protocols.clone(),
             feeders: feeders.clone(),
             clock,
             limited: plan.load.iterations.is_some(),

@@ -22,9 +22,9 @@ use super::open::RateCurve;
 use super::weights::FlowTable;
 use crate::compile::graph::CompiledPlan;
 use crate::engine::feeder::Feeders;
-use crate::engine::http::HttpShared;
 use crate::engine::link::{Events, RunClock, ThreadCmd, ThreadState};
 use crate::engine::recorder::Recorder;
+use crate::engine::session::Protocols;
 use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
 use crate::metrics::delta::{Delta, second_start_unix_ms};
 
@@ -59,7 +59,7 @@ pub(crate) struct ThreadSetup {
     pub index: usize,
     pub threads: usize,
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub clock: RunClock,
     /// `iterations` is set: iterations need tickets.
@@ -93,7 +93,7 @@ async fn run(w: ThreadSetup) {
         index,
         threads,
         plan,
-        http,
+        protocols,
         feeders,
         clock,
         limited,
@@ -107,7 +107,7 @@ async fn run(w: ThreadSetup) {
     let origin = Instant::from_std(clock.origin);
     let env = Rc::new(UserEnv {
         plan,
-        http,
+        protocols,
         feeders,
         recorder: RefCell::new(Recorder::new(requests, recycled)),
         state: ThreadState::new(index, events, limited),
