@@ -104,7 +104,7 @@ pub fn second_start_unix_ms(origin: SystemTime, second: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::failure::TransportFailure;
+    use crate::metrics::failure::{FailureKind, TransportFailure};
 
     #[test]
     fn merge_adds_everything_and_keeps_the_earlier_start() {
@@ -117,7 +117,7 @@ mod tests {
         b.requests[1].record(
             Duration::from_millis(9),
             0,
-            Err(TransportFailure::Timeout.into()),
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
         );
         b.iterations = 4;
         b.dropped = 1;

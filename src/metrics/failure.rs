@@ -14,10 +14,10 @@ use crate::compile::graph::{CaptureId, CompiledPlan, ExpectId, SlotId};
 /// equal counts in a stable order.
 ///
 /// Serializable because the measurement unit carries failures by kind
-/// (`metrics::wire`), in serde's externally tagged form: the compact,
-/// non-self-describing format the unit uses cannot read internally or adjacently
-/// tagged enums, and it encodes a variant by its index, so reordering or inserting
-/// variants (here or in the layers' enums) needs a new `wire::WIRE_VERSION`.
+/// (`metrics::wire`). Serde's externally tagged form: the compact
+/// non-self-describing format the unit uses cannot read adjacently tagged enums, and
+/// it encodes a variant by its index, so reordering the variants (or the layers'
+/// reasons) needs a new `wire::WIRE_VERSION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {

@@ -25,9 +25,9 @@ fn busy_unit(seed: u64) -> Delta {
         x ^= x << 17;
         let us = 1_000 + x % 99_000;
         let outcome = match i % 97 {
-            0 => Err(TransportFailure::Timeout.into()),
-            1 => Err(ProtocolFailure::HttpStatus(503).into()),
-            2 => Err(CheckFailure::Expect(ExpectId(1)).into()),
+            0 => Err(FailureKind::Transport(TransportFailure::Timeout)),
+            1 => Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(503))),
+            2 => Err(FailureKind::Check(CheckFailure::Expect(ExpectId(1)))),
             _ => Ok(()),
         };
         d.requests[(i % 3) as usize].record(Duration::from_micros(us), 512, outcome);
@@ -126,7 +126,9 @@ fn build(records: &[(usize, u64, Option<u16>)], second: u64) -> Delta {
     d.second = second;
     d.start_unix_ms = 1_000 * second;
     for (i, &(req, us, status)) in records.iter().enumerate() {
-        let outcome = status.map_or(Ok(()), |s| Err(ProtocolFailure::HttpStatus(s).into()));
+        let outcome = status.map_or(Ok(()), |s| {
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(s)))
+        });
         d.requests[req].record(Duration::from_micros(us), i as u64, outcome);
         d.iterations += 1;
     }
