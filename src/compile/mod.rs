@@ -98,6 +98,8 @@ struct Compiler<'a> {
     diags: Vec<Diag>,
     vars: HashMap<String, Value>,
     feeders: Vec<Feeder>,
+    /// SHA-256 of each feeder's data file, in `feeders` order (for the fingerprint).
+    data_digests: Vec<[u8; 32]>,
     target: String,
     requests: Vec<RequestInfo>,
     request_ids: HashMap<String, RequestId>,
@@ -124,6 +126,7 @@ impl<'a> Compiler<'a> {
             diags: Vec::new(),
             vars: HashMap::new(),
             feeders: Vec::new(),
+            data_digests: Vec::new(),
             target: String::new(),
             requests: Vec::new(),
             request_ids: HashMap::new(),
@@ -150,22 +153,14 @@ impl<'a> Compiler<'a> {
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
-        let inputs = fingerprint::Inputs {
+        let fingerprint = fingerprint::fingerprint(&fingerprint::Inputs {
             source: self.source,
             opts: self.opts,
             target: &self.target,
             vars: &self.vars,
             feeders: &self.feeders,
-        };
-        let fingerprint = match fingerprint::fingerprint(&inputs) {
-            Ok(f) => f,
-            Err(message) => {
-                // The data file was readable a moment ago, for its header: it is
-                // being changed or removed under us.
-                self.error(0, message);
-                fingerprint::Fingerprint::default()
-            }
-        };
+            data: &self.data_digests,
+        });
         CompiledPlan {
             name: raw.name.value.clone(),
             source: self.path.to_owned(),
