@@ -21,3 +21,5 @@ pub mod exit;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+#[doc(hidden)]
+pub mod testing;

@@ -1,23 +1,19 @@
 //! `swarm check` end to end: the binary against real loopback servers, each exit code,
 //! the reports it writes, Ctrl-C, and every shared plan against the built-in demo.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use common::{code, describe, output_within as run, serial, wait_within};
 
 const PLANS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shared-plans");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
-
-/// Runs of the binary take turns: load tests sharing two cores would measure each
-/// other, and latency SLOs would fail for the wrong reason.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn swarm() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_swarm"));
@@ -26,46 +22,6 @@ fn swarm() -> Command {
         .env("CI", "1")
         .stdin(Stdio::null());
     cmd
-}
-
-/// Runs `cmd` to completion, killing it if it outlives `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the swarm binary starts");
-    wait_bounded(child, limit)
-}
-
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "swarm ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited with a code")
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A loopback HTTP server that answers `GET /ok` with `ok` and counts requests.
@@ -397,7 +353,7 @@ fn interrupt_with(signal: &str) {
         .unwrap();
     assert!(sent.success());
     let started = Instant::now();
-    let out = wait_bounded(child, Duration::from_secs(30));
+    let out = wait_within(child, Duration::from_secs(30));
     assert_eq!(code(&out), 130, "{}", describe(&out));
     assert!(started.elapsed() < Duration::from_secs(15), "slow to stop");
     let report = read_json(&json);

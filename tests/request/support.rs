@@ -1,7 +1,6 @@
 //! Loopback targets and builders for hand-made request steps.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
@@ -20,6 +19,7 @@ use swarm::compile::graph::*;
 use swarm::engine::config::EngineConfig;
 use swarm::engine::http::{HttpShared, Implementation};
 use swarm::engine::request::{Outcome, VuContext, execute};
+use swarm::testing::TestPlan;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -199,30 +199,22 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
 }
 
+/// A plan whose capture slots are `slots`, in order (the steps under test are built
+/// by hand and refer to them by index).
 pub fn plan(slots: &[&str]) -> CompiledPlan {
-    CompiledPlan {
-        name: "test".into(),
-        source: PathBuf::from("test.yaml"),
-        target: "http://127.0.0.1".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 1,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(1)),
-            iterations: None,
-        },
-        flows: Vec::new(),
-        requests: Vec::new(),
-        expectations: Vec::new(),
-        captures: Vec::new(),
-        slots: slots
-            .iter()
-            .map(|s| SlotInfo { name: (*s).into() })
-            .collect(),
-        feeders: Vec::new(),
-        slos: Vec::new(),
-    }
+    let captures: Vec<String> = slots.iter().map(|s| format!("{s}: '$.{s}'")).collect();
+    let step = if captures.is_empty() {
+        "- get: /".to_string()
+    } else {
+        format!("- get: /\n  capture: {{ {} }}", captures.join(", "))
+    };
+    let plan = TestPlan::new()
+        .target("http://127.0.0.1")
+        .flow(&step)
+        .compile();
+    let names: Vec<&str> = plan.slots.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, slots, "the slots in order");
+    plan
 }
 
 pub fn step(method: Method, url: impl Into<String>) -> RequestStep {
