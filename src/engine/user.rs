@@ -208,9 +208,12 @@ pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, schedul
     let mut start = scheduled;
     let mut ran = Ran::Done;
     if !user.ready {
+        let began = Instant::now();
         ran = setup(env, user, flow).await;
-        // The setup's time is the new user's own, not the arrival's wait.
-        start = start.max(Instant::now());
+        // The setup's time is the new user's own, not the arrival's wait: it moves the
+        // start later by its length, but a late dispatch still counts from `scheduled`
+        // (a generator behind its schedule mostly starts new users to catch up).
+        start += began.elapsed();
     }
     if ran == Ran::Done {
         iteration(env, user, flow, Heed::Halt, Some(start)).await;
