@@ -113,7 +113,7 @@ impl HttpShared {
     ) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
-                tls: Arc::new(tls::client_config(config.insecure)?),
+                tls: Arc::new(tls::client_config(config.insecure, &config.extra_roots)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
                 implementation,
