@@ -124,3 +124,114 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A child whose output is read line by line while it runs, so a test can wait for
+/// what it prints (an address, a message) and then steer it with signals.
+pub struct Watched {
+    pub child: Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Watched {
+    /// Starts `cmd` in a process group of its own, with its output watched.
+    pub fn spawn(cmd: &mut Command) -> Watched {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
+        let watch = |pipe: Box<dyn Read + Send>| {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let sink = text.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let mut text = sink.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+            text
+        };
+        let stdout = watch(Box::new(child.stdout.take().unwrap()));
+        let stderr = watch(Box::new(child.stderr.take().unwrap()));
+        Watched {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until a line of stdout or stderr starts with `prefix`; returns the rest.
+    pub fn line(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let both = format!("{}{}", self.stdout(), self.stderr());
+            if let Some(line) = both.lines().find(|l| l.starts_with(prefix)) {
+                return line[prefix.len()..].trim().to_string();
+            }
+            if Instant::now() > deadline || self.child.try_wait().ok().flatten().is_some() {
+                kill_group(&self.child);
+                let _ = self.child.kill();
+                panic!(
+                    "no line starting with {prefix:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Waits for the exit (killing the group and failing after `limit`); returns the
+    /// exit code with everything printed.
+    pub fn finish(mut self, limit: Duration) -> (i32, String, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the readers catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                let code = status.code().expect("exited with a code");
+                return (code, self.stdout(), self.stderr());
+            }
+            if Instant::now() > deadline {
+                kill_group(&self.child);
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watched {
+    /// A test that failed half-way leaves no process behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            kill_group(&self.child);
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
