@@ -390,6 +390,7 @@ mod tests {
         // The HTTP client boxes each exchange while it is in flight, so a user's task
         // does not carry the request future's space while it thinks.
         let task = closed_user(env.clone(), User::new(0, 0, &env));
+        // 1344 bytes with rustc 1.95: the bound carries a margin for other compilers.
         let size = future_size(&task);
         assert!(size <= 2048, "an idle user's task takes {size} bytes");
     }
