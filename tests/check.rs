@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{code, describe, output_within as run, serial, wait_within};
+use common::{Watched, code, describe, output_within as run, serial};
 
 const PLANS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/shared-plans");
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
@@ -328,39 +328,20 @@ fn interrupt_with(signal: &str) {
         &["p95 < 2s"],
     );
     let json = dir.path().join("report.json");
-    let mut child = swarm()
-        .arg("check")
-        .arg(&plan)
-        .arg("--json")
-        .arg(&json)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.hits() < 10 {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("no requests reached the server: {}", describe(&out));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sent = Command::new("kill")
-        .arg(signal)
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    let child = Watched::spawn(swarm().arg("check").arg(&plan).arg("--json").arg(&json));
+    common::wait_until("requests at the server", Duration::from_secs(30), || {
+        server.hits() >= 10
+    });
+    child.signal(signal);
     let started = Instant::now();
-    let out = wait_within(child, Duration::from_secs(30));
-    assert_eq!(code(&out), 130, "{}", describe(&out));
-    assert!(started.elapsed() < Duration::from_secs(15), "slow to stop");
+    let (code, stdout, stderr) = child.finish(Duration::from_secs(60));
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    // The run was planned for 60 s: the signal ended it long before.
+    assert!(started.elapsed() < Duration::from_secs(30), "slow to stop");
     let report = read_json(&json);
     assert_valid(&report);
     assert_eq!(report["end"]["reason"], "interrupted");
     assert!(report["total"]["count"].as_u64().unwrap() >= 10);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Run ended: interrupted"), "{stdout}");
 }
 
