@@ -99,7 +99,7 @@ fn plan(target: &Target, load: &str) -> CompiledPlan {
         .compile()
 }
 
-/// Runs a plan to its end on one worker thread; returns the final snapshot and when
+/// Runs a plan to its end on one thread; returns the final snapshot and when
 /// the run was started (no arrival can be due before it).
 async fn run(plan: CompiledPlan) -> (Arc<Snapshot>, Instant) {
     let config = EngineConfig {

@@ -12,7 +12,7 @@ pub struct EngineConfig {
     pub body_limit: usize,
     /// Redirects followed per request before it fails.
     pub max_redirects: u32,
-    /// Worker threads, each with its own current-thread runtime; 0 = one per core.
+    /// Threads, each with its own current-thread runtime; 0 = one per core.
     pub threads: usize,
 }
 

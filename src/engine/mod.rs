@@ -1,6 +1,6 @@
 //! The engine: the only async part. Schedules virtual users, sends HTTP, measures.
 //!
-//! [`start`] loads the run's data, starts one worker thread per core (each a
+//! [`start`] loads the run's data, starts one thread per core (each a
 //! current-thread tokio runtime running its share of the users) and a controller task
 //! on the caller's runtime. The returned [`RunHandle`] steers the run with
 //! [`Control`] messages, watches it through [`Snapshot`]s published about every
@@ -39,12 +39,12 @@ pub enum RunError {
     Http(#[from] HttpSetupError),
     #[error("the plan has no flows")]
     NoFlows,
-    #[error("could not start a worker thread: {0}")]
+    #[error("could not start a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("the engine must be started inside a tokio runtime")]
     NoRuntime,
-    #[error("a worker thread panicked")]
-    WorkerPanicked,
+    #[error("a thread panicked")]
+    ThreadPanicked,
     #[error("the engine's controller task failed")]
     Lost,
 }
@@ -75,7 +75,7 @@ impl RunHandle {
 }
 
 /// Starts running `plan`. Call inside a tokio runtime: the controller runs on it,
-/// while the users run on dedicated worker threads.
+/// while the users run on dedicated threads.
 pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle, RunError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| RunError::NoRuntime)?;
     if plan.flows.is_empty() {

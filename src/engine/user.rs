@@ -1,6 +1,6 @@
 //! The virtual-user loop: `setup` once, `steps` again and again, `teardown` once when
 //! the user stops; flow `think` between steps, explicit think steps, and `pace`.
-//! Also one open-model iteration on a pooled user. Users of one worker thread share
+//! Also one open-model iteration on a pooled user. Users of one thread share
 //! a [`UserEnv`] through an `Rc`; nothing here takes a lock.
 //!
 //! Stopping: a user checks its stop signal between steps, so a stopping user finishes
@@ -21,18 +21,18 @@ use super::feeder::{Feeders, Take};
 use super::http::HttpShared;
 use super::recorder::Recorder;
 use super::request::{VuContext, execute};
-use super::schedule::{RunShared, WorkerShared};
+use super::schedule::{RunShared, ThreadShared};
 use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
-/// What every user of one worker thread shares.
+/// What every user of one thread shares.
 pub(crate) struct UserEnv {
     pub plan: Arc<CompiledPlan>,
     pub http: HttpShared,
     pub feeders: Arc<Feeders>,
     pub recorder: RefCell<Recorder>,
     pub run: Arc<RunShared>,
-    pub worker: Arc<WorkerShared>,
+    pub thread: Arc<ThreadShared>,
     /// The run is ending: every user stops after its in-flight request.
     pub halt: Cell<bool>,
     pub halt_notify: Notify,
@@ -169,7 +169,7 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 
 /// The closed model's user task: setup, iterations until stopped, teardown.
 pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
-    env.worker.active.fetch_add(1, Ordering::Relaxed);
+    env.thread.active.fetch_add(1, Ordering::Relaxed);
     let flow = &env.plan.flows[user.flow];
     // Under `iterations`, a ramp-down lets the iteration finish.
     let heed = if env.run.iterations.is_some() {
@@ -198,7 +198,7 @@ pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     if ran != Ran::Exhausted {
         teardown(&env, &mut user, flow).await;
     }
-    env.worker.active.fetch_sub(1, Ordering::Relaxed);
+    env.thread.active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
@@ -381,7 +381,7 @@ mod tests {
             feeders: Arc::new(Feeders::load(&plan).unwrap()),
             recorder: RefCell::new(Recorder::new(0, std::sync::mpsc::channel().1)),
             run: Arc::new(RunShared::for_tests()),
-            worker: Default::default(),
+            thread: Default::default(),
             halt: Default::default(),
             halt_notify: Default::default(),
             live: Default::default(),
