@@ -420,14 +420,19 @@ async fn pace_spaces_iterations() {
             .flow_spec("name: f\npace: 400ms\nsteps:\n  - get: /p")
             .compile(),
     );
+    let started = Instant::now();
     let snap = run_to_end(&p).await;
-    // Iterations start at 0, 0.4, 0.8, 1.2 and 1.6 s at the earliest: never more than
-    // 5, never closer than the pace (a slow machine only spaces them further).
+    // Iteration k starts k × 400 ms after the first at the earliest, and the first
+    // starts after `started`: its request cannot reach the server sooner (a slow
+    // machine only makes it later). At most 5 fit in 1.8 s.
     let times = seen.times("/p");
     assert!((2..=5).contains(&times.len()), "{}", times.len());
-    for pair in times.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(gap >= Duration::from_millis(390), "{gap:?}");
+    for (k, t) in times.iter().enumerate() {
+        let at = t.duration_since(started);
+        assert!(
+            at >= Duration::from_millis(400) * k as u32,
+            "iteration {k} at {at:?}"
+        );
     }
     assert!(snap.iterations >= 2);
 }
