@@ -20,7 +20,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::Uri;
 use swarm::compile::graph::CompiledPlan;
-use swarm::engine::config::EngineConfig;
+use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::control::Control;
 use swarm::engine::{RunError, RunHandle, start};
 use swarm::metrics::snapshot::{EndReason, Snapshot};
@@ -108,10 +108,19 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Two threads, and the HTTP client `SWARM_HTTP_CLIENT` names (the lean one unless
+/// `the_engine_tests_pass_with_reqwest` runs this file again).
 fn config() -> EngineConfig {
+    let client = std::env::var("SWARM_HTTP_CLIENT")
+        .ok()
+        .and_then(|name| Implementation::from_name(&name))
+        .unwrap_or_default();
     EngineConfig {
         threads: 2,
-        ..EngineConfig::default()
+        http: HttpConfig {
+            client,
+            ..HttpConfig::default()
+        },
     }
 }
 

@@ -17,6 +17,7 @@ pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
+pub mod session;
 mod user;
 
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use tokio::sync::{mpsc, watch};
 use self::config::EngineConfig;
 use self::control::Control;
 use self::feeder::{FeederError, Feeders};
-use self::http::{HttpSetupError, HttpShared};
+use self::http::HttpSetupError;
+use self::session::Protocols;
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 
@@ -82,7 +84,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
         return Err(RunError::NoFlows);
     }
     let feeders = Arc::new(Feeders::load(&plan)?);
-    let http = HttpShared::new(&config)?;
+    let protocols = Protocols::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -91,7 +93,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
     let (snap_tx, snap_rx) =
         watch::channel(Arc::new(Snapshot::empty(plan.requests.len(), planned)));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let controller = schedule::launch(plan, http, feeders, threads, control_rx, snap_tx)?;
+    let controller = schedule::launch(plan, protocols, feeders, threads, control_rx, snap_tx)?;
     let task = runtime.spawn(controller.run());
     Ok(RunHandle {
         control: control_tx,

@@ -339,7 +339,7 @@ fn merge_points(a: &SeriesPoint, b: &SeriesPoint) -> SeriesPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::failure::FailureKind;
+    use crate::metrics::failure::{FailureKind, TransportFailure};
 
     fn delta(second: u64, n: u64, ms: u64) -> Delta {
         let mut d = Delta::new(2);
@@ -347,7 +347,11 @@ mod tests {
         for _ in 0..n {
             d.requests[0].record(Duration::from_millis(ms), 10, Ok(()));
         }
-        d.requests[1].record(Duration::from_millis(ms), 0, Err(FailureKind::Timeout));
+        d.requests[1].record(
+            Duration::from_millis(ms),
+            0,
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
+        );
         d.iterations = n;
         d
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::testing::TestPlan;
 
@@ -63,8 +63,8 @@ pub fn snapshot() -> Snapshot {
     }
     for i in 0..20u64 {
         let outcome = match i {
-            0 | 1 => Err(FailureKind::Status(500)),
-            2 => Err(FailureKind::Expect(ExpectId(0))),
+            0 | 1 => Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+            2 => Err(FailureKind::Check(CheckFailure::Expect(ExpectId(0)))),
             _ => Ok(()),
         };
         snap.requests[1].record(Duration::from_millis(100), 250, outcome);

@@ -26,7 +26,7 @@ use self::weights::FlowTable;
 use super::RunError;
 use super::control::Control;
 use super::feeder::Feeders;
-use super::http::HttpShared;
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::{Aggregator, Delta};
 use crate::metrics::generator::GeneratorMonitor;
@@ -125,7 +125,7 @@ pub(crate) struct Controller {
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
 pub(crate) fn launch(
     plan: Arc<CompiledPlan>,
-    http: HttpShared,
+    protocols: Protocols,
     feeders: Arc<Feeders>,
     threads: usize,
     control: mpsc::UnboundedReceiver<Control>,
@@ -181,7 +181,7 @@ pub(crate) fn launch(
             index,
             threads,
             plan: plan.clone(),
-            http: http.clone(),
+            protocols: protocols.clone(),
             feeders: feeders.clone(),
             run: run.clone(),
             shared: shared.clone(),

@@ -22,8 +22,8 @@ use super::weights::FlowTable;
 use super::{GRACE, RunShared, ThreadShared};
 use crate::compile::graph::CompiledPlan;
 use crate::engine::feeder::Feeders;
-use crate::engine::http::HttpShared;
 use crate::engine::recorder::Recorder;
+use crate::engine::session::Protocols;
 use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
 use crate::metrics::aggregate::Delta;
 
@@ -71,7 +71,7 @@ pub(crate) struct ThreadSetup {
     pub index: usize,
     pub threads: usize,
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub run: Arc<RunShared>,
     pub shared: Arc<ThreadShared>,
@@ -104,7 +104,7 @@ async fn run(w: ThreadSetup) {
         index,
         threads,
         plan,
-        http,
+        protocols,
         feeders,
         run,
         shared,
@@ -118,7 +118,7 @@ async fn run(w: ThreadSetup) {
     let origin = Instant::from_std(run.origin);
     let env = Rc::new(UserEnv {
         plan,
-        http,
+        protocols,
         feeders,
         recorder: RefCell::new(Recorder::new(requests, recycled)),
         run,
