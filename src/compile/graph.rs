@@ -39,6 +39,8 @@ pub struct CompiledPlan {
     pub feeders: Vec<Feeder>,
     /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
     pub slos: Vec<Slo>,
+    /// A hash of the plan text, its data files and the options that change what runs.
+    pub fingerprint: super::fingerprint::Fingerprint,
 }
 
 /// Index into [`CompiledPlan::requests`].

@@ -80,6 +80,7 @@ pub fn snapshot() -> Snapshot {
             p99_ms: 100.0,
             users: 10,
             dropped: 0,
+            ..SeriesPoint::default()
         })
         .collect();
     snap.generator.cpu_seconds = 1.5;
