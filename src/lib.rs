@@ -30,6 +30,8 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod run;
+#[doc(hidden)]
+pub mod testing;
 
 #[cfg(test)]
 mod layers_tests;

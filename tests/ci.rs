@@ -15,11 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::output_within;
-use http::Method;
-use swarm::compile::graph::{
-    CallType, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
-    RequestId, RequestInfo, Slo,
-};
+use swarm::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
 use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use swarm::metrics::slo;
 use swarm::metrics::snapshot::{EndReason, Snapshot};
@@ -27,6 +23,7 @@ use swarm::report::annotations;
 use swarm::report::baseline::{self, BaselineError};
 use swarm::report::json::JsonReport;
 use swarm::report::summary;
+use swarm::testing::TestPlan;
 
 // ---------------------------------------------------------------------------------
 // Fixtures: a compiled plan built by hand and a run with known numbers.
@@ -44,64 +41,47 @@ fn slo_at(request: Option<u32>, text: &str, metric: Metric, op: CmpOp, t: f64, l
 }
 
 fn plan() -> CompiledPlan {
-    CompiledPlan {
-        name: "shop".into(),
-        source: PathBuf::from("plans/shop.yaml"),
-        target: "http://127.0.0.1:8080".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 10,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(10)),
-            iterations: None,
-        },
-        flows: Vec::new(),
-        requests: vec![
-            RequestInfo {
-                name: "list products".into(),
-                call: CallType::Http(Method::GET),
-            },
-            RequestInfo {
-                name: "add | to cart".into(),
-                call: CallType::Http(Method::POST),
-            },
-        ],
-        expectations: vec![ExpectInfo {
-            request: RequestId(1),
-            description: "status 201".into(),
-        }],
-        captures: Vec::new(),
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos: vec![
-            slo_at(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-                21,
-            ),
-            slo_at(
-                None,
-                "error_rate < 1%",
-                Metric::ErrorRate,
-                CmpOp::Lt,
-                0.01,
-                22,
-            ),
-            slo_at(
-                Some(0),
-                "p95 < 15ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                15.0,
-                23,
-            ),
-        ],
-        fingerprint: Default::default(),
-    }
+    let mut plan = TestPlan::new()
+        .name("shop")
+        .source("plans/shop.yaml")
+        .target("http://127.0.0.1:8080")
+        .closed(10, Duration::from_secs(10))
+        .flow(
+            "- get: /products
+  name: list products
+- post: /cart
+  name: 'add | to cart'
+  expect: { status: 201 }",
+        )
+        .compile();
+    // The SLOs at known lines, as the report tests expect them.
+    plan.slos = vec![
+        slo_at(
+            None,
+            "p95 < 300ms",
+            Metric::Percentile(95.0),
+            CmpOp::Lt,
+            300.0,
+            21,
+        ),
+        slo_at(
+            None,
+            "error_rate < 1%",
+            Metric::ErrorRate,
+            CmpOp::Lt,
+            0.01,
+            22,
+        ),
+        slo_at(
+            Some(0),
+            "p95 < 15ms",
+            Metric::Percentile(95.0),
+            CmpOp::Lt,
+            15.0,
+            23,
+        ),
+    ];
+    plan
 }
 
 /// A 10-second run: `list products` 100 requests at 10..=19 ms; `add | to cart` 20 at
@@ -126,10 +106,13 @@ fn snapshot(cart_ms: u64, cart_failures: u64) -> Snapshot {
 }
 
 fn report(cart_ms: u64, cart_failures: u64) -> JsonReport {
-    let plan = plan();
+    report_of(&plan(), cart_ms, cart_failures)
+}
+
+fn report_of(plan: &CompiledPlan, cart_ms: u64, cart_failures: u64) -> JsonReport {
     let snap = snapshot(cart_ms, cart_failures);
-    let verdicts = slo::evaluate(&plan, &snap);
-    JsonReport::build(&plan, &snap, &verdicts, UNIX_EPOCH)
+    let verdicts = slo::evaluate(plan, &snap);
+    JsonReport::build(plan, &snap, &verdicts, UNIX_EPOCH)
 }
 
 fn write_report(dir: &Path, name: &str, report: &JsonReport) -> PathBuf {
@@ -157,10 +140,11 @@ fn summary_of_a_failed_run_with_a_baseline() {
 
 #[test]
 fn summary_of_a_passing_run() {
-    let mut r = report(100, 0);
-    // The passing variant: only the SLOs over all requests.
-    r.slos.retain(|v| v.request.is_none());
-    r.passed = true;
+    // The passing variant: only the SLOs over all requests, which this run holds.
+    let mut plan = plan();
+    plan.slos.retain(|s| s.request.is_none());
+    let r = report_of(&plan, 100, 0);
+    assert!(r.passed, "{:?}", r.slos);
     insta::assert_snapshot!("summary_passed", summary::render(&r));
 }
 

@@ -228,15 +228,16 @@ fn var_override_reaches_the_plan() {
     // `validate` prints no values, so a short run against a loopback server shows
     // what the requests carry: the override, never the plan's `page_size: 10`.
     let (target, seen) = recording_server();
-    let out = Command::new(env!("CARGO_BIN_EXE_swarm"))
-        .args(["check", plan.to_str().unwrap(), "--var", "page_size=50"])
-        .args(["--target", &target, "--users", "1", "--duration", "500ms"])
-        .args(["--progress", "none", "--quiet"])
-        .env("NO_COLOR", "1")
-        .env_remove("SWARM_TARGET")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .expect("the swarm binary runs");
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_swarm"))
+            .args(["check", plan.to_str().unwrap(), "--var", "page_size=50"])
+            .args(["--target", &target, "--users", "1", "--duration", "500ms"])
+            .args(["--progress", "none", "--quiet"])
+            .env("NO_COLOR", "1")
+            .env_remove("SWARM_TARGET")
+            .env_remove("GITHUB_STEP_SUMMARY"),
+        Duration::from_secs(60),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -18,6 +18,9 @@ pub struct HttpConfig {
     pub client: Implementation,
     /// Skip TLS certificate verification (`--insecure`).
     pub insecure: bool,
+    /// Certificate authorities trusted besides the webpki roots (DER), such as a
+    /// private CA: verification stays on, against these too.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Response bodies larger than this fail the request (never an out-of-memory).
     pub body_limit: usize,
     /// Redirects followed per request before it fails.
@@ -29,6 +32,7 @@ impl Default for HttpConfig {
         HttpConfig {
             client: Implementation::Lean,
             insecure: false,
+            extra_roots: Vec::new(),
             body_limit: 10 * 1024 * 1024,
             max_redirects: 10,
         }

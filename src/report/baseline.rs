@@ -201,7 +201,22 @@ fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> Reques
     let note = match (old.count, new.count) {
         (0, 0) => Some("no requests in either run"),
         (0, _) => Some("no requests in the baseline"),
-        (_, 0) => Some("no requests in this run"),
+        (_, 0) => {
+            // It had traffic and has none now: a step that stopped being sent (a broken
+            // flow, a capture that no longer matches) is the worst regression of all,
+            // whatever the tolerance, so it fails the gate rather than going unnoticed.
+            return RequestComparison {
+                name: new.name.clone(),
+                metrics: vec![MetricComparison {
+                    metric: BaselineMetric::Rps,
+                    baseline: old.rps,
+                    current: new.rps,
+                    change: relative_change(old.rps, new.rps),
+                    regressed: true,
+                }],
+                note: Some("no requests in this run".to_string()),
+            };
+        }
         _ => None,
     };
     let metrics = if note.is_some() {
@@ -298,7 +313,6 @@ pub fn render_text(cmp: &BaselineComparison) -> String {
     for r in &cmp.requests {
         if let Some(note) = &r.note {
             let _ = writeln!(out, "  {:width$}  {note}", r.name);
-            continue;
         }
         for m in &r.metrics {
             let change = m.change.map(signed_pct).unwrap_or_else(|| "n/a".into());

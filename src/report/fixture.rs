@@ -1,17 +1,12 @@
-//! Test fixtures for the report and SLO tests: a small compiled plan built by hand
+//! Test fixtures for the report and SLO tests: a small plan compiled from YAML
 //! and snapshots with known numbers, so renderings are deterministic.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use http::Method;
-
-use crate::compile::graph::{
-    CallType, CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel,
-    Metric, RequestId, RequestInfo, Slo,
-};
+use crate::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
+use crate::testing::TestPlan;
 
 /// Request ids of the fixture plan.
 pub const LIST: RequestId = RequestId(0);
@@ -32,48 +27,25 @@ pub fn slo(request: Option<RequestId>, text: &str, metric: Metric, op: CmpOp, t:
 }
 
 /// A plan with three request names (`list products`, `add to cart`, `POST /login`)
-/// and the given SLOs.
+/// and the given SLOs (set after compiling, so that tests choose their exact values).
 pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
-    CompiledPlan {
-        name: "shop".into(),
-        source: PathBuf::from("plans/shop.yaml"),
-        target: "http://127.0.0.1:8080".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 10,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(10)),
-            iterations: None,
-        },
-        flows: Vec::new(),
-        requests: vec![
-            RequestInfo {
-                name: "list products".into(),
-                call: CallType::Http(Method::GET),
-            },
-            RequestInfo {
-                name: "add to cart".into(),
-                call: CallType::Http(Method::POST),
-            },
-            RequestInfo {
-                name: "POST /login".into(),
-                call: CallType::Http(Method::POST),
-            },
-        ],
-        expectations: vec![ExpectInfo {
-            request: CART,
-            description: "status 201".into(),
-        }],
-        captures: vec![CaptureInfo {
-            request: LIST,
-            description: "capture product from $.items[0].id".into(),
-        }],
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos,
-        fingerprint: Default::default(),
-    }
+    let mut plan = TestPlan::new()
+        .name("shop")
+        .source("plans/shop.yaml")
+        .target("http://127.0.0.1:8080")
+        .closed(10, Duration::from_secs(10))
+        .flow(
+            "- get: /products
+  name: list products
+  capture: { product: '$.items[0].id' }
+- post: /cart
+  name: add to cart
+  expect: { status: 201 }
+- post: /login",
+        )
+        .compile();
+    plan.slos = slos;
+    plan
 }
 
 /// A finished 10-second run: `list products` 100 requests at 10..=19 ms (none

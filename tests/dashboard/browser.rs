@@ -66,16 +66,43 @@ async fn in_a_browser_the_page_charts_the_run_and_steers_it() {
     );
     // Let a few more seconds of data arrive for a readable screenshot.
     browser.set_window(1600, 1250).await;
+    // The theme button switches the theme, both ways: the page's own handler sets it.
+    let theme = "return document.documentElement.dataset.theme || 'light';";
+    let before = browser.eval(theme).await;
+    let other = if before == "dark" { "light" } else { "dark" };
+    let shot = |theme: &str| match theme {
+        "dark" => "browser-dashboard.png",
+        _ => "browser-dashboard-light.png",
+    };
     browser
-        .eval("document.getElementById('theme-btn').click(); document.documentElement.dataset.theme = 'dark'; return true;")
+        .eval("document.getElementById('theme-btn').click(); return true;")
+        .await;
+    browser
+        .wait_for(
+            "the other theme",
+            &format!("return (document.documentElement.dataset.theme || 'light') === '{other}';"),
+            wait,
+        )
         .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    save_screenshot("browser-dashboard.png", &browser.screenshot().await);
+    save_screenshot(shot(other), &browser.screenshot().await);
     browser
-        .eval("document.getElementById('theme-btn').click(); return document.documentElement.dataset.theme;")
+        .eval("document.getElementById('theme-btn').click(); return true;")
         .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    save_screenshot("browser-dashboard-light.png", &browser.screenshot().await);
+    browser
+        .wait_for(
+            "the first theme again",
+            &format!(
+                "return (document.documentElement.dataset.theme || 'light') === '{}';",
+                before.as_str().unwrap_or("light")
+            ),
+            wait,
+        )
+        .await;
+    save_screenshot(
+        shot(before.as_str().unwrap_or("light")),
+        &browser.screenshot().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,19 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
         .await;
     let r = control(&http, &base, json!({"action": "reset"})).await;
     assert_eq!(r.status(), 202);
+    // The reset took effect: the stream starts the charts over (a new epoch).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no snapshot after the reset restarted the series"
+        );
+        let (name, data) = sse.next(left).await;
+        if name == "snap" && data["reset"] == true {
+            break;
+        }
+    }
     let r = control(&http, &base, json!({"action": "stop"})).await;
     assert_eq!(r.status(), 202);
     sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")

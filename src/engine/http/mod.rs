@@ -91,7 +91,7 @@ impl HttpShared {
     pub fn new(config: &HttpConfig) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
-                tls: Arc::new(tls::client_config(config.insecure)?),
+                tls: Arc::new(tls::client_config(config.insecure, &config.extra_roots)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
                 implementation: config.client,
