@@ -48,16 +48,8 @@ pub struct CompileOptions {
 
 /// Reads and compiles a plan file.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<CompiledPlan, PlanErrors> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => compile_str(&text, path, opts),
-            Err(_) => Err(PlanErrors::whole_file(path, "the plan is not UTF-8 text")),
-        },
-        Err(e) => Err(PlanErrors::whole_file(
-            path,
-            format!("cannot read the plan: {e}"),
-        )),
-    }
+    let text = crate::plan::read_source(path)?;
+    compile_str(&text, path, opts)
 }
 
 /// Compiles plan text; `path` names it in messages, decides the format by extension,
