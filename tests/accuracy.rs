@@ -123,6 +123,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        limits: Default::default(),
     }
 }
 

@@ -74,6 +74,7 @@ fn plan() -> CompiledPlan {
         captures: Vec::new(),
         slots: Vec::new(),
         feeders: Vec::new(),
+        limits: Default::default(),
         slos: vec![
             slo_at(
                 None,

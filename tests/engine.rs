@@ -130,6 +130,7 @@ fn plan(load: Load, flows: Vec<Flow>, requests: usize) -> Arc<CompiledPlan> {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        limits: Default::default(),
     })
 }
 

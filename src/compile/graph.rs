@@ -39,6 +39,16 @@ pub struct CompiledPlan {
     pub feeders: Vec<Feeder>,
     /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
     pub slos: Vec<Slo>,
+    /// `defaults.max_response_head` / `max_response_body`, when the plan sets them.
+    pub limits: ResponseLimits,
+}
+
+/// The largest response the plan accepts; `None` keeps the engine's default
+/// ([`crate::engine::config::DEFAULT_HEAD_LIMIT`], `DEFAULT_BODY_LIMIT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseLimits {
+    pub head: Option<usize>,
+    pub body: Option<usize>,
 }
 
 /// Index into [`CompiledPlan::requests`].

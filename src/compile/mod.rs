@@ -101,6 +101,7 @@ struct Compiler<'a> {
     default_timeout: Duration,
     /// The target was given but is unusable (already reported).
     target_failed: bool,
+    limits: graph::ResponseLimits,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -126,6 +127,7 @@ impl<'a> Compiler<'a> {
             default_header_feeders: Vec::new(),
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
+            limits: graph::ResponseLimits::default(),
         }
     }
 
@@ -153,6 +155,7 @@ impl<'a> Compiler<'a> {
             slots: std::mem::take(&mut self.slots),
             feeders: std::mem::take(&mut self.feeders),
             slos,
+            limits: self.limits,
         }
     }
 
@@ -336,6 +339,20 @@ impl<'a> Compiler<'a> {
             && let Some(t) = self.duration(t)
         {
             self.default_timeout = t;
+        }
+        for (size, limit) in [
+            (&d.max_response_head, &mut self.limits.head),
+            (&d.max_response_body, &mut self.limits.body),
+        ] {
+            if let Some(size) = size {
+                match units::parse_size(&size.value.0) {
+                    Ok(bytes) => *limit = Some(bytes),
+                    Err(m) => self.diags.push(
+                        Diag::new(size.pos, m)
+                            .help("sizes look like `64KiB`, `10MiB` or `1048576` (bytes)"),
+                    ),
+                }
+            }
         }
         if let Some(headers) = &d.headers {
             let no_captures = HashMap::new();

@@ -82,6 +82,11 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
         return Err(RunError::NoFlows);
     }
     let feeders = Arc::new(Feeders::load(&plan)?);
+    let config = EngineConfig {
+        head_limit: plan.limits.head.unwrap_or(config.head_limit),
+        body_limit: plan.limits.body.unwrap_or(config.body_limit),
+        ..config
+    };
     let http = HttpShared::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -23,7 +23,8 @@ pub enum FailureKind {
     Connect,
     /// The response was not valid HTTP.
     Protocol,
-    /// The response body was larger than the body limit.
+    /// The response was larger than its limit: the body past `max_response_body`, or
+    /// the head past `max_response_head` (the name predates the head limit).
     BodyTooLarge,
     /// More redirects than the limit.
     TooManyRedirects,
@@ -53,7 +54,7 @@ impl FailureKind {
             FailureKind::Tls => "TLS error".into(),
             FailureKind::Connect => "connection failed".into(),
             FailureKind::Protocol => "protocol error (invalid HTTP response)".into(),
-            FailureKind::BodyTooLarge => "response body too large".into(),
+            FailureKind::BodyTooLarge => "response too large".into(),
             FailureKind::TooManyRedirects => "too many redirects".into(),
             FailureKind::Status(s) => format!("HTTP {s}"),
             FailureKind::Expect(id) => match plan.expectations.get(id.0 as usize) {

@@ -72,6 +72,7 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos,
+        limits: Default::default(),
     }
 }
 

@@ -222,6 +222,7 @@ pub fn plan(slots: &[&str]) -> CompiledPlan {
             .collect(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        limits: Default::default(),
     }
 }
 

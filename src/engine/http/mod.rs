@@ -65,6 +65,7 @@ pub struct HttpShared {
 struct SharedInner {
     tls: Arc<rustls::ClientConfig>,
     body_limit: usize,
+    head_limit: usize,
     max_redirects: u32,
     implementation: Implementation,
 }
@@ -115,6 +116,7 @@ impl HttpShared {
             inner: Arc::new(SharedInner {
                 tls: Arc::new(tls::client_config(config.insecure)?),
                 body_limit: config.body_limit,
+                head_limit: config.head_limit,
                 max_redirects: config.max_redirects,
                 implementation,
             }),
@@ -135,6 +137,11 @@ impl HttpShared {
     /// Response bodies larger than this fail with [`FailureKind::BodyTooLarge`].
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// Response heads larger than this fail with [`FailureKind::BodyTooLarge`] too.
+    pub fn head_limit(&self) -> usize {
+        self.inner.head_limit
     }
 
     /// Redirects followed per request before [`FailureKind::TooManyRedirects`].
