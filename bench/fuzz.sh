@@ -5,7 +5,8 @@
 #   bench/fuzz.sh [CASES] [SEED]    (defaults: 1000000 cases, seed 1)
 #
 # Environment: FUZZ_PROFILE (cargo profile, default release; CI uses dev to reuse the
-# test build), FUZZ_OUT (where a panicking input is written, default fuzz-failures/).
+# test build), FUZZ_SECONDS (stop after this long, whatever CASES says), FUZZ_OUT
+# (where a panicking input is written, default fuzz-failures/).
 # Replay one case with: cargo run --release --example fuzz_plans -- --seed S --case N
 # Exit status: 0 no panic, 1 a panic (its input is in FUZZ_OUT), 2 usage.
 set -euo pipefail
@@ -20,5 +21,7 @@ PROFILE=${FUZZ_PROFILE:-release}
 cargo build --quiet --profile "$PROFILE" --example fuzz_plans
 dir=$PROFILE
 [[ $PROFILE == dev ]] && dir=debug
+limit=()
+[[ -z ${FUZZ_SECONDS:-} ]] || limit=(--max-seconds "$FUZZ_SECONDS")
 exec "${CARGO_TARGET_DIR:-target}/$dir/examples/fuzz_plans" \
-	--cases "$CASES" --seed "$SEED" --out "${FUZZ_OUT:-fuzz-failures}"
+	--cases "$CASES" --seed "$SEED" --out "${FUZZ_OUT:-fuzz-failures}" "${limit[@]}"

@@ -10,7 +10,7 @@
 //! then a billion-laughs expansion) or TOML, and some cases also get text mutations
 //! (bytes cut, repeated, or syntax characters inserted).
 //!
-//! Usage: `fuzz_plans [--cases N] [--seed S] [--case N] [--out DIR] [--slow-ms MS] [--print yes]`
+//! Usage: `fuzz_plans [--cases N] [--seed S] [--case N] [--out DIR] [--slow-ms MS] [--print yes] [--max-seconds S]`
 //! A panic's input is written to `DIR/panic-<seed>-<case>.<ext>` (default DIR:
 //! `fuzz-failures`) and the exit status is 1.
 
@@ -38,13 +38,20 @@ fn main() {
         Some(n) => n..n + 1,
         None => 0..args.cases,
     };
-    let total = cases.end - cases.start;
     let start = Instant::now();
+    let mut total = 0u64;
     let mut panics = 0u64;
     let mut slow = 0u64;
     let mut compiled = 0u64;
     let mut last_report = Instant::now();
     for n in cases {
+        if args
+            .max_seconds
+            .is_some_and(|max| start.elapsed().as_secs() >= max)
+        {
+            break;
+        }
+        total += 1;
         let case = make_case(&seeds, &vocabulary, args.seed, n);
         let path = PathBuf::from(format!("/nonexistent/fuzz/plan.{}", case.ext));
         if args.print {
@@ -83,10 +90,9 @@ fn main() {
         }
         if last_report.elapsed().as_secs() >= 30 {
             last_report = Instant::now();
-            let done = n + 1 - (args.case.unwrap_or(0));
             eprintln!(
-                "  {done} cases, {:.0} cases/s",
-                done as f64 / start.elapsed().as_secs_f64()
+                "  {total} cases, {:.0} cases/s",
+                total as f64 / start.elapsed().as_secs_f64()
             );
         }
     }
@@ -110,6 +116,8 @@ struct Args {
     slow_ms: u64,
     /// `--print yes`: write each case's text to stdout (to look at one with `--case`).
     print: bool,
+    /// Stop after this many seconds even if cases remain (a bounded CI run).
+    max_seconds: Option<u64>,
 }
 
 impl Args {
@@ -121,6 +129,7 @@ impl Args {
             out: PathBuf::from("fuzz-failures"),
             slow_ms: 1000,
             print: false,
+            max_seconds: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -130,6 +139,9 @@ impl Args {
                 "--seed" => a.seed = value.parse().unwrap_or_else(|_| usage(&flag)),
                 "--case" => a.case = Some(value.parse().unwrap_or_else(|_| usage(&flag))),
                 "--out" => a.out = PathBuf::from(value),
+                "--max-seconds" => {
+                    a.max_seconds = Some(value.parse().unwrap_or_else(|_| usage(&flag)))
+                }
                 "--print" => a.print = value == "yes",
                 "--slow-ms" => a.slow_ms = value.parse().unwrap_or_else(|_| usage(&flag)),
                 _ => usage(&flag),
@@ -148,6 +160,8 @@ fn usage(flag: &str) -> ! {
 
 /// A plan the fuzzer starts from: its text, format and tree.
 struct Seed {
+    /// It compiles as it is.
+    valid: bool,
     text: String,
     format: Format,
     tree: Value,
@@ -173,7 +187,13 @@ fn load_seeds() -> Vec<Seed> {
                 continue;
             };
             let tree = to_json(&text, format).unwrap_or(Value::Null);
-            seeds.push(Seed { text, format, tree });
+            let valid = compile_str(&text, &path, &CompileOptions::default()).is_ok();
+            seeds.push(Seed {
+                valid,
+                text,
+                format,
+                tree,
+            });
         }
     }
     seeds
@@ -236,7 +256,13 @@ struct Case {
 
 fn make_case(seeds: &[Seed], vocabulary: &[String], seed: u64, n: u64) -> Case {
     let mut rng = Rng::new(seed, n);
-    let s = rng.pick(seeds);
+    // Valid seeds three times in four: their mutants reach deeper into the compiler.
+    let valid: Vec<&Seed> = seeds.iter().filter(|s| s.valid).collect();
+    let s = if rng.chance(75) && !valid.is_empty() {
+        *rng.pick(&valid)
+    } else {
+        rng.pick(seeds)
+    };
     // One case in ten mutates the seed's own text (block style, comments, TOML tables).
     if rng.chance(10) {
         let ext = match s.format {
@@ -249,7 +275,9 @@ fn make_case(seeds: &[Seed], vocabulary: &[String], seed: u64, n: u64) -> Case {
         };
     }
     let mut tree = s.tree.clone();
-    for _ in 0..1 + rng.below(6) {
+    // Mostly one mutation, so many cases stay valid enough to reach the later checks.
+    let mutations = if rng.chance(60) { 1 } else { 2 + rng.below(5) };
+    for _ in 0..mutations {
         mutate(&mut rng, &mut tree, vocabulary, seeds);
     }
     let (mut text, ext) = if rng.chance(15) {
@@ -494,26 +522,43 @@ fn mutate(rng: &mut Rng, tree: &mut Value, vocabulary: &[String], seeds: &[Seed]
 fn emit_yaml(rng: &mut Rng, tree: &Value) -> String {
     let mut out = String::new();
     let mut anchors = 0;
+    // A billion-laughs expansion, as variables (any value is allowed there, so the
+    // plan may stay valid and the compiler walks the expansion).
+    let mut laughs = String::new();
     if rng.chance(5) {
         let width = 2 + rng.below(9);
         let depth = 1 + rng.below(9);
-        out.push_str("x-lol0: &lol0 [");
-        out.push_str(&vec!["lol"; width].join(", "));
-        out.push_str("]\n");
+        laughs.push_str("lol0: &lol0 [");
+        laughs.push_str(&vec!["lol"; width].join(", "));
+        laughs.push(']');
         for d in 1..depth {
-            out.push_str(&format!("x-lol{d}: &lol{d} ["));
-            out.push_str(&vec![format!("*lol{}", d - 1); width].join(", "));
-            out.push_str("]\n");
+            laughs.push_str(&format!(", lol{d}: &lol{d} ["));
+            laughs.push_str(&vec![format!("*lol{}", d - 1); width].join(", "));
+            laughs.push(']');
         }
-        // The expansion is used inside the plan too, where the compiler walks it.
-        out.push_str(&format!("x-use: *lol{}\n", depth - 1));
     }
     match tree {
         Value::Object(m) => {
+            if !laughs.is_empty() && !m.contains_key("vars") {
+                out.push_str(&format!("vars: {{{laughs}}}\n"));
+            }
             for (k, v) in m {
                 emit_key(&mut out, rng, k);
                 out.push_str(": ");
-                emit(&mut out, rng, v, &mut anchors);
+                match v {
+                    Value::Object(vars) if k == "vars" && !laughs.is_empty() => {
+                        out.push('{');
+                        out.push_str(&laughs);
+                        for (k, v) in vars {
+                            out.push_str(", ");
+                            emit_key(&mut out, rng, k);
+                            out.push_str(": ");
+                            emit(&mut out, rng, v, &mut anchors);
+                        }
+                        out.push('}');
+                    }
+                    v => emit(&mut out, rng, v, &mut anchors),
+                }
                 out.push('\n');
             }
         }

@@ -130,3 +130,44 @@ fn deep_nesting_is_refused_in_yaml_and_toml() {
     ));
     assert!(m.stderr.contains("deep.toml:3:"), "{}", m.stderr);
 }
+
+/// Request names are fixed when the plan compiles (a step's `name`, or its URL as
+/// written, before templating): a path made distinct per request by a template still
+/// counts under one name, so the stats can never grow with the number of URLs.
+#[test]
+fn templated_urls_keep_one_request_name_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "careless.yaml",
+        "name: careless\nload: { users: 4, duration: 2s }\nflows:\n  - name: f\n    steps:\n\
+         \x20     - get: \"/products/{{ rand(1, 1000000) }}\"\n\
+         \x20     - get: \"/health?id={{ uuid() }}\"\n",
+    );
+    let report = dir.path().join("report.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swarm"));
+    cmd.arg("check")
+        .arg(&plan)
+        .args(["--demo", "--progress", "none", "--json"])
+        .arg(&report)
+        .env("NO_COLOR", "1");
+    let m = run_measured(&mut cmd, Duration::from_secs(120));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&report)
+            .unwrap_or_else(|e| panic!("no report ({e}): {}", m.stderr)),
+    )
+    .unwrap();
+    let names: Vec<&str> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["GET /products/{{ rand(1, 1000000) }}", "GET /health"],
+        "{}",
+        m.stderr
+    );
+    assert!(json["total"]["count"].as_u64().unwrap() > 10, "{json}");
+}
