@@ -91,13 +91,15 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
             think: None,
             pace: None,
             setup: Vec::new(),
-            steps: vec![Step::Request(Box::new(RequestStep {
+            steps: vec![Step::Call(Box::new(Call {
                 request: RequestId(0),
-                method: Method::GET,
-                url: Template::literal(url),
-                headers: Vec::new(),
-                query: Vec::new(),
-                body: None,
+                kind: CallKind::Http(HttpCall {
+                    method: Method::GET,
+                    url: Template::literal(url),
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                    body: None,
+                }),
                 timeout: Duration::from_secs(30),
                 expect: Expect {
                     status: Some(StatusExpect {
@@ -113,7 +115,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         }],
         requests: vec![RequestInfo {
             name: "GET /".into(),
-            method: Method::GET,
+            call: CallType::Http(Method::GET),
         }],
         expectations: vec![ExpectInfo {
             request: RequestId(0),
@@ -146,7 +148,7 @@ fn open(rate: RateShape, max_users: u32, duration: Option<Duration>) -> Load {
     }
 }
 
-/// Runs a plan to its end on one worker thread and returns the final snapshot.
+/// Runs a plan to its end on one thread and returns the final snapshot.
 async fn run(plan: CompiledPlan) -> Arc<Snapshot> {
     let config = EngineConfig {
         threads: 1,

@@ -29,8 +29,8 @@ use crate::plan::node::{Kind, Node};
 use crate::plan::raw::RawPlan;
 use crate::plan::{Diag, Format, PlanErrors};
 use graph::{
-    CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo, SlotId,
-    SlotInfo, Template,
+    CallKind, CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo,
+    SlotId, SlotInfo, Template,
 };
 
 /// Command-line overrides applied while compiling.
@@ -363,14 +363,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// The id of a request name, adding it on first use.
-    fn request_id(&mut self, name: &str, method: &http::Method) -> RequestId {
+    fn request_id(&mut self, name: &str, kind: &CallKind) -> RequestId {
         if let Some(id) = self.request_ids.get(name) {
             return *id;
         }
         let id = RequestId(self.requests.len() as u32);
         self.requests.push(RequestInfo {
             name: name.to_owned(),
-            method: method.clone(),
+            call: kind.call_type(),
         });
         self.request_ids.insert(name.to_owned(), id);
         id

@@ -147,7 +147,7 @@ impl Hub {
 /// Turns one run's snapshots into frames, until the final snapshot arrives (from
 /// `done` or [`Hub::finish_current`]) or the dashboard goes away.
 ///
-/// A run that fails (a worker panicked) ends its snapshot stream without a final
+/// A run that fails (a thread panicked) ends its snapshot stream without a final
 /// snapshot, its last one still saying running. The run is then shown as stopped, so
 /// the page does not spin forever and `swarm ui` can start another run.
 async fn produce_frames(

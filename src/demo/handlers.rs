@@ -18,10 +18,30 @@ use super::catalog;
 /// Longest pause `/slow` grants, so a typo cannot hang a client for hours.
 const MAX_SLOW_MS: u64 = 60_000;
 
+/// `/capacity` serves this many requests at a time...
+pub const CAPACITY_SLOTS: usize = 8;
+/// ...each taking this long, and queues the rest: a known capacity of
+/// `CAPACITY_SLOTS * 1000 / CAPACITY_MS` = 400 requests/s, past which latency grows
+/// without bound. A capacity search against it has a real knee to find.
+pub const CAPACITY_MS: u64 = 20;
+
 /// Signs and checks tokens. The key is random per server, so tokens from another
 /// server (or a restarted one) are refused, as a real shop would.
 #[derive(Clone)]
 struct Keys(Arc<RandomState>);
+
+/// The demo's shared state: the token key, and the slots of `/capacity`.
+#[derive(Clone)]
+struct Shop {
+    keys: Keys,
+    capacity: Arc<tokio::sync::Semaphore>,
+}
+
+impl axum::extract::FromRef<Shop> for Keys {
+    fn from_ref(shop: &Shop) -> Keys {
+        shop.keys.clone()
+    }
+}
 
 impl Keys {
     fn mac(&self, user_hex: &str, nonce: &str) -> u64 {
@@ -63,7 +83,11 @@ pub(super) fn router() -> Router {
         .route("/slow", get(slow))
         .route("/flaky", get(flaky))
         .route("/status/{code}", get(status))
-        .with_state(Keys(Arc::new(RandomState::new())))
+        .route("/capacity", get(capacity))
+        .with_state(Shop {
+            keys: Keys(Arc::new(RandomState::new())),
+            capacity: Arc::new(tokio::sync::Semaphore::new(CAPACITY_SLOTS)),
+        })
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -174,6 +198,18 @@ async fn slow(Query(q): Query<HashMap<String, String>>) -> Response {
     axum::Json(json!({ "slept_ms": ms })).into_response()
 }
 
+/// Waits for one of the [`CAPACITY_SLOTS`] slots (in arrival order: tokio's semaphore
+/// is fair), holds it for [`CAPACITY_MS`], and reports how long it queued.
+async fn capacity(State(shop): State<Shop>) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let Ok(_slot) = shop.capacity.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    let queued_ms = arrived.elapsed().as_millis() as u64;
+    tokio::time::sleep(Duration::from_millis(CAPACITY_MS)).await;
+    axum::Json(json!({ "queued_ms": queued_ms, "served_ms": CAPACITY_MS })).into_response()
+}
+
 async fn flaky(Query(q): Query<HashMap<String, String>>) -> Response {
     let p = match q.get("fail").map(|v| v.trim().parse::<f64>()) {
         None => 0.5,
@@ -216,5 +252,46 @@ mod tests {
         assert_eq!(keys.verify("616c696365.00.00"), None);
         assert_eq!(keys.verify(""), None);
         assert_eq!(keys.verify("zz.zz.zz.zz"), None);
+    }
+}
+
+#[cfg(test)]
+mod capacity_tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// `/capacity` never serves more than its slots at once: 80 requests sent together
+    /// take at least 80 / 8 slots x 20 ms = 200 ms, however fast the machine. (Without
+    /// the semaphore they all finish in about 20 ms.) Only a lower bound is asserted.
+    #[tokio::test]
+    async fn capacity_serves_a_fixed_number_at_a_time() {
+        let server = crate::demo::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = server.addr;
+        let n = 10 * CAPACITY_SLOTS as u64;
+        let started = Instant::now();
+        let answers = futures_util::future::join_all((0..n).map(|_| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            conn.write_all(b"GET /capacity HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n")
+                .await
+                .expect("send");
+            let mut answer = String::new();
+            conn.read_to_string(&mut answer).await.expect("answer");
+            answer
+        }))
+        .await;
+        for a in &answers {
+            assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+            assert!(a.contains(&format!("\"served_ms\":{CAPACITY_MS}")), "{a}");
+        }
+        let elapsed = started.elapsed();
+        let floor = Duration::from_millis(n / CAPACITY_SLOTS as u64 * CAPACITY_MS);
+        assert!(
+            elapsed >= floor,
+            "{n} requests in {elapsed:?}, under {floor:?}"
+        );
     }
 }

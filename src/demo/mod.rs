@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 
 pub use catalog::{PAGE_SIZE, PRODUCTS};
+pub use handlers::{CAPACITY_MS, CAPACITY_SLOTS};
 
 /// A running demo server. It stops when dropped.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The engine: the only async part. Schedules virtual users, sends HTTP, measures.
 //!
-//! [`start`] loads the run's data, starts one worker thread per core (each a
+//! [`start`] loads the run's data, starts one thread per core (each a
 //! current-thread tokio runtime running its share of the users) and a controller task
 //! on the caller's runtime. The returned [`RunHandle`] steers the run with
 //! [`Control`] messages, watches it through [`Snapshot`]s published about every
@@ -17,6 +17,7 @@ pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
+pub mod session;
 mod user;
 
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use tokio::sync::{mpsc, watch};
 use self::config::EngineConfig;
 use self::control::Control;
 use self::feeder::{FeederError, Feeders};
-use self::http::{HttpSetupError, HttpShared};
+use self::http::HttpSetupError;
+use self::session::Protocols;
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 
@@ -39,12 +41,12 @@ pub enum RunError {
     Http(#[from] HttpSetupError),
     #[error("the plan has no flows")]
     NoFlows,
-    #[error("could not start a worker thread: {0}")]
+    #[error("could not start a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("the engine must be started inside a tokio runtime")]
     NoRuntime,
-    #[error("a worker thread panicked")]
-    WorkerPanicked,
+    #[error("a thread panicked")]
+    ThreadPanicked,
     #[error("the engine's controller task failed")]
     Lost,
 }
@@ -75,19 +77,18 @@ impl RunHandle {
 }
 
 /// Starts running `plan`. Call inside a tokio runtime: the controller runs on it,
-/// while the users run on dedicated worker threads.
+/// while the users run on dedicated threads.
 pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle, RunError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| RunError::NoRuntime)?;
     if plan.flows.is_empty() {
         return Err(RunError::NoFlows);
     }
     let feeders = Arc::new(Feeders::load(&plan)?);
-    let config = EngineConfig {
-        head_limit: plan.limits.head.unwrap_or(config.head_limit),
-        body_limit: plan.limits.body.unwrap_or(config.body_limit),
-        ..config
-    };
-    let http = HttpShared::new(&config)?;
+    // The plan's `defaults.max_response_*` win over the engine's defaults.
+    let mut config = config;
+    config.http.head_limit = plan.limits.head.unwrap_or(config.http.head_limit);
+    config.http.body_limit = plan.limits.body.unwrap_or(config.http.body_limit);
+    let protocols = Protocols::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -96,7 +97,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
     let (snap_tx, snap_rx) =
         watch::channel(Arc::new(Snapshot::empty(plan.requests.len(), planned)));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let controller = schedule::launch(plan, http, feeders, threads, control_rx, snap_tx)?;
+    let controller = schedule::launch(plan, protocols, feeders, threads, control_rx, snap_tx)?;
     let task = runtime.spawn(controller.run());
     Ok(RunHandle {
         control: control_tx,

@@ -1,7 +1,7 @@
-//! Per-thread recording: every virtual user on a worker thread records into that
+//! Per-thread recording: every virtual user on a thread records into that
 //! thread's one [`Recorder`] (shared through an `Rc`, never a lock): one HDR
 //! histogram per request name per thread, never one per user. About once a second
-//! the worker takes the recorded [`Delta`] and sends it to the aggregator, which sends
+//! the thread takes the recorded [`Delta`] and sends it to the aggregator, which sends
 //! the emptied delta back for reuse, so recording allocates nothing in steady state.
 
 use std::sync::mpsc::Receiver;
@@ -12,7 +12,7 @@ use crate::metrics::aggregate::Delta;
 use crate::metrics::failure::FailureKind;
 use crate::metrics::stats::record_latency;
 
-/// What one worker thread measured since its last flush.
+/// What one thread measured since its last flush.
 #[derive(Debug)]
 pub struct Recorder {
     current: Delta,

@@ -1,6 +1,6 @@
 //! The virtual-user loop: `setup` once, `steps` again and again, `teardown` once when
 //! the user stops; flow `think` between steps, explicit think steps, and `pace`.
-//! Also one open-model iteration on a pooled user. Users of one worker thread share
+//! Also one open-model iteration on a pooled user. Users of one thread share
 //! a [`UserEnv`] through an `Rc`; nothing here takes a lock.
 //!
 //! Stopping: a user checks its stop signal between steps, so a stopping user finishes
@@ -18,21 +18,22 @@ use rand::RngExt;
 use tokio::sync::Notify;
 
 use super::feeder::{Feeders, Take};
-use super::http::HttpShared;
 use super::recorder::Recorder;
 use super::request::{VuContext, execute};
-use super::schedule::{RunShared, WorkerShared};
+use super::schedule::{RunShared, ThreadShared};
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
-/// What every user of one worker thread shares.
+/// What every user of one thread shares.
 pub(crate) struct UserEnv {
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    /// Each protocol's settings, from which every user gets its sessions.
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub recorder: RefCell<Recorder>,
     pub run: Arc<RunShared>,
-    pub worker: Arc<WorkerShared>,
+    pub thread: Arc<ThreadShared>,
     /// The run is ending: every user stops after its in-flight request.
     pub halt: Cell<bool>,
     pub halt_notify: Notify,
@@ -116,7 +117,7 @@ impl UserSignal {
     }
 }
 
-/// A virtual user: its HTTP context (cookies, connections, captures) and flow.
+/// A virtual user: its context (sessions per protocol, captures) and flow.
 pub(crate) struct User {
     pub ctx: VuContext,
     pub flow: usize,
@@ -130,7 +131,7 @@ pub(crate) struct User {
 impl User {
     pub fn new(index: u32, flow: usize, env: &UserEnv) -> User {
         User {
-            ctx: VuContext::new(index, &env.plan, &env.http),
+            ctx: VuContext::new(index, &env.plan, &env.protocols),
             flow,
             ready: false,
             signal: Rc::new(UserSignal::default()),
@@ -169,7 +170,7 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 
 /// The closed model's user task: setup, iterations until stopped, teardown.
 pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
-    env.worker.active.fetch_add(1, Ordering::Relaxed);
+    env.thread.active.fetch_add(1, Ordering::Relaxed);
     let flow = &env.plan.flows[user.flow];
     // Under `iterations`, a ramp-down lets the iteration finish.
     let heed = if env.run.iterations.is_some() {
@@ -198,7 +199,7 @@ pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     if ran != Ran::Exhausted {
         teardown(&env, &mut user, flow).await;
     }
-    env.worker.active.fetch_sub(1, Ordering::Relaxed);
+    env.thread.active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
@@ -291,8 +292,8 @@ async fn run_steps(
                     return Ran::Stopped;
                 }
             }
-            Step::Request(req) => {
-                for f in &req.feeders {
+            Step::Call(call) => {
+                for f in &call.feeders {
                     let Some(slot) = user.ctx.rows.get_mut(f.0 as usize) else {
                         continue;
                     };
@@ -308,10 +309,10 @@ async fn run_steps(
                     }
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
-                let out = execute(req, &mut user.ctx, &env.http, start).await;
+                let out = execute(call, &mut user.ctx, start).await;
                 env.recorder
                     .borrow_mut()
-                    .request(req.request, out.latency, out.bytes, out.result);
+                    .request(call.request, out.latency, out.bytes, out.result);
                 if let Some(t) = think
                     && !pause(env, user, Instant::now() + pick(t), heed).await
                 {
@@ -371,14 +372,14 @@ mod tests {
     #[test]
     fn an_idle_user_task_stays_small() {
         let plan = Arc::new(crate::report::fixture::plan(Vec::new()));
-        let http = HttpShared::new(&Default::default()).unwrap();
+        let protocols = Protocols::new(&Default::default()).unwrap();
         let env = Rc::new(UserEnv {
             plan: plan.clone(),
-            http,
+            protocols,
             feeders: Arc::new(Feeders::load(&plan).unwrap()),
             recorder: RefCell::new(Recorder::new(0, std::sync::mpsc::channel().1)),
             run: Arc::new(RunShared::for_tests()),
-            worker: Default::default(),
+            thread: Default::default(),
             halt: Default::default(),
             halt_notify: Default::default(),
             live: Default::default(),

@@ -1,8 +1,8 @@
-//! The aggregator: merges the per-thread deltas that worker threads send about once
+//! The aggregator: merges the per-thread deltas that threads send about once
 //! a second into cumulative totals and a per-second time series, and renders
 //! [`Snapshot`]s. It runs on one task; nothing here is shared between threads.
 //!
-//! Deltas are labelled with the second of the run they cover (workers flush on whole
+//! Deltas are labelled with the second of the run they cover (threads flush on whole
 //! seconds since the run's origin), so a delta that arrives late still lands in its
 //! own series point. Points stay open (with a histogram, so their percentiles are
 //! exact) for a few seconds, then are finalised. The series is kept bounded: once it
@@ -23,7 +23,7 @@ pub const MAX_SERIES_POINTS: usize = 600;
 /// How many seconds a series point stays open for late deltas.
 const OPEN_SECONDS: u64 = 3;
 
-/// What one worker thread measured since its previous delta.
+/// What one thread measured since its previous delta.
 #[derive(Debug, Clone)]
 pub struct Delta {
     /// The stats epoch (bumped by every reset); stale deltas are discarded.
@@ -115,7 +115,7 @@ impl Aggregator {
         }
     }
 
-    /// The current stats epoch: workers tag their deltas with it.
+    /// The current stats epoch: threads tag their deltas with it.
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -125,7 +125,7 @@ impl Aggregator {
         self.iterations
     }
 
-    /// Adds a worker's delta. Deltas of an older epoch (before a reset) are ignored.
+    /// Adds a thread's delta. Deltas of an older epoch (before a reset) are ignored.
     pub fn merge(&mut self, delta: &Delta) {
         if delta.epoch != self.epoch {
             return;
@@ -184,7 +184,7 @@ impl Aggregator {
     }
 
     /// Finalises every open point; the run ended `elapsed` after the origin. What
-    /// workers recorded after that (requests finishing while the run drained) is
+    /// threads recorded after that (requests finishing while the run drained) is
     /// folded into the last point.
     pub fn finish(&mut self, elapsed: Duration, users: u32) {
         let end = elapsed.as_secs_f64();
@@ -339,7 +339,7 @@ fn merge_points(a: &SeriesPoint, b: &SeriesPoint) -> SeriesPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::failure::FailureKind;
+    use crate::metrics::failure::{FailureKind, TransportFailure};
 
     fn delta(second: u64, n: u64, ms: u64) -> Delta {
         let mut d = Delta::new(2);
@@ -347,7 +347,11 @@ mod tests {
         for _ in 0..n {
             d.requests[0].record(Duration::from_millis(ms), 10, Ok(()));
         }
-        d.requests[1].record(Duration::from_millis(ms), 0, Err(FailureKind::Timeout));
+        d.requests[1].record(
+            Duration::from_millis(ms),
+            0,
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
+        );
         d.iterations = n;
         d
     }

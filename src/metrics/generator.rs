@@ -1,10 +1,10 @@
 //! The generator watches itself: its own CPU use (from `/proc/self/stat`) and the
-//! scheduling lag its worker threads measured, turned into [`GeneratorHealth`] with a
+//! scheduling lag its threads measured, turned into [`GeneratorHealth`] with a
 //! plain-language verdict when the generator is saturated and its numbers cannot be
 //! trusted.
 //!
 //! Thresholds (documented in `docs/engine.md`):
-//! - CPU: the process used at least [`CPU_SATURATED`] of the cores its worker threads
+//! - CPU: the process used at least [`CPU_SATURATED`] of the cores its threads
 //!   can use, over one interval;
 //! - lag: the p99 of scheduling lag over one interval exceeded [`LAG_SATURATED_MS`].
 //!
@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use super::snapshot::GeneratorHealth;
 use super::stats::percentile_ms;
 
-/// Fraction of the worker threads' cores at or above which the generator is saturated.
+/// Fraction of the threads' cores at or above which the generator is saturated.
 pub const CPU_SATURATED: f64 = 0.90;
 /// Interval p99 scheduling lag, in milliseconds, above which the generator is saturated.
 pub const LAG_SATURATED_MS: f64 = 10.0;
@@ -50,7 +50,7 @@ fn parse_stat_cpu(stat: &str) -> Option<f64> {
 /// Tracks the generator's health from one interval to the next.
 #[derive(Debug)]
 pub struct GeneratorMonitor {
-    /// Cores the worker threads can use.
+    /// Cores the threads can use.
     cores: f64,
     last: Option<(Instant, f64)>,
     /// Process CPU seconds when the run started (a process may run several).
@@ -60,12 +60,12 @@ pub struct GeneratorMonitor {
 }
 
 impl GeneratorMonitor {
-    /// A monitor for a run with `workers` worker threads.
-    pub fn new(workers: usize) -> GeneratorMonitor {
+    /// A monitor for a run with `threads` threads.
+    pub fn new(threads: usize) -> GeneratorMonitor {
         let available = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpu = process_cpu_seconds();
         GeneratorMonitor {
-            cores: workers.clamp(1, available) as f64,
+            cores: threads.clamp(1, available) as f64,
             last: cpu.map(|cpu| (Instant::now(), cpu)),
             start_cpu: cpu.unwrap_or(0.0),
             last_percent: 0.0,
@@ -128,7 +128,7 @@ fn judge(at: Duration, cpu_percent: f64, cores: f64, lag_p99_ms: f64) -> Option<
     if cpu_percent >= CPU_SATURATED * cores * 100.0 {
         return Some(format!(
             "the load generator was CPU-bound at {secs}s: it used {cpu_percent:.0}% CPU \
-             of the {cores:.0} core(s) its workers can use; latencies include its own delays"
+             of the {cores:.0} core(s) its threads can use; latencies include its own delays"
         ));
     }
     if lag_p99_ms > LAG_SATURATED_MS {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
@@ -209,21 +209,23 @@ pub enum FailureKindName {
 impl From<&FailureKind> for FailureKindName {
     fn from(kind: &FailureKind) -> Self {
         match kind {
-            FailureKind::Refused => FailureKindName::Refused,
-            FailureKind::Reset => FailureKindName::Reset,
-            FailureKind::Timeout => FailureKindName::Timeout,
-            FailureKind::Dns => FailureKindName::Dns,
-            FailureKind::Tls => FailureKindName::Tls,
-            FailureKind::Connect => FailureKindName::Connect,
-            FailureKind::Protocol => FailureKindName::Protocol,
-            FailureKind::BodyTooLarge => FailureKindName::BodyTooLarge,
-            FailureKind::TooManyRedirects => FailureKindName::TooManyRedirects,
-            FailureKind::Status(_) => FailureKindName::Status,
-            FailureKind::Expect(_) => FailureKindName::Expect,
-            FailureKind::Capture(_) => FailureKindName::Capture,
-            FailureKind::Unset(_) => FailureKindName::Unset,
-            FailureKind::NotJson => FailureKindName::NotJson,
-            FailureKind::InvalidRequest => FailureKindName::InvalidRequest,
+            FailureKind::Transport(TransportFailure::Refused) => FailureKindName::Refused,
+            FailureKind::Transport(TransportFailure::Reset) => FailureKindName::Reset,
+            FailureKind::Transport(TransportFailure::Timeout) => FailureKindName::Timeout,
+            FailureKind::Transport(TransportFailure::Dns) => FailureKindName::Dns,
+            FailureKind::Transport(TransportFailure::Tls) => FailureKindName::Tls,
+            FailureKind::Transport(TransportFailure::Connect) => FailureKindName::Connect,
+            FailureKind::Protocol(ProtocolFailure::InvalidHttp) => FailureKindName::Protocol,
+            FailureKind::Protocol(ProtocolFailure::BodyTooLarge) => FailureKindName::BodyTooLarge,
+            FailureKind::Protocol(ProtocolFailure::TooManyRedirects) => {
+                FailureKindName::TooManyRedirects
+            }
+            FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
+            FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
+            FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
+            FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,
+            FailureKind::Check(CheckFailure::NotJson) => FailureKindName::NotJson,
+            FailureKind::Check(CheckFailure::InvalidRequest) => FailureKindName::InvalidRequest,
         }
     }
 }
@@ -302,7 +304,13 @@ impl JsonReport {
             .iter()
             .zip(&snap.requests)
             .map(|(info, stats)| {
-                request_report(plan, snap, &info.name, Some(info.method.to_string()), stats)
+                request_report(
+                    plan,
+                    snap,
+                    &info.name,
+                    Some(info.call.label().to_owned()),
+                    stats,
+                )
             })
             .collect();
         JsonReport {

@@ -102,7 +102,7 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
     assert_eq!(r.status(), 404);
 }
 
-/// Starts runs that fail the way `PlanLauncher`'s do when a worker thread panics: the
+/// Starts runs that fail the way `PlanLauncher`'s do when a thread panics: the
 /// snapshots stop while the last one still says running, and no final snapshot comes.
 struct FailingLauncher {
     plan: Arc<CompiledPlan>,

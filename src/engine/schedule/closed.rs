@@ -1,7 +1,7 @@
 //! The closed model's load shape: how many users should be running at a given moment.
 //! Stages ramp linearly from 0 between stage targets; `users` with `spawn_rate` (and
 //! a `SetUsers` control message) steer from the current count towards a target at a
-//! rate. The controller samples the curve and the workers follow it.
+//! rate. The controller samples the curve and the threads follow it.
 
 use std::time::Duration;
 

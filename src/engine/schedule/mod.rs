@@ -1,16 +1,16 @@
-//! Scheduling: the controller that runs a plan's load model and the worker threads
+//! Scheduling: the controller that runs a plan's load model and the threads
 //! that carry it out.
 //!
 //! The controller is one task on the caller's runtime. It follows the load shape
 //! (closed: a user count over time; open: an arrival rate), takes [`Control`]
-//! messages, merges the workers' deltas into the [`Aggregator`], publishes a
-//! [`Snapshot`] about every second, and decides when the run ends. Workers (see
-//! `worker`) run the users; they talk to the controller only through channels.
+//! messages, merges the threads' deltas into the [`Aggregator`], publishes a
+//! [`Snapshot`] about every second, and decides when the run ends. Threads (see
+//! `thread`) run the users; they talk to the controller only through channels.
 
 pub mod closed;
 pub mod open;
+pub(crate) mod thread;
 pub mod weights;
-pub(crate) mod worker;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,12 +21,12 @@ use tokio::time::sleep_until;
 
 use self::closed::UsersCurve;
 use self::open::RateCurve;
+use self::thread::{ThreadCmd, ThreadModel, ThreadSetup};
 use self::weights::FlowTable;
-use self::worker::{WorkerCmd, WorkerModel, WorkerSetup};
 use super::RunError;
 use super::control::Control;
 use super::feeder::Feeders;
-use super::http::HttpShared;
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::{Aggregator, Delta};
 use crate::metrics::generator::GeneratorMonitor;
@@ -39,11 +39,11 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// How often the controller steers the closed model's user count.
 const STEER_EVERY: Duration = Duration::from_millis(50);
 
-/// How long after a whole second the controller publishes it (workers flush on the
+/// How long after a whole second the controller publishes it (threads flush on the
 /// second; this leaves their deltas time to arrive).
 const PUBLISH_DELAY: Duration = Duration::from_millis(250);
 
-/// What the controller and every worker share: atomics, and the end request.
+/// What the controller and every thread share: atomics, and the end request.
 #[derive(Debug)]
 pub(crate) struct RunShared {
     /// When the run started: elapsed time, arrival times and flush seconds count from here.
@@ -85,16 +85,16 @@ impl RunShared {
     }
 }
 
-/// What a worker publishes to the controller without a message.
+/// What a thread publishes to the controller without a message.
 #[derive(Debug, Default)]
-pub(crate) struct WorkerShared {
+pub(crate) struct ThreadShared {
     /// Closed: users running; open: iterations running.
     pub active: AtomicU32,
 }
 
-struct WorkerLink {
-    cmds: mpsc::UnboundedSender<WorkerCmd>,
-    shared: Arc<WorkerShared>,
+struct ThreadLink {
+    cmds: mpsc::UnboundedSender<ThreadCmd>,
+    shared: Arc<ThreadShared>,
     recycle: std::sync::mpsc::Sender<Delta>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -114,7 +114,7 @@ pub(crate) struct Controller {
     run: Arc<RunShared>,
     planned: Option<Duration>,
     shape: Shape,
-    links: Vec<WorkerLink>,
+    links: Vec<ThreadLink>,
     deltas: mpsc::UnboundedReceiver<(usize, Delta)>,
     control: mpsc::UnboundedReceiver<Control>,
     snapshots: watch::Sender<Arc<Snapshot>>,
@@ -122,10 +122,10 @@ pub(crate) struct Controller {
     monitor: GeneratorMonitor,
 }
 
-/// Starts the worker threads and returns the controller, ready to [`Controller::run`].
+/// Starts the threads and returns the controller, ready to [`Controller::run`].
 pub(crate) fn launch(
     plan: Arc<CompiledPlan>,
-    http: HttpShared,
+    protocols: Protocols,
     feeders: Arc<Feeders>,
     threads: usize,
     control: mpsc::UnboundedReceiver<Control>,
@@ -158,30 +158,30 @@ pub(crate) fn launch(
         ),
     };
     let (delta_tx, delta_rx) = mpsc::unbounded_channel();
-    let mut links: Vec<WorkerLink> = Vec::with_capacity(threads);
+    let mut links: Vec<ThreadLink> = Vec::with_capacity(threads);
     for index in 0..threads {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(WorkerShared::default());
+        let shared = Arc::new(ThreadShared::default());
         let model = match &plan.load.model {
-            LoadModel::Closed(_) => WorkerModel::Closed,
+            LoadModel::Closed(_) => ThreadModel::Closed,
             LoadModel::Open(open) => {
                 let (base, extra) = (
                     open.max_users / threads as u32,
                     open.max_users % threads as u32,
                 );
-                WorkerModel::Open {
+                ThreadModel::Open {
                     curve: RateCurve::new(&open.rate),
                     max_users: base + u32::from((index as u32) < extra),
                     end: planned.map(|d| d.as_secs_f64()),
                 }
             }
         };
-        let setup = WorkerSetup {
+        let setup = ThreadSetup {
             index,
             threads,
             plan: plan.clone(),
-            http: http.clone(),
+            protocols: protocols.clone(),
             feeders: feeders.clone(),
             run: run.clone(),
             shared: shared.clone(),
@@ -191,17 +191,17 @@ pub(crate) fn launch(
             deltas: delta_tx.clone(),
             recycled: recycle_rx,
         };
-        let thread = match worker::spawn(setup) {
+        let thread = match thread::spawn(setup) {
             Ok(t) => t,
             Err(e) => {
-                // Stop the workers already started before reporting.
+                // Stop the threads already started before reporting.
                 for l in &links {
-                    let _ = l.cmds.send(WorkerCmd::Stop);
+                    let _ = l.cmds.send(ThreadCmd::Stop);
                 }
                 return Err(RunError::Thread(e));
             }
         };
-        links.push(WorkerLink {
+        links.push(ThreadLink {
             cmds: cmd_tx,
             shared,
             recycle: recycle_tx,
@@ -251,8 +251,8 @@ impl Controller {
                     break EndReason::Completed;
                 }
                 delta = self.deltas.recv() => match delta {
-                    Some((worker, delta)) => self.merge(worker, delta),
-                    // Every worker is gone before being told to stop: one panicked.
+                    Some((thread, delta)) => self.merge(thread, delta),
+                    // Every thread is gone before being told to stop: one panicked.
                     // `finish` reports it when joining the threads.
                     None => break EndReason::Stopped,
                 },
@@ -277,7 +277,7 @@ impl Controller {
         self.run.origin.elapsed()
     }
 
-    fn broadcast(&self, cmd: WorkerCmd) {
+    fn broadcast(&self, cmd: ThreadCmd) {
         for l in &self.links {
             let _ = l.cmds.send(cmd.clone());
         }
@@ -295,19 +295,19 @@ impl Controller {
             Control::SetRate { rate } => {
                 if let Shape::Open { curve } = &mut self.shape {
                     curve.set_rate(now, rate);
-                    self.broadcast(WorkerCmd::SetRate { at: now, rate });
+                    self.broadcast(ThreadCmd::SetRate { at: now, rate });
                 }
             }
             Control::ResetStats => {
                 self.agg.reset(now);
                 self.monitor.reset();
-                self.broadcast(WorkerCmd::Reset(self.agg.epoch()));
+                self.broadcast(ThreadCmd::Reset(self.agg.epoch()));
             }
             Control::Stop | Control::Interrupt => {}
         }
     }
 
-    /// Closed model: tells the workers the user count the curve wants now.
+    /// Closed model: tells the threads the user count the curve wants now.
     fn steer(&mut self) {
         let now = self.elapsed();
         if let Shape::Closed { curve, sent } = &mut self.shape {
@@ -315,15 +315,15 @@ impl Controller {
             if *sent != Some(target) {
                 *sent = Some(target);
                 for l in &self.links {
-                    let _ = l.cmds.send(WorkerCmd::SetUsers(target));
+                    let _ = l.cmds.send(ThreadCmd::SetUsers(target));
                 }
             }
         }
     }
 
-    fn merge(&mut self, worker: usize, delta: Delta) {
+    fn merge(&mut self, thread: usize, delta: Delta) {
         self.agg.merge(&delta);
-        if let Some(l) = self.links.get(worker) {
+        if let Some(l) = self.links.get(thread) {
             let _ = l.recycle.send(delta);
         }
     }
@@ -363,7 +363,7 @@ impl Controller {
         self.snapshots.send_replace(Arc::new(snap));
     }
 
-    /// Stops the workers, waits for their last deltas, and renders the final snapshot.
+    /// Stops the threads, waits for their last deltas, and renders the final snapshot.
     async fn finish(
         mut self,
         reason: EndReason,
@@ -371,14 +371,14 @@ impl Controller {
     ) -> Result<Arc<Snapshot>, RunError> {
         // The last series point shows the users as the run ended, not after the drain.
         let active_at_end = self.active();
-        self.broadcast(WorkerCmd::Stop);
-        // Workers drop their delta senders when they exit; allow the grace period
+        self.broadcast(ThreadCmd::Stop);
+        // Threads drop their delta senders when they exit; allow the grace period
         // plus a margin for the final flush.
         let deadline = tokio::time::Instant::now() + GRACE + Duration::from_secs(2);
         loop {
             tokio::select! {
                 d = self.deltas.recv() => match d {
-                    Some((worker, delta)) => self.merge(worker, delta),
+                    Some((thread, delta)) => self.merge(thread, delta),
                     None => break,
                 },
                 _ = sleep_until(deadline) => break,
@@ -395,7 +395,7 @@ impl Controller {
         .await
         .unwrap_or(true);
         if panicked {
-            return Err(RunError::WorkerPanicked);
+            return Err(RunError::ThreadPanicked);
         }
         self.agg.finish(ended, active_at_end);
         let snap = Arc::new(self.render_at(ended, u64::MAX, reason));

@@ -31,7 +31,7 @@ pub fn meta(plan: &CompiledPlan, run: u32, interactive: bool) -> Value {
     let requests: Vec<Value> = plan
         .requests
         .iter()
-        .map(|r| json!([r.method.as_str(), r.name]))
+        .map(|r| json!([r.call.label(), r.name]))
         .collect();
     let slos: Vec<Value> = plan
         .slos

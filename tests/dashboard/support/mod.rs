@@ -73,7 +73,7 @@ pub fn plan(target: &str, users: u32, duration: Duration) -> CompiledPlan {
     .unwrap_or_else(|e| panic!("the test plan compiles: {e}"))
 }
 
-/// One worker thread: the machine running the tests is small.
+/// One thread: the machine running the tests is small.
 pub fn engine_config() -> EngineConfig {
     EngineConfig {
         threads: 1,

@@ -1,4 +1,4 @@
-//! A worker thread: one current-thread tokio runtime with a `LocalSet`, running its
+//! An engine thread: one current-thread tokio runtime with a `LocalSet`, running its
 //! share of the virtual users as local tasks, one [`Recorder`] they all share, and a
 //! loop that follows the controller's commands, starts open-model arrivals on time,
 //! flushes a delta to the aggregator on every whole second of the run, and probes
@@ -19,20 +19,20 @@ use tokio::time::{Instant, sleep_until};
 
 use super::open::RateCurve;
 use super::weights::FlowTable;
-use super::{GRACE, RunShared, WorkerShared};
+use super::{GRACE, RunShared, ThreadShared};
 use crate::compile::graph::CompiledPlan;
 use crate::engine::feeder::Feeders;
-use crate::engine::http::HttpShared;
 use crate::engine::recorder::Recorder;
+use crate::engine::session::Protocols;
 use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
 use crate::metrics::aggregate::Delta;
 
-/// How often a worker probes its own event loop for lag.
+/// How often a thread probes its own event loop for lag.
 const PROBE: Duration = Duration::from_millis(20);
 
 /// The most overdue arrivals started at once when the run stops.
 const MAX_BACKLOG: usize = 10_000;
-/// Overdue arrivals started in one go before the worker looks at its commands again.
+/// Overdue arrivals started in one go before the thread looks at its commands again.
 const BATCH: usize = 63;
 
 /// A deadline that never comes (about a year away).
@@ -40,9 +40,9 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
 
-/// A command from the controller to a worker.
+/// A command from the controller to a thread.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum WorkerCmd {
+pub(crate) enum ThreadCmd {
     /// Closed model: the run-wide user count to follow (this thread runs its share).
     SetUsers(u32),
     /// Open model: from `at` (since the origin) on, a constant rate.
@@ -53,9 +53,9 @@ pub(crate) enum WorkerCmd {
     Stop,
 }
 
-/// The load model as a worker sees it.
+/// The load model as a thread sees it.
 #[derive(Debug)]
-pub(crate) enum WorkerModel {
+pub(crate) enum ThreadModel {
     Closed,
     Open {
         curve: RateCurve,
@@ -66,29 +66,29 @@ pub(crate) enum WorkerModel {
     },
 }
 
-/// Everything a worker thread needs.
-pub(crate) struct WorkerSetup {
+/// Everything a thread needs.
+pub(crate) struct ThreadSetup {
     pub index: usize,
     pub threads: usize,
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub run: Arc<RunShared>,
-    pub shared: Arc<WorkerShared>,
+    pub shared: Arc<ThreadShared>,
     pub flows: Arc<FlowTable>,
-    pub model: WorkerModel,
-    pub cmds: mpsc::UnboundedReceiver<WorkerCmd>,
+    pub model: ThreadModel,
+    pub cmds: mpsc::UnboundedReceiver<ThreadCmd>,
     pub deltas: mpsc::UnboundedSender<(usize, Delta)>,
     pub recycled: std::sync::mpsc::Receiver<Delta>,
 }
 
-/// Starts the worker thread.
-pub(crate) fn spawn(setup: WorkerSetup) -> std::io::Result<std::thread::JoinHandle<()>> {
+/// Starts the thread.
+pub(crate) fn spawn(setup: ThreadSetup) -> std::io::Result<std::thread::JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
-        .name(format!("swarm-worker-{}", setup.index))
+        .name(format!("swarm-thread-{}", setup.index))
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, run(setup));
@@ -99,12 +99,12 @@ pub(crate) fn spawn(setup: WorkerSetup) -> std::io::Result<std::thread::JoinHand
         })
 }
 
-async fn run(w: WorkerSetup) {
-    let WorkerSetup {
+async fn run(w: ThreadSetup) {
+    let ThreadSetup {
         index,
         threads,
         plan,
-        http,
+        protocols,
         feeders,
         run,
         shared,
@@ -118,11 +118,11 @@ async fn run(w: WorkerSetup) {
     let origin = Instant::from_std(run.origin);
     let env = Rc::new(UserEnv {
         plan,
-        http,
+        protocols,
         feeders,
         recorder: RefCell::new(Recorder::new(requests, recycled)),
         run,
-        worker: shared,
+        thread: shared,
         halt: Cell::new(false),
         halt_notify: Notify::new(),
         live: Cell::new(0),
@@ -137,8 +137,8 @@ async fn run(w: WorkerSetup) {
     };
     let mut closed: Vec<Rc<UserSignal>> = Vec::new();
     let mut open = match model {
-        WorkerModel::Closed => None,
-        WorkerModel::Open {
+        ThreadModel::Closed => None,
+        ThreadModel::Open {
             curve,
             max_users,
             end,
@@ -175,19 +175,19 @@ async fn run(w: WorkerSetup) {
         tokio::select! {
             biased;
             cmd = cmds.recv() => match cmd {
-                Some(WorkerCmd::SetUsers(n)) => {
+                Some(ThreadCmd::SetUsers(n)) => {
                     set_users(&env, &flows, &mut closed, n, index, threads);
                 }
-                Some(WorkerCmd::SetRate { at, rate }) => {
+                Some(ThreadCmd::SetRate { at, rate }) => {
                     if let Some(o) = open.as_mut() {
                         o.curve.set_rate(at, rate);
                     }
                 }
-                Some(WorkerCmd::Reset(epoch)) => {
+                Some(ThreadCmd::Reset(epoch)) => {
                     flush.epoch = epoch;
                     env.recorder.borrow_mut().clear();
                 }
-                Some(WorkerCmd::Stop) | None => {
+                Some(ThreadCmd::Stop) | None => {
                     // Arrivals that were due before the stop still start.
                     if let Some(o) = open.as_mut() {
                         o.dispatch_due(&env, &flows, origin, MAX_BACKLOG);
@@ -373,12 +373,12 @@ impl OpenPool {
             }
         };
         self.busy.set(self.busy.get() + 1);
-        env.worker.active.fetch_add(1, Ordering::Relaxed);
+        env.thread.active.fetch_add(1, Ordering::Relaxed);
         let (idle, busy, task_env) = (self.idle.clone(), self.busy.clone(), env.clone());
         env.spawn(async move {
             let scheduled = scheduled.into_std();
             pooled_iteration(&task_env, &mut user, scheduled).await;
-            task_env.worker.active.fetch_sub(1, Ordering::Relaxed);
+            task_env.thread.active.fetch_sub(1, Ordering::Relaxed);
             busy.set(busy.get() - 1);
             if task_env.halt.get() {
                 retire(task_env, user).await;
