@@ -315,7 +315,8 @@ bench_soak() {
     sed -e "s/^  duration: 600s$/  duration: ${duration}s/" "$ROOT/bench/soak.yaml" >"$WORK/soak.yaml"
     taskset -c "$CORE_GEN" "$SWARM" check "$WORK/soak.yaml" --target "$TARGET" \
         --json "$WORK/soak.json" --progress none --quiet >"$WORK/soak.out" 2>&1 &
-    local pid=$! tick=$(getconf CLK_TCK) start=$SECONDS last_cpu=0 last_t=0
+    local pid=$! tick start=$SECONDS last_cpu=0 last_t=0
+    tick=$(getconf CLK_TCK)
     printf '%8s %10s %12s %16s\n' "t (s)" "RSS (MB)" "CPU (s)" "CPU us/request" >&2
     while kill -0 "$pid" 2>/dev/null; do
         sleep "$every"
