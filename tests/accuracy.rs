@@ -126,6 +126,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         feeders: Vec::new(),
         slos: Vec::new(),
         limits: Default::default(),
+        fingerprint: Default::default(),
     }
 }
 

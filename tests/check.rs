@@ -69,6 +69,8 @@ fn describe(out: &Output) -> String {
 }
 
 /// A loopback HTTP server that answers `GET /ok` with `ok` and counts requests.
+/// `GET /accept` answers 200 when the request has an `accept` header (reqwest sends
+/// one, the lean client does not) and 500 otherwise.
 struct Server {
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
@@ -87,6 +89,15 @@ impl Server {
             rt.block_on(async move {
                 let app = axum::Router::new()
                     .route("/ok", axum::routing::get(|| async { "ok" }))
+                    .route(
+                        "/accept",
+                        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                            match headers.contains_key("accept") {
+                                true => axum::http::StatusCode::OK,
+                                false => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            }
+                        }),
+                    )
                     .layer(axum::middleware::from_fn(
                         move |req: axum::extract::Request, next: axum::middleware::Next| {
                             let counted = counted.clone();
@@ -186,6 +197,30 @@ fn a_passing_plan_exits_0_and_writes_both_reports() {
     let xml = std::fs::read_to_string(&junit).expect("the JUnit report was written");
     assert!(xml.contains("<testsuite name=\"loopback\""), "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), 3, "{xml}");
+}
+
+/// `SWARM_HTTP_CLIENT` is read by the command line, which hands the engine a plain
+/// config: reqwest (which sends `accept: */*`) passes, the lean client fails.
+#[test]
+fn the_http_client_is_chosen_by_swarm_http_client() {
+    let _turn = serial();
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    let text = format!(
+        "name: client\ntarget: {}\nload: {{ users: 1, iterations: 2 }}\nflows:\n  - name: f\n    steps:\n      - get: /accept\n",
+        server.url()
+    );
+    std::fs::write(&plan, text).unwrap();
+    for (client, expected) in [(Some("reqwest"), 0), (Some("lean"), 1), (None, 1)] {
+        let mut cmd = swarm();
+        match client {
+            Some(c) => cmd.env("SWARM_HTTP_CLIENT", c),
+            None => cmd.env_remove("SWARM_HTTP_CLIENT"),
+        };
+        let out = run(cmd.arg("check").arg(&plan), Duration::from_secs(60));
+        assert_eq!(code(&out), expected, "{client:?}: {}", describe(&out));
+    }
 }
 
 #[test]

@@ -101,6 +101,7 @@ fn plan() -> CompiledPlan {
                 23,
             ),
         ],
+        fingerprint: Default::default(),
     }
 }
 

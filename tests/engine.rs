@@ -133,6 +133,7 @@ fn plan(load: Load, flows: Vec<Flow>, requests: usize) -> Arc<CompiledPlan> {
         feeders: Vec::new(),
         slos: Vec::new(),
         limits: Default::default(),
+        fingerprint: Default::default(),
     })
 }
 

@@ -82,6 +82,8 @@ pub fn summary(plan: &CompiledPlan) -> String {
         let implied = if s.line.is_none() { " (implied)" } else { "" };
         let _ = writeln!(out, "    {on}{}{implied}", s.text);
     }
+    // Workers of a distributed run prove with it that they run this same plan.
+    let _ = writeln!(out, "  fingerprint {}", plan.fingerprint);
     out
 }
 

@@ -41,6 +41,8 @@ pub struct CompiledPlan {
     pub slos: Vec<Slo>,
     /// `defaults.max_response_head` / `max_response_body`, when the plan sets them.
     pub limits: ResponseLimits,
+    /// A hash of the plan text, its data files and the options that change what runs.
+    pub fingerprint: super::fingerprint::Fingerprint,
 }
 
 /// The largest response the plan accepts; `None` keeps the engine's default

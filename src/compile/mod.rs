@@ -9,6 +9,7 @@
 mod env;
 mod expect;
 mod feeders;
+pub mod fingerprint;
 mod flows;
 pub mod graph;
 pub mod jsonpath;
@@ -143,6 +144,22 @@ impl<'a> Compiler<'a> {
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
+        let inputs = fingerprint::Inputs {
+            source: self.source,
+            opts: self.opts,
+            target: &self.target,
+            vars: &self.vars,
+            feeders: &self.feeders,
+        };
+        let fingerprint = match fingerprint::fingerprint(&inputs) {
+            Ok(f) => f,
+            Err(message) => {
+                // The data file was readable a moment ago, for its header: it is
+                // being changed or removed under us.
+                self.error(0, message);
+                fingerprint::Fingerprint::default()
+            }
+        };
         CompiledPlan {
             name: raw.name.value.clone(),
             source: self.path.to_owned(),
@@ -156,6 +173,7 @@ impl<'a> Compiler<'a> {
             feeders: std::mem::take(&mut self.feeders),
             slos,
             limits: self.limits,
+            fingerprint,
         }
     }
 

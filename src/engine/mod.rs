@@ -13,6 +13,7 @@ pub mod control;
 pub mod expect;
 pub mod feeder;
 pub mod http;
+mod link;
 pub mod recorder;
 pub mod render;
 pub mod request;

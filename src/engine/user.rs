@@ -11,16 +11,15 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rand::RngExt;
 use tokio::sync::Notify;
 
 use super::feeder::{Feeders, Take};
+use super::link::ThreadState;
 use super::recorder::Recorder;
 use super::request::{VuContext, execute};
-use super::schedule::{RunShared, ThreadShared};
 use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
@@ -32,8 +31,8 @@ pub(crate) struct UserEnv {
     pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub recorder: RefCell<Recorder>,
-    pub run: Arc<RunShared>,
-    pub thread: Arc<ThreadShared>,
+    /// This thread's side of the run-wide state: tickets, completions, active users.
+    pub state: ThreadState,
     /// The run is ending: every user stops after its in-flight request.
     pub halt: Cell<bool>,
     pub halt_notify: Notify,
@@ -77,29 +76,30 @@ impl Drop for Live {
 }
 
 impl UserEnv {
-    /// Under `iterations`, takes the right to start one more iteration.
-    pub fn take_iteration(&self) -> bool {
-        match self.run.iterations {
-            None => true,
-            Some(limit) => {
-                // Never go past the limit, even with many users racing for the last one.
-                self.run
-                    .issued
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                        (n < limit).then_some(n + 1)
-                    })
-                    .is_ok()
+    /// Under `iterations`, takes the right to start one more iteration (a ticket):
+    /// at once when this thread holds one, else after waiting for the controller.
+    /// False when the user is stopped (or the run ends) first.
+    async fn ticket(&self, user: &User) -> bool {
+        loop {
+            if self.state.take_ticket() {
+                return true;
+            }
+            // Registered before looking again: a grant in between is not missed.
+            let granted = self.state.granted.notified();
+            if should_stop(self, user, Heed::All) {
+                return false;
+            }
+            tokio::select! {
+                _ = granted => {}
+                _ = self.halt_notify.notified() => return false,
+                _ = user.signal.notify.notified() => return false,
             }
         }
     }
 
     fn iteration_done(&self) {
         self.recorder.borrow_mut().iteration();
-        if let Some(limit) = self.run.iterations
-            && self.run.completed.fetch_add(1, Ordering::AcqRel) + 1 >= limit
-        {
-            self.run.request_end(EndReason::IterationsDone);
-        }
+        self.state.iteration_done();
     }
 }
 
@@ -170,17 +170,17 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 
 /// The closed model's user task: setup, iterations until stopped, teardown.
 pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
-    env.thread.active.fetch_add(1, Ordering::Relaxed);
+    env.state.started();
     let flow = &env.plan.flows[user.flow];
     // Under `iterations`, a ramp-down lets the iteration finish.
-    let heed = if env.run.iterations.is_some() {
+    let heed = if env.state.limited() {
         Heed::Halt
     } else {
         Heed::All
     };
     let mut ran = setup(&env, &mut user, flow).await;
     while ran == Ran::Done && !flow.steps.is_empty() {
-        if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
+        if should_stop(&env, &user, Heed::All) || !env.ticket(&user).await {
             break;
         }
         let paced = flow.pace.map(|pace| Instant::now() + pace);
@@ -199,7 +199,7 @@ pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     if ran != Ran::Exhausted {
         teardown(&env, &mut user, flow).await;
     }
-    env.thread.active.fetch_sub(1, Ordering::Relaxed);
+    env.state.stopped();
 }
 
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
@@ -302,7 +302,7 @@ async fn run_steps(
                             Take::Row(row) => *slot = Some(row),
                             Take::Exhausted => {
                                 let feeder = env.plan.feeders[f.0 as usize].name.clone();
-                                env.run.request_end(EndReason::FeederExhausted { feeder });
+                                env.state.request_end(EndReason::FeederExhausted { feeder });
                                 return Ran::Exhausted;
                             }
                         }
@@ -378,8 +378,7 @@ mod tests {
             protocols,
             feeders: Arc::new(Feeders::load(&plan).unwrap()),
             recorder: RefCell::new(Recorder::new(0, std::sync::mpsc::channel().1)),
-            run: Arc::new(RunShared::for_tests()),
-            thread: Default::default(),
+            state: ThreadState::for_tests(),
             halt: Default::default(),
             halt_notify: Default::default(),
             live: Default::default(),

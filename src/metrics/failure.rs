@@ -12,6 +12,12 @@ use crate::compile::graph::{CaptureId, CompiledPlan, ExpectId, SlotId};
 
 /// The reason a request failed. Ordered by layer, then by reason, so reports list
 /// equal counts in a stable order.
+///
+/// Serializable because the measurement unit carries failures by kind
+/// (`metrics::wire`). Serde's externally tagged form: the compact
+/// non-self-describing format the unit uses cannot read adjacently tagged enums, and
+/// it encodes a variant by its index, so reordering the variants (or the layers'
+/// reasons) needs a new `wire::WIRE_VERSION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {

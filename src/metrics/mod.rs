@@ -1,8 +1,11 @@
 //! Measurements: mergeable HDR aggregates, snapshots and SLO evaluation.
 
 pub mod aggregate;
+pub mod delta;
 pub mod failure;
 pub mod generator;
+pub mod series;
 pub mod slo;
 pub mod snapshot;
 pub mod stats;
+pub mod wire;

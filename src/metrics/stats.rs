@@ -38,7 +38,7 @@ pub fn percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
 }
 
 /// Statistics for one request name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestStats {
     /// Requests completed (successful or failed).
     pub count: u64,

@@ -188,6 +188,8 @@ pub struct RawStep {
 pub enum RawCall<'a> {
     /// `get: /path`, `post: /path`, ...: an HTTP request to that URL.
     Http {
+        /// The key as written: the method in lower case.
+        key: &'static str,
         method: http::Method,
         url: &'a Sp<String>,
     },
@@ -197,15 +199,7 @@ impl RawCall<'_> {
     /// The key the call is written with, e.g. `get`.
     pub fn key(&self) -> &'static str {
         match self {
-            RawCall::Http { method, .. } => match *method {
-                http::Method::GET => "get",
-                http::Method::POST => "post",
-                http::Method::PUT => "put",
-                http::Method::PATCH => "patch",
-                http::Method::DELETE => "delete",
-                http::Method::HEAD => "head",
-                _ => "options",
-            },
+            RawCall::Http { key, .. } => key,
         }
     }
 
@@ -223,16 +217,16 @@ impl RawStep {
     pub fn calls(&self) -> Vec<RawCall<'_>> {
         use http::Method;
         [
-            (Method::GET, &self.get),
-            (Method::POST, &self.post),
-            (Method::PUT, &self.put),
-            (Method::PATCH, &self.patch),
-            (Method::DELETE, &self.delete),
-            (Method::HEAD, &self.head),
-            (Method::OPTIONS, &self.options),
+            ("get", Method::GET, &self.get),
+            ("post", Method::POST, &self.post),
+            ("put", Method::PUT, &self.put),
+            ("patch", Method::PATCH, &self.patch),
+            ("delete", Method::DELETE, &self.delete),
+            ("head", Method::HEAD, &self.head),
+            ("options", Method::OPTIONS, &self.options),
         ]
         .into_iter()
-        .filter_map(|(method, url)| url.as_ref().map(|url| RawCall::Http { method, url }))
+        .filter_map(|(key, method, url)| url.as_ref().map(|url| RawCall::Http { key, method, url }))
         .collect()
     }
 }

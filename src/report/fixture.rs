@@ -73,6 +73,7 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         feeders: Vec::new(),
         slos,
         limits: Default::default(),
+        fingerprint: Default::default(),
     }
 }
 
@@ -108,6 +109,7 @@ pub fn snapshot() -> Snapshot {
             p99_ms: 100.0,
             users: 10,
             dropped: 0,
+            ..SeriesPoint::default()
         })
         .collect();
     snap.generator.cpu_seconds = 1.5;

@@ -78,6 +78,10 @@ pub struct PlanInfo {
     pub file: String,
     /// The base URL the requests went to (after `--target` / `--demo`).
     pub target: String,
+    /// SHA-256 of the plan text, its data files and the options that change what
+    /// runs, in hex: equal fingerprints mean the same plan ran.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 /// Why the run ended.
@@ -319,6 +323,7 @@ impl JsonReport {
                 name: plan.name.clone(),
                 file: plan.source.display().to_string(),
                 target: plan.target.clone(),
+                fingerprint: plan.fingerprint.to_string(),
             },
             started_at: String::new(),
             duration_s: snap.elapsed.as_secs_f64(),

@@ -223,6 +223,7 @@ pub fn plan(slots: &[&str]) -> CompiledPlan {
         feeders: Vec::new(),
         slos: Vec::new(),
         limits: Default::default(),
+        fingerprint: Default::default(),
     }
 }
 
