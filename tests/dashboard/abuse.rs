@@ -45,9 +45,17 @@ async fn oversized_and_malformed_control_requests_are_refused_and_the_run_goes_o
         .header("content-type", "application/json")
         .body(huge)
         .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413, "an 8 MB control request");
+        .await;
+    // The server answers 413 as soon as the length is known; it may close the
+    // connection before the client has written it all, which the client sees as a
+    // broken pipe. Either way the request was refused unread.
+    match r {
+        Ok(r) => assert_eq!(r.status(), 413, "an 8 MB control request"),
+        Err(e) => assert!(
+            e.is_request() && format!("{e:?}").contains("BodyWrite"),
+            "an 8 MB control request: {e:?}"
+        ),
+    }
     for body in [
         json!("not an object"),
         json!({ "action": "explode" }),
