@@ -39,8 +39,18 @@ pub struct CompiledPlan {
     pub feeders: Vec<Feeder>,
     /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
     pub slos: Vec<Slo>,
+    /// `defaults.max_response_head` / `max_response_body`, when the plan sets them.
+    pub limits: ResponseLimits,
     /// A hash of the plan text, its data files and the options that change what runs.
     pub fingerprint: super::fingerprint::Fingerprint,
+}
+
+/// The largest response the plan accepts; `None` keeps the engine's default
+/// ([`crate::engine::config::DEFAULT_HEAD_LIMIT`], `DEFAULT_BODY_LIMIT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseLimits {
+    pub head: Option<usize>,
+    pub body: Option<usize>,
 }
 
 /// Index into [`CompiledPlan::requests`].

@@ -49,16 +49,8 @@ pub struct CompileOptions {
 
 /// Reads and compiles a plan file.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<CompiledPlan, PlanErrors> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => compile_str(&text, path, opts),
-            Err(_) => Err(PlanErrors::whole_file(path, "the plan is not UTF-8 text")),
-        },
-        Err(e) => Err(PlanErrors::whole_file(
-            path,
-            format!("cannot read the plan: {e}"),
-        )),
-    }
+    let text = crate::plan::read_source(path)?;
+    compile_str(&text, path, opts)
 }
 
 /// Compiles plan text; `path` names it in messages, decides the format by extension,
@@ -112,6 +104,7 @@ struct Compiler<'a> {
     default_timeout: Duration,
     /// The target was given but is unusable (already reported).
     target_failed: bool,
+    limits: graph::ResponseLimits,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -138,6 +131,7 @@ impl<'a> Compiler<'a> {
             default_header_feeders: Vec::new(),
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
+            limits: graph::ResponseLimits::default(),
         }
     }
 
@@ -173,6 +167,7 @@ impl<'a> Compiler<'a> {
             slots: std::mem::take(&mut self.slots),
             feeders: std::mem::take(&mut self.feeders),
             slos,
+            limits: self.limits,
             fingerprint,
         }
     }
@@ -357,6 +352,20 @@ impl<'a> Compiler<'a> {
             && let Some(t) = self.duration(t)
         {
             self.default_timeout = t;
+        }
+        for (size, limit) in [
+            (&d.max_response_head, &mut self.limits.head),
+            (&d.max_response_body, &mut self.limits.body),
+        ] {
+            if let Some(size) = size {
+                match units::parse_size(&size.value.0) {
+                    Ok(bytes) => *limit = Some(bytes),
+                    Err(m) => self.diags.push(
+                        Diag::new(size.pos, m)
+                            .help("sizes look like `64KiB`, `10MiB` or `1048576` (bytes)"),
+                    ),
+                }
+            }
         }
         if let Some(headers) = &d.headers {
             let no_captures = HashMap::new();

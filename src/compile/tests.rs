@@ -429,3 +429,28 @@ fn http_call(step: &Step) -> (&Call, &HttpCall) {
     let CallKind::Http(http) = &call.kind;
     (call, http)
 }
+
+#[test]
+fn response_limits_come_from_defaults_and_bad_sizes_are_located() {
+    let base = "name: x\ntarget: http://127.0.0.1:1\nload: { users: 1, duration: 1s }\nflows: [ { name: a, steps: [ { get: / } ] } ]\n";
+    let plan = compile(base).unwrap();
+    assert_eq!(plan.limits, graph::ResponseLimits::default());
+    let plan = compile(&format!(
+        "{base}defaults: {{ max_response_head: 16KiB, max_response_body: 2MB }}\n"
+    ))
+    .unwrap();
+    assert_eq!(plan.limits.head, Some(16 * 1024));
+    assert_eq!(plan.limits.body, Some(2_000_000));
+    let errs = errors(&format!(
+        "{base}defaults:\n  max_response_head: 0\n  max_response_body: 10 parsecs\n"
+    ));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("6:22:") && errs[0].contains("above 0"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("7:22:") && errs[1].contains("parsecs"),
+        "{errs:?}"
+    );
+}

@@ -46,13 +46,19 @@ pub struct RawPlan {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a map with `headers` and/or `timeout`"
+    expecting = "a map with `headers`, `timeout`, `max_response_head` or `max_response_body`"
 )]
 pub struct RawDefaults {
     /// Headers sent with every request.
     pub headers: Option<SpMap<Text>>,
     /// Per-request timeout, e.g. `10s` (default 30s). A timeout is a failed request.
     pub timeout: Option<Sp<Text>>,
+    /// The largest response head (status line and headers) read, e.g. `64KiB` (the
+    /// default). A larger one fails the request as "response too large".
+    pub max_response_head: Option<Sp<Text>>,
+    /// The largest response body read, e.g. `10MiB` (the default). A larger one fails
+    /// the request as "response too large" as soon as it passes the limit.
+    pub max_response_body: Option<Sp<Text>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
