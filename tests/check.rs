@@ -36,40 +36,30 @@ impl Server {
     fn start() -> Server {
         let hits = Arc::new(AtomicU64::new(0));
         let counted = hits.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new()
-                    .route("/ok", axum::routing::get(|| async { "ok" }))
-                    .route(
-                        "/accept",
-                        axum::routing::get(|headers: axum::http::HeaderMap| async move {
-                            match headers.contains_key("accept") {
-                                true => axum::http::StatusCode::OK,
-                                false => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            }
-                        }),
-                    )
-                    .layer(axum::middleware::from_fn(
-                        move |req: axum::extract::Request, next: axum::middleware::Next| {
-                            let counted = counted.clone();
-                            async move {
-                                counted.fetch_add(1, Ordering::Relaxed);
-                                next.run(req).await
-                            }
-                        },
-                    ));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
-        Server { addr, hits }
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/accept",
+                axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                    match headers.contains_key("accept") {
+                        true => axum::http::StatusCode::OK,
+                        false => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let counted = counted.clone();
+                    async move {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        next.run(req).await
+                    }
+                },
+            ));
+        Server {
+            addr: common::serve(app),
+            hits,
+        }
     }
 
     fn url(&self) -> String {

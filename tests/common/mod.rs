@@ -24,6 +24,24 @@ pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Serves `app` on a free loopback port from a thread of its own (with a
+/// current-thread runtime, so plain tests can use it); returns the address it listens on.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).expect("server up")
+}
+
 /// Runs `cmd` to completion with its output captured, killing it and everything it
 /// started (its process group) if it outlives `limit`.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
@@ -183,13 +201,7 @@ impl Watched {
                 return line[prefix.len()..].trim().to_string();
             }
             if Instant::now() > deadline || self.child.try_wait().ok().flatten().is_some() {
-                kill_group(&self.child);
-                let _ = self.child.kill();
-                panic!(
-                    "no line starting with {prefix:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
+                self.fail(&format!("no line starting with {prefix:?}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -211,17 +223,23 @@ impl Watched {
                 return (code, self.stdout(), self.stderr());
             }
             if Instant::now() > deadline {
-                kill_group(&self.child);
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
+                self.fail(&format!("ran longer than {limit:?}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the process and its group, then fails the test with `why` and everything
+    /// it printed.
+    fn fail(&mut self, why: &str) -> ! {
+        kill_group(&self.child);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "{why}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
     }
 }
 
