@@ -24,9 +24,19 @@ pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
-/// Serves `app` on a free loopback port from a thread of its own (with a
-/// current-thread runtime, so plain tests can use it); returns the address it listens on.
+/// Serves `app` on a free loopback port (see [`listen`]); returns its address.
 pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    listen(|listener| async move { axum::serve(listener, app).await.unwrap() })
+}
+
+/// Binds a free loopback port and hands the listener to `accept_loop`, run on a thread
+/// of its own (with a current-thread runtime, so plain tests can use it); returns the
+/// address once it listens.
+pub fn listen<F, Fut>(accept_loop: F) -> std::net::SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -36,7 +46,7 @@ pub fn serve(app: axum::Router) -> std::net::SocketAddr {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
+            accept_loop(listener).await;
         });
     });
     rx.recv_timeout(Duration::from_secs(10)).expect("server up")
@@ -45,14 +55,17 @@ pub fn serve(app: axum::Router) -> std::net::SocketAddr {
 /// Runs `cmd` to completion with its output captured, killing it and everything it
 /// started (its process group) if it outlives `limit`.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
+    wait_within(spawn_piped(cmd), limit)
+}
+
+/// Starts `cmd` with no input, its output piped, leading a process group of its own.
+fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
-    wait_within(child, limit)
+        .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()))
 }
 
 /// Waits for a child started with piped stdout and stderr, killing it (and its process
@@ -154,13 +167,7 @@ pub struct Watched {
 impl Watched {
     /// Starts `cmd` in a process group of its own, with its output watched.
     pub fn spawn(cmd: &mut Command) -> Watched {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
+        let mut child = spawn_piped(cmd);
         let watch = |pipe: Box<dyn Read + Send>| {
             let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
             let sink = text.clone();
