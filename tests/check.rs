@@ -36,40 +36,30 @@ impl Server {
     fn start() -> Server {
         let hits = Arc::new(AtomicU64::new(0));
         let counted = hits.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let app = axum::Router::new()
-                    .route("/ok", axum::routing::get(|| async { "ok" }))
-                    .route(
-                        "/accept",
-                        axum::routing::get(|headers: axum::http::HeaderMap| async move {
-                            match headers.contains_key("accept") {
-                                true => axum::http::StatusCode::OK,
-                                false => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            }
-                        }),
-                    )
-                    .layer(axum::middleware::from_fn(
-                        move |req: axum::extract::Request, next: axum::middleware::Next| {
-                            let counted = counted.clone();
-                            async move {
-                                counted.fetch_add(1, Ordering::Relaxed);
-                                next.run(req).await
-                            }
-                        },
-                    ));
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
-        Server { addr, hits }
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/accept",
+                axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                    match headers.contains_key("accept") {
+                        true => axum::http::StatusCode::OK,
+                        false => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let counted = counted.clone();
+                    async move {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        next.run(req).await
+                    }
+                },
+            ));
+        Server {
+            addr: common::serve(app),
+            hits,
+        }
     }
 
     fn url(&self) -> String {
@@ -578,12 +568,7 @@ fn the_html_report_and_the_summary_are_written_and_hold_the_run() {
     assert_eq!(server.hits(), 12);
 
     let page = std::fs::read_to_string(&html).expect("the HTML report was written");
-    let data = page
-        .split(r#"<script type="application/json" id="swarm-data">"#)
-        .nth(1)
-        .and_then(|rest| rest.split("</script>").next())
-        .expect("the page embeds its data");
-    let data: serde_json::Value = serde_json::from_str(data).expect("the embedded data parses");
+    let data = swarm::report::html::embedded_data(&page).expect("the page embeds its data");
     let text = data.to_string();
     assert!(text.contains("\"loopback\""), "{text}");
     assert!(text.contains("\"ok\""), "{text}");
@@ -736,36 +721,28 @@ fn tls_server() -> (u16, Arc<AtomicU64>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let answered = Arc::new(AtomicU64::new(0));
     let counter = answered.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, counter) = (acceptor.clone(), counter.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let mut buf = [0u8; 4096];
-                    // One request per connection, each answered and counted.
-                    if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
-                        let _ = tls
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-                            .await;
-                        let _ = tls.shutdown().await;
-                        counter.fetch_add(1, Ordering::SeqCst);
-                    }
-                });
-            }
-        });
+    let addr = common::listen(move |listener| async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, counter) = (acceptor.clone(), counter.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                // One request per connection, each answered and counted.
+                if matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
     });
-    let port = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
-    (port, answered)
+    (addr.port(), answered)
 }
 
 /// `--insecure` reaches the engine: the same self-signed target fails every request

@@ -256,24 +256,11 @@ fn var_override_reaches_the_plan() {
 fn recording_server() -> (String, Arc<Mutex<BTreeSet<String>>>) {
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let recorded = seen.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                recorded.lock().unwrap().insert(uri.to_string());
-                async { "ok" }
-            });
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        recorded.lock().unwrap().insert(uri.to_string());
+        async { "ok" }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
-    (format!("http://{addr}"), seen)
+    (format!("http://{}", common::serve(app)), seen)
 }
 
 #[test]

@@ -202,46 +202,18 @@ pub fn verdict_line(report: &JsonReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::compile::graph::{CmpOp, Metric};
-    use crate::metrics::snapshot::EndReason;
-    use crate::report::fixture::{self, CART, LOGIN};
+    use crate::metrics::snapshot::{EndReason, Snapshot};
+    use crate::report::fixture;
 
-    fn result(mut edit: impl FnMut(&mut crate::metrics::snapshot::Snapshot)) -> RunResult {
-        let plan = fixture::plan(vec![
-            fixture::slo(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-            ),
-            fixture::slo(None, "error_rate < 1%", Metric::ErrorRate, CmpOp::Lt, 0.01),
-            fixture::slo(
-                Some(CART),
-                "failures == 0",
-                Metric::Failures,
-                CmpOp::Eq,
-                0.0,
-            ),
-            fixture::slo(
-                Some(LOGIN),
-                "p99 < 1s",
-                Metric::Percentile(99.0),
-                CmpOp::Lt,
-                1000.0,
-            ),
-        ]);
-        let mut snap = fixture::snapshot();
-        edit(&mut snap);
-        RunResult::new(
-            Arc::new(plan),
-            Arc::new(snap),
-            std::time::SystemTime::UNIX_EPOCH,
-            None,
-        )
+    fn result(edit: impl FnOnce(&mut Snapshot)) -> RunResult {
+        let slos = vec![
+            fixture::p95_under_300ms(),
+            fixture::error_rate_under_1pct(),
+            fixture::cart_without_failures(),
+            fixture::login_p99_under_1s(),
+        ];
+        fixture::result(slos, edit)
     }
 
     #[test]
@@ -277,18 +249,7 @@ mod tests {
     fn the_verdict_line_counts_failed_slos() {
         let r = result(|_| {});
         assert_eq!(verdict_line(&r.report), "✗ shop: 3 of 4 SLOs failed");
-        let passing = RunResult::new(
-            Arc::new(fixture::plan(vec![fixture::slo(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-            )])),
-            Arc::new(fixture::snapshot()),
-            std::time::SystemTime::UNIX_EPOCH,
-            None,
-        );
+        let passing = fixture::result(vec![fixture::p95_under_300ms()], |_| {});
         assert_eq!(verdict_line(&passing.report), "✓ shop: the SLO held");
         assert!(!render(&passing.report).contains("Run ended"));
     }

@@ -1,11 +1,13 @@
 //! Test fixtures for the report and SLO tests: a small plan compiled from YAML
 //! and snapshots with known numbers, so renderings are deterministic.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crate::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
+use crate::report::RunResult;
 use crate::testing::TestPlan;
 
 /// Request ids of the fixture plan.
@@ -24,6 +26,44 @@ pub fn slo(request: Option<RequestId>, text: &str, metric: Metric, op: CmpOp, t:
         line: Some(10),
         column: Some(5),
     }
+}
+
+/// `p95 < 300ms` over the whole run.
+pub fn p95_under_300ms() -> Slo {
+    slo(
+        None,
+        "p95 < 300ms",
+        Metric::Percentile(95.0),
+        CmpOp::Lt,
+        300.0,
+    )
+}
+
+/// `error_rate < 1%` over the whole run.
+pub fn error_rate_under_1pct() -> Slo {
+    slo(None, "error_rate < 1%", Metric::ErrorRate, CmpOp::Lt, 0.01)
+}
+
+/// `failures == 0` on `add to cart` (it fails 3 times in [`snapshot`]).
+pub fn cart_without_failures() -> Slo {
+    slo(
+        Some(CART),
+        "failures == 0",
+        Metric::Failures,
+        CmpOp::Eq,
+        0.0,
+    )
+}
+
+/// `p99 < 1s` on `POST /login` (never sent in [`snapshot`]).
+pub fn login_p99_under_1s() -> Slo {
+    slo(
+        Some(LOGIN),
+        "p99 < 1s",
+        Metric::Percentile(99.0),
+        CmpOp::Lt,
+        1000.0,
+    )
 }
 
 /// A plan with three request names (`list products`, `add to cart`, `POST /login`)
@@ -88,4 +128,17 @@ pub fn snapshot() -> Snapshot {
     snap.generator.lag_p99_ms = 0.4;
     snap.generator.lag_max_ms = 2.0;
     snap
+}
+
+/// The result of a run of [`plan`] with `slos` whose [`snapshot`] was changed by `edit`
+/// first, as every sink receives it (started at the epoch, no baseline).
+pub fn result(slos: Vec<Slo>, edit: impl FnOnce(&mut Snapshot)) -> RunResult {
+    let mut snap = snapshot();
+    edit(&mut snap);
+    RunResult::new(
+        Arc::new(plan(slos)),
+        Arc::new(snap),
+        SystemTime::UNIX_EPOCH,
+        None,
+    )
 }

@@ -22,6 +22,17 @@ pub fn render(plan: &CompiledPlan, snap: &Snapshot) -> String {
     page::inline(&data)
 }
 
+/// The run data a report embeds (what [`render`] put in its data element), read back
+/// from the page: for checking a written report without a browser.
+pub fn embedded_data(page: &str) -> Option<serde_json::Value> {
+    let data = page
+        .split(r#"<script type="application/json" id="swarm-data">"#)
+        .nth(1)?
+        .split("</script>")
+        .next()?;
+    serde_json::from_str(data).ok()
+}
+
 /// Writes the report to `path` atomically.
 pub fn write(path: &Path, plan: &CompiledPlan, snap: &Snapshot) -> Result<(), SinkError> {
     write_report("html", path, render(plan, snap).as_bytes())
@@ -62,12 +73,7 @@ mod tests {
         for external in ["src=\"http", "href=\"http", "/assets/"] {
             assert!(!html.contains(external), "{external}");
         }
-        let data = html
-            .split(r#"<script type="application/json" id="swarm-data">"#)
-            .nth(1)
-            .and_then(|rest| rest.split("</script>").next())
-            .expect("the data element");
-        let data: serde_json::Value = serde_json::from_str(data).expect("the data is JSON");
+        let data = embedded_data(&html).expect("the data element holds JSON");
         assert_eq!(data["meta"]["name"], plan.name.as_str());
         assert_eq!(data["state"]["state"], "completed");
         assert_eq!(data["points"].as_array().map(Vec::len), Some(3));

@@ -210,12 +210,7 @@ mod tests {
 
     #[test]
     fn a_failing_sink_does_not_stop_the_others() {
-        let result = RunResult::new(
-            Arc::new(fixture::plan(Vec::new())),
-            Arc::new(fixture::snapshot()),
-            SystemTime::UNIX_EPOCH,
-            None,
-        );
+        let result = fixture::result(Vec::new(), |_| {});
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
         let mut sinks = Sinks::new();
         sinks.push(Failing).push(Counting(count.clone()));

@@ -24,17 +24,48 @@ pub async fn serial_async() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Serves `app` on a free loopback port (see [`listen`]); returns its address.
+pub fn serve(app: axum::Router) -> std::net::SocketAddr {
+    listen(|listener| async move { axum::serve(listener, app).await.unwrap() })
+}
+
+/// Binds a free loopback port and hands the listener to `accept_loop`, run on a thread
+/// of its own (with a current-thread runtime, so plain tests can use it); returns the
+/// address once it listens.
+pub fn listen<F, Fut>(accept_loop: F) -> std::net::SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            accept_loop(listener).await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).expect("server up")
+}
+
 /// Runs `cmd` to completion with its output captured, killing it and everything it
 /// started (its process group) if it outlives `limit`.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
+    wait_within(spawn_piped(cmd), limit)
+}
+
+/// Starts `cmd` with no input, its output piped, leading a process group of its own.
+fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
-    wait_within(child, limit)
+        .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()))
 }
 
 /// Waits for a child started with piped stdout and stderr, killing it (and its process
@@ -136,13 +167,7 @@ pub struct Watched {
 impl Watched {
     /// Starts `cmd` in a process group of its own, with its output watched.
     pub fn spawn(cmd: &mut Command) -> Watched {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{:?} does not start: {e}", cmd.get_program()));
+        let mut child = spawn_piped(cmd);
         let watch = |pipe: Box<dyn Read + Send>| {
             let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
             let sink = text.clone();
@@ -183,13 +208,7 @@ impl Watched {
                 return line[prefix.len()..].trim().to_string();
             }
             if Instant::now() > deadline || self.child.try_wait().ok().flatten().is_some() {
-                kill_group(&self.child);
-                let _ = self.child.kill();
-                panic!(
-                    "no line starting with {prefix:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
+                self.fail(&format!("no line starting with {prefix:?}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -211,17 +230,23 @@ impl Watched {
                 return (code, self.stdout(), self.stderr());
             }
             if Instant::now() > deadline {
-                kill_group(&self.child);
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "ran longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
+                self.fail(&format!("ran longer than {limit:?}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the process and its group, then fails the test with `why` and everything
+    /// it printed.
+    fn fail(&mut self, why: &str) -> ! {
+        kill_group(&self.child);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "{why}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
     }
 }
 

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use swarm::dashboard::DashboardConfig;
 
 use crate::support::webdriver::Browser;
 use crate::support::{SECRET, base, demo, engine_config, live_run, plan};
@@ -153,29 +152,12 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_interactive_mode_starts_and_stops_a_run() {
-    use swarm::compile::{CompileOptions, compile_file};
-    use swarm::dashboard::{PlanLauncher, serve_interactive};
-
     let Some(browser) = Browser::start("interactive").await else {
         return;
     };
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plan.yaml");
-    std::fs::write(&path, crate::support::PLAN).unwrap();
-    let launcher = PlanLauncher {
-        path: path.clone(),
-        options: CompileOptions {
-            target: Some(demo.url()),
-            ..CompileOptions::default()
-        },
-        engine: engine_config(),
-    };
-    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
-        .await
-        .unwrap();
+    let dash = crate::support::interactive(dir.path(), demo.url()).await;
     browser.goto(&base(&dash)).await;
     let wait = Duration::from_secs(20);
     browser

@@ -9,30 +9,13 @@ use swarm::dashboard::{DashboardConfig, Launcher, LiveRun, RunRequest, serve_int
 use swarm::metrics::snapshot::Snapshot;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::support::{Sse, base, control, demo, engine_config, next_run, start_run};
+use crate::support::{Sse, base, control, demo, next_run, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_starts_steers_and_stops_runs() {
-    use swarm::compile::{CompileOptions, compile_file};
-    use swarm::dashboard::PlanLauncher;
-
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plan.yaml");
-    std::fs::write(&path, crate::support::PLAN).unwrap();
-    let launcher = PlanLauncher {
-        path: path.clone(),
-        options: CompileOptions {
-            target: Some(demo.url()),
-            ..CompileOptions::default()
-        },
-        engine: engine_config(),
-    };
-    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
-        .await
-        .expect("dashboard starts");
+    let dash = crate::support::interactive(dir.path(), demo.url()).await;
     let base = base(&dash);
     let http = crate::support::client();
     let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;

@@ -173,6 +173,30 @@ pub async fn live_run(
 }
 
 #[cfg(feature = "ui")]
+/// `swarm ui` for the test plan, written to `dir` and aimed at `target`: idle until a
+/// run is started through the API.
+pub async fn interactive(dir: &Path, target: String) -> Dashboard {
+    use swarm::compile::compile_file;
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let path = dir.join("plan.yaml");
+    std::fs::write(&path, PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(target),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .expect("dashboard starts")
+}
+
+#[cfg(feature = "ui")]
 pub fn base(dash: &Dashboard) -> String {
     format!("http://127.0.0.1:{}", dash.addr().port())
 }
