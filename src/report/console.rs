@@ -148,18 +148,11 @@ fn failures_table(out: &mut String, report: &JsonReport) {
         return;
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(b.2)));
-    let count_w = rows
-        .iter()
-        .map(|r| r.0.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max("Count".len());
-    let name_w = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("Request".len());
+    let column = |header: &str, width: &dyn Fn(&(u64, &str, &str)) -> usize| {
+        rows.iter().map(width).max().unwrap_or(0).max(header.len())
+    };
+    let count_w = column("Count", &|r| r.0.to_string().len());
+    let name_w = column("Request", &|r| r.1.chars().count());
     let _ = writeln!(out, "\nFailures");
     let _ = writeln!(out, "{:>count_w$}  {:<name_w$}  Reason", "Count", "Request");
     for (count, name, reason) in rows {

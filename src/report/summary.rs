@@ -245,21 +245,14 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
         }
     }
     out.push('\n');
-    if !cmp.only_in_baseline.is_empty() {
-        let names: Vec<String> = cmp.only_in_baseline.iter().map(|n| cell(n)).collect();
-        let _ = writeln!(
-            out,
-            "Only in the baseline (not compared): {}.\n",
-            names.join(", ")
-        );
-    }
-    if !cmp.only_in_run.is_empty() {
-        let names: Vec<String> = cmp.only_in_run.iter().map(|n| cell(n)).collect();
-        let _ = writeln!(
-            out,
-            "New in this run (not compared): {}.\n",
-            names.join(", ")
-        );
+    for (label, names) in [
+        ("Only in the baseline", &cmp.only_in_baseline),
+        ("New in this run", &cmp.only_in_run),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<String> = names.iter().map(|n| cell(n)).collect();
+            let _ = writeln!(out, "{label} (not compared): {}.\n", names.join(", "));
+        }
     }
 }
 

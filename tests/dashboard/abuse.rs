@@ -99,22 +99,20 @@ async fn cross_origin_and_csrf_attempts_are_refused() {
         .await
         .unwrap();
     assert_eq!(foreign.status(), 403);
-    let form = http
-        .post(format!("{base}/api/control"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("action=stop")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(form.status(), 403, "a form post without the custom header");
+    let form = crate::support::status(
+        http.post(format!("{base}/api/control"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("action=stop"),
+    )
+    .await;
+    assert_eq!(form, 403, "a form post without the custom header");
     // DNS rebinding: a foreign host name pointing at loopback.
-    let rebound = http
-        .get(format!("{base}/api/stream"))
-        .header("host", "evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rebound.status(), 403);
+    let rebound = crate::support::status(
+        http.get(format!("{base}/api/stream"))
+            .header("host", "evil.example"),
+    )
+    .await;
+    assert_eq!(rebound, 403);
     assert_run_unaffected(&http, &base).await;
 }
 
@@ -125,13 +123,12 @@ async fn a_wrong_token_sent_2000_times_is_refused_each_time_and_the_right_one_st
     let base = base(&dash);
     let http = crate::support::client();
     for i in 0..2000 {
-        let r = http
-            .get(format!("{base}/api/stream"))
-            .header("x-swarm-token", format!("wrong-{i}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "attempt {i}");
+        let r = crate::support::status(
+            http.get(format!("{base}/api/stream"))
+                .header("x-swarm-token", format!("wrong-{i}")),
+        )
+        .await;
+        assert_eq!(r, 401, "attempt {i}");
     }
     let ok = http
         .get(format!("{base}/api/report/json"))

@@ -90,12 +90,8 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("list products"));
     }
-    let r = http
-        .get(format!("{base}/api/report/csv?run=3"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let r = crate::support::status(http.get(format!("{base}/api/report/csv?run=3"))).await;
+    assert_eq!(r, 404);
 }
 
 /// Starts runs that fail the way `PlanLauncher`'s do when a thread panics: the

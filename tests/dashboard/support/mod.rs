@@ -20,6 +20,11 @@ use swarm::engine::config::EngineConfig;
 pub const SECRET: &str = "s3cr3t-do-not-leak";
 
 /// An HTTP client for loopback tests, with its own cookie jar.
+/// Sends `req` and returns the answer's status, for checks that look at nothing else.
+pub async fn status(req: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    req.send().await.expect("the request is answered").status()
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
