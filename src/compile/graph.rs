@@ -143,6 +143,11 @@ pub struct SlotInfo {
 // ---------------------------------------------------------------------------------
 // Load
 
+/// The most users (or, in the open model, `max_users`) one swarm process runs: far
+/// past what one machine's memory and sockets hold, and low enough that a typo or a
+/// hostile control request cannot ask for billions.
+pub const MAX_USERS: u32 = 1_000_000;
+
 /// How load is applied, and when the run ends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {

@@ -454,3 +454,32 @@ fn response_limits_come_from_defaults_and_bad_sizes_are_located() {
         "{errs:?}"
     );
 }
+
+/// A user count no machine holds is an error in the plan and on the command line,
+/// never an attempt to start billions of users.
+#[test]
+fn user_counts_have_a_ceiling() {
+    let plan = |load: &str| {
+        format!(
+            "name: t\ntarget: http://127.0.0.1:1\nload: {load}\nflows:\n  - name: f\n    steps:\n      - get: /a\n"
+        )
+    };
+    let e = errors(&plan("{ users: 4294967295, duration: 1s }"));
+    assert!(e[0].contains("`users` is too large"), "{e:?}");
+    let e = errors(&plan(
+        "{ arrival_rate: 1, max_users: 2000000, duration: 1s }",
+    ));
+    assert!(e[0].contains("`max_users` is too large"), "{e:?}");
+    assert!(compile(&plan("{ users: 1000000, duration: 1s }")).is_ok());
+    let opts = CompileOptions {
+        users: Some(graph::MAX_USERS + 1),
+        ..CompileOptions::default()
+    };
+    let err = compile_str(
+        &plan("{ users: 5, duration: 1s }"),
+        Path::new("t.yaml"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(err.diagnostics[0].message.contains("--users is too large"));
+}

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Hub, RunRequest, auth, downloads, stream};
+use crate::compile::graph::MAX_USERS;
 use crate::engine::control::Control;
 use crate::report::page;
 
@@ -64,6 +65,9 @@ async fn control(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Respon
     };
     let message = match action {
         Action::Users { users, spawn_rate } => {
+            if users > MAX_USERS {
+                return bad_request(format!("users must be at most {MAX_USERS}"));
+            }
             if spawn_rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
                 return bad_request("spawn rate must be more than 0 (or empty: all at once)");
             }

@@ -61,6 +61,8 @@ async fn oversized_and_malformed_control_requests_are_refused_and_the_run_goes_o
         json!({ "action": "explode" }),
         json!({ "action": "users", "users": -1 }),
         json!({ "action": "users", "users": 1e30 }),
+        // A count that parses, but that no machine holds: refused, never attempted.
+        json!({ "action": "users", "users": u32::MAX }),
         json!({ "action": "rate", "rate": "fast" }),
         json!({ "action": "users", "users": 2, "spawn_rate": 0 }),
     ] {
