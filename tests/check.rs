@@ -746,7 +746,7 @@ fn tls_server() -> (u16, Arc<AtomicU64>) {
 }
 
 /// `--insecure` reaches the engine: the same self-signed target fails every request
-/// without it (exit 1, TLS errors) and passes with it.
+/// without it (exit 1, an unknown issuer) and passes with it.
 #[test]
 fn insecure_is_wired_through_the_binary() {
     let _turn = serial();
@@ -768,8 +768,9 @@ fn insecure_is_wired_through_the_binary() {
     assert_eq!(code(&out), 1, "{}", describe(&out));
     let report = read_json(&json);
     assert_eq!(report["total"]["failures"], 3, "{report:#}");
-    let reason = report["total"]["failure_reasons"][0].to_string();
-    assert!(reason.contains("TLS"), "{reason}");
+    let reason = &report["total"]["failure_reasons"][0];
+    assert_eq!(reason["kind"], "tls_unknown_issuer", "{reason}");
+    assert_eq!(reason["reason"], "tls: unknown issuer", "{reason}");
     assert_eq!(answered.load(Ordering::SeqCst), 0);
 
     let out = run(

@@ -105,6 +105,7 @@ struct Compiler<'a> {
     /// The target was given but is unusable (already reported).
     target_failed: bool,
     limits: graph::ResponseLimits,
+    http_version: graph::HttpVersion,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -132,6 +133,7 @@ impl<'a> Compiler<'a> {
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
             limits: graph::ResponseLimits::default(),
+            http_version: graph::HttpVersion::default(),
         }
     }
 
@@ -143,6 +145,16 @@ impl<'a> Compiler<'a> {
         }
         if let Some(d) = &raw.defaults {
             self.defaults(d);
+        }
+        if let Some(version) = raw.http.as_ref().and_then(|h| h.version.as_ref()) {
+            match graph::HttpVersion::from_name(&version.value.0) {
+                Some(v) => self.http_version = v,
+                None => self.error_help(
+                    version.pos,
+                    format!("unknown HTTP version `{}`", version.value.0),
+                    "write `auto`, \"1.1\", \"2\" (HTTP/2 over TLS) or `h2c` (cleartext HTTP/2)",
+                ),
+            }
         }
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
@@ -168,6 +180,7 @@ impl<'a> Compiler<'a> {
             feeders: std::mem::take(&mut self.feeders),
             slos,
             limits: self.limits,
+            http_version: self.http_version,
             fingerprint,
         }
     }
