@@ -17,6 +17,7 @@ pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
+pub mod search;
 mod user;
 
 use std::sync::Arc;
