@@ -456,7 +456,17 @@ pub struct Slo {
     /// implied SLO.
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// Judged on this trailing window rather than the whole run; the verdict is the
+    /// worst window seen.
+    pub window: Option<Duration>,
+    /// The run stops as soon as this line fails (judged every second, never in the
+    /// first [`ABORT_GRACE`]).
+    pub abort: bool,
 }
+
+/// How long into a run an aborting SLO line is not yet judged: the first seconds'
+/// few samples would make any line flap.
+pub const ABORT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {

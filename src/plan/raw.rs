@@ -253,12 +253,33 @@ pub struct CaptureFrom {
     regex: Option<String>,
 }
 
-/// `METRIC OP VALUE`, or `{ REQUEST NAME: "METRIC OP VALUE" | [ ... ] }`.
+/// `METRIC OP VALUE`, `{ line: ..., window: 30s, abort: true }`, or
+/// `{ REQUEST NAME: "METRIC OP VALUE" | [ ... ] }`.
 #[derive(JsonSchema)]
 #[schemars(untagged)]
 pub enum SloEntrySchema {
     Line(String),
+    WithOptions(SloOptions),
     PerRequest(std::collections::BTreeMap<String, SloConditions>),
+}
+
+/// An SLO line with options. A map with a `line` key is read this way; a request
+/// named `line` is written in the string form, `"line: p95 < 1s"`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the JSON Schema; the compiler reads the node"
+)]
+pub struct SloOptions {
+    /// The line: `METRIC OP VALUE` or `REQUEST NAME: METRIC OP VALUE`.
+    line: String,
+    /// Judge the line on this trailing window (whole seconds, e.g. `30s`) instead of
+    /// the whole run; the verdict is the worst window seen.
+    window: Option<String>,
+    /// Stop the run as soon as the line fails (exit 1, reports written). Judged every
+    /// second, never in the first 10 s.
+    abort: Option<bool>,
 }
 
 #[derive(JsonSchema)]
