@@ -6,3 +6,4 @@ pub mod generator;
 pub mod slo;
 pub mod snapshot;
 pub mod stats;
+pub mod window;

@@ -191,8 +191,20 @@ fn evaluate_one(
     }
 }
 
-/// The metric's value over `stats`; `None` when it is undefined over no requests.
+/// The metric's value over `stats` in the run so far; `None` when it is undefined.
 fn measure(metric: Metric, stats: &RequestStats, snap: &Snapshot) -> Option<f64> {
+    measure_over(metric, stats, snap.elapsed.as_secs_f64(), snap.dropped)
+}
+
+/// The metric's value over `stats`, made in `seconds` (for `rps`) while `dropped`
+/// arrivals were dropped; `None` when it is undefined over no requests. The one
+/// definition of every metric, for the whole run and for windows alike.
+pub fn measure_over(
+    metric: Metric,
+    stats: &RequestStats,
+    seconds: f64,
+    dropped: u64,
+) -> Option<f64> {
     let latency_defined = stats.count > 0;
     match metric {
         Metric::Min => latency_defined.then(|| stats.min_ms()),
@@ -200,10 +212,14 @@ fn measure(metric: Metric, stats: &RequestStats, snap: &Snapshot) -> Option<f64>
         Metric::Max => latency_defined.then(|| stats.max_ms()),
         Metric::Percentile(p) => latency_defined.then(|| stats.percentile_ms(p)),
         Metric::ErrorRate => latency_defined.then(|| stats.error_rate()),
-        Metric::Rps => Some(snap.rps(stats)),
+        Metric::Rps => Some(if seconds > 0.0 {
+            stats.count as f64 / seconds
+        } else {
+            0.0
+        }),
         Metric::Requests => Some(stats.count as f64),
         Metric::Failures => Some(stats.failures as f64),
-        Metric::Dropped => Some(snap.dropped as f64),
+        Metric::Dropped => Some(dropped as f64),
     }
 }
 
