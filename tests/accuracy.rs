@@ -134,6 +134,7 @@ fn closed(users: u32, duration: Option<Duration>, iterations: Option<u64>) -> Lo
         }),
         duration,
         iterations,
+        search: None,
     }
 }
 
@@ -142,6 +143,7 @@ fn open(rate: RateShape, max_users: u32, duration: Option<Duration>) -> Load {
         model: LoadModel::Open(OpenLoad { rate, max_users }),
         duration,
         iterations: None,
+        search: None,
     }
 }
 

@@ -57,6 +57,7 @@ fn plan() -> CompiledPlan {
             }),
             duration: Some(Duration::from_secs(10)),
             iterations: None,
+            search: None,
         },
         flows: Vec::new(),
         requests: vec![

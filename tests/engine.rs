@@ -141,6 +141,7 @@ fn closed(users: u32, duration: Option<Duration>, iterations: Option<u64>) -> Lo
         }),
         duration,
         iterations,
+        search: None,
     }
 }
 
@@ -149,6 +150,7 @@ fn open(rate: RateShape, max_users: u32, duration: Duration) -> Load {
         model: LoadModel::Open(OpenLoad { rate, max_users }),
         duration: Some(duration),
         iterations: None,
+        search: None,
     }
 }
 
@@ -245,6 +247,7 @@ async fn concurrency_follows_stages() {
         ])),
         duration: None,
         iterations: None,
+        search: None,
     };
     let run = start(plan(load, vec![f], 1), config()).unwrap();
     let t0 = Instant::now();

@@ -16,30 +16,7 @@
 //! - a step whose generator saturated cannot be trusted: the search stops there and
 //!   says so, keeping what it knew.
 
-/// What is searched: a user count (closed model) or an arrival rate (open model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchAxis {
-    /// Concurrent users; levels are whole numbers.
-    Users,
-    /// Arrivals per second.
-    Rate,
-}
-
-/// The search's settings, validated by the compiler.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchSpec {
-    pub axis: SearchAxis,
-    /// The lowest level tried first (> 0).
-    pub low: f64,
-    /// The highest level tried (>= `low`).
-    pub high: f64,
-    /// The growth factor while steps pass (> 1).
-    pub step: f64,
-    /// How narrow the bracket must get, as a fraction of the pass (> 0).
-    pub precision: f64,
-    /// How many times the best pass is re-run before it is believed.
-    pub confirm: u32,
-}
+pub use crate::compile::graph::{Search as SearchSpec, SearchAxis};
 
 /// How one step went.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +108,7 @@ pub struct Search {
 
 impl Search {
     pub fn new(spec: SearchSpec) -> Search {
-        let first = spec.axis.level(spec.low);
+        let first = to_level(spec.axis, spec.low);
         Search {
             spec,
             state: State::Grow(first),
@@ -156,7 +133,7 @@ impl Search {
             State::Grow(level) => Some((level, StepPhase::Grow)),
             State::Bisect => {
                 let (pass, fail) = (self.best_pass()?, self.fail.as_ref()?.0);
-                Some((self.spec.axis.midpoint(pass, fail), StepPhase::Bisect))
+                Some((midpoint(self.spec.axis, pass, fail), StepPhase::Bisect))
             }
             State::Confirm(_) => Some((self.best_pass()?, StepPhase::Confirm)),
             State::Done(_) => None,
@@ -248,10 +225,10 @@ impl Search {
             if pass >= spec.high {
                 return self.confirm_or(SearchOutcome::AboveRange);
             }
-            let next = spec.axis.level((pass * spec.step).min(spec.high));
-            return State::Grow(next.max(spec.axis.above(pass)).min(spec.high));
+            let next = to_level(spec.axis, (pass * spec.step).min(spec.high));
+            return State::Grow(next.max(above(spec.axis, pass)).min(spec.high));
         };
-        if !spec.axis.narrow(pass, fail, spec.precision) {
+        if !narrow(spec.axis, pass, fail, spec.precision) {
             return State::Bisect;
         }
         match (phase, self.state) {
@@ -288,33 +265,31 @@ impl Search {
     }
 }
 
-impl SearchAxis {
-    /// A level as this axis runs it: whole users, or a rate to 0.01/s.
-    fn level(self, x: f64) -> f64 {
-        match self {
-            SearchAxis::Users => x.round().max(1.0),
-            SearchAxis::Rate => (x * 100.0).round().max(1.0) / 100.0,
-        }
+/// A level as `axis` runs it: whole users, or a rate to 0.01/s.
+fn to_level(axis: SearchAxis, x: f64) -> f64 {
+    match axis {
+        SearchAxis::Users => x.round().max(1.0),
+        SearchAxis::Rate => (x * 100.0).round().max(1.0) / 100.0,
     }
+}
 
-    /// The smallest level above `x`: growth always moves.
-    fn above(self, x: f64) -> f64 {
-        match self {
-            SearchAxis::Users => x + 1.0,
-            SearchAxis::Rate => x + 0.01,
-        }
+/// The smallest level above `x`: growth always moves.
+fn above(axis: SearchAxis, x: f64) -> f64 {
+    match axis {
+        SearchAxis::Users => x + 1.0,
+        SearchAxis::Rate => x + 0.01,
     }
+}
 
-    fn midpoint(self, pass: f64, fail: f64) -> f64 {
-        let mid = self.level((pass + fail) / 2.0);
-        // Rounding must not land on either end, or the bisection would not move.
-        if mid <= pass { self.above(pass) } else { mid }
-    }
+fn midpoint(axis: SearchAxis, pass: f64, fail: f64) -> f64 {
+    let mid = to_level(axis, (pass + fail) / 2.0);
+    // Rounding must not land on either end, or the bisection would not move.
+    if mid <= pass { above(axis, pass) } else { mid }
+}
 
-    /// Whether the bracket [pass, fail] is within the precision.
-    fn narrow(self, pass: f64, fail: f64, precision: f64) -> bool {
-        fail - pass <= pass * precision || self.above(pass) >= fail
-    }
+/// Whether the bracket [pass, fail] is within the precision.
+fn narrow(axis: SearchAxis, pass: f64, fail: f64, precision: f64) -> bool {
+    fail - pass <= pass * precision || above(axis, pass) >= fail
 }
 
 #[cfg(test)]
@@ -328,7 +303,10 @@ mod tests {
             high,
             step: 2.0,
             precision: 0.05,
+            warmup: std::time::Duration::ZERO,
+            hold: std::time::Duration::from_secs(1),
             confirm: 1,
+            require: None,
         }
     }
 
@@ -514,13 +492,16 @@ mod tests {
         ) {
             let axis = if users { SearchAxis::Users } else { SearchAxis::Rate };
             let high = low * span;
-            let s = run(SearchSpec { axis, low, high, step, precision, confirm }, knee(cap));
+            let hold = std::time::Duration::from_secs(1);
+            let warmup = std::time::Duration::ZERO;
+            let spec = SearchSpec { axis, low, high, step, precision, warmup, hold, confirm, require: None };
+            let s = run(spec, knee(cap));
             let r = s.result();
             match r.outcome {
                 SearchOutcome::Found => {
                     let (pass, fail) = (r.capacity.unwrap(), r.failed_at.unwrap());
                     proptest::prop_assert!(pass <= cap && cap < fail, "{pass} {cap} {fail}");
-                    proptest::prop_assert!(axis.narrow(pass, fail, precision));
+                    proptest::prop_assert!(narrow(axis, pass, fail, precision));
                 }
                 SearchOutcome::AboveRange => proptest::prop_assert!(r.capacity.unwrap() <= cap),
                 SearchOutcome::BelowRange => proptest::prop_assert!(r.failed_at.unwrap() > cap),

@@ -98,6 +98,34 @@ pub struct RawLoad {
     pub iterations: Option<Sp<i64>>,
     /// Linear ramps between targets: `{ duration, users }` or `{ duration, arrival_rate }`.
     pub stages: Option<Sp<Vec<Sp<RawStage>>>>,
+    /// A capacity search instead of a fixed load: the most load the SLOs hold at.
+    pub search: Option<Sp<RawSearch>>,
+    /// With `search`: exit 1 when the capacity found is below this (`800/s`, or a
+    /// user count).
+    pub require: Option<Sp<Text>>,
+}
+
+/// `load.search`: a range of users or arrival rates, and how to search it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a capacity search (a map with `users` or `arrival_rate`)"
+)]
+pub struct RawSearch {
+    /// Closed model: the range of users, e.g. `10..5000`.
+    pub users: Option<Sp<Text>>,
+    /// Open model: the range of arrival rates, e.g. `20/s..5000/s`.
+    pub arrival_rate: Option<Sp<Text>>,
+    /// Growth while every step passes, e.g. `2x` (default `2x`).
+    pub step: Option<Sp<Text>>,
+    /// Stop bisecting when the bracket [pass, fail] is this narrow (default `5%`).
+    pub precision: Option<Sp<Text>>,
+    /// Each step first ramps and warms up for this long, not judged (default `10s`).
+    pub warmup: Option<Sp<Text>>,
+    /// Then judges every SLO line on this window only (default `30s`).
+    pub hold: Option<Sp<Text>>,
+    /// Re-run the best passing step this many times (default 1).
+    pub confirm: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -47,6 +47,7 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
             }),
             duration: Some(Duration::from_secs(10)),
             iterations: None,
+            search: None,
         },
         flows: Vec::new(),
         requests: vec![

@@ -211,6 +211,7 @@ pub fn plan(slots: &[&str]) -> CompiledPlan {
             }),
             duration: Some(Duration::from_secs(1)),
             iterations: None,
+            search: None,
         },
         flows: Vec::new(),
         requests: Vec::new(),
