@@ -11,15 +11,15 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use swarm::compile::graph::{CompiledPlan, RequestStep, Step};
+use swarm::compile::graph::{Call, CompiledPlan, Step};
 use swarm::compile::{CompileOptions, compile_str};
-use swarm::engine::config::EngineConfig;
-use swarm::engine::http::HttpShared;
+use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::request::{VuContext, execute};
+use swarm::engine::session::Protocols;
 
 /// The throughput benchmark's request (`bench/throughput.yaml`), compiled as a plan
 /// would be, and its one step.
-fn plan(url: &str) -> (CompiledPlan, RequestStep) {
+fn plan(url: &str) -> (CompiledPlan, Call) {
     let yaml = format!(
         "name: client loop\ntarget: {url}\nload: {{users: 1, duration: 1s}}\n\
          flows:\n  - name: json\n    steps:\n      - get: {url}\n        \
@@ -31,7 +31,7 @@ fn plan(url: &str) -> (CompiledPlan, RequestStep) {
         &CompileOptions::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let Step::Request(step) = plan.flows[0].steps.remove(0) else {
+    let Step::Call(step) = plan.flows[0].steps.remove(0) else {
         unreachable!("the plan's one step is a request");
     };
     (plan, *step)
@@ -54,18 +54,29 @@ fn main() {
     let (requests, failures) = (Rc::new(Cell::new(0u64)), Rc::new(Cell::new(0u64)));
     let started = Instant::now();
     local.block_on(&runtime, async {
-        let http = HttpShared::new(&EngineConfig::default()).expect("http setup");
+        // As the command line does: `SWARM_HTTP_CLIENT` picks the client.
+        let client = std::env::var("SWARM_HTTP_CLIENT").ok();
+        let config = EngineConfig {
+            http: HttpConfig {
+                client: client
+                    .and_then(|c| Implementation::from_name(&c))
+                    .unwrap_or_default(),
+                ..HttpConfig::default()
+            },
+            ..EngineConfig::default()
+        };
+        let protocols = Protocols::new(&config).expect("protocol setup");
         let (plan, step) = plan(&url);
         let (plan, step) = (Rc::new(plan), Rc::new(step));
         let deadline = started + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         for user in 0..users {
-            let (http, plan, step) = (http.clone(), Rc::clone(&plan), Rc::clone(&step));
+            let (protocols, plan, step) = (protocols.clone(), Rc::clone(&plan), Rc::clone(&step));
             let (requests, failures) = (Rc::clone(&requests), Rc::clone(&failures));
             tasks.push(tokio::task::spawn_local(async move {
-                let mut ctx = VuContext::new(user, &plan, &http);
+                let mut ctx = VuContext::new(user, &plan, &protocols);
                 while Instant::now() < deadline {
-                    let outcome = execute(&step, &mut ctx, &http, Instant::now()).await;
+                    let outcome = execute(&step, &mut ctx, Instant::now()).await;
                     requests.set(requests.get() + 1);
                     if outcome.result.is_err() {
                         failures.set(failures.get() + 1);

@@ -91,13 +91,15 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
             think: None,
             pace: None,
             setup: Vec::new(),
-            steps: vec![Step::Request(Box::new(RequestStep {
+            steps: vec![Step::Call(Box::new(Call {
                 request: RequestId(0),
-                method: Method::GET,
-                url: Template::literal(url),
-                headers: Vec::new(),
-                query: Vec::new(),
-                body: None,
+                kind: CallKind::Http(HttpCall {
+                    method: Method::GET,
+                    url: Template::literal(url),
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                    body: None,
+                }),
                 timeout: Duration::from_secs(30),
                 expect: Expect {
                     status: Some(StatusExpect {
@@ -113,7 +115,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         }],
         requests: vec![RequestInfo {
             name: "GET /".into(),
-            method: Method::GET,
+            call: CallType::Http(Method::GET),
         }],
         expectations: vec![ExpectInfo {
             request: RequestId(0),
@@ -123,6 +125,7 @@ fn plan(target: &Target, load: Load) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        fingerprint: Default::default(),
     }
 }
 

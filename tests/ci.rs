@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use common::output_within;
 use http::Method;
 use swarm::compile::graph::{
-    ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric, RequestId,
-    RequestInfo, Slo,
+    CallType, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
+    RequestId, RequestInfo, Slo,
 };
-use swarm::metrics::failure::FailureKind;
+use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use swarm::metrics::slo;
 use swarm::metrics::snapshot::{EndReason, Snapshot};
 use swarm::report::annotations;
@@ -63,11 +63,11 @@ fn plan() -> CompiledPlan {
         requests: vec![
             RequestInfo {
                 name: "list products".into(),
-                method: Method::GET,
+                call: CallType::Http(Method::GET),
             },
             RequestInfo {
                 name: "add | to cart".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
         ],
         expectations: vec![ExpectInfo {
@@ -103,6 +103,7 @@ fn plan() -> CompiledPlan {
                 23,
             ),
         ],
+        fingerprint: Default::default(),
     }
 }
 
@@ -119,8 +120,8 @@ fn snapshot(cart_ms: u64, cart_failures: u64) -> Snapshot {
     for i in 0..20u64 {
         let outcome = match i {
             _ if i >= cart_failures => Ok(()),
-            0 | 1 => Err(FailureKind::Status(500)),
-            _ => Err(FailureKind::Expect(ExpectId(0))),
+            0 | 1 => Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+            _ => Err(FailureKind::Check(CheckFailure::Expect(ExpectId(0)))),
         };
         snap.requests[1].record(Duration::from_millis(cart_ms), 250, outcome);
     }

@@ -86,17 +86,19 @@ fn lit(s: &str) -> Template {
 }
 
 fn get(url: Template, request: u32) -> Step {
-    Step::Request(Box::new(RequestStep {
+    Step::Call(Box::new(Call {
         request: RequestId(request),
-        method: Method::GET,
-        url,
-        headers: Vec::new(),
-        query: Vec::new(),
-        body: None,
         timeout: Duration::from_secs(30),
         expect: Expect::default(),
         captures: Vec::new(),
         feeders: Vec::new(),
+        kind: CallKind::Http(HttpCall {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+        }),
     }))
 }
 
@@ -122,7 +124,7 @@ fn plan(load: Load, flows: Vec<Flow>, requests: usize) -> Arc<CompiledPlan> {
         requests: (0..requests)
             .map(|i| RequestInfo {
                 name: format!("r{i}"),
-                method: Method::GET,
+                call: CallType::Http(Method::GET),
             })
             .collect(),
         expectations: Vec::new(),
@@ -130,6 +132,7 @@ fn plan(load: Load, flows: Vec<Flow>, requests: usize) -> Arc<CompiledPlan> {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        fingerprint: Default::default(),
     })
 }
 
@@ -445,7 +448,7 @@ async fn a_unique_feeder_ends_the_run_when_exhausted() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("accounts.csv");
     std::fs::write(&csv, "user,password\nu0,p\nu1,p\nu2,p\nu3,p\nu4,p\n").unwrap();
-    let Step::Request(mut step) = get(
+    let Step::Call(mut step) = get(
         Template {
             segments: vec![
                 Segment::Literal(format!("{base}/login/")),
@@ -460,7 +463,7 @@ async fn a_unique_feeder_ends_the_run_when_exhausted() {
         unreachable!()
     };
     step.feeders = vec![FeederId(0)];
-    let f = flow("f", 1, vec![Step::Request(step)]);
+    let f = flow("f", 1, vec![Step::Call(step)]);
     let mut p = plan(closed(3, Some(Duration::from_secs(60)), None), vec![f], 1);
     Arc::get_mut(&mut p).unwrap().feeders = vec![Feeder {
         name: "accounts".into(),

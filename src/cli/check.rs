@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::CheckArgs;
 use super::live_ui::LiveUi;
 use crate::compile::graph::CompiledPlan;
-use crate::engine::config::EngineConfig;
 use crate::engine::control::Control;
 use crate::exit;
 use crate::metrics::snapshot::{EndReason, Snapshot};
@@ -100,10 +99,7 @@ async fn drive(
     args: &CheckArgs,
     ui: Option<&LiveUi>,
 ) -> Result<(Arc<Snapshot>, bool), i32> {
-    let config = EngineConfig {
-        insecure: args.insecure,
-        ..EngineConfig::default()
-    };
+    let config = super::engine_config(args.insecure);
     let handle = match crate::engine::start(plan.clone(), config) {
         Ok(handle) => handle,
         Err(e) => {

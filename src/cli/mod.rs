@@ -181,6 +181,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         })
 }
 
+/// The engine's settings for a run: `--insecure`, and the HTTP client that
+/// `SWARM_HTTP_CLIENT` names (`lean`, the default, or `reqwest`, for comparison; any
+/// other value is the default). The engine itself reads no environment variable.
+fn engine_config(insecure: bool) -> crate::engine::config::EngineConfig {
+    use crate::engine::config::{EngineConfig, HttpConfig, Implementation};
+    let client = std::env::var("SWARM_HTTP_CLIENT").ok();
+    EngineConfig {
+        http: HttpConfig {
+            client: client
+                .and_then(|c| Implementation::from_name(&c))
+                .unwrap_or_default(),
+            insecure,
+            ..HttpConfig::default()
+        },
+        ..EngineConfig::default()
+    }
+}
+
 /// The compile options `--target`, `--var`, `--users` and `--duration` ask for; on a
 /// bad flag the message is printed and the exit code returned.
 fn compile_options(args: &PlanArgs) -> Result<crate::compile::CompileOptions, i32> {

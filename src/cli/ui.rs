@@ -26,7 +26,6 @@ async fn serve(args: UiArgs) -> i32 {
     use std::sync::Arc;
 
     use crate::dashboard::{DashboardConfig, PlanLauncher, serve_interactive};
-    use crate::engine::config::EngineConfig;
 
     let mut options = match super::compile_options(&args.plan) {
         Ok(o) => o,
@@ -56,10 +55,7 @@ async fn serve(args: UiArgs) -> i32 {
     let launcher = PlanLauncher {
         path: args.plan.plan.clone(),
         options,
-        engine: EngineConfig {
-            insecure: args.insecure,
-            ..EngineConfig::default()
-        },
+        engine: super::engine_config(args.insecure),
     };
     let dashboard = match serve_interactive(config, plan.clone(), Arc::new(launcher)).await {
         Ok(d) => d,

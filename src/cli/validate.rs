@@ -38,12 +38,7 @@ pub fn summary(plan: &CompiledPlan) -> String {
         .max(1);
     let _ = writeln!(out, "  flows   {}", plan.flows.len());
     for f in &plan.flows {
-        let requests = |steps: &[Step]| {
-            steps
-                .iter()
-                .filter(|s| matches!(s, Step::Request(_)))
-                .count()
-        };
+        let requests = |steps: &[Step]| steps.iter().filter(|s| matches!(s, Step::Call(_))).count();
         let mut line = format!(
             "    {} (weight {}, {:.0}% of users): {} request{} per iteration",
             f.name,
@@ -60,9 +55,9 @@ pub fn summary(plan: &CompiledPlan) -> String {
         }
         let _ = writeln!(out, "{line}");
         for s in f.setup.iter().chain(&f.steps).chain(&f.teardown) {
-            if let Step::Request(r) = s {
+            if let Step::Call(r) = s {
                 let info = &plan.requests[r.request.0 as usize];
-                let _ = writeln!(out, "      {:<7} {}", r.method.as_str(), info.name);
+                let _ = writeln!(out, "      {:<7} {}", r.kind.label(), info.name);
             }
         }
     }
@@ -87,6 +82,8 @@ pub fn summary(plan: &CompiledPlan) -> String {
         let implied = if s.line.is_none() { " (implied)" } else { "" };
         let _ = writeln!(out, "    {on}{}{implied}", s.text);
     }
+    // Workers of a distributed run prove with it that they run this same plan.
+    let _ = writeln!(out, "  fingerprint {}", plan.fingerprint);
     out
 }
 

@@ -1,5 +1,6 @@
-//! Flows and their steps: request names, URLs joined with the target, headers merged
-//! with the defaults, query, bodies, timeouts, and which names each step may use.
+//! Flows and their steps: request names, timeouts, and which names each step may use;
+//! for HTTP calls, URLs joined with the target, headers merged with the defaults,
+//! query and bodies.
 
 use std::collections::HashMap;
 
@@ -7,11 +8,11 @@ use http::{HeaderName, HeaderValue, Method};
 
 use crate::plan::de::{Sp, SpMap, Text};
 use crate::plan::node::{Kind, Node};
-use crate::plan::raw::{RawFlow, RawStep};
+use crate::plan::raw::{RawCall, RawFlow, RawStep};
 
 use super::Compiler;
 use super::graph::{
-    Body, FeederId, Flow, JsonTemplate, RequestStep, Segment, SlotId, Step, Template,
+    Body, Call, CallKind, FeederId, Flow, HttpCall, JsonTemplate, Segment, SlotId, Step, Template,
 };
 use super::template::{Names, resolve};
 use super::units;
@@ -161,20 +162,9 @@ impl Compiler<'_> {
 
     fn step(&mut self, raw: &Sp<RawStep>, scope: &Scope) -> Option<Step> {
         let s = &raw.value;
-        let methods: Vec<(Method, &Sp<String>)> = [
-            (Method::GET, &s.get),
-            (Method::POST, &s.post),
-            (Method::PUT, &s.put),
-            (Method::PATCH, &s.patch),
-            (Method::DELETE, &s.delete),
-            (Method::HEAD, &s.head),
-            (Method::OPTIONS, &s.options),
-        ]
-        .into_iter()
-        .filter_map(|(m, u)| u.as_ref().map(|u| (m, u)))
-        .collect();
+        let calls = s.calls();
         if let Some(t) = &s.think {
-            if !methods.is_empty() {
+            if !calls.is_empty() {
                 self.error_help(
                     t.pos,
                     "`think` in a request step",
@@ -182,13 +172,13 @@ impl Compiler<'_> {
                 );
             }
             let think = self.think(t);
-            if !methods.is_empty() {
+            if !calls.is_empty() {
                 return None;
             }
             self.think_only(raw);
             return think.map(Step::Think);
         }
-        let Some((method, url)) = methods.first().cloned() else {
+        let Some(call) = calls.first().cloned() else {
             self.error_help(
                 raw.pos,
                 "a step needs a method or a pause",
@@ -196,42 +186,39 @@ impl Compiler<'_> {
             );
             return None;
         };
-        if let Some((_, second)) = methods.get(1) {
+        if let Some(second) = calls.get(1) {
             self.error(
-                second.pos,
+                second.pos(),
                 format!(
                     "a step has one method; this one already has `{}`",
-                    method.as_str().to_lowercase()
+                    call.key()
                 ),
             );
         }
-        let mut feeders = self.default_header_feeders.clone();
-        let url_template = self.url(url, scope, &mut feeders);
+        self.call(s, call, scope).map(|c| Step::Call(Box::new(c)))
+    }
+
+    /// A measured call: the protocol's own parts, then the parts every call shares.
+    fn call(&mut self, s: &RawStep, call: RawCall, scope: &Scope) -> Option<Call> {
+        let mut feeders = Vec::new();
+        let (kind, default_name) = match call {
+            RawCall::Http { method, url } => {
+                let name = default_name(&method, &url.value);
+                (
+                    CallKind::Http(self.http_call(s, method, url, scope, &mut feeders)),
+                    name,
+                )
+            }
+        };
         let name = match &s.name {
             Some(n) if n.value.trim().is_empty() => {
                 self.error(n.pos, "a request `name` cannot be empty");
                 n.value.clone()
             }
             Some(n) => n.value.clone(),
-            None => default_name(&method, &url.value),
+            None => default_name,
         };
-        let request = self.request_id(&name, &method);
-        let own = match &s.headers {
-            Some(h) => self.headers(h, scope.captures, scope.later, &mut feeders),
-            None => Vec::new(),
-        };
-        let mut merged: Vec<(HeaderName, Template)> = self
-            .default_headers
-            .iter()
-            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
-            .cloned()
-            .collect();
-        merged.extend(own);
-        let query = match &s.query {
-            Some(q) => self.pairs(q, scope, &mut feeders),
-            None => Vec::new(),
-        };
-        let body = self.body(s, scope, &mut feeders);
+        let request = self.request_id(&name, &kind);
         let timeout = match &s.timeout {
             Some(t) => self.duration(t).unwrap_or(self.default_timeout),
             None => self.default_timeout,
@@ -244,18 +231,50 @@ impl Compiler<'_> {
             Some(c) => self.captures(request, c),
             None => Vec::new(),
         };
-        Some(Step::Request(Box::new(RequestStep {
+        Some(Call {
             request,
-            method,
-            url: url_template,
-            headers: merged,
-            query,
-            body,
             timeout,
             expect,
             captures,
             feeders,
-        })))
+            kind,
+        })
+    }
+
+    /// The HTTP parts of a call: URL, headers merged with the defaults, query, body.
+    fn http_call(
+        &mut self,
+        s: &RawStep,
+        method: Method,
+        url: &Sp<String>,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> HttpCall {
+        feeders.extend_from_slice(&self.default_header_feeders);
+        let url = self.url(url, scope, feeders);
+        let own = match &s.headers {
+            Some(h) => self.headers(h, scope.captures, scope.later, feeders),
+            None => Vec::new(),
+        };
+        let mut headers: Vec<(HeaderName, Template)> = self
+            .default_headers
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
+            .cloned()
+            .collect();
+        headers.extend(own);
+        let query = match &s.query {
+            Some(q) => self.pairs(q, scope, feeders),
+            None => Vec::new(),
+        };
+        let body = self.body(s, scope, feeders);
+        HttpCall {
+            method,
+            url,
+            headers,
+            query,
+            body,
+        }
     }
 
     /// Resolves a template written at `pos`; problems are reported at their spot.

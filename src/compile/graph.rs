@@ -39,6 +39,8 @@ pub struct CompiledPlan {
     pub feeders: Vec<Feeder>,
     /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
     pub slos: Vec<Slo>,
+    /// A hash of the plan text, its data files and the options that change what runs.
+    pub fingerprint: super::fingerprint::Fingerprint,
 }
 
 /// Index into [`CompiledPlan::requests`].
@@ -72,8 +74,40 @@ pub struct FeederId(pub u32);
 pub struct RequestInfo {
     /// The step's `name`, or `METHOD /path` (the path before templating).
     pub name: String,
-    /// The method of the first step with this name.
-    pub method: Method,
+    /// What the first step with this name calls.
+    pub call: CallType,
+}
+
+/// The protocol of a request name, and for HTTP its method: what the reports' Type
+/// column shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallType {
+    Http(Method),
+}
+
+impl CallType {
+    /// The short label tables and reports show, e.g. `GET`.
+    pub fn label(&self) -> &str {
+        match self {
+            CallType::Http(method) => method.as_str(),
+        }
+    }
+}
+
+impl CallKind {
+    /// The short label tables show for this call, e.g. `GET`.
+    pub fn label(&self) -> &str {
+        match self {
+            CallKind::Http(h) => h.method.as_str(),
+        }
+    }
+
+    /// The protocol of this call, and for HTTP its method.
+    pub fn call_type(&self) -> CallType {
+        match self {
+            CallKind::Http(h) => CallType::Http(h.method.clone()),
+        }
+    }
 }
 
 /// A human description of one expectation, e.g. `status 200` or `json $.items len >= 1`.
@@ -235,16 +269,51 @@ pub struct Think {
 
 #[derive(Debug)]
 pub enum Step {
-    Request(Box<RequestStep>),
+    /// A measured call: one exchange with the target, timed and checked.
+    Call(Box<Call>),
     /// An explicit pause.
     Think(Think),
 }
 
-/// One compiled HTTP request.
+/// One measured call, whatever its protocol: the parts every protocol shares (the
+/// stats key, the timeout, what the reply must satisfy, what to keep from it, the
+/// feeders its templates read) once, and the protocol's own parts in [`CallKind`].
 #[derive(Debug)]
-pub struct RequestStep {
+pub struct Call {
     /// The stats key.
     pub request: RequestId,
+    /// Bounds the whole exchange (a timeout is a failed call).
+    pub timeout: Duration,
+    pub expect: Expect,
+    pub captures: Vec<Capture>,
+    /// The feeders this step's templates read, so a row is taken before rendering.
+    pub feeders: Vec<FeederId>,
+    pub kind: CallKind,
+}
+
+impl Call {
+    /// How many JSONPath queries (checks and captures) read the reply's body.
+    pub fn json_queries(&self) -> usize {
+        let captures = self.captures.iter();
+        self.expect.json.len()
+            + captures
+                .filter(|c| matches!(c.source, CaptureSource::Json(_)))
+                .count()
+    }
+}
+
+/// The protocol a call speaks, with its own compiled parts. The engine dispatches on
+/// it with a `match`, never through a trait object, so the hot path stays as direct
+/// as a single protocol's; a new protocol is a new variant (and a session of its own
+/// in the engine).
+#[derive(Debug)]
+pub enum CallKind {
+    Http(HttpCall),
+}
+
+/// The HTTP parts of a call.
+#[derive(Debug)]
+pub struct HttpCall {
     pub method: Method,
     /// The full URL template (relative URLs already joined with the target).
     pub url: Template,
@@ -253,23 +322,6 @@ pub struct RequestStep {
     /// Query parameters appended to the URL, url-encoded.
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
-    /// Per-request timeout (a timeout is a failed request).
-    pub timeout: Duration,
-    pub expect: Expect,
-    pub captures: Vec<Capture>,
-    /// The feeders this step's templates read, so a row is taken before rendering.
-    pub feeders: Vec<FeederId>,
-}
-
-impl RequestStep {
-    /// How many JSONPath queries (checks and captures) read the response body.
-    pub fn json_queries(&self) -> usize {
-        let captures = self.captures.iter();
-        self.expect.json.len()
-            + captures
-                .filter(|c| matches!(c.source, CaptureSource::Json(_)))
-                .count()
-    }
 }
 
 #[derive(Debug)]

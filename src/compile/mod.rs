@@ -9,6 +9,7 @@
 mod env;
 mod expect;
 mod feeders;
+pub mod fingerprint;
 mod flows;
 pub mod graph;
 pub mod jsonpath;
@@ -30,8 +31,8 @@ use crate::plan::node::{Kind, Node};
 use crate::plan::raw::RawPlan;
 use crate::plan::{Diag, Format, PlanErrors};
 use graph::{
-    CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo, SlotId,
-    SlotInfo, Template,
+    CallKind, CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo,
+    SlotId, SlotInfo, Template,
 };
 
 /// Command-line overrides applied while compiling.
@@ -150,6 +151,22 @@ impl<'a> Compiler<'a> {
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
+        let inputs = fingerprint::Inputs {
+            source: self.source,
+            opts: self.opts,
+            target: &self.target,
+            vars: &self.vars,
+            feeders: &self.feeders,
+        };
+        let fingerprint = match fingerprint::fingerprint(&inputs) {
+            Ok(f) => f,
+            Err(message) => {
+                // The data file was readable a moment ago, for its header: it is
+                // being changed or removed under us.
+                self.error(0, message);
+                fingerprint::Fingerprint::default()
+            }
+        };
         CompiledPlan {
             name: raw.name.value.clone(),
             source: self.path.to_owned(),
@@ -162,6 +179,7 @@ impl<'a> Compiler<'a> {
             slots: std::mem::take(&mut self.slots),
             feeders: std::mem::take(&mut self.feeders),
             slos,
+            fingerprint,
         }
     }
 
@@ -355,14 +373,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// The id of a request name, adding it on first use.
-    fn request_id(&mut self, name: &str, method: &http::Method) -> RequestId {
+    fn request_id(&mut self, name: &str, kind: &CallKind) -> RequestId {
         if let Some(id) = self.request_ids.get(name) {
             return *id;
         }
         let id = RequestId(self.requests.len() as u32);
         self.requests.push(RequestInfo {
             name: name.to_owned(),
-            method: method.clone(),
+            call: kind.call_type(),
         });
         self.request_ids.insert(name.to_owned(), id);
         id

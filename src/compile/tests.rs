@@ -59,22 +59,21 @@ fn shop_compiles_into_a_full_graph() {
     );
     assert_eq!(plan.feeders[0].columns, ["user", "password"]);
     assert!(plan.feeders[0].path.is_absolute());
-    let Step::Request(login) = &plan.flows[1].setup[0] else {
-        panic!("setup is a request")
-    };
+    let (login, login_http) = http_call(&plan.flows[1].setup[0]);
     assert_eq!(login.feeders, vec![FeederId(0)]);
     assert_eq!(login.timeout, Duration::from_secs(5));
-    assert_eq!(login.url.as_literal(), Some("http://127.0.0.1:8080/login"));
-    assert_eq!(login.headers[0].0.as_str(), "accept");
-    let Step::Request(cart) = &plan.flows[1].steps[1] else {
-        panic!()
-    };
-    assert_eq!(cart.headers.len(), 2);
+    assert_eq!(
+        login_http.url.as_literal(),
+        Some("http://127.0.0.1:8080/login")
+    );
+    assert_eq!(login_http.headers[0].0.as_str(), "accept");
+    let (_, cart_http) = http_call(&plan.flows[1].steps[1]);
+    assert_eq!(cart_http.headers.len(), 2);
     assert!(matches!(
-        cart.headers[1].1.segments[1],
+        cart_http.headers[1].1.segments[1],
         Segment::Slot(SlotId(1))
     ));
-    let Some(Body::Json(JsonTemplate::Object(fields))) = &cart.body else {
+    let Some(Body::Json(JsonTemplate::Object(fields))) = &cart_http.body else {
         panic!("json body")
     };
     assert!(
@@ -170,9 +169,7 @@ fn implied_slo_and_default_timeout() {
     assert_eq!(plan.slos.len(), 1);
     assert_eq!(plan.slos[0].metric, Metric::Failures);
     assert_eq!(plan.slos[0].line, None);
-    let Step::Request(r) = &plan.flows[0].steps[0] else {
-        panic!()
-    };
+    let (r, _) = http_call(&plan.flows[0].steps[0]);
     assert_eq!(r.timeout, DEFAULT_TIMEOUT);
 }
 
@@ -196,11 +193,9 @@ fn overrides() {
         duration: Some(Duration::from_secs(3)),
     };
     let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
-    let Step::Request(r) = &plan.flows[0].steps[0] else {
-        panic!()
-    };
+    let (_, r_http) = http_call(&plan.flows[0].steps[0]);
     assert_eq!(
-        r.url.segments,
+        r_http.url.segments,
         vec![
             Segment::Literal("http://localhost:9/p?s=".into()),
             Segment::Const(serde_json::json!(50))
@@ -257,11 +252,9 @@ fn open_model_defaults_max_users() {
 fn a_url_starting_with_a_variable_can_be_absolute() {
     let src = "name: t\nvars: { base: 'http://127.0.0.1:9/api' }\nload: { users: 1, duration: 1s }\nflows: [{ name: f, steps: [{ get: '{{ base }}/x?y=1' }] }]\n";
     let plan = compile(src).unwrap();
-    let Step::Request(r) = &plan.flows[0].steps[0] else {
-        panic!()
-    };
+    let (_, r_http) = http_call(&plan.flows[0].steps[0]);
     assert_eq!(
-        r.url.segments[0],
+        r_http.url.segments[0],
         Segment::Const("http://127.0.0.1:9/api".into())
     );
     assert_eq!(plan.requests[0].name, "GET {{ base }}/x");
@@ -273,11 +266,9 @@ fn yaml_1_1_boolean_words_stay_strings() {
         "{HEAD}flows:\n  - name: f\n    steps:\n      - post: /x\n        json: {{ n: 1, y: yes, on: off, t: true }}\n"
     );
     let plan = compile(&src).unwrap();
-    let Step::Request(req) = &plan.flows[0].steps[0] else {
-        panic!("expected a request step")
-    };
-    let Some(Body::Json(JsonTemplate::Value(body))) = &req.body else {
-        panic!("expected a constant JSON body, got {:?}", req.body)
+    let (_, req_http) = http_call(&plan.flows[0].steps[0]);
+    let Some(Body::Json(JsonTemplate::Value(body))) = &req_http.body else {
+        panic!("expected a constant JSON body, got {:?}", req_http.body)
     };
     assert_eq!(
         body,
@@ -349,10 +340,8 @@ fn var_override_rescues_an_unset_env_default() {
         ..Default::default()
     };
     let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
-    let Step::Request(r) = &plan.flows[0].steps[0] else {
-        panic!()
-    };
-    assert_eq!(r.url.segments[1], Segment::Const("abc".into()));
+    let (_, r_http) = http_call(&plan.flows[0].steps[0]);
+    assert_eq!(r_http.url.segments[1], Segment::Const("abc".into()));
 }
 
 #[test]
@@ -430,4 +419,13 @@ fn template_errors_point_into_block_and_escaped_scalars() {
     // the quoted URL with an escape before the template.
     assert!(errs.iter().any(|e| e.starts_with("10:11: ")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("11:19: ")), "{errs:?}");
+}
+
+/// A request step's call, and its HTTP parts.
+fn http_call(step: &Step) -> (&Call, &HttpCall) {
+    let Step::Call(call) = step else {
+        panic!("expected a request step, got {step:?}")
+    };
+    let CallKind::Http(http) = &call.kind;
+    (call, http)
 }

@@ -120,7 +120,7 @@ fn csv(plan: &CompiledPlan, snap: &Snapshot) -> String {
         let (method, name) = plan
             .requests
             .get(i)
-            .map_or(("", String::new()), |r| (r.method.as_str(), r.name.clone()));
+            .map_or(("", String::new()), |r| (r.call.label(), r.name.clone()));
         let _ = w.write_record(row(method, &name, stats));
     }
     let _ = w.write_record(row("", "Aggregated", &snap.total()));

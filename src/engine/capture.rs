@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::expect::{LazyJson, body_text};
 use super::http::Headers;
 use crate::compile::graph::{Capture, CaptureSource};
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind};
 
 /// Runs every capture of a step in order. All of them run, so every slot is either
 /// set or cleared; the first failure is returned.
@@ -24,7 +24,7 @@ pub fn apply(
         let found = extract(&capture.source, headers, json, body);
         let failed = match &found {
             Ok(Some(_)) => None,
-            Ok(None) => Some(FailureKind::Capture(capture.id)),
+            Ok(None) => Some(FailureKind::Check(CheckFailure::Capture(capture.id))),
             Err(kind) => Some(*kind),
         };
         if let Some(slot) = slots.get_mut(capture.slot.0 as usize) {
@@ -136,7 +136,10 @@ mod tests {
         let mut slots = vec![Some(Value::from("old")); 3];
         let mut json = LazyJson::new(body);
         let err = apply(&caps, &HeaderMap::new(), &mut json, body, &mut slots);
-        assert_eq!(err, Err(FailureKind::Capture(CaptureId(7))));
+        assert_eq!(
+            err,
+            Err(FailureKind::Check(CheckFailure::Capture(CaptureId(7))))
+        );
         assert_eq!(slots, vec![Some(Value::from(1)), None, None]);
     }
 
@@ -151,7 +154,7 @@ mod tests {
         let mut slots = vec![Some(Value::from("old"))];
         let mut json = LazyJson::new(body);
         let err = apply(&caps, &HeaderMap::new(), &mut json, body, &mut slots);
-        assert_eq!(err, Err(FailureKind::NotJson));
+        assert_eq!(err, Err(FailureKind::Check(CheckFailure::NotJson)));
         assert_eq!(slots, vec![None]);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::http::Headers;
 use crate::compile::graph::{Expect, Matcher};
 use crate::compile::jsonpath::JsonPath;
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 
 /// The response body, parsed as JSON on first use.
 ///
@@ -43,13 +43,13 @@ impl<'a> LazyJson<'a> {
         }
     }
 
-    /// The parsed body, or [`FailureKind::NotJson`].
+    /// The parsed body, or [`CheckFailure::NotJson`].
     pub fn get(&mut self) -> Result<&Value, FailureKind> {
         let body = self.body;
         self.parsed
             .get_or_insert_with(|| serde_json::from_slice(body).ok())
             .as_ref()
-            .ok_or(FailureKind::NotJson)
+            .ok_or(FailureKind::Check(CheckFailure::NotJson))
     }
 
     /// The one query's answer straight from the text, if it can be had that way.
@@ -59,11 +59,11 @@ impl<'a> LazyJson<'a> {
         }
         self.single = false;
         let selected = path.select_in(self.body)?;
-        Some(selected.map_err(|_| FailureKind::NotJson))
+        Some(selected.map_err(|_| FailureKind::Check(CheckFailure::NotJson)))
     }
 
     /// Whether `test` holds for every node `path` selects (for `None` when it selects
-    /// none); [`FailureKind::NotJson`] when the body is not JSON.
+    /// none); [`CheckFailure::NotJson`] when the body is not JSON.
     pub fn all(
         &mut self,
         path: &JsonPath,
@@ -75,7 +75,7 @@ impl<'a> LazyJson<'a> {
         Ok(path.all(self.get()?, test))
     }
 
-    /// The first node `path` selects, or [`FailureKind::NotJson`].
+    /// The first node `path` selects, or [`CheckFailure::NotJson`].
     pub fn first(&mut self, path: &JsonPath) -> Result<Option<Value>, FailureKind> {
         if let Some(selected) = self.select(path) {
             return selected;
@@ -100,36 +100,36 @@ pub fn check(
     match &expect.status {
         Some(s) => {
             if !s.allowed.iter().any(|p| p.matches(status)) {
-                return Err(FailureKind::Expect(s.id));
+                return Err(FailureKind::Check(CheckFailure::Expect(s.id)));
             }
         }
         None => {
             if status >= 400 {
-                return Err(FailureKind::Status(status));
+                return Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(status)));
             }
         }
     }
     for h in &expect.headers {
         let value = headers.first(&h.name).map(String::from_utf8_lossy);
         if !eval_text(&h.matcher, value.as_deref()) {
-            return Err(FailureKind::Expect(h.id));
+            return Err(FailureKind::Check(CheckFailure::Expect(h.id)));
         }
     }
     for j in &expect.json {
         // A query that selects several nodes holds when every node does.
         if !json.all(&j.path, |v| eval(&j.matcher, v))? {
-            return Err(FailureKind::Expect(j.id));
+            return Err(FailureKind::Check(CheckFailure::Expect(j.id)));
         }
     }
     if let Some(b) = &expect.body
         && !eval_text(&b.matcher, Some(&body_text(json.body)))
     {
-        return Err(FailureKind::Expect(b.id));
+        return Err(FailureKind::Check(CheckFailure::Expect(b.id)));
     }
     if let Some(l) = &expect.latency
         && latency > l.max
     {
-        return Err(FailureKind::Expect(l.id));
+        return Err(FailureKind::Check(CheckFailure::Expect(l.id)));
     }
     Ok(())
 }

@@ -149,8 +149,14 @@ fn status_rules() {
     let none = Expect::default();
     assert_eq!(run(&none, 200, &h, b""), Ok(()));
     assert_eq!(run(&none, 399, &h, b""), Ok(()));
-    assert_eq!(run(&none, 400, &h, b""), Err(FailureKind::Status(400)));
-    assert_eq!(run(&none, 503, &h, b""), Err(FailureKind::Status(503)));
+    assert_eq!(
+        run(&none, 400, &h, b""),
+        Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(400)))
+    );
+    assert_eq!(
+        run(&none, 503, &h, b""),
+        Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(503)))
+    );
 
     let list = Expect {
         status: status(
@@ -162,7 +168,7 @@ fn status_rules() {
     assert_eq!(run(&list, 404, &h, b""), Ok(()), "an explicit 404 is fine");
     assert_eq!(
         run(&list, 201, &h, b""),
-        Err(FailureKind::Expect(ExpectId(4)))
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(4))))
     );
 
     let class = Expect {
@@ -172,7 +178,7 @@ fn status_rules() {
     assert_eq!(run(&class, 204, &h, b""), Ok(()));
     assert_eq!(
         run(&class, 302, &h, b""),
-        Err(FailureKind::Expect(ExpectId(5)))
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(5))))
     );
 }
 
@@ -225,12 +231,12 @@ fn headers_json_body_latency_in_order() {
     let zero_price = br#"{"items":[{"price":1},{"price":0}]}"#;
     assert_eq!(
         run(&expect, 200, &h, zero_price),
-        Err(FailureKind::Expect(ExpectId(4))),
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(4)))),
         "every selected node must hold"
     );
     assert_eq!(
         run(&expect, 200, &h, b"not json"),
-        Err(FailureKind::NotJson)
+        Err(FailureKind::Check(CheckFailure::NotJson))
     );
     let slow = check(
         &expect,
@@ -239,19 +245,25 @@ fn headers_json_body_latency_in_order() {
         &mut LazyJson::new(good),
         Duration::from_millis(11),
     );
-    assert_eq!(slow, Err(FailureKind::Expect(ExpectId(7))));
+    assert_eq!(
+        slow,
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(7))))
+    );
     // The status rule comes first, then headers.
-    assert_eq!(run(&expect, 500, &h, good), Err(FailureKind::Status(500)));
+    assert_eq!(
+        run(&expect, 500, &h, good),
+        Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500)))
+    );
     assert_eq!(
         run(&expect, 200, &HeaderMap::new(), good),
-        Err(FailureKind::Expect(ExpectId(1))),
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(1)))),
         "a missing header fails"
     );
     let mut extra = h.clone();
     extra.insert("x-absent", "here".parse().unwrap());
     assert_eq!(
         run(&expect, 200, &extra, good),
-        Err(FailureKind::Expect(ExpectId(2)))
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(2))))
     );
 }
 
@@ -306,7 +318,7 @@ fn a_single_query_is_answered_in_one_pass_and_agrees_with_the_parsed_body() {
     for p in ["$.status", "$.items[-1]", "$..id"] {
         assert_eq!(
             LazyJson::single(b"{\"status\": ").first(&path(p)),
-            Err(FailureKind::NotJson),
+            Err(FailureKind::Check(CheckFailure::NotJson)),
             "{p}"
         );
     }

@@ -13,11 +13,13 @@ pub mod control;
 pub mod expect;
 pub mod feeder;
 pub mod http;
+mod link;
 pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
 pub mod search;
+pub mod session;
 mod user;
 
 use std::sync::Arc;
@@ -27,7 +29,8 @@ use tokio::sync::{mpsc, watch};
 use self::config::EngineConfig;
 use self::control::Control;
 use self::feeder::{FeederError, Feeders};
-use self::http::{HttpSetupError, HttpShared};
+use self::http::HttpSetupError;
+use self::session::Protocols;
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 
@@ -83,7 +86,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
         return Err(RunError::NoFlows);
     }
     let feeders = Arc::new(Feeders::load(&plan)?);
-    let http = HttpShared::new(&config)?;
+    let protocols = Protocols::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -92,7 +95,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
     let (snap_tx, snap_rx) =
         watch::channel(Arc::new(Snapshot::empty(plan.requests.len(), planned)));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let controller = schedule::launch(plan, http, feeders, threads, control_rx, snap_tx)?;
+    let controller = schedule::launch(plan, protocols, feeders, threads, control_rx, snap_tx)?;
     let task = runtime.spawn(controller.run());
     Ok(RunHandle {
         control: control_tx,

@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use crate::compile::graph::RequestId;
-use crate::metrics::aggregate::Delta;
+use crate::metrics::delta::Delta;
 use crate::metrics::failure::FailureKind;
 use crate::metrics::stats::record_latency;
 
@@ -62,9 +62,9 @@ impl Recorder {
         record_latency(&mut self.current.lag, lag);
     }
 
-    /// Takes what was recorded, labelled with `epoch` and `second`, leaving an empty
-    /// recorder behind (a recycled delta when one is available).
-    pub fn take(&mut self, epoch: u64, second: u64) -> Delta {
+    /// Takes what was recorded, labelled with `epoch`, `second` and its wall-clock
+    /// start, leaving an empty recorder behind (a recycled delta when one is available).
+    pub fn take(&mut self, epoch: u64, second: u64, start_unix_ms: u64) -> Delta {
         let fresh = match self.recycled.try_recv() {
             Ok(mut d) => {
                 d.clear();
@@ -75,6 +75,7 @@ impl Recorder {
         let mut delta = std::mem::replace(&mut self.current, fresh);
         delta.epoch = epoch;
         delta.second = second;
+        delta.start_unix_ms = start_unix_ms;
         delta
     }
 
@@ -97,16 +98,16 @@ mod tests {
         r.iteration();
         r.dropped();
         r.lag(Duration::from_micros(500));
-        let d = r.take(2, 5);
-        assert_eq!((d.epoch, d.second), (2, 5));
+        let d = r.take(2, 5, 4_000);
+        assert_eq!((d.epoch, d.second, d.start_unix_ms), (2, 5, 4_000));
         assert_eq!(d.requests[1].count, 1);
         assert_eq!((d.iterations, d.dropped, d.lag.len()), (1, 1, 1));
         back.send(d).unwrap();
-        let next = r.take(2, 6);
+        let next = r.take(2, 6, 5_000);
         assert_eq!(next.requests[1].count, 0);
         // The recycled delta is now the current one, and comes back cleared.
         r.iteration();
-        let again = r.take(2, 7);
+        let again = r.take(2, 7, 6_000);
         assert_eq!(again.iterations, 1);
         assert_eq!(again.requests[1].count, 0);
         assert!(again.lag.is_empty());

@@ -11,28 +11,28 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rand::RngExt;
 use tokio::sync::Notify;
 
 use super::feeder::{Feeders, Take};
-use super::http::HttpShared;
+use super::link::ThreadState;
 use super::recorder::Recorder;
 use super::request::{VuContext, execute};
-use super::schedule::{RunShared, ThreadShared};
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
 /// What every user of one thread shares.
 pub(crate) struct UserEnv {
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    /// Each protocol's settings, from which every user gets its sessions.
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
     pub recorder: RefCell<Recorder>,
-    pub run: Arc<RunShared>,
-    pub thread: Arc<ThreadShared>,
+    /// This thread's side of the run-wide state: tickets, completions, active users.
+    pub state: ThreadState,
     /// The run is ending: every user stops after its in-flight request.
     pub halt: Cell<bool>,
     pub halt_notify: Notify,
@@ -76,29 +76,30 @@ impl Drop for Live {
 }
 
 impl UserEnv {
-    /// Under `iterations`, takes the right to start one more iteration.
-    pub fn take_iteration(&self) -> bool {
-        match self.run.iterations {
-            None => true,
-            Some(limit) => {
-                // Never go past the limit, even with many users racing for the last one.
-                self.run
-                    .issued
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                        (n < limit).then_some(n + 1)
-                    })
-                    .is_ok()
+    /// Under `iterations`, takes the right to start one more iteration (a ticket):
+    /// at once when this thread holds one, else after waiting for the controller.
+    /// False when the user is stopped (or the run ends) first.
+    async fn ticket(&self, user: &User) -> bool {
+        loop {
+            if self.state.take_ticket() {
+                return true;
+            }
+            // Registered before looking again: a grant in between is not missed.
+            let granted = self.state.granted.notified();
+            if should_stop(self, user, Heed::All) {
+                return false;
+            }
+            tokio::select! {
+                _ = granted => {}
+                _ = self.halt_notify.notified() => return false,
+                _ = user.signal.notify.notified() => return false,
             }
         }
     }
 
     fn iteration_done(&self) {
         self.recorder.borrow_mut().iteration();
-        if let Some(limit) = self.run.iterations
-            && self.run.completed.fetch_add(1, Ordering::AcqRel) + 1 >= limit
-        {
-            self.run.request_end(EndReason::IterationsDone);
-        }
+        self.state.iteration_done();
     }
 }
 
@@ -116,7 +117,7 @@ impl UserSignal {
     }
 }
 
-/// A virtual user: its HTTP context (cookies, connections, captures) and flow.
+/// A virtual user: its context (sessions per protocol, captures) and flow.
 pub(crate) struct User {
     pub ctx: VuContext,
     pub flow: usize,
@@ -130,7 +131,7 @@ pub(crate) struct User {
 impl User {
     pub fn new(index: u32, flow: usize, env: &UserEnv) -> User {
         User {
-            ctx: VuContext::new(index, &env.plan, &env.http),
+            ctx: VuContext::new(index, &env.plan, &env.protocols),
             flow,
             ready: false,
             signal: Rc::new(UserSignal::default()),
@@ -169,17 +170,17 @@ fn should_stop(env: &UserEnv, user: &User, heed: Heed) -> bool {
 
 /// The closed model's user task: setup, iterations until stopped, teardown.
 pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
-    env.thread.active.fetch_add(1, Ordering::Relaxed);
+    env.state.started();
     let flow = &env.plan.flows[user.flow];
     // Under `iterations`, a ramp-down lets the iteration finish.
-    let heed = if env.run.iterations.is_some() {
+    let heed = if env.state.limited() {
         Heed::Halt
     } else {
         Heed::All
     };
     let mut ran = setup(&env, &mut user, flow).await;
     while ran == Ran::Done && !flow.steps.is_empty() {
-        if should_stop(&env, &user, Heed::All) || !env.take_iteration() {
+        if should_stop(&env, &user, Heed::All) || !env.ticket(&user).await {
             break;
         }
         let paced = flow.pace.map(|pace| Instant::now() + pace);
@@ -198,7 +199,7 @@ pub(crate) async fn closed_user(env: Rc<UserEnv>, mut user: User) {
     if ran != Ran::Exhausted {
         teardown(&env, &mut user, flow).await;
     }
-    env.thread.active.fetch_sub(1, Ordering::Relaxed);
+    env.state.stopped();
 }
 
 /// The open model: one iteration on a pooled user, due at `scheduled`. Runs the
@@ -291,8 +292,8 @@ async fn run_steps(
                     return Ran::Stopped;
                 }
             }
-            Step::Request(req) => {
-                for f in &req.feeders {
+            Step::Call(call) => {
+                for f in &call.feeders {
                     let Some(slot) = user.ctx.rows.get_mut(f.0 as usize) else {
                         continue;
                     };
@@ -301,17 +302,17 @@ async fn run_steps(
                             Take::Row(row) => *slot = Some(row),
                             Take::Exhausted => {
                                 let feeder = env.plan.feeders[f.0 as usize].name.clone();
-                                env.run.request_end(EndReason::FeederExhausted { feeder });
+                                env.state.request_end(EndReason::FeederExhausted { feeder });
                                 return Ran::Exhausted;
                             }
                         }
                     }
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
-                let out = execute(req, &mut user.ctx, &env.http, start).await;
+                let out = execute(call, &mut user.ctx, start).await;
                 env.recorder
                     .borrow_mut()
-                    .request(req.request, out.latency, out.bytes, out.result);
+                    .request(call.request, out.latency, out.bytes, out.result);
                 if let Some(t) = think
                     && !pause(env, user, Instant::now() + pick(t), heed).await
                 {
@@ -371,14 +372,13 @@ mod tests {
     #[test]
     fn an_idle_user_task_stays_small() {
         let plan = Arc::new(crate::report::fixture::plan(Vec::new()));
-        let http = HttpShared::new(&Default::default()).unwrap();
+        let protocols = Protocols::new(&Default::default()).unwrap();
         let env = Rc::new(UserEnv {
             plan: plan.clone(),
-            http,
+            protocols,
             feeders: Arc::new(Feeders::load(&plan).unwrap()),
             recorder: RefCell::new(Recorder::new(0, std::sync::mpsc::channel().1)),
-            run: Arc::new(RunShared::for_tests()),
-            thread: Default::default(),
+            state: ThreadState::for_tests(),
             halt: Default::default(),
             halt_notify: Default::default(),
             live: Default::default(),

@@ -1,77 +1,41 @@
-//! The aggregator: merges the per-thread deltas that threads send about once
-//! a second into cumulative totals and a per-second time series, and renders
-//! [`Snapshot`]s. It runs on one task; nothing here is shared between threads.
+//! The aggregator: merges the measurement units ([`Delta`]s) that threads send about
+//! once a second into cumulative totals, a per-second time series and a ring of the
+//! most recent seconds, and renders [`Snapshot`]s. It runs on one task; nothing here
+//! is shared between threads.
 //!
-//! Deltas are labelled with the second of the run they cover (threads flush on whole
-//! seconds since the run's origin), so a delta that arrives late still lands in its
-//! own series point. Points stay open (with a histogram, so their percentiles are
-//! exact) for a few seconds, then are finalised. The series is kept bounded: once it
-//! holds more than `max_points`, the oldest half is downsampled by merging
-//! neighbours.
+//! Units are labelled with the second of the run they cover (threads flush on whole
+//! seconds since the run's origin), so a unit that arrives late still lands in its
+//! own second. A second stays open (as one merged unit, so everything in it is exact)
+//! for a few seconds, then is finalised: it becomes a series point, which keeps the
+//! second's whole latency histogram, and its merged unit, encoded, joins the ring of
+//! recent seconds that trailing windows are judged on. The series is kept bounded by
+//! [`series::downsample`], which merges histograms, so it stays exact too.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub use super::delta::Delta;
+use super::series;
 use super::snapshot::{GeneratorHealth, SeriesPoint, Snapshot};
 use super::stats::{RequestStats, latency_histogram};
+use super::wire;
 
 /// The default bound on the number of series points a snapshot carries.
 pub const MAX_SERIES_POINTS: usize = 600;
 
+/// How many finalised seconds the ring of recent units keeps by default.
+pub const RECENT_SECONDS: usize = 60;
+
 /// How many seconds a series point stays open for late deltas.
 const OPEN_SECONDS: u64 = 3;
 
-/// What one thread measured since its previous delta.
-#[derive(Debug, Clone)]
-pub struct Delta {
-    /// The stats epoch (bumped by every reset); stale deltas are discarded.
-    pub epoch: u64,
-    /// The whole second of the run (since the origin) at the end of the covered interval.
-    pub second: u64,
-    /// Per request name, indexed by `RequestId`.
-    pub requests: Vec<RequestStats>,
-    /// Flow iterations completed.
-    pub iterations: u64,
-    /// Open-model arrivals dropped because `max_users` iterations were running.
-    pub dropped: u64,
-    /// Scheduling lag samples, in microseconds.
-    pub lag: Histogram<u64>,
-}
-
-impl Delta {
-    /// An empty delta for a plan with `requests` request names.
-    pub fn new(requests: usize) -> Delta {
-        Delta {
-            epoch: 0,
-            second: 0,
-            requests: vec![RequestStats::default(); requests],
-            iterations: 0,
-            dropped: 0,
-            lag: latency_histogram(),
-        }
-    }
-
-    /// Empties the delta, keeping its allocations.
-    pub fn clear(&mut self) {
-        for r in &mut self.requests {
-            if !r.is_empty() {
-                r.reset();
-            }
-        }
-        self.iterations = 0;
-        self.dropped = 0;
-        self.lag.reset();
-    }
-}
-
-/// A series point still accepting late deltas.
+/// A second still accepting late units: their merge, and the users at its end.
 #[derive(Debug)]
 struct OpenPoint {
     second: u64,
-    all: RequestStats,
-    dropped: u64,
+    unit: Delta,
     users: u32,
 }
 
@@ -87,10 +51,16 @@ pub struct Aggregator {
     lag_total: Histogram<u64>,
     lag_interval: Histogram<u64>,
     open: VecDeque<OpenPoint>,
+    /// Finalised units, kept for reuse by the next open seconds.
+    spare: Vec<Delta>,
     /// The last second already moved from `open` into `series`.
     finalized: u64,
     series: Vec<SeriesPoint>,
     max_points: usize,
+    /// The last finalised seconds' merged units, encoded (a few KB each, where the
+    /// unit in memory takes a histogram's 190 KB per request name), oldest first.
+    recent: VecDeque<(u64, Vec<u8>)>,
+    keep_recent: usize,
 }
 
 impl Aggregator {
@@ -109,9 +79,20 @@ impl Aggregator {
             lag_total: latency_histogram(),
             lag_interval: latency_histogram(),
             open: VecDeque::new(),
+            spare: Vec::new(),
             finalized: 0,
             series: Vec::new(),
             max_points: max_points.max(4),
+            recent: VecDeque::new(),
+            keep_recent: RECENT_SECONDS,
+        }
+    }
+
+    /// Keeps the last `seconds` finalised seconds (at least 1) for [`Self::trailing`].
+    pub fn keep_recent(&mut self, seconds: usize) {
+        self.keep_recent = seconds.max(1);
+        while self.recent.len() > self.keep_recent {
+            self.recent.pop_front();
         }
     }
 
@@ -125,7 +106,7 @@ impl Aggregator {
         self.iterations
     }
 
-    /// Adds a thread's delta. Deltas of an older epoch (before a reset) are ignored.
+    /// Adds a unit. Units of an older epoch (before a reset) are ignored.
     pub fn merge(&mut self, delta: &Delta) {
         if delta.epoch != self.epoch {
             return;
@@ -139,15 +120,10 @@ impl Aggregator {
         self.dropped += delta.dropped;
         let _ = self.lag_total.add(&delta.lag);
         let _ = self.lag_interval.add(&delta.lag);
-        // A delta later than its point's finalisation lands in the oldest open point,
-        // so the series stays in time order.
+        // A unit later than its second's finalisation lands in the oldest open
+        // second, so the series stays in time order.
         let point = self.point(delta.second.max(self.finalized + 1));
-        for d in &delta.requests {
-            if !d.is_empty() {
-                point.all.merge(d);
-            }
-        }
-        point.dropped += delta.dropped;
+        point.unit.merge(delta);
     }
 
     /// The open point for `second`, created in order when missing.
@@ -155,15 +131,31 @@ impl Aggregator {
         let pos = match self.open.iter().position(|p| p.second >= second) {
             Some(i) if self.open[i].second == second => i,
             Some(i) => {
-                self.open.insert(i, OpenPoint::new(second));
+                let p = self.new_point(second);
+                self.open.insert(i, p);
                 i
             }
             None => {
-                self.open.push_back(OpenPoint::new(second));
+                let p = self.new_point(second);
+                self.open.push_back(p);
                 self.open.len() - 1
             }
         };
         &mut self.open[pos]
+    }
+
+    fn new_point(&mut self, second: u64) -> OpenPoint {
+        let requests = self.requests.len();
+        let mut unit = self.spare.pop().unwrap_or_else(|| Delta::new(requests));
+        unit.clear();
+        unit.epoch = self.epoch;
+        unit.second = second;
+        unit.start_unix_ms = 0;
+        OpenPoint {
+            second,
+            unit,
+            users: 0,
+        }
     }
 
     /// Marks `second` as published with `users` active, and finalises the points that
@@ -176,9 +168,7 @@ impl Aggregator {
             .is_some_and(|p| p.second + OPEN_SECONDS <= second)
         {
             if let Some(p) = self.open.pop_front() {
-                self.finalized = p.second;
-                let point = p.render(self.offset, None);
-                self.push_final(point);
+                self.finalize(p, None);
             }
         }
     }
@@ -191,26 +181,60 @@ impl Aggregator {
         let last = (end.ceil() as u64).max(1);
         while self.open.back().is_some_and(|p| p.second > last) {
             if let Some(late) = self.open.pop_back() {
-                let point = self.point(last);
-                point.all.merge(&late.all);
-                point.dropped += late.dropped;
+                self.point(last).unit.merge(&late.unit);
+                self.spare.push(late.unit);
             }
         }
         if let Some(p) = self.open.back_mut() {
             p.users = users;
         }
         while let Some(p) = self.open.pop_front() {
-            self.finalized = p.second;
-            let point = p.render(self.offset, Some(end));
-            self.push_final(point);
+            self.finalize(p, Some(end));
         }
     }
 
-    fn push_final(&mut self, point: SeriesPoint) {
+    /// Moves an open second into the series and the ring of recent units.
+    fn finalize(&mut self, p: OpenPoint, end: Option<f64>) {
+        self.finalized = p.second;
+        let point = p.render(self.offset, end);
         self.series.push(point);
         if self.series.len() > self.max_points {
-            downsample(&mut self.series);
+            self.series = series::downsample(&self.series, self.max_points);
         }
+        let mut unit = p.unit;
+        unit.active = p.users;
+        self.recent.push_back((p.second, wire::encode(&unit)));
+        if self.recent.len() > self.keep_recent {
+            self.recent.pop_front();
+        }
+        self.spare.push(unit);
+    }
+
+    /// The finalised seconds after `after` (a second of the run), merged into one unit,
+    /// exactly: what a trailing window of SLO judgement sees. At most the ring's
+    /// seconds (see [`Self::keep_recent`]) are kept; `None` when it holds none.
+    pub fn trailing(&self, after: u64) -> Option<Delta> {
+        let mut merged: Option<Delta> = None;
+        for (_, bytes) in self.recent.iter().filter(|(s, _)| *s > after) {
+            // The ring holds units this aggregator encoded itself.
+            let Ok(unit) = wire::decode(bytes, self.requests.len()) else {
+                continue;
+            };
+            match merged.as_mut() {
+                Some(m) => m.merge(&unit),
+                None => merged = Some(unit),
+            }
+        }
+        merged
+    }
+
+    /// The encoded units of the finalised seconds after `after`, oldest first, with
+    /// the second each covers.
+    pub fn recent(&self, after: u64) -> impl Iterator<Item = (u64, &[u8])> {
+        self.recent
+            .iter()
+            .filter(move |(s, _)| *s > after)
+            .map(|(s, b)| (*s, b.as_slice()))
     }
 
     /// Zeroes every statistic and the series: a new epoch starts `at` after the origin.
@@ -224,9 +248,11 @@ impl Aggregator {
         self.dropped = 0;
         self.lag_total.reset();
         self.lag_interval.reset();
-        self.open.clear();
+        let open: Vec<Delta> = self.open.drain(..).map(|p| p.unit).collect();
+        self.spare.extend(open);
         self.finalized = 0;
         self.series.clear();
+        self.recent.clear();
     }
 
     /// The scheduling lag since the previous call (then emptied) and since the start.
@@ -270,15 +296,6 @@ impl Aggregator {
 }
 
 impl OpenPoint {
-    fn new(second: u64) -> OpenPoint {
-        OpenPoint {
-            second,
-            all: RequestStats::default(),
-            dropped: 0,
-            users: 0,
-        }
-    }
-
     /// The point as published; `end` caps its time at the run's end.
     fn render(&self, offset: f64, end: Option<f64>) -> SeriesPoint {
         let mut t = self.second as f64;
@@ -287,59 +304,25 @@ impl OpenPoint {
         }
         let start = ((self.second as f64) - 1.0).max(offset);
         let width = (t - start).max(0.0);
-        SeriesPoint {
+        let all = self.unit.all();
+        let mut point = SeriesPoint {
             t: (t - offset).max(0.0),
             width,
-            requests: self.all.count,
-            failures: self.all.failures,
-            p50_ms: self.all.percentile_ms(50.0),
-            p95_ms: self.all.percentile_ms(95.0),
-            p99_ms: self.all.percentile_ms(99.0),
+            requests: all.count,
+            failures: all.failures,
             users: self.users,
-            dropped: self.dropped,
-        }
-    }
-}
-
-/// Halves the resolution of the oldest half of `series`, merging neighbours: counts
-/// add up, widths too, the time is the later point's, p50 is the request-weighted
-/// mean, and p95/p99 keep the larger value (so spikes stay visible).
-fn downsample(series: &mut Vec<SeriesPoint>) {
-    let half = series.len() / 2;
-    let mut merged = Vec::with_capacity(series.len());
-    let mut old = series.drain(..half - half % 2);
-    while let (Some(a), Some(b)) = (old.next(), old.next()) {
-        merged.push(merge_points(&a, &b));
-    }
-    drop(old);
-    merged.append(series);
-    *series = merged;
-}
-
-fn merge_points(a: &SeriesPoint, b: &SeriesPoint) -> SeriesPoint {
-    let n = a.requests + b.requests;
-    let p50 = if n == 0 {
-        0.0
-    } else {
-        (a.p50_ms * a.requests as f64 + b.p50_ms * b.requests as f64) / n as f64
-    };
-    SeriesPoint {
-        t: b.t,
-        width: a.width + b.width,
-        requests: n,
-        failures: a.failures + b.failures,
-        p50_ms: p50,
-        p95_ms: a.p95_ms.max(b.p95_ms),
-        p99_ms: a.p99_ms.max(b.p99_ms),
-        users: b.users,
-        dropped: a.dropped + b.dropped,
+            dropped: self.unit.dropped,
+            ..SeriesPoint::default()
+        };
+        series::set_latency(&mut point, &all.latency);
+        point
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::failure::FailureKind;
+    use crate::metrics::failure::{FailureKind, TransportFailure};
 
     fn delta(second: u64, n: u64, ms: u64) -> Delta {
         let mut d = Delta::new(2);
@@ -347,7 +330,11 @@ mod tests {
         for _ in 0..n {
             d.requests[0].record(Duration::from_millis(ms), 10, Ok(()));
         }
-        d.requests[1].record(Duration::from_millis(ms), 0, Err(FailureKind::Timeout));
+        d.requests[1].record(
+            Duration::from_millis(ms),
+            0,
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
+        );
         d.iterations = n;
         d
     }
@@ -450,5 +437,55 @@ mod tests {
         assert!((width - 200.0).abs() < 1e-6, "{width}");
         assert!((snap.series.last().unwrap().t - 200.0).abs() < 1e-9);
         assert!(snap.series.windows(2).all(|w| w[0].t < w[1].t));
+    }
+
+    #[test]
+    fn trailing_windows_merge_the_recent_seconds_exactly() {
+        let mut agg = Aggregator::new(2);
+        agg.keep_recent(5);
+        let deltas: Vec<Delta> = (1..=10).map(|s| delta(s, s, s * 10)).collect();
+        for d in &deltas {
+            agg.merge(d);
+            agg.close_second(d.second, 2);
+        }
+        // Seconds 1 to 7 are final; the ring kept the last five of them.
+        let seconds: Vec<u64> = agg.recent(0).map(|(s, _)| s).collect();
+        assert_eq!(seconds, [3, 4, 5, 6, 7]);
+        let window = agg.trailing(4).unwrap();
+        let mut expected = Delta::new(2);
+        for d in &deltas[4..7] {
+            expected.merge(d);
+        }
+        assert_eq!(window.requests, expected.requests);
+        assert_eq!(window.iterations, 5 + 6 + 7);
+        assert_eq!(window.second, 5, "labelled with its first second");
+        assert!(agg.trailing(7).is_none());
+        agg.reset(Duration::from_secs(10));
+        assert!(agg.trailing(0).is_none());
+    }
+
+    #[test]
+    fn downsampled_points_keep_exact_percentiles() {
+        let mut agg = Aggregator::with_max_points(2, 4);
+        // Ten seconds: nine fast, one slow with a tenth of all the requests.
+        for s in 1..=10 {
+            let d = if s == 5 {
+                delta(s, 10, 800)
+            } else {
+                delta(s, 10, 4)
+            };
+            agg.merge(&d);
+            agg.close_second(s, 1);
+        }
+        agg.finish(Duration::from_secs(10), 1);
+        let snap = agg.snapshot(Duration::from_secs(10), None, 10);
+        assert!(snap.series.len() <= 4, "{}", snap.series.len());
+        let merged = series::merge_points(&snap.series);
+        let mut all = RequestStats::default();
+        for r in &snap.requests {
+            all.merge(r);
+        }
+        assert_eq!(merged.requests, all.count);
+        assert_eq!(merged.latency.unpack().unwrap(), all.latency);
     }
 }

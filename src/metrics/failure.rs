@@ -1,14 +1,35 @@
 //! Why a request failed, as a small typed value: counted on the hot path without
 //! formatting a string, and described only when a report is written.
+//!
+//! A failure belongs to one of three layers, so that each protocol adds its reasons
+//! where they belong and the reports can group them: the **transport** (the
+//! connection itself), the **protocol** spoken over it (an invalid reply, a status),
+//! and the plan's own **checks** (expectations, captures, templates).
 
 use serde::{Deserialize, Serialize};
 
 use crate::compile::graph::{CaptureId, CompiledPlan, ExpectId, SlotId};
 
-/// The reason a request failed.
+/// The reason a request failed. Ordered by layer, then by reason, so reports list
+/// equal counts in a stable order.
+///
+/// Serializable because the measurement unit carries failures by kind
+/// (`metrics::wire`). Serde's externally tagged form: the compact
+/// non-self-describing format the unit uses cannot read adjacently tagged enums, and
+/// it encodes a variant by its index, so reordering the variants (or the layers'
+/// reasons) needs a new `wire::WIRE_VERSION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
+    Transport(TransportFailure),
+    Protocol(ProtocolFailure),
+    Check(CheckFailure),
+}
+
+/// The connection failed, whatever protocol it carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportFailure {
     /// The target refused the connection.
     Refused,
     /// The connection was reset or closed mid-request.
@@ -21,14 +42,28 @@ pub enum FailureKind {
     Tls,
     /// Another error while connecting.
     Connect,
+}
+
+/// The connection worked, but the exchange broke the protocol's rules or the target
+/// answered with a failure of its own. A new protocol adds its reasons here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolFailure {
     /// The response was not valid HTTP.
-    Protocol,
+    InvalidHttp,
     /// The response body was larger than the body limit.
     BodyTooLarge,
     /// More redirects than the limit.
     TooManyRedirects,
     /// A status of 400 or more, without an `expect.status`.
-    Status(u16),
+    HttpStatus(u16),
+}
+
+/// The plan's own checks: the reply arrived, but the plan does not accept it, or the
+/// request could not be made from the plan's templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckFailure {
     /// An expectation did not hold.
     Expect(ExpectId),
     /// A capture found nothing.
@@ -41,35 +76,105 @@ pub enum FailureKind {
     InvalidRequest,
 }
 
+impl From<TransportFailure> for FailureKind {
+    fn from(f: TransportFailure) -> Self {
+        FailureKind::Transport(f)
+    }
+}
+
+impl From<ProtocolFailure> for FailureKind {
+    fn from(f: ProtocolFailure) -> Self {
+        FailureKind::Protocol(f)
+    }
+}
+
+impl From<CheckFailure> for FailureKind {
+    fn from(f: CheckFailure) -> Self {
+        FailureKind::Check(f)
+    }
+}
+
 impl FailureKind {
     /// A one-line description for tables and reports, e.g. `connection refused` or
-    /// `expectation failed: status 200`.
+    /// `expected status 200`.
     pub fn describe(&self, plan: &CompiledPlan) -> String {
         match self {
-            FailureKind::Refused => "connection refused".into(),
-            FailureKind::Reset => "connection reset".into(),
-            FailureKind::Timeout => "timeout".into(),
-            FailureKind::Dns => "DNS lookup failed".into(),
-            FailureKind::Tls => "TLS error".into(),
-            FailureKind::Connect => "connection failed".into(),
-            FailureKind::Protocol => "protocol error (invalid HTTP response)".into(),
-            FailureKind::BodyTooLarge => "response body too large".into(),
-            FailureKind::TooManyRedirects => "too many redirects".into(),
-            FailureKind::Status(s) => format!("HTTP {s}"),
-            FailureKind::Expect(id) => match plan.expectations.get(id.0 as usize) {
+            FailureKind::Transport(t) => t.describe().into(),
+            FailureKind::Protocol(p) => p.describe(),
+            FailureKind::Check(c) => c.describe(plan),
+        }
+    }
+}
+
+impl TransportFailure {
+    pub fn describe(self) -> &'static str {
+        match self {
+            TransportFailure::Refused => "connection refused",
+            TransportFailure::Reset => "connection reset",
+            TransportFailure::Timeout => "timeout",
+            TransportFailure::Dns => "DNS lookup failed",
+            TransportFailure::Tls => "TLS error",
+            TransportFailure::Connect => "connection failed",
+        }
+    }
+}
+
+impl ProtocolFailure {
+    pub fn describe(self) -> String {
+        match self {
+            ProtocolFailure::InvalidHttp => "protocol error (invalid HTTP response)".into(),
+            ProtocolFailure::BodyTooLarge => "response body too large".into(),
+            ProtocolFailure::TooManyRedirects => "too many redirects".into(),
+            ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
+        }
+    }
+}
+
+impl CheckFailure {
+    pub fn describe(self, plan: &CompiledPlan) -> String {
+        match self {
+            CheckFailure::Expect(id) => match plan.expectations.get(id.0 as usize) {
                 Some(e) => format!("expected {}", e.description),
                 None => format!("expectation #{}", id.0),
             },
-            FailureKind::Capture(id) => match plan.captures.get(id.0 as usize) {
+            CheckFailure::Capture(id) => match plan.captures.get(id.0 as usize) {
                 Some(c) => format!("{} found nothing", c.description),
                 None => format!("capture #{}", id.0),
             },
-            FailureKind::Unset(slot) => match plan.slots.get(slot.0 as usize) {
+            CheckFailure::Unset(slot) => match plan.slots.get(slot.0 as usize) {
                 Some(s) => format!("variable `{}` is unset (its capture failed)", s.name),
                 None => format!("variable #{} is unset", slot.0),
             },
-            FailureKind::NotJson => "response body is not JSON".into(),
-            FailureKind::InvalidRequest => "invalid request (bad URL or header value)".into(),
+            CheckFailure::NotJson => "response body is not JSON".into(),
+            CheckFailure::InvalidRequest => "invalid request (bad URL or header value)".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failures are counted per request on the hot path: the value must stay small
+    /// and be copied, never allocated.
+    #[test]
+    fn a_failure_stays_a_small_value() {
+        assert!(std::mem::size_of::<FailureKind>() <= 12);
+        assert!(std::mem::size_of::<Result<(), FailureKind>>() <= 12);
+    }
+
+    /// Reports list failures with equal counts in this order; it is the order of
+    /// the single enum that came before the layers.
+    #[test]
+    fn failures_order_by_layer_then_reason() {
+        let kinds = [
+            FailureKind::Transport(TransportFailure::Refused),
+            TransportFailure::Connect.into(),
+            ProtocolFailure::InvalidHttp.into(),
+            ProtocolFailure::HttpStatus(500).into(),
+            CheckFailure::Expect(ExpectId(0)).into(),
+            CheckFailure::InvalidRequest.into(),
+        ];
+        assert!(kinds.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::stats::RequestStats;
+use super::wire::PackedHistogram;
 use crate::compile::graph::RequestId;
 
 /// Why a run ended (or that it has not yet).
@@ -25,7 +26,7 @@ pub enum EndReason {
     Interrupted,
 }
 
-/// One point of the per-second time series.
+/// One point of the per-second time series (see [`super::series`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesPoint {
     /// Seconds since the run started (the end of this point's interval).
@@ -41,6 +42,10 @@ pub struct SeriesPoint {
     pub users: u32,
     /// Open-model arrivals dropped in this interval.
     pub dropped: u64,
+    /// The latencies of this interval's requests, whole: what merges exactly when
+    /// points are downsampled or machines' series are combined. `p50_ms` to `p99_ms`
+    /// are read from it when the point is made.
+    pub latency: PackedHistogram,
 }
 
 /// How the load generator itself is doing. When it is saturated, latencies include

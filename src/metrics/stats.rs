@@ -38,7 +38,7 @@ pub fn percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
 }
 
 /// Statistics for one request name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestStats {
     /// Requests completed (successful or failed).
     pub count: u64,
@@ -144,19 +144,31 @@ impl RequestStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::failure::{CheckFailure, TransportFailure};
 
     #[test]
     fn merge_adds_everything() {
         let mut a = RequestStats::default();
         a.record(Duration::from_millis(10), 100, Ok(()));
         let mut b = RequestStats::default();
-        b.record(Duration::from_millis(30), 50, Err(FailureKind::Timeout));
-        b.record(Duration::from_millis(30), 50, Err(FailureKind::Timeout));
+        b.record(
+            Duration::from_millis(30),
+            50,
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
+        );
+        b.record(
+            Duration::from_millis(30),
+            50,
+            Err(FailureKind::Transport(TransportFailure::Timeout)),
+        );
         a.merge(&b);
         assert_eq!(a.count, 3);
         assert_eq!(a.failures, 2);
         assert_eq!(a.bytes, 200);
-        assert_eq!(a.reasons[&FailureKind::Timeout], 2);
+        assert_eq!(
+            a.reasons[&FailureKind::Transport(TransportFailure::Timeout)],
+            2
+        );
         assert!((a.max_ms() - 30.0).abs() < 0.1);
         assert!((a.error_rate() - 2.0 / 3.0).abs() < 1e-9);
     }
@@ -177,7 +189,9 @@ mod tests {
         s.record(
             Duration::ZERO,
             0,
-            Err(FailureKind::Unset(crate::compile::graph::SlotId(0))),
+            Err(FailureKind::Check(CheckFailure::Unset(
+                crate::compile::graph::SlotId(0),
+            ))),
         );
         assert_eq!((s.count, s.failures, s.latency.len()), (2, 1, 1));
         assert!(

@@ -22,7 +22,13 @@ fn second(ok: u64, failed: u64, ms: u64) -> Vec<RequestStats> {
         a.record(Duration::from_millis(ms), 0, Ok(()));
     }
     for _ in 0..failed {
-        a.record(Duration::from_millis(ms), 0, Err(FailureKind::Reset));
+        a.record(
+            Duration::from_millis(ms),
+            0,
+            Err(FailureKind::Transport(
+                crate::metrics::failure::TransportFailure::Reset,
+            )),
+        );
     }
     vec![a, RequestStats::default()]
 }

@@ -165,6 +165,8 @@ pub struct RawFlow {
 }
 
 /// A request (exactly one of `get post put patch delete head options`) or a pause (`think`).
+// (Not a doc comment, which would change the schema: the fields mirror the file's
+// keys, and `RawStep::calls` reads the protocol keys as one `RawCall`.)
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a step (a map such as `get: /path`)")]
 pub struct RawStep {
@@ -196,6 +198,65 @@ pub struct RawStep {
     pub capture: Option<SpMap<Node>>,
     /// An explicit pause (a step of its own): `5s` or `1s..3s`.
     pub think: Option<Sp<Text>>,
+}
+
+/// The call a step's protocol keys name. The file keeps one key per call (`get:`,
+/// `post:`, ...) beside the keys every call shares (`name`, `timeout`, `expect`,
+/// `capture`), so [`RawStep`] mirrors it field for field (and its errors name the
+/// keys as written); this is where those keys become one value per protocol, which
+/// the compiler turns into a `CallKind`. A new protocol adds its keys to [`RawStep`]
+/// and a variant here.
+#[derive(Debug, Clone)]
+pub enum RawCall<'a> {
+    /// `get: /path`, `post: /path`, ...: an HTTP request to that URL.
+    Http {
+        method: http::Method,
+        url: &'a Sp<String>,
+    },
+}
+
+impl RawCall<'_> {
+    /// The key the call is written with, e.g. `get`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            RawCall::Http { method, .. } => match *method {
+                http::Method::GET => "get",
+                http::Method::POST => "post",
+                http::Method::PUT => "put",
+                http::Method::PATCH => "patch",
+                http::Method::DELETE => "delete",
+                http::Method::HEAD => "head",
+                _ => "options",
+            },
+        }
+    }
+
+    /// Where the call's value is written.
+    pub fn pos(&self) -> usize {
+        match self {
+            RawCall::Http { url, .. } => url.pos,
+        }
+    }
+}
+
+impl RawStep {
+    /// The calls the step's keys name, in the order the keys are declared above (a
+    /// valid step names exactly one; a pause names none).
+    pub fn calls(&self) -> Vec<RawCall<'_>> {
+        use http::Method;
+        [
+            (Method::GET, &self.get),
+            (Method::POST, &self.post),
+            (Method::PUT, &self.put),
+            (Method::PATCH, &self.patch),
+            (Method::DELETE, &self.delete),
+            (Method::HEAD, &self.head),
+            (Method::OPTIONS, &self.options),
+        ]
+        .into_iter()
+        .filter_map(|(method, url)| url.as_ref().map(|url| RawCall::Http { method, url }))
+        .collect()
+    }
 }
 
 /// What a response must satisfy.

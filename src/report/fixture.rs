@@ -7,10 +7,10 @@ use std::time::Duration;
 use http::Method;
 
 use crate::compile::graph::{
-    CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
-    RequestId, RequestInfo, Slo,
+    CallType, CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel,
+    Metric, RequestId, RequestInfo, Slo,
 };
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 
 /// Request ids of the fixture plan.
@@ -53,15 +53,15 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         requests: vec![
             RequestInfo {
                 name: "list products".into(),
-                method: Method::GET,
+                call: CallType::Http(Method::GET),
             },
             RequestInfo {
                 name: "add to cart".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
             RequestInfo {
                 name: "POST /login".into(),
-                method: Method::POST,
+                call: CallType::Http(Method::POST),
             },
         ],
         expectations: vec![ExpectInfo {
@@ -75,6 +75,7 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         slots: Vec::new(),
         feeders: Vec::new(),
         slos,
+        fingerprint: Default::default(),
     }
 }
 
@@ -93,8 +94,8 @@ pub fn snapshot() -> Snapshot {
     }
     for i in 0..20u64 {
         let outcome = match i {
-            0 | 1 => Err(FailureKind::Status(500)),
-            2 => Err(FailureKind::Expect(ExpectId(0))),
+            0 | 1 => Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+            2 => Err(FailureKind::Check(CheckFailure::Expect(ExpectId(0)))),
             _ => Ok(()),
         };
         snap.requests[1].record(Duration::from_millis(100), 250, outcome);
@@ -110,6 +111,7 @@ pub fn snapshot() -> Snapshot {
             p99_ms: 100.0,
             users: 10,
             dropped: 0,
+            ..SeriesPoint::default()
         })
         .collect();
     snap.generator.cpu_seconds = 1.5;

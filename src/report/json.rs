@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
@@ -78,6 +78,10 @@ pub struct PlanInfo {
     pub file: String,
     /// The base URL the requests went to (after `--target` / `--demo`).
     pub target: String,
+    /// SHA-256 of the plan text, its data files and the options that change what
+    /// runs, in hex: equal fingerprints mean the same plan ran.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 /// Why the run ended.
@@ -209,21 +213,23 @@ pub enum FailureKindName {
 impl From<&FailureKind> for FailureKindName {
     fn from(kind: &FailureKind) -> Self {
         match kind {
-            FailureKind::Refused => FailureKindName::Refused,
-            FailureKind::Reset => FailureKindName::Reset,
-            FailureKind::Timeout => FailureKindName::Timeout,
-            FailureKind::Dns => FailureKindName::Dns,
-            FailureKind::Tls => FailureKindName::Tls,
-            FailureKind::Connect => FailureKindName::Connect,
-            FailureKind::Protocol => FailureKindName::Protocol,
-            FailureKind::BodyTooLarge => FailureKindName::BodyTooLarge,
-            FailureKind::TooManyRedirects => FailureKindName::TooManyRedirects,
-            FailureKind::Status(_) => FailureKindName::Status,
-            FailureKind::Expect(_) => FailureKindName::Expect,
-            FailureKind::Capture(_) => FailureKindName::Capture,
-            FailureKind::Unset(_) => FailureKindName::Unset,
-            FailureKind::NotJson => FailureKindName::NotJson,
-            FailureKind::InvalidRequest => FailureKindName::InvalidRequest,
+            FailureKind::Transport(TransportFailure::Refused) => FailureKindName::Refused,
+            FailureKind::Transport(TransportFailure::Reset) => FailureKindName::Reset,
+            FailureKind::Transport(TransportFailure::Timeout) => FailureKindName::Timeout,
+            FailureKind::Transport(TransportFailure::Dns) => FailureKindName::Dns,
+            FailureKind::Transport(TransportFailure::Tls) => FailureKindName::Tls,
+            FailureKind::Transport(TransportFailure::Connect) => FailureKindName::Connect,
+            FailureKind::Protocol(ProtocolFailure::InvalidHttp) => FailureKindName::Protocol,
+            FailureKind::Protocol(ProtocolFailure::BodyTooLarge) => FailureKindName::BodyTooLarge,
+            FailureKind::Protocol(ProtocolFailure::TooManyRedirects) => {
+                FailureKindName::TooManyRedirects
+            }
+            FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
+            FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
+            FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
+            FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,
+            FailureKind::Check(CheckFailure::NotJson) => FailureKindName::NotJson,
+            FailureKind::Check(CheckFailure::InvalidRequest) => FailureKindName::InvalidRequest,
         }
     }
 }
@@ -302,7 +308,13 @@ impl JsonReport {
             .iter()
             .zip(&snap.requests)
             .map(|(info, stats)| {
-                request_report(plan, snap, &info.name, Some(info.method.to_string()), stats)
+                request_report(
+                    plan,
+                    snap,
+                    &info.name,
+                    Some(info.call.label().to_owned()),
+                    stats,
+                )
             })
             .collect();
         JsonReport {
@@ -311,6 +323,7 @@ impl JsonReport {
                 name: plan.name.clone(),
                 file: plan.source.display().to_string(),
                 target: plan.target.clone(),
+                fingerprint: plan.fingerprint.to_string(),
             },
             started_at: String::new(),
             duration_s: snap.elapsed.as_secs_f64(),

@@ -7,9 +7,9 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, Method};
 use serde_json::{Value, json};
 use swarm::compile::graph::*;
-use swarm::engine::config::EngineConfig;
+use swarm::engine::config::HttpConfig;
 use swarm::engine::request::execute;
-use swarm::metrics::failure::FailureKind;
+use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 
 use swarm::engine::http::Implementation;
 
@@ -28,13 +28,7 @@ async fn plain_get_measures_latency_and_bytes(imp: Implementation) {
 
     // Latency runs from the given start, so a late start cannot hide waiting.
     let earlier = Instant::now() - Duration::from_millis(300);
-    let out = execute(
-        &step(Method::GET, url(addr, "/hello")),
-        &mut user,
-        &env.http,
-        earlier,
-    )
-    .await;
+    let out = execute(&step(Method::GET, url(addr, "/hello")), &mut user, earlier).await;
     assert_eq!(out.result, Ok(()));
     assert!(out.latency >= Duration::from_millis(300));
 }
@@ -91,7 +85,7 @@ async fn capture_chain_login_token_authorized_call(imp: Implementation) {
     let env = Env::new(imp, &["token"]);
     let mut user = env.user(0);
     let mut login = step(Method::POST, url(addr, "/login"));
-    login.body = Some(Body::Json(JsonTemplate::Object(vec![
+    http(&mut login).body = Some(Body::Json(JsonTemplate::Object(vec![
         ("user".into(), JsonTemplate::Value(json!("alice"))),
         ("password".into(), JsonTemplate::Value(json!("pw"))),
     ])));
@@ -101,7 +95,7 @@ async fn capture_chain_login_token_authorized_call(imp: Implementation) {
         source: CaptureSource::Json(swarm::compile::jsonpath::JsonPath::parse("$.token").unwrap()),
     });
     let mut cart = step(Method::GET, url(addr, "/cart"));
-    cart.headers.push((
+    http(&mut cart).headers.push((
         AUTHORIZATION,
         tpl(vec![lit("Bearer "), Segment::Slot(SlotId(0))]),
     ));
@@ -116,7 +110,7 @@ async fn capture_chain_login_token_authorized_call(imp: Implementation) {
     let bare = step(Method::GET, url(addr, "/cart"));
     assert_eq!(
         env.run(&bare, &mut user).await.result,
-        Err(FailureKind::Status(401))
+        Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(401)))
     );
 }
 
@@ -144,11 +138,11 @@ async fn regex_and_header_captures_feed_later_requests(imp: Implementation) {
     assert_eq!(user.slots[1], Some(json!("\"v7\"")));
 
     let mut echo = step(Method::POST, url(addr, "/echo"));
-    echo.headers.push((
+    http(&mut echo).headers.push((
         HeaderName::from_static("x-token"),
         tpl(vec![Segment::Slot(SlotId(1))]),
     ));
-    echo.body = Some(Body::Raw(tpl(vec![lit("csrf="), Segment::Slot(SlotId(0))])));
+    http(&mut echo).body = Some(Body::Raw(tpl(vec![lit("csrf="), Segment::Slot(SlotId(0))])));
     echo.captures.push(capture_all(2));
     assert_eq!(env.run(&echo, &mut user).await.result, Ok(()));
     let seen = echoed(&user, 2);
@@ -163,7 +157,7 @@ async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent(imp: Imple
     let mut user = env.user(0);
     user.slots[0] = Some(json!("stale"));
     let mut login = step(Method::POST, url(addr, "/login"));
-    login.body = Some(Body::Json(JsonTemplate::Object(vec![
+    http(&mut login).body = Some(Body::Json(JsonTemplate::Object(vec![
         ("user".into(), JsonTemplate::Value(json!("alice"))),
         ("password".into(), JsonTemplate::Value(json!(""))),
     ])));
@@ -173,15 +167,22 @@ async fn failed_capture_clears_the_slot_and_the_next_step_is_not_sent(imp: Imple
         source: CaptureSource::Json(swarm::compile::jsonpath::JsonPath::parse("$.token").unwrap()),
     });
     let out = env.run(&login, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Capture(CaptureId(3))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Capture(CaptureId(3))))
+    );
     assert!(out.latency > Duration::ZERO);
     assert_eq!(user.slots[0], None);
 
     let mut next = step(Method::GET, url(addr, "/counted"));
-    next.query
+    http(&mut next)
+        .query
         .push(("t".into(), tpl(vec![Segment::Slot(SlotId(0))])));
     let out = env.run(&next, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Unset(SlotId(0))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Unset(SlotId(0))))
+    );
     assert_eq!(out.latency, Duration::ZERO);
     assert_eq!(out.bytes, 0);
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was sent");
@@ -201,9 +202,18 @@ async fn default_status_rule_and_explicit_status_lists(imp: Implementation) {
         (204, Ok(())),
         (302, Ok(())),
         (399, Ok(())),
-        (400, Err(FailureKind::Status(400))),
-        (404, Err(FailureKind::Status(404))),
-        (500, Err(FailureKind::Status(500))),
+        (
+            400,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(400))),
+        ),
+        (
+            404,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(404))),
+        ),
+        (
+            500,
+            Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+        ),
     ] {
         let s = step(Method::GET, url(addr, &format!("/status/{code}")));
         assert_eq!(env.run(&s, &mut user).await.result, want, "status {code}");
@@ -221,7 +231,7 @@ async fn default_status_rule_and_explicit_status_lists(imp: Implementation) {
     });
     assert_eq!(
         env.run(&class, &mut user).await.result,
-        Err(FailureKind::Expect(ExpectId(2))),
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(2)))),
         "an unexpected 201 fails"
     );
 }
@@ -260,7 +270,7 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     s.expect.json[1].matcher = Matcher::Len(Box::new(Matcher::Gt(3.0)));
     assert_eq!(
         env.run(&s, &mut user).await.result,
-        Err(FailureKind::Expect(ExpectId(2)))
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(2))))
     );
 
     let mut html = step(Method::GET, url(addr, "/page"));
@@ -271,7 +281,7 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     });
     assert_eq!(
         env.run(&html, &mut user).await.result,
-        Err(FailureKind::NotJson)
+        Err(FailureKind::Check(CheckFailure::NotJson))
     );
 
     let mut slow = step(Method::GET, url(addr, "/hello"));
@@ -282,11 +292,13 @@ async fn failed_expectations_fail_a_fine_status(imp: Implementation) {
     let out = execute(
         &slow,
         &mut user,
-        &env.http,
         Instant::now() - Duration::from_millis(100),
     )
     .await;
-    assert_eq!(out.result, Err(FailureKind::Expect(ExpectId(5))));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Check(CheckFailure::Expect(ExpectId(5))))
+    );
 }
 
 async fn json_body_keeps_types_and_sets_the_content_type(imp: Implementation) {
@@ -295,7 +307,7 @@ async fn json_body_keeps_types_and_sets_the_content_type(imp: Implementation) {
     let mut user = env.user(7);
     user.slots[0] = Some(json!(41));
     let mut s = step(Method::POST, url(addr, "/echo"));
-    s.body = Some(Body::Json(JsonTemplate::Object(vec![
+    http(&mut s).body = Some(Body::Json(JsonTemplate::Object(vec![
         (
             "product".into(),
             JsonTemplate::String(tpl(vec![Segment::Slot(SlotId(0))])),
@@ -323,11 +335,11 @@ async fn form_and_query_are_url_encoded_on_the_wire(imp: Implementation) {
     let env = Env::new(imp, &["echo"]);
     let mut user = env.user(0);
     let mut s = step(Method::PUT, url(addr, "/echo?fixed=1"));
-    s.query = vec![
+    http(&mut s).query = vec![
         ("q".into(), tpl(vec![lit("a b&c")])),
         ("page".into(), tpl(vec![Segment::Const(json!(2))])),
     ];
-    s.body = Some(Body::Form(vec![
+    http(&mut s).body = Some(Body::Form(vec![
         ("name".into(), tpl(vec![lit("Zoë & co")])),
         ("n".into(), tpl(vec![Segment::Func(Func::Iteration)])),
     ]));
@@ -347,27 +359,27 @@ async fn a_header_value_that_cannot_be_sent_is_an_invalid_request(imp: Implement
     let mut user = env.user(0);
     user.slots[0] = Some(json!("line\nbreak"));
     let mut s = step(Method::GET, url(addr, "/counted"));
-    s.headers.push((
+    http(&mut s).headers.push((
         HeaderName::from_static("x-bad"),
         tpl(vec![Segment::Slot(SlotId(0))]),
     ));
     assert_eq!(
         env.run(&s, &mut user).await.result,
-        Err(FailureKind::InvalidRequest)
+        Err(FailureKind::Check(CheckFailure::InvalidRequest))
     );
     let bad_url = step(Method::GET, "http://[::1");
     assert_eq!(
         env.run(&bad_url, &mut user).await.result,
-        Err(FailureKind::InvalidRequest)
+        Err(FailureKind::Check(CheckFailure::InvalidRequest))
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
 
 async fn head_has_no_body_to_limit(imp: Implementation) {
     let (addr, _) = target().await;
-    let config = EngineConfig {
+    let config = HttpConfig {
         body_limit: 1024,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     let env = Env::with_config(imp, &["echo"], config);
     let mut user = env.user(0);
@@ -388,9 +400,10 @@ async fn default_headers_can_be_overridden(imp: Implementation) {
         path: swarm::compile::jsonpath::JsonPath::parse("$.content_type").unwrap(),
         matcher: Matcher::Eq(json!("text/x-custom")),
     });
-    s.headers
+    http(&mut s)
+        .headers
         .push((CONTENT_TYPE, Template::literal("text/x-custom")));
-    s.body = Some(Body::Json(JsonTemplate::Value(json!([1]))));
+    http(&mut s).body = Some(Body::Json(JsonTemplate::Value(json!([1]))));
     assert_eq!(
         env.run(&s, &mut user).await.result,
         Ok(()),

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use swarm::compile::graph::{CompiledPlan, RequestStep, Step};
+use swarm::compile::graph::{Call, CompiledPlan, Step};
 use swarm::compile::{CompileOptions, compile_str};
-use swarm::engine::config::EngineConfig;
-use swarm::engine::http::{HttpShared, Implementation};
+use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::request::{Outcome, VuContext};
-use swarm::metrics::failure::FailureKind;
+use swarm::engine::session::Protocols;
+use swarm::metrics::failure::{CheckFailure, FailureKind};
 
 use crate::support::*;
 
@@ -24,11 +24,11 @@ fn compile(yaml: &str, target: String) -> CompiledPlan {
     }
 }
 
-fn requests(steps: &[Step]) -> Vec<&RequestStep> {
+fn requests(steps: &[Step]) -> Vec<&Call> {
     steps
         .iter()
         .filter_map(|s| match s {
-            Step::Request(r) => Some(&**r),
+            Step::Call(r) => Some(&**r),
             Step::Think(_) => None,
         })
         .collect()
@@ -36,8 +36,15 @@ fn requests(steps: &[Step]) -> Vec<&RequestStep> {
 
 /// Runs `setup` then `steps` of the first flow once, as user 0.
 async fn run_flow(imp: Implementation, plan: &CompiledPlan) -> (Vec<Outcome>, VuContext) {
-    let http = HttpShared::with_implementation(&EngineConfig::default(), imp).unwrap();
-    let mut ctx = VuContext::new(0, plan, &http);
+    let config = EngineConfig {
+        http: HttpConfig {
+            client: imp,
+            ..HttpConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let protocols = Protocols::new(&config).unwrap();
+    let mut ctx = VuContext::new(0, plan, &protocols);
     let flow = &plan.flows[0];
     let mut outcomes = Vec::new();
     for step in requests(&flow.setup)
@@ -46,7 +53,7 @@ async fn run_flow(imp: Implementation, plan: &CompiledPlan) -> (Vec<Outcome>, Vu
     {
         let out = tokio::time::timeout(
             std::time::Duration::from_secs(20),
-            swarm::engine::request::execute(step, &mut ctx, &http, std::time::Instant::now()),
+            swarm::engine::request::execute(step, &mut ctx, std::time::Instant::now()),
         )
         .await
         .expect("bounded by the request timeout");
@@ -135,16 +142,25 @@ async fn a_failed_capture_unsets_the_variable_for_later_steps(imp: Implementatio
         .map(|o| o.result.err().map(|k| k.describe(&plan)))
         .collect();
     assert!(
-        matches!(outcomes[0].result, Err(FailureKind::Capture(_))),
+        matches!(
+            outcomes[0].result,
+            Err(FailureKind::Check(CheckFailure::Capture(_)))
+        ),
         "{reasons:?}"
     );
     assert!(
-        matches!(outcomes[1].result, Err(FailureKind::Unset(_))),
+        matches!(
+            outcomes[1].result,
+            Err(FailureKind::Check(CheckFailure::Unset(_)))
+        ),
         "{reasons:?}"
     );
     assert_eq!(outcomes[1].latency, std::time::Duration::ZERO);
     assert!(
-        matches!(outcomes[2].result, Err(FailureKind::Expect(_))),
+        matches!(
+            outcomes[2].result,
+            Err(FailureKind::Check(CheckFailure::Expect(_)))
+        ),
         "{reasons:?}"
     );
     assert_eq!(outcomes[3].result, Ok(()));

@@ -17,9 +17,9 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 use swarm::compile::graph::*;
-use swarm::engine::config::EngineConfig;
-use swarm::engine::http::{HttpShared, Implementation};
+use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::request::{Outcome, VuContext, execute};
+use swarm::engine::session::Protocols;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -223,49 +223,63 @@ pub fn plan(slots: &[&str]) -> CompiledPlan {
             .collect(),
         feeders: Vec::new(),
         slos: Vec::new(),
+        fingerprint: Default::default(),
     }
 }
 
-pub fn step(method: Method, url: impl Into<String>) -> RequestStep {
-    RequestStep {
+pub fn step(method: Method, url: impl Into<String>) -> Call {
+    Call {
         request: RequestId(0),
-        method,
-        url: Template::literal(url),
-        headers: Vec::new(),
-        query: Vec::new(),
-        body: None,
         timeout: T,
         expect: Expect::default(),
         captures: Vec::new(),
         feeders: Vec::new(),
+        kind: CallKind::Http(HttpCall {
+            method,
+            url: Template::literal(url),
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+        }),
     }
 }
 
+/// The HTTP parts of a call made by [`step`].
+pub fn http(call: &mut Call) -> &mut HttpCall {
+    let CallKind::Http(http) = &mut call.kind;
+    http
+}
+
 pub struct Env {
-    pub http: HttpShared,
+    pub protocols: Protocols,
     pub plan: CompiledPlan,
 }
 
 impl Env {
     pub fn new(imp: Implementation, slots: &[&str]) -> Env {
-        Env::with_config(imp, slots, EngineConfig::default())
+        Env::with_config(imp, slots, HttpConfig::default())
     }
-    pub fn with_config(imp: Implementation, slots: &[&str], config: EngineConfig) -> Env {
+    /// Users get `imp` as their client, whatever `http.client` says.
+    pub fn with_config(imp: Implementation, slots: &[&str], http: HttpConfig) -> Env {
+        let config = EngineConfig {
+            http: HttpConfig {
+                client: imp,
+                ..http
+            },
+            ..EngineConfig::default()
+        };
         Env {
-            http: HttpShared::with_implementation(&config, imp).unwrap(),
+            protocols: Protocols::new(&config).unwrap(),
             plan: plan(slots),
         }
     }
     pub fn user(&self, n: u32) -> VuContext {
-        VuContext::new(n, &self.plan, &self.http)
+        VuContext::new(n, &self.plan, &self.protocols)
     }
-    pub async fn run(&self, s: &RequestStep, ctx: &mut VuContext) -> Outcome {
-        tokio::time::timeout(
-            Duration::from_secs(20),
-            execute(s, ctx, &self.http, Instant::now()),
-        )
-        .await
-        .expect("execute is bounded by the request timeout")
+    pub async fn run(&self, s: &Call, ctx: &mut VuContext) -> Outcome {
+        tokio::time::timeout(Duration::from_secs(20), execute(s, ctx, Instant::now()))
+            .await
+            .expect("execute is bounded by the request timeout")
     }
 }
 

@@ -8,8 +8,8 @@ use http::Method;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
 use serde_json::json;
 use swarm::compile::graph::{Body, Capture, CaptureId, CaptureSource, SlotId, Template};
-use swarm::engine::config::EngineConfig;
-use swarm::metrics::failure::FailureKind;
+use swarm::engine::config::HttpConfig;
+use swarm::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 use tokio::io::AsyncWriteExt;
 
 use swarm::engine::http::Implementation;
@@ -18,9 +18,9 @@ use crate::support::*;
 
 async fn redirects_are_followed_up_to_the_limit(imp: Implementation) {
     let (addr, _) = target().await;
-    let config = EngineConfig {
+    let config = HttpConfig {
         max_redirects: 3,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
@@ -32,7 +32,10 @@ async fn redirects_are_followed_up_to_the_limit(imp: Implementation) {
     let out = env
         .run(&step(Method::GET, url(addr, "/r/4")), &mut user)
         .await;
-    assert_eq!(out.result, Err(FailureKind::TooManyRedirects));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Protocol(ProtocolFailure::TooManyRedirects))
+    );
 }
 
 async fn refused(imp: Implementation) {
@@ -46,7 +49,10 @@ async fn refused(imp: Implementation) {
     let mut s = step(Method::GET, format!("http://127.0.0.1:{port}/"));
     s.captures.push(capture_all(0));
     let out = env.run(&s, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Refused));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Transport(TransportFailure::Refused))
+    );
     assert_eq!(
         user.slots[0], None,
         "no response: the step's captures are cleared"
@@ -62,7 +68,10 @@ async fn accept_then_close_is_a_reset(imp: Implementation) {
     let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Reset));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Transport(TransportFailure::Reset))
+    );
 }
 
 async fn tcp_reset_is_a_reset(imp: Implementation) {
@@ -77,7 +86,10 @@ async fn tcp_reset_is_a_reset(imp: Implementation) {
     let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Reset));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Transport(TransportFailure::Reset))
+    );
 }
 
 async fn a_stalled_target_times_out_within_the_request_timeout(imp: Implementation) {
@@ -92,7 +104,10 @@ async fn a_stalled_target_times_out_within_the_request_timeout(imp: Implementati
     let mut s = step(Method::GET, url(addr, "/"));
     s.timeout = Duration::from_millis(300);
     let out = env.run(&s, &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Timeout));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Transport(TransportFailure::Timeout))
+    );
     assert!(out.latency >= Duration::from_millis(300));
     assert!(out.latency < Duration::from_secs(5));
 }
@@ -111,22 +126,25 @@ async fn the_timeout_covers_a_body_that_stalls(imp: Implementation) {
     s.timeout = Duration::from_millis(300);
     assert_eq!(
         env.run(&s, &mut user).await.result,
-        Err(FailureKind::Timeout)
+        Err(FailureKind::Transport(TransportFailure::Timeout))
     );
 }
 
 async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
     let (addr, _) = target().await;
-    let config = EngineConfig {
+    let config = HttpConfig {
         body_limit: 1024 * 1024,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     let env = Env::with_config(imp, &[], config);
     let mut user = env.user(0);
     let out = env
         .run(&step(Method::GET, url(addr, "/big")), &mut user)
         .await;
-    assert_eq!(out.result, Err(FailureKind::BodyTooLarge));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge))
+    );
 
     // Chunked, so no content-length gives it away: the read stops at the limit.
     // The server would write 64 MiB; it stops when the client hangs up.
@@ -154,7 +172,10 @@ async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
     let out = env
         .run(&step(Method::GET, url(chunked, "/")), &mut user)
         .await;
-    assert_eq!(out.result, Err(FailureKind::BodyTooLarge));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge))
+    );
 
     // A body at the limit is fine.
     let exact = raw(|mut stream| async move {
@@ -183,22 +204,25 @@ async fn a_reply_that_is_not_http_is_a_protocol_error(imp: Implementation) {
     let env = Env::new(imp, &[]);
     let mut user = env.user(0);
     let out = env.run(&step(Method::GET, url(addr, "/")), &mut user).await;
-    assert_eq!(out.result, Err(FailureKind::Protocol));
+    assert_eq!(
+        out.result,
+        Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp))
+    );
 }
 
 async fn tls_to_a_plain_http_port_is_a_tls_error(imp: Implementation) {
     let (addr, _) = target().await;
     for insecure in [false, true] {
-        let config = EngineConfig {
+        let config = HttpConfig {
             insecure,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         };
         let env = Env::with_config(imp, &[], config);
         let mut user = env.user(0);
         let s = step(Method::GET, format!("https://{addr}/hello"));
         assert_eq!(
             env.run(&s, &mut user).await.result,
-            Err(FailureKind::Tls),
+            Err(FailureKind::Transport(TransportFailure::Tls)),
             "insecure: {insecure}"
         );
     }
@@ -211,15 +235,15 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     let mut user = strict.user(0);
     assert_eq!(
         strict.run(&s, &mut user).await.result,
-        Err(FailureKind::Tls),
+        Err(FailureKind::Transport(TransportFailure::Tls)),
         "a self-signed certificate is rejected"
     );
     let insecure = Env::with_config(
         imp,
         &[],
-        EngineConfig {
+        HttpConfig {
             insecure: true,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         },
     );
     let mut user = insecure.user(0);
@@ -236,9 +260,9 @@ async fn tls_sessions_are_resumed_per_user(imp: Implementation) {
     let env = Env::with_config(
         imp,
         &[],
-        EngineConfig {
+        HttpConfig {
             insecure: true,
-            ..EngineConfig::default()
+            ..HttpConfig::default()
         },
     );
     let (mut alice, mut bob) = (env.user(0), env.user(1));
@@ -262,10 +286,12 @@ async fn redirects_keep_or_drop_the_body_by_status(imp: Implementation) {
         (303, "GET", ""),
     ] {
         let mut s = step(Method::POST, url(addr, &format!("/redirect/{code}")));
-        s.body = Some(Body::Raw(Template::literal("payload")));
-        s.headers
+        http(&mut s).body = Some(Body::Raw(Template::literal("payload")));
+        http(&mut s)
+            .headers
             .push((CONTENT_TYPE, Template::literal("text/plain")));
-        s.headers
+        http(&mut s)
+            .headers
             .push((AUTHORIZATION, Template::literal("Bearer t")));
         s.captures.push(capture_all(0));
         assert_eq!(env.run(&s, &mut user).await.result, Ok(()), "{code}");
@@ -287,9 +313,12 @@ async fn credentials_stay_on_their_origin_across_redirects(imp: Implementation) 
     let mut user = env.user(0);
     let to = url(away, "/echo");
     let mut s = step(Method::GET, url(home, &format!("/redirect-to?to={to}")));
-    s.headers
+    http(&mut s)
+        .headers
         .push((AUTHORIZATION, Template::literal("Bearer t")));
-    s.headers.push((COOKIE, Template::literal("plan=1")));
+    http(&mut s)
+        .headers
+        .push((COOKIE, Template::literal("plan=1")));
     s.captures.push(capture_all(0));
     assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
     let seen = user.slots[0].clone().unwrap();
@@ -312,7 +341,9 @@ async fn a_plan_cookie_header_is_sent_alone(imp: Implementation) {
         user.slots[0].clone().unwrap()["cookies"],
         json!(["session=alice"])
     );
-    s.headers.push((COOKIE, Template::literal("plan=1")));
+    http(&mut s)
+        .headers
+        .push((COOKIE, Template::literal("plan=1")));
     assert_eq!(env.run(&s, &mut user).await.result, Ok(()));
     assert_eq!(user.slots[0].clone().unwrap()["cookies"], json!(["plan=1"]));
 }

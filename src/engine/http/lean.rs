@@ -29,7 +29,7 @@ use rustls::ClientConfig;
 use tokio::io::AsyncWriteExt;
 
 use super::{HttpRequest, HttpShared};
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 
 use conn::Conn;
 use cookies::CookieJar;
@@ -90,7 +90,7 @@ impl LeanClient {
         };
         match exchange.await {
             Ok(r) => r,
-            Err(_) => Err(FailureKind::Timeout),
+            Err(_) => Err(FailureKind::Transport(TransportFailure::Timeout)),
         }
     }
 
@@ -108,7 +108,9 @@ impl LeanClient {
         let mut dropped = Dropped::default();
         loop {
             let url = redirected.as_deref().unwrap_or(req.url);
-            let i = self.origin(url, now).ok_or(FailureKind::InvalidRequest)?;
+            let i = self
+                .origin(url, now)
+                .ok_or(FailureKind::Check(CheckFailure::InvalidRequest))?;
             let target = self.origins[i].span.target(url);
             let head = Head {
                 method,
@@ -142,7 +144,7 @@ impl LeanClient {
                 });
             };
             if redirects >= shared.max_redirects() {
-                return Err(FailureKind::TooManyRedirects);
+                return Err(FailureKind::Protocol(ProtocolFailure::TooManyRedirects));
             }
             redirects += 1;
             // As browsers do: 303 always becomes a GET, and so do 301/302 after a POST;
@@ -208,7 +210,9 @@ impl LeanClient {
                     conn = connect(target, tls).await?;
                     reused = false;
                 }
-                Err(ReadError::ClosedBeforeResponse) => return Err(FailureKind::Reset),
+                Err(ReadError::ClosedBeforeResponse) => {
+                    return Err(FailureKind::Transport(TransportFailure::Reset));
+                }
                 Err(ReadError::Failed(kind)) => return Err(kind),
             }
         }
@@ -281,7 +285,7 @@ async fn round_trip(
     .await;
     if let Err(e) = written {
         return Err(match wire::exchange_error(&e) {
-            FailureKind::Reset => ReadError::ClosedBeforeResponse,
+            FailureKind::Transport(TransportFailure::Reset) => ReadError::ClosedBeforeResponse,
             kind => ReadError::Failed(kind),
         });
     }

@@ -10,18 +10,17 @@
 //! - **Connections**: it keeps its own keep-alive connections and reuses them.
 //! - **Redirects**: it follows redirects (301/302/303 turn into a body-less `GET`,
 //!   307/308 keep method and body) up to [`HttpShared::max_redirects`]; one more is
-//!   [`FailureKind::TooManyRedirects`].
+//!   [`ProtocolFailure::TooManyRedirects`].
 //! - **Timeout**: [`HttpRequest::timeout`] bounds the whole exchange, from connecting
 //!   to the last byte of the body (redirect hops included); past it the result is
-//!   [`FailureKind::Timeout`].
+//!   [`TransportFailure::Timeout`].
 //! - **Body limit**: the response body is streamed and the read stops as soon as it
-//!   exceeds [`HttpShared::body_limit`] ([`FailureKind::BodyTooLarge`]), so a huge
+//!   exceeds [`HttpShared::body_limit`] ([`ProtocolFailure::BodyTooLarge`]), so a huge
 //!   body never costs more than the limit in memory.
-//! - **Errors** are typed, never formatted: refused ([`FailureKind::Refused`]), reset
-//!   or closed mid-exchange ([`FailureKind::Reset`]), DNS ([`FailureKind::Dns`]), TLS
-//!   ([`FailureKind::Tls`]), other connect errors ([`FailureKind::Connect`]), a reply
-//!   that is not HTTP ([`FailureKind::Protocol`]), a URL or header the client cannot
-//!   send ([`FailureKind::InvalidRequest`]).
+//! - **Errors** are typed, never formatted: refused, reset or closed mid-exchange,
+//!   timed out, DNS, TLS and other connect errors are [`TransportFailure`]s; a reply
+//!   that is not HTTP is [`ProtocolFailure::InvalidHttp`]; a URL or header the client
+//!   cannot send is [`CheckFailure::InvalidRequest`].
 //! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
 //!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
 //!   session cache of the user's own.
@@ -33,9 +32,16 @@
 //!
 //! [`Client`] is an enum rather than a trait object so the hot path dispatches
 //! without a virtual call or a boxed future; a new implementation is a new variant.
+//!
+//! [`ProtocolFailure`]: crate::metrics::failure::ProtocolFailure
+//! [`ProtocolFailure::TooManyRedirects`]: crate::metrics::failure::ProtocolFailure::TooManyRedirects
+//! [`ProtocolFailure::BodyTooLarge`]: crate::metrics::failure::ProtocolFailure::BodyTooLarge
+//! [`ProtocolFailure::InvalidHttp`]: crate::metrics::failure::ProtocolFailure::InvalidHttp
+//! [`CheckFailure::InvalidRequest`]: crate::metrics::failure::CheckFailure::InvalidRequest
 
 pub mod lean;
 pub mod reqwest_client;
+mod session;
 mod tls;
 
 use std::sync::Arc;
@@ -44,11 +50,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 
-use crate::engine::config::EngineConfig;
-use crate::metrics::failure::FailureKind;
+pub use crate::engine::config::{HttpConfig, Implementation};
+use crate::metrics::failure::{FailureKind, TransportFailure};
 
 pub use lean::LeanClient;
 pub use reqwest_client::ReqwestClient;
+pub use session::HttpSession;
 
 /// TLS sessions a user remembers (8 tickets per server, so about two servers).
 const USER_TLS_SESSIONS: usize = 16;
@@ -69,25 +76,6 @@ struct SharedInner {
     implementation: Implementation,
 }
 
-/// Which client implementation users get. The lean client is the default (it is
-/// faster and holds less per user; see `docs/benchmarks.md`); `SWARM_HTTP_CLIENT=reqwest`
-/// selects reqwest, for comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Implementation {
-    Lean,
-    Reqwest,
-}
-
-impl Implementation {
-    /// From `SWARM_HTTP_CLIENT` (`lean` or `reqwest`); anything else is the default.
-    pub fn from_env() -> Implementation {
-        match std::env::var("SWARM_HTTP_CLIENT").as_deref() {
-            Ok("reqwest") => Implementation::Reqwest,
-            _ => Implementation::Lean,
-        }
-    }
-}
-
 /// Why the HTTP layer could not be set up for a run.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
@@ -100,23 +88,13 @@ pub enum HttpSetupError {
 impl HttpShared {
     /// Builds the shared settings, and one client as a probe so that a setup problem
     /// is reported when the run starts rather than by every user.
-    /// The implementation comes from `SWARM_HTTP_CLIENT` ([`Implementation::from_env`]).
-    pub fn new(config: &EngineConfig) -> Result<HttpShared, HttpSetupError> {
-        HttpShared::with_implementation(config, Implementation::from_env())
-    }
-
-    /// Like [`HttpShared::new`] with an explicit implementation, so tests and
-    /// benchmarks can run every client side by side.
-    pub fn with_implementation(
-        config: &EngineConfig,
-        implementation: Implementation,
-    ) -> Result<HttpShared, HttpSetupError> {
+    pub fn new(config: &HttpConfig) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
                 tls: Arc::new(tls::client_config(config.insecure)?),
                 body_limit: config.body_limit,
                 max_redirects: config.max_redirects,
-                implementation,
+                implementation: config.client,
             }),
         };
         shared.client()?;
@@ -132,12 +110,14 @@ impl HttpShared {
         config
     }
 
-    /// Response bodies larger than this fail with [`FailureKind::BodyTooLarge`].
+    /// Response bodies larger than this fail with
+    /// [`ProtocolFailure::BodyTooLarge`](crate::metrics::failure::ProtocolFailure::BodyTooLarge).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
     }
 
-    /// Redirects followed per request before [`FailureKind::TooManyRedirects`].
+    /// Redirects followed per request before
+    /// [`ProtocolFailure::TooManyRedirects`](crate::metrics::failure::ProtocolFailure::TooManyRedirects).
     pub fn max_redirects(&self) -> u32 {
         self.inner.max_redirects
     }
@@ -145,7 +125,7 @@ impl HttpShared {
     /// A new client with its own cookie jar and connections.
     pub fn client(&self) -> Result<Client, HttpSetupError> {
         Ok(match self.inner.implementation {
-            Implementation::Lean => Client::Lean(LeanClient::new(), self.clone()),
+            Implementation::Lean => Client::Lean(LeanClient::new()),
             Implementation::Reqwest => Client::Reqwest(ReqwestClient::new(self)?),
         })
     }
@@ -236,40 +216,28 @@ impl Headers for Response {
 pub(crate) fn io_failure(e: &std::io::Error) -> Option<FailureKind> {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => Some(FailureKind::Refused),
+        K::ConnectionRefused => Some(FailureKind::Transport(TransportFailure::Refused)),
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
-            Some(FailureKind::Reset)
+            Some(FailureKind::Transport(TransportFailure::Reset))
         }
-        K::TimedOut => Some(FailureKind::Timeout),
+        K::TimedOut => Some(FailureKind::Transport(TransportFailure::Timeout)),
         _ => None,
     }
 }
 
-/// A per-user HTTP client. See the module documentation for the contract.
+/// A per-user HTTP client. See the module documentation for the contract;
+/// [`HttpSession::send`] sends through it.
 pub enum Client {
-    /// The lean HTTP/1.1 client ([`lean`]), with the run's shared settings.
-    Lean(LeanClient, HttpShared),
+    /// The lean HTTP/1.1 client ([`lean`]).
+    Lean(LeanClient),
     /// reqwest (hyper underneath), one `reqwest::Client` per user.
     Reqwest(ReqwestClient),
-}
-
-impl Client {
-    /// Sends one request and reads the whole response, following redirects.
-    pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<Response, FailureKind> {
-        match self {
-            Client::Lean(c, shared) => c.send(shared, req).await.map(Response::Lean),
-            // Boxed while in flight: a user's task is sized for its largest state, and
-            // this future (about 640 bytes) would otherwise be carried by every
-            // thinking user, whichever client it uses.
-            Client::Reqwest(c) => Box::pin(c.send(req)).await.map(Response::Owned),
-        }
-    }
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Client::Lean(..) => f.write_str("Client::Lean"),
+            Client::Lean(_) => f.write_str("Client::Lean"),
             Client::Reqwest(_) => f.write_str("Client::Reqwest"),
         }
     }

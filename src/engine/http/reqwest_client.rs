@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::{HttpRequest, HttpResponse, HttpSetupError, HttpShared};
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 
 /// One user's reqwest client.
 pub struct ReqwestClient {
@@ -40,7 +40,7 @@ impl ReqwestClient {
     pub async fn send(&mut self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
         match tokio::time::timeout(req.timeout, self.exchange(req)).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(FailureKind::Timeout),
+            Err(_elapsed) => Err(FailureKind::Transport(TransportFailure::Timeout)),
         }
     }
 
@@ -59,7 +59,7 @@ impl ReqwestClient {
             .content_length()
             .is_some_and(|len| len > self.body_limit as u64)
         {
-            return Err(FailureKind::BodyTooLarge);
+            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
         }
         let body = read_body(&mut response, self.body_limit).await?;
         Ok(HttpResponse {
@@ -78,7 +78,7 @@ async fn read_body(response: &mut reqwest::Response, limit: usize) -> Result<Byt
         Some(chunk) => chunk,
     };
     if first.len() > limit {
-        return Err(FailureKind::BodyTooLarge);
+        return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
     }
     let second = match response.chunk().await.map_err(|e| classify(&e))? {
         None => return Ok(first),
@@ -89,7 +89,7 @@ async fn read_body(response: &mut reqwest::Response, limit: usize) -> Result<Byt
     let mut next = Some(second);
     while let Some(chunk) = next {
         if buf.len() + chunk.len() > limit {
-            return Err(FailureKind::BodyTooLarge);
+            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
         }
         buf.extend_from_slice(&chunk);
         next = response.chunk().await.map_err(|e| classify(&e))?;
@@ -100,21 +100,21 @@ async fn read_body(response: &mut reqwest::Response, limit: usize) -> Result<Byt
 /// Maps a reqwest error to its typed reason by walking the error's sources.
 pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
     if err.is_redirect() {
-        return FailureKind::TooManyRedirects;
+        return FailureKind::Protocol(ProtocolFailure::TooManyRedirects);
     }
     if err.is_builder() {
-        return FailureKind::InvalidRequest;
+        return FailureKind::Check(CheckFailure::InvalidRequest);
     }
     if err.is_timeout() {
-        return FailureKind::Timeout;
+        return FailureKind::Transport(TransportFailure::Timeout);
     }
     if err.is_dns() {
-        return FailureKind::Dns;
+        return FailureKind::Transport(TransportFailure::Dns);
     }
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
     while let Some(e) = source {
         if e.is::<rustls::Error>() {
-            return FailureKind::Tls;
+            return FailureKind::Transport(TransportFailure::Tls);
         }
         let io = e.downcast_ref::<io::Error>();
         if let Some(kind) = io.and_then(super::io_failure) {
@@ -122,10 +122,10 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
-                return FailureKind::Protocol;
+                return FailureKind::Protocol(ProtocolFailure::InvalidHttp);
             }
             if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
-                return FailureKind::Reset;
+                return FailureKind::Transport(TransportFailure::Reset);
             }
         }
         // `io::Error::source` skips the error it wraps; descend into it instead.
@@ -135,8 +135,8 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         };
     }
     if err.is_connect() {
-        FailureKind::Connect
+        FailureKind::Transport(TransportFailure::Connect)
     } else {
-        FailureKind::Reset
+        FailureKind::Transport(TransportFailure::Reset)
     }
 }

@@ -10,25 +10,28 @@
 pub mod closed;
 pub mod open;
 pub(crate) mod thread;
+mod tickets;
 pub mod weights;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 
 use self::closed::UsersCurve;
 use self::open::RateCurve;
-use self::thread::{ThreadCmd, ThreadModel, ThreadSetup};
+use self::thread::{ThreadModel, ThreadSetup};
+use self::tickets::{Sends, Tickets};
 use self::weights::FlowTable;
 use super::RunError;
 use super::control::Control;
 use super::feeder::Feeders;
-use super::http::HttpShared;
+use super::link::{RunClock, ThreadCmd, ThreadEvent};
+use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
-use crate::metrics::aggregate::{Aggregator, Delta};
+use crate::metrics::aggregate::Aggregator;
+use crate::metrics::delta::Delta;
 use crate::metrics::generator::GeneratorMonitor;
 use crate::metrics::snapshot::{EndReason, Snapshot};
 
@@ -43,59 +46,13 @@ const STEER_EVERY: Duration = Duration::from_millis(50);
 /// second; this leaves their deltas time to arrive).
 const PUBLISH_DELAY: Duration = Duration::from_millis(250);
 
-/// What the controller and every thread share: atomics, and the end request.
-#[derive(Debug)]
-pub(crate) struct RunShared {
-    /// When the run started: elapsed time, arrival times and flush seconds count from here.
-    pub origin: Instant,
-    /// `iterations`: the run-wide iteration limit.
-    pub iterations: Option<u64>,
-    /// Iterations handed out so far (only under `iterations`).
-    pub issued: AtomicU64,
-    /// Iterations completed so far (only under `iterations`).
-    pub completed: AtomicU64,
-    end: Mutex<Option<EndReason>>,
-    end_notify: Notify,
-}
-
-impl RunShared {
-    /// Asks the controller to end the run; the first reason wins.
-    pub fn request_end(&self, reason: EndReason) {
-        let mut end = self.end.lock().unwrap_or_else(|e| e.into_inner());
-        if end.is_none() {
-            *end = Some(reason);
-            self.end_notify.notify_one();
-        }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn for_tests() -> RunShared {
-        RunShared {
-            origin: Instant::now(),
-            iterations: None,
-            issued: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
-            end: Mutex::new(None),
-            end_notify: Notify::new(),
-        }
-    }
-
-    fn end_reason(&self) -> Option<EndReason> {
-        self.end.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// What a thread publishes to the controller without a message.
-#[derive(Debug, Default)]
-pub(crate) struct ThreadShared {
-    /// Closed: users running; open: iterations running.
-    pub active: AtomicU32,
-}
-
+/// The controller's end of one thread: its commands, where its emptied units go back
+/// for reuse, what it last said about its users, and the thread itself.
 struct ThreadLink {
     cmds: mpsc::UnboundedSender<ThreadCmd>,
-    shared: Arc<ThreadShared>,
     recycle: std::sync::mpsc::Sender<Delta>,
+    /// Users (closed) or iterations (open) running, as of the thread's last report.
+    active: u32,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -111,11 +68,13 @@ enum Shape {
 
 /// The controller of one run.
 pub(crate) struct Controller {
-    run: Arc<RunShared>,
+    clock: RunClock,
     planned: Option<Duration>,
     shape: Shape,
     links: Vec<ThreadLink>,
-    deltas: mpsc::UnboundedReceiver<(usize, Delta)>,
+    /// `iterations`: the tickets.
+    tickets: Option<Tickets>,
+    events: mpsc::UnboundedReceiver<(usize, ThreadEvent)>,
     control: mpsc::UnboundedReceiver<Control>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     agg: Aggregator,
@@ -125,21 +84,14 @@ pub(crate) struct Controller {
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
 pub(crate) fn launch(
     plan: Arc<CompiledPlan>,
-    http: HttpShared,
+    protocols: Protocols,
     feeders: Arc<Feeders>,
     threads: usize,
     control: mpsc::UnboundedReceiver<Control>,
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) -> Result<Controller, RunError> {
     let planned = plan.load.total_duration();
-    let run = Arc::new(RunShared {
-        origin: Instant::now(),
-        iterations: plan.load.iterations,
-        issued: AtomicU64::new(0),
-        completed: AtomicU64::new(0),
-        end: Mutex::new(None),
-        end_notify: Notify::new(),
-    });
+    let clock = RunClock::now();
     let weights: Vec<u32> = plan.flows.iter().map(|f| f.weight).collect();
     let flows = Arc::new(FlowTable::new(&weights));
     let (shape, threads) = match &plan.load.model {
@@ -157,12 +109,13 @@ pub(crate) fn launch(
             threads.min(open.max_users.max(1) as usize),
         ),
     };
-    let (delta_tx, delta_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let mut tickets = plan.load.iterations.map(|n| Tickets::new(n, threads));
+    let first = tickets.as_mut().map(Tickets::start).unwrap_or_default();
     let mut links: Vec<ThreadLink> = Vec::with_capacity(threads);
     for index in 0..threads {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(ThreadShared::default());
         let model = match &plan.load.model {
             LoadModel::Closed(_) => ThreadModel::Closed,
             LoadModel::Open(open) => {
@@ -181,14 +134,14 @@ pub(crate) fn launch(
             index,
             threads,
             plan: plan.clone(),
-            http: http.clone(),
+            protocols: protocols.clone(),
             feeders: feeders.clone(),
-            run: run.clone(),
-            shared: shared.clone(),
+            clock,
+            limited: plan.load.iterations.is_some(),
             flows: flows.clone(),
             model,
             cmds: cmd_rx,
-            deltas: delta_tx.clone(),
+            events: event_tx.clone(),
             recycled: recycle_rx,
         };
         let thread = match thread::spawn(setup) {
@@ -203,35 +156,37 @@ pub(crate) fn launch(
         };
         links.push(ThreadLink {
             cmds: cmd_tx,
-            shared,
             recycle: recycle_tx,
+            active: 0,
             thread: Some(thread),
         });
     }
-    Ok(Controller {
-        run,
+    let controller = Controller {
+        clock,
         planned,
         shape,
         links,
-        deltas: delta_rx,
+        tickets,
+        events: event_rx,
         control,
         snapshots,
         agg: Aggregator::new(plan.requests.len()),
         monitor: GeneratorMonitor::new(threads),
-    })
+    };
+    controller.send(first);
+    Ok(controller)
 }
 
 impl Controller {
     /// Runs the run to its end and returns the final snapshot.
     pub(crate) async fn run(mut self) -> Result<Arc<Snapshot>, RunError> {
-        let origin = tokio::time::Instant::from_std(self.run.origin);
+        let origin = tokio::time::Instant::from_std(self.clock.origin);
         let end_at = self.planned.map(|d| origin + d);
         let mut second = 1u64;
         let mut steer = tokio::time::interval(STEER_EVERY);
         steer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let closed = matches!(self.shape, Shape::Closed { .. });
         let mut control_open = true;
-        let run = self.run.clone();
         let reason = loop {
             let publish_at = origin + Duration::from_secs(second) + PUBLISH_DELAY;
             tokio::select! {
@@ -242,16 +197,15 @@ impl Controller {
                     Some(msg) => self.apply(msg),
                     None => control_open = false,
                 },
-                _ = run.end_notify.notified() => {
-                    if let Some(reason) = run.end_reason() {
-                        break reason;
-                    }
-                }
                 _ = sleep_until(end_at.unwrap_or(publish_at)), if end_at.is_some() => {
                     break EndReason::Completed;
                 }
-                delta = self.deltas.recv() => match delta {
-                    Some((thread, delta)) => self.merge(thread, delta),
+                event = self.events.recv() => match event {
+                    Some((thread, event)) => {
+                        if let Some(reason) = self.on_event(thread, event) {
+                            break reason;
+                        }
+                    }
                     // Every thread is gone before being told to stop: one panicked.
                     // `finish` reports it when joining the threads.
                     None => break EndReason::Stopped,
@@ -274,7 +228,46 @@ impl Controller {
     }
 
     fn elapsed(&self) -> Duration {
-        self.run.origin.elapsed()
+        self.clock.origin.elapsed()
+    }
+
+    fn send(&self, sends: Sends) {
+        for (thread, cmd) in sends {
+            if let Some(l) = self.links.get(thread) {
+                let _ = l.cmds.send(cmd);
+            }
+        }
+    }
+
+    /// Handles what a thread said; returns why the run must end, if it must.
+    fn on_event(&mut self, thread: usize, event: ThreadEvent) -> Option<EndReason> {
+        match event {
+            ThreadEvent::Second(delta) => self.merge(thread, delta),
+            ThreadEvent::Completed(n) => {
+                if self.tickets.as_mut().is_some_and(|t| t.completed(n)) {
+                    return Some(EndReason::IterationsDone);
+                }
+            }
+            ThreadEvent::NeedTickets { starving } => {
+                if let Some(t) = self.tickets.as_mut() {
+                    let sends = t.need(thread, starving);
+                    self.send(sends);
+                }
+            }
+            ThreadEvent::Returned(n) => {
+                if let Some(t) = self.tickets.as_mut() {
+                    let sends = t.returned(n);
+                    self.send(sends);
+                }
+            }
+            ThreadEvent::End(reason) => return Some(reason),
+            ThreadEvent::Stopping { active } => {
+                if let Some(l) = self.links.get_mut(thread) {
+                    l.active = active;
+                }
+            }
+        }
+        None
     }
 
     fn broadcast(&self, cmd: ThreadCmd) {
@@ -323,16 +316,15 @@ impl Controller {
 
     fn merge(&mut self, thread: usize, delta: Delta) {
         self.agg.merge(&delta);
-        if let Some(l) = self.links.get(thread) {
+        if let Some(l) = self.links.get_mut(thread) {
+            l.active = delta.active;
             let _ = l.recycle.send(delta);
         }
     }
 
+    /// Users (closed) or iterations (open) running, as the threads last reported.
     fn active(&self) -> u32 {
-        self.links
-            .iter()
-            .map(|l| l.shared.active.load(Ordering::Relaxed))
-            .sum()
+        self.links.iter().map(|l| l.active).sum()
     }
 
     fn render(&mut self, upto: u64, end: EndReason) -> Snapshot {
@@ -369,21 +361,30 @@ impl Controller {
         reason: EndReason,
         ended: Duration,
     ) -> Result<Arc<Snapshot>, RunError> {
-        // The last series point shows the users as the run ended, not after the drain.
-        let active_at_end = self.active();
         self.broadcast(ThreadCmd::Stop);
-        // Threads drop their delta senders when they exit; allow the grace period
+        // The last series point shows the users as the run ended, not after the
+        // drain: each thread tells how many it had when the stop reached it.
+        let mut at_stop: Vec<Option<u32>> = vec![None; self.links.len()];
+        // Threads drop their event senders when they exit; allow the grace period
         // plus a margin for the final flush.
         let deadline = tokio::time::Instant::now() + GRACE + Duration::from_secs(2);
         loop {
             tokio::select! {
-                d = self.deltas.recv() => match d {
-                    Some((thread, delta)) => self.merge(thread, delta),
+                event = self.events.recv() => match event {
+                    Some((thread, ThreadEvent::Second(delta))) => self.merge(thread, delta),
+                    Some((thread, ThreadEvent::Stopping { active })) => {
+                        if let Some(a) = at_stop.get_mut(thread) {
+                            *a = Some(active);
+                        }
+                    }
+                    // The run is over: tickets and end requests no longer matter.
+                    Some(_) => {}
                     None => break,
                 },
                 _ = sleep_until(deadline) => break,
             }
         }
+        let active_at_end = at_stop.iter().flatten().sum();
         let threads: Vec<_> = self
             .links
             .iter_mut()

@@ -2,7 +2,8 @@
 //! share of the virtual users as local tasks, one [`Recorder`] they all share, and a
 //! loop that follows the controller's commands, starts open-model arrivals on time,
 //! flushes a delta to the aggregator on every whole second of the run, and probes
-//! its own scheduling lag.
+//! its own scheduling lag. It shares no memory with the controller: run-wide state
+//! (tickets, completions, active users, the end) goes through `engine::link`.
 //!
 //! Users are spread over threads round-robin: closed-model user `u` lives on thread
 //! `u % threads`; open-model arrival `k` is started by thread `k % threads`, which
@@ -11,21 +12,21 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 
+use super::GRACE;
 use super::open::RateCurve;
 use super::weights::FlowTable;
-use super::{GRACE, RunShared, ThreadShared};
 use crate::compile::graph::CompiledPlan;
 use crate::engine::feeder::Feeders;
-use crate::engine::http::HttpShared;
+use crate::engine::link::{Events, RunClock, ThreadCmd, ThreadState};
 use crate::engine::recorder::Recorder;
+use crate::engine::session::Protocols;
 use crate::engine::user::{User, UserEnv, UserSignal, closed_user, pooled_iteration, retire};
-use crate::metrics::aggregate::Delta;
+use crate::metrics::delta::{Delta, second_start_unix_ms};
 
 /// How often a thread probes its own event loop for lag.
 const PROBE: Duration = Duration::from_millis(20);
@@ -38,19 +39,6 @@ const BATCH: usize = 63;
 /// A deadline that never comes (about a year away).
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(365 * 24 * 3600)
-}
-
-/// A command from the controller to a thread.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ThreadCmd {
-    /// Closed model: the run-wide user count to follow (this thread runs its share).
-    SetUsers(u32),
-    /// Open model: from `at` (since the origin) on, a constant rate.
-    SetRate { at: Duration, rate: f64 },
-    /// Zero the stats; deltas are tagged with the new epoch from now on.
-    Reset(u64),
-    /// Stop every user after its in-flight request, drain, flush and exit.
-    Stop,
 }
 
 /// The load model as a thread sees it.
@@ -71,14 +59,15 @@ pub(crate) struct ThreadSetup {
     pub index: usize,
     pub threads: usize,
     pub plan: Arc<CompiledPlan>,
-    pub http: HttpShared,
+    pub protocols: Protocols,
     pub feeders: Arc<Feeders>,
-    pub run: Arc<RunShared>,
-    pub shared: Arc<ThreadShared>,
+    pub clock: RunClock,
+    /// `iterations` is set: iterations need tickets.
+    pub limited: bool,
     pub flows: Arc<FlowTable>,
     pub model: ThreadModel,
     pub cmds: mpsc::UnboundedReceiver<ThreadCmd>,
-    pub deltas: mpsc::UnboundedSender<(usize, Delta)>,
+    pub events: Events,
     pub recycled: std::sync::mpsc::Receiver<Delta>,
 }
 
@@ -104,36 +93,34 @@ async fn run(w: ThreadSetup) {
         index,
         threads,
         plan,
-        http,
+        protocols,
         feeders,
-        run,
-        shared,
+        clock,
+        limited,
         flows,
         model,
         mut cmds,
-        deltas,
+        events,
         recycled,
     } = w;
     let requests = plan.requests.len();
-    let origin = Instant::from_std(run.origin);
+    let origin = Instant::from_std(clock.origin);
     let env = Rc::new(UserEnv {
         plan,
-        http,
+        protocols,
         feeders,
         recorder: RefCell::new(Recorder::new(requests, recycled)),
-        run,
-        thread: shared,
+        state: ThreadState::new(index, events, limited),
         halt: Cell::new(false),
         halt_notify: Notify::new(),
         live: Cell::new(0),
         drained: Notify::new(),
     });
     let mut flush = Flusher {
-        index,
         epoch: 0,
         second: Instant::now().duration_since(origin).as_secs() + 1,
         origin,
-        deltas,
+        wall: clock.wall,
     };
     let mut closed: Vec<Rc<UserSignal>> = Vec::new();
     let mut open = match model {
@@ -155,6 +142,7 @@ async fn run(w: ThreadSetup) {
                 (0..env.plan.flows.len()).map(|_| Vec::new()).collect(),
             )),
             busy: Rc::new(Cell::new(0)),
+            starved: false,
         }),
     };
     // The timers live across loop turns and are reset, not rebuilt, when they fire.
@@ -187,7 +175,15 @@ async fn run(w: ThreadSetup) {
                     flush.epoch = epoch;
                     env.recorder.borrow_mut().clear();
                 }
+                Some(cmd @ (ThreadCmd::Tickets(_) | ThreadCmd::LastCall | ThreadCmd::Reclaim)) => {
+                    env.state.tickets(&cmd);
+                    // Arrivals held for want of a ticket go on (the next turn).
+                    if let Some(o) = open.as_mut() {
+                        o.starved = false;
+                    }
+                }
                 Some(ThreadCmd::Stop) | None => {
+                    env.state.stopping();
                     // Arrivals that were due before the stop still start.
                     if let Some(o) = open.as_mut() {
                         o.dispatch_due(&env, &flows, origin, MAX_BACKLOG);
@@ -240,12 +236,11 @@ async fn run(w: ThreadSetup) {
 
 /// Sends the recorder's delta on every whole second of the run.
 struct Flusher {
-    index: usize,
     epoch: u64,
     /// The second the next delta ends at.
     second: u64,
     origin: Instant,
-    deltas: mpsc::UnboundedSender<(usize, Delta)>,
+    wall: std::time::SystemTime,
 }
 
 impl Flusher {
@@ -254,8 +249,13 @@ impl Flusher {
     }
 
     fn send(&mut self, env: &UserEnv) {
-        let delta = env.recorder.borrow_mut().take(self.epoch, self.second);
-        let _ = self.deltas.send((self.index, delta));
+        let start = second_start_unix_ms(self.wall, self.second);
+        let mut delta = env
+            .recorder
+            .borrow_mut()
+            .take(self.epoch, self.second, start);
+        delta.active = env.state.active();
+        env.state.send_second(delta);
         // After a stall, skip the seconds that were missed rather than flushing
         // empty deltas in a burst.
         let now = Instant::now().duration_since(self.origin).as_secs();
@@ -304,8 +304,7 @@ fn set_users(
 struct OpenPool {
     curve: RateCurve,
     end: Option<f64>,
-    /// The next arrival number this thread starts; `None` once `iterations` are all
-    /// handed out (no more arrivals).
+    /// The next arrival number this thread starts; `None` past the last number.
     next: Option<u64>,
     stride: u64,
     /// Most users (and so running iterations) on this thread.
@@ -318,11 +317,16 @@ struct OpenPool {
     idle: Rc<RefCell<Vec<Vec<User>>>>,
     /// Iterations running.
     busy: Rc<Cell<u32>>,
+    /// `iterations`: the next arrival waits for a ticket from the controller.
+    starved: bool,
 }
 
 impl OpenPool {
     /// When the next arrival is due, if any.
     fn next_due(&self, origin: Instant) -> Option<Instant> {
+        if self.starved {
+            return None;
+        }
         let t = self.curve.time_of(self.next?)?;
         if self.end.is_some_and(|end| t >= end) {
             return None;
@@ -342,20 +346,21 @@ impl OpenPool {
         }
     }
 
-    /// Starts the arrival due at `scheduled`, or counts it as dropped.
+    /// Starts the arrival due at `scheduled`, or counts it as dropped. Under
+    /// `iterations`, an arrival without a ticket waits for one (the controller is
+    /// asked); when the controller has none left, it waits for the run's end.
     fn dispatch(&mut self, env: &Rc<UserEnv>, flows: &FlowTable, scheduled: Instant) {
         let Some(k) = self.next else { return };
+        if self.busy.get() < self.cap && !env.state.take_ticket() {
+            self.starved = true;
+            return;
+        }
         self.next = k.checked_add(self.stride);
         env.recorder
             .borrow_mut()
             .lag(Instant::now().saturating_duration_since(scheduled));
         if self.busy.get() >= self.cap {
             env.recorder.borrow_mut().dropped();
-            return;
-        }
-        if !env.take_iteration() {
-            // `iterations` are all handed out: no more arrivals.
-            self.next = None;
             return;
         }
         let flow = flows.flow_for(k);
@@ -373,12 +378,12 @@ impl OpenPool {
             }
         };
         self.busy.set(self.busy.get() + 1);
-        env.thread.active.fetch_add(1, Ordering::Relaxed);
+        env.state.started();
         let (idle, busy, task_env) = (self.idle.clone(), self.busy.clone(), env.clone());
         env.spawn(async move {
             let scheduled = scheduled.into_std();
             pooled_iteration(&task_env, &mut user, scheduled).await;
-            task_env.thread.active.fetch_sub(1, Ordering::Relaxed);
+            task_env.state.stopped();
             busy.set(busy.get() - 1);
             if task_env.halt.get() {
                 retire(task_env, user).await;
@@ -432,6 +437,7 @@ mod tests {
             user_stride: 1,
             idle: Rc::default(),
             busy: Rc::default(),
+            starved: false,
         }
     }
 
@@ -442,8 +448,11 @@ mod tests {
             pool(2.0, Some(4)).next_due(origin),
             Some(origin + Duration::from_secs(2))
         );
-        // `iterations` handed out: no more arrivals.
+        // Past the last arrival number, or waiting for a ticket: no arrival due.
         assert_eq!(pool(1.0, None).next_due(origin), None);
+        let mut starved = pool(2.0, Some(4));
+        starved.starved = true;
+        assert_eq!(starved.next_due(origin), None);
         // Arrival 2^64 at 1/s, or the next one at a rate steered to almost nothing,
         // lies past what an `Instant` can hold.
         assert_eq!(pool(1.0, Some(u64::MAX)).next_due(origin), None);

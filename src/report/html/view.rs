@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::compile::graph::{CompiledPlan, LoadModel, RateShape, Slo};
+use crate::metrics::series;
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
 use crate::report::json::EndInfo;
@@ -31,7 +32,7 @@ pub fn meta(plan: &CompiledPlan, run: u32, interactive: bool) -> Value {
     let requests: Vec<Value> = plan
         .requests
         .iter()
-        .map(|r| json!([r.method.as_str(), r.name]))
+        .map(|r| json!([r.call.label(), r.name]))
         .collect();
     let slos: Vec<Value> = plan
         .slos
@@ -260,35 +261,12 @@ pub fn points_json(series: &[SeriesPoint], after: Option<f64>) -> String {
             .iter()
             .filter(|p| p.t > t)
             .for_each(|p| push(p, &mut out)),
-        None => downsample(series, MAX_POINTS)
+        None => series::downsample(series, MAX_POINTS)
             .iter()
             .for_each(|p| push(p, &mut out)),
     }
     out.push(']');
     out
-}
-
-/// Merges neighbouring points until at most `max` remain: counts add, widths add,
-/// percentiles take the worse of the pair (a chart must not hide a spike), users the last.
-pub fn downsample(series: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
-    if series.len() <= max || max == 0 {
-        return series.to_vec();
-    }
-    let group = series.len().div_ceil(max);
-    series
-        .chunks(group)
-        .map(|chunk| {
-            let mut merged = chunk[chunk.len() - 1].clone();
-            merged.width = chunk.iter().map(|p| p.width).sum();
-            merged.requests = chunk.iter().map(|p| p.requests).sum();
-            merged.failures = chunk.iter().map(|p| p.failures).sum();
-            merged.dropped = chunk.iter().map(|p| p.dropped).sum();
-            merged.p50_ms = chunk.iter().map(|p| p.p50_ms).fold(0.0, f64::max);
-            merged.p95_ms = chunk.iter().map(|p| p.p95_ms).fold(0.0, f64::max);
-            merged.p99_ms = chunk.iter().map(|p| p.p99_ms).fold(0.0, f64::max);
-            merged
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -325,19 +303,6 @@ mod tests {
         ] {
             assert_eq!(end_state(&end).1, EndInfo::from_reason(&end).message);
         }
-    }
-
-    #[test]
-    fn downsampling_keeps_totals_and_spikes() {
-        let series: Vec<SeriesPoint> = (1..=3000)
-            .map(|i| point(i as f64, 10, if i == 1234 { 900.0 } else { 5.0 }))
-            .collect();
-        let small = downsample(&series, MAX_POINTS);
-        assert!(small.len() <= MAX_POINTS);
-        assert_eq!(small.iter().map(|p| p.requests).sum::<u64>(), 30_000);
-        assert!((small.iter().map(|p| p.width).sum::<f64>() - 3000.0).abs() < 1e-9);
-        assert!(small.iter().any(|p| p.p95_ms == 900.0));
-        assert_eq!(small.last().map(|p| p.t), Some(3000.0));
     }
 
     #[test]

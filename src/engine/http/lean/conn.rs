@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{FailureKind, TransportFailure};
 
 /// An open connection. TLS state is boxed so an idle plain connection stays small.
 #[derive(Debug)]
@@ -93,15 +93,16 @@ pub(crate) async fn connect(
     let Some(config) = tls else {
         return Ok(Conn::Plain(tcp));
     };
-    let name = ServerName::try_from(host.to_owned()).map_err(|_| FailureKind::Tls)?;
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| FailureKind::Transport(TransportFailure::Tls))?;
     let stream = TlsConnector::from(Arc::clone(config))
         .connect(name, tcp)
         .await
         .map_err(|e| match e.kind() {
-            io::ErrorKind::TimedOut => FailureKind::Timeout,
+            io::ErrorKind::TimedOut => FailureKind::Transport(TransportFailure::Timeout),
             // A rustls error, or the server hung up mid-handshake: it does not speak
             // TLS here. Either way the handshake failed.
-            _ => FailureKind::Tls,
+            _ => FailureKind::Transport(TransportFailure::Tls),
         })?;
     Ok(Conn::Tls(Box::new(stream)))
 }
@@ -121,10 +122,10 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, FailureKind> {
     } else {
         tokio::net::lookup_host((host, port))
             .await
-            .map_err(|_| FailureKind::Dns)?
+            .map_err(|_| FailureKind::Transport(TransportFailure::Dns))?
             .collect()
     };
-    let mut last = FailureKind::Dns;
+    let mut last = FailureKind::Transport(TransportFailure::Dns);
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => return Ok(s),
@@ -135,5 +136,5 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, FailureKind> {
 }
 
 fn connect_error(e: &io::Error) -> FailureKind {
-    crate::engine::http::io_failure(e).unwrap_or(FailureKind::Connect)
+    crate::engine::http::io_failure(e).unwrap_or(FailureKind::Transport(TransportFailure::Connect))
 }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::engine::config::EngineConfig;
+use crate::engine::config::HttpConfig;
 
 /// What the test server does with one request.
 enum Reply {
@@ -121,10 +121,10 @@ fn path(head: &str) -> &str {
 }
 
 fn shared(body_limit: usize, max_redirects: u32) -> HttpShared {
-    let config = EngineConfig {
+    let config = HttpConfig {
         body_limit,
         max_redirects,
-        ..EngineConfig::default()
+        ..HttpConfig::default()
     };
     HttpShared::new(&config).unwrap()
 }
@@ -266,7 +266,11 @@ async fn oversized_bodies_fail() {
     let (shared, mut client) = (shared(99, 5), LeanClient::new());
     for p in ["/", "/chunked"] {
         let r = get(&mut client, &shared, &server.url(p)).await;
-        assert_eq!(r.err(), Some(FailureKind::BodyTooLarge), "{p}");
+        assert_eq!(
+            r.err(),
+            Some(FailureKind::Protocol(ProtocolFailure::BodyTooLarge)),
+            "{p}"
+        );
     }
     let r = get(
         &mut LeanClient::new(),
@@ -287,9 +291,15 @@ async fn garbage_and_silence_fail_with_their_kind() {
     .await;
     let (shared, mut client) = (shared(1024, 5), LeanClient::new());
     let r = get(&mut client, &shared, &server.url("/garbage")).await;
-    assert_eq!(r.err(), Some(FailureKind::Protocol));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Protocol(ProtocolFailure::InvalidHttp))
+    );
     let r = get(&mut client, &shared, &server.url("/cut")).await;
-    assert_eq!(r.err(), Some(FailureKind::Reset));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Transport(TransportFailure::Reset))
+    );
     let method = Method::GET;
     let url = server.url("/silent");
     let req = HttpRequest {
@@ -302,7 +312,7 @@ async fn garbage_and_silence_fail_with_their_kind() {
     let started = std::time::Instant::now();
     assert_eq!(
         client.send(&shared, &req).await.err(),
-        Some(FailureKind::Timeout)
+        Some(FailureKind::Transport(TransportFailure::Timeout))
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -316,7 +326,10 @@ async fn connection_failures_have_their_kind() {
         .local_addr()
         .unwrap();
     let r = get(&mut client, &shared, &format!("http://{closed}/")).await;
-    assert_eq!(r.err(), Some(FailureKind::Refused));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Transport(TransportFailure::Refused))
+    );
     // A plain HTTP server answers the TLS hello with a plain 400 and hangs up.
     let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = plain.local_addr().unwrap();
@@ -328,9 +341,12 @@ async fn connection_failures_have_their_kind() {
     });
     let r = get(&mut client, &shared, &format!("https://{addr}/")).await;
     task.abort();
-    assert_eq!(r.err(), Some(FailureKind::Tls));
+    assert_eq!(r.err(), Some(FailureKind::Transport(TransportFailure::Tls)));
     let r = get(&mut client, &shared, "not a url").await;
-    assert_eq!(r.err(), Some(FailureKind::InvalidRequest));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Check(CheckFailure::InvalidRequest))
+    );
 }
 
 #[tokio::test]
@@ -393,7 +409,10 @@ async fn redirects_are_followed_up_to_the_limit() {
         .unwrap();
     assert_eq!((r.status(), r.body()), (200, &b"done"[..]));
     let r = get(&mut client, &shared, &server.url("/r/4")).await;
-    assert_eq!(r.err(), Some(FailureKind::TooManyRedirects));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Protocol(ProtocolFailure::TooManyRedirects))
+    );
     let r = send(
         &mut client,
         &shared,
@@ -404,7 +423,10 @@ async fn redirects_are_followed_up_to_the_limit() {
     .await;
     assert_eq!(r.unwrap().body(), b"GET 0", "a 303 turns a POST into a GET");
     let r = get(&mut client, &self::shared(1024, 0), &server.url("/r/1")).await;
-    assert_eq!(r.err(), Some(FailureKind::TooManyRedirects));
+    assert_eq!(
+        r.err(),
+        Some(FailureKind::Protocol(ProtocolFailure::TooManyRedirects))
+    );
     assert_eq!(server.conns.load(Ordering::SeqCst), 1);
 }
 

@@ -9,7 +9,7 @@ use std::ops::Range;
 use http::{HeaderMap, header};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::metrics::failure::FailureKind;
+use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 
 use super::pool::Scratch;
 
@@ -262,12 +262,14 @@ impl From<FailureKind> for ReadError {
 /// Maps an I/O error during an exchange on an open connection.
 pub(crate) fn exchange_error(e: &io::Error) -> FailureKind {
     if is_tls_error(e) {
-        return FailureKind::Tls;
+        return FailureKind::Transport(TransportFailure::Tls);
     }
     // An open connection cannot be refused; whatever else breaks it is a reset.
     match crate::engine::http::io_failure(e) {
-        Some(FailureKind::Timeout) => FailureKind::Timeout,
-        _ => FailureKind::Reset,
+        Some(FailureKind::Transport(TransportFailure::Timeout)) => {
+            FailureKind::Transport(TransportFailure::Timeout)
+        }
+        _ => FailureKind::Transport(TransportFailure::Reset),
     }
 }
 
@@ -315,14 +317,14 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
                 break head;
             }
             if s.buf.len() > MAX_HEAD {
-                return Err(FailureKind::Protocol.into());
+                return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp).into());
             }
             let had = s.buf.len();
             match fill(io, &mut s.buf).await {
-                Ok(0) | Err(FailureKind::Reset) if had == 0 => {
+                Ok(0) | Err(FailureKind::Transport(TransportFailure::Reset)) if had == 0 => {
                     return Err(ReadError::ClosedBeforeResponse);
                 }
-                Ok(0) => return Err(FailureKind::Reset.into()),
+                Ok(0) => return Err(FailureKind::Transport(TransportFailure::Reset).into()),
                 Ok(_) => {}
                 Err(kind) => return Err(kind.into()),
             }
@@ -355,13 +357,13 @@ fn parse_head(
     let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(FailureKind::Protocol),
+        Err(_) => return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp)),
     };
     // httparse takes any three digits; a status below 100 is not HTTP.
     let status = resp
         .code
         .filter(|c| *c >= 100)
-        .ok_or(FailureKind::Protocol)?;
+        .ok_or(FailureKind::Protocol(ProtocolFailure::InvalidHttp))?;
     let mut keep_alive = resp.version == Some(1);
     let mut length: Option<usize> = None;
     let mut chunked = false;
@@ -377,9 +379,9 @@ fn parse_head(
             let n = std::str::from_utf8(h.value)
                 .ok()
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or(FailureKind::Protocol)?;
+                .ok_or(FailureKind::Protocol(ProtocolFailure::InvalidHttp))?;
             if length.is_some_and(|l| l != n) {
-                return Err(FailureKind::Protocol);
+                return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp));
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -430,7 +432,7 @@ async fn read_body<R: AsyncRead + Unpin>(
         Framing::None => Ok(s.buf.len() == head_len),
         Framing::Length(n) => {
             if n > limit {
-                return Err(FailureKind::BodyTooLarge);
+                return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
             }
             let total = head_len + n;
             if s.buf.capacity() < total {
@@ -438,7 +440,7 @@ async fn read_body<R: AsyncRead + Unpin>(
             }
             while s.buf.len() < total {
                 if fill(io, &mut s.buf).await? == 0 {
-                    return Err(FailureKind::Reset);
+                    return Err(FailureKind::Transport(TransportFailure::Reset));
                 }
             }
             // Bytes past the body were never asked for: the stream is out of step.
@@ -449,7 +451,7 @@ async fn read_body<R: AsyncRead + Unpin>(
         Framing::UntilClose => {
             while fill(io, &mut s.buf).await? != 0 {
                 if s.buf.len() - head_len > limit {
-                    return Err(FailureKind::BodyTooLarge);
+                    return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
                 }
             }
             Ok(false)
@@ -487,7 +489,7 @@ async fn read_chunked<R: AsyncRead + Unpin>(
             .ok()
             .and_then(|d| usize::from_str_radix(d, 16).ok())
             .filter(|_| !digits.is_empty())
-            .ok_or(FailureKind::Protocol)?;
+            .ok_or(FailureKind::Protocol(ProtocolFailure::InvalidHttp))?;
         rd = line_end + 2;
         if size == 0 {
             // Trailers, up to the empty line.
@@ -504,16 +506,16 @@ async fn read_chunked<R: AsyncRead + Unpin>(
             return Ok(clean);
         }
         if size > limit || wr - head_len + size > limit {
-            return Err(FailureKind::BodyTooLarge);
+            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
         }
         while s.buf.len() < rd + size + 2 {
             compact(s, &mut rd, wr);
             if fill(io, &mut s.buf).await? == 0 {
-                return Err(FailureKind::Reset);
+                return Err(FailureKind::Transport(TransportFailure::Reset));
             }
         }
         if &s.buf[rd + size..rd + size + 2] != b"\r\n" {
-            return Err(FailureKind::Protocol);
+            return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp));
         }
         s.buf.copy_within(rd..rd + size, wr);
         wr += size;
@@ -542,11 +544,11 @@ async fn next_line<R: AsyncRead + Unpin>(
             return Ok(end);
         }
         if s.buf.len() - *rd > MAX_LINE {
-            return Err(FailureKind::Protocol);
+            return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp));
         }
         compact(s, rd, wr);
         if fill(io, &mut s.buf).await? == 0 {
-            return Err(FailureKind::Reset);
+            return Err(FailureKind::Transport(TransportFailure::Reset));
         }
     }
 }

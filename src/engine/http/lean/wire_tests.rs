@@ -116,7 +116,9 @@ async fn chunked_bodies_are_decoded_in_place() {
     let (r, _) = read(wire, 8).await;
     assert!(matches!(
         r,
-        Err(ReadError::Failed(FailureKind::BodyTooLarge))
+        Err(ReadError::Failed(FailureKind::Protocol(
+            ProtocolFailure::BodyTooLarge
+        )))
     ));
 }
 
@@ -128,19 +130,39 @@ async fn framing_and_errors() {
     assert_eq!(&s.buf[p.body_start..], b"until close");
     assert_eq!(s.headers.len(), 1);
     let (r, _) = read(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 100).await;
-    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Reset))));
+    assert!(matches!(
+        r,
+        Err(ReadError::Failed(FailureKind::Transport(
+            TransportFailure::Reset
+        )))
+    ));
     let (r, _) = read(b"", 100).await;
     assert!(matches!(r, Err(ReadError::ClosedBeforeResponse)));
     let (r, _) = read(b"SSH-2.0-OpenSSH\r\n\r\n", 100).await;
-    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    assert!(matches!(
+        r,
+        Err(ReadError::Failed(FailureKind::Protocol(
+            ProtocolFailure::InvalidHttp
+        )))
+    ));
     let (r, _) = read(b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n", 100).await;
-    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    assert!(matches!(
+        r,
+        Err(ReadError::Failed(FailureKind::Protocol(
+            ProtocolFailure::InvalidHttp
+        )))
+    ));
     let (r, _) = read(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         100,
     )
     .await;
-    assert!(matches!(r, Err(ReadError::Failed(FailureKind::Protocol))));
+    assert!(matches!(
+        r,
+        Err(ReadError::Failed(FailureKind::Protocol(
+            ProtocolFailure::InvalidHttp
+        )))
+    ));
     let (r, _) = read(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100).await;
     assert!(!r.unwrap().keep_alive);
 }
