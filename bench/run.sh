@@ -20,6 +20,9 @@
 #               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
+#   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
+#               every URL distinct under one name: swarm's RSS and CPU per request,
+#               sampled every SOAK_EVERY s (default 30), must stay flat.
 #
 # Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
 # a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
@@ -302,6 +305,44 @@ bench_startup() {
     echo "target: well under 100 ms" >&2
 }
 
+bench_soak() {
+    local duration=${SOAK_DURATION:-600} every=${SOAK_EVERY:-30}
+    if [[ ! $duration =~ ^[1-9][0-9]*$ || ! $every =~ ^[1-9][0-9]*$ ]]; then
+        echo "SOAK_DURATION and SOAK_EVERY must be whole numbers of seconds" >&2
+        exit 2
+    fi
+    echo "== soak: 5,000 req/s for ${duration}s, distinct URLs under one name" >&2
+    sed -e "s/^  duration: 600s$/  duration: ${duration}s/" "$ROOT/bench/soak.yaml" >"$WORK/soak.yaml"
+    taskset -c "$CORE_GEN" "$SWARM" check "$WORK/soak.yaml" --target "$TARGET" \
+        --json "$WORK/soak.json" --progress none --quiet >"$WORK/soak.out" 2>&1 &
+    local pid=$! tick start=$SECONDS last_cpu=0 last_t=0
+    tick=$(getconf CLK_TCK)
+    printf '%8s %10s %12s %16s\n' "t (s)" "RSS (MB)" "CPU (s)" "CPU us/request" >&2
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep "$every"
+        local rss cpu t
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+        [[ -n $rss ]] || break
+        cpu=$(awk -v tick="$tick" '{print ($14 + $15) / tick}' "/proc/$pid/stat" 2>/dev/null) || break
+        t=$((SECONDS - start))
+        # CPU per request over the interval, at the planned 5,000 req/s.
+        awk -v t="$t" -v rss="$rss" -v cpu="$cpu" -v lc="$last_cpu" -v lt="$last_t" \
+            'BEGIN { printf "%8d %10.1f %12.2f %16.1f\n", t, rss / 1024, cpu, (cpu - lc) / ((t - lt) * 5000) * 1e6 }' >&2
+        last_cpu=$cpu last_t=$t
+    done
+    local rc=0
+    wait "$pid" || rc=$?
+    python3 - "$WORK/soak.json" <<'PY' >&2 || FAILED+=(soak)
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["total"]
+print(f"requests {t['count']} failures {t['failures']} rps {t['rps']:.0f} "
+      f"dropped {r['dropped']} names {len(r['requests'])} p99 {t['latency_ms']['p99']} ms")
+sys.exit(0 if t["failures"] == 0 and len(r["requests"]) == 1 else 1)
+PY
+    ((rc == 0)) || { echo "swarm exited $rc:" >&2; cat "$WORK/soak.out" >&2; FAILED+=(soak); }
+}
+
 bench_profile() {
     echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
     command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
@@ -370,7 +411,8 @@ for w in "${what[@]}"; do
         client) bench_client ;;
         profile) bench_profile ;;
         instructions) bench_instructions ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions)" >&2; exit 2 ;;
+        soak) bench_soak ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

@@ -1,7 +1,8 @@
 //! Runs a plan file through the compiler and the engine, and prints the totals on one
 //! line: `requests failures seconds iterations dropped`. It is `swarm check` without
-//! the reports and the console, so `bench/run.sh` measures the engine and its HTTP
-//! client and nothing else.
+//! the reports and the console (but with the same [`RunSession`] and its Ctrl-C
+//! handling), so `bench/run.sh` measures the engine and its HTTP client and nothing
+//! else.
 //!
 //! Usage: `run_plan PLAN [TARGET]`
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use swarm::compile::{CompileOptions, compile_file};
 use swarm::engine::config::EngineConfig;
+use swarm::run::{RunSession, Signals};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -32,12 +34,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let snap = runtime.block_on(async {
-        let handle = swarm::engine::start(plan, EngineConfig::default())?;
-        handle.wait().await
+    let ended = runtime.block_on(async {
+        let session = RunSession::start(plan, EngineConfig::default())?;
+        Ok::<_, swarm::engine::RunError>(session.wait(Some(&mut Signals::new())).await)
     });
-    match snap {
-        Ok(snap) => {
+    match ended.map(|e| (e.failure, e.snapshot)) {
+        Ok((None, snap)) => {
             let total = snap.total();
             println!(
                 "{} {} {:.3} {} {}",
@@ -48,7 +50,7 @@ fn main() {
                 snap.dropped
             );
         }
-        Err(e) => {
+        Ok((Some(e), _)) | Err(e) => {
             eprintln!("{e}");
             std::process::exit(3);
         }

@@ -6,10 +6,18 @@
 //! - [`compile`]: validation and name resolution, producing the execution graph ([`compile::graph`]);
 //! - [`engine`]: the only async part: scheduler, virtual users, HTTP;
 //! - [`metrics`]: mergeable HDR aggregates, snapshots and SLO evaluation;
-//! - [`report`]: console, JSON, JUnit and other sinks of the engine's results;
+//! - [`report`]: the report model, and the console, JSON, JUnit and other sinks that
+//!   render it;
+//! - [`run`]: one run ([`run::RunSession`]), from engine start to report model, with its
+//!   signals;
 //! - [`demo`]: the built-in demo target;
 //! - [`dashboard`]: the live web dashboard (cargo feature `ui`);
-//! - [`cli`]: the command line, which ties the stages together.
+//! - [`cli`]: the command line, which ties the stages together, reads the
+//!   environment and decides the exit code.
+//!
+//! The layers point one way: no module in `plan`, `compile`, `engine`, `metrics` or
+//! `report` names `run`, `dashboard` or `cli`, and `run` names neither of
+//! the last two (a test reads the sources to check).
 
 pub mod cli;
 pub mod compile;
@@ -21,3 +29,9 @@ pub mod exit;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod run;
+#[doc(hidden)]
+pub mod testing;
+
+#[cfg(test)]
+mod layers_tests;

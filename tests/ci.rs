@@ -15,11 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::output_within;
-use http::Method;
-use swarm::compile::graph::{
-    CallType, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel, Metric,
-    RequestId, RequestInfo, Slo,
-};
+use swarm::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
 use swarm::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use swarm::metrics::slo;
 use swarm::metrics::snapshot::{EndReason, Snapshot};
@@ -27,6 +23,7 @@ use swarm::report::annotations;
 use swarm::report::baseline::{self, BaselineError};
 use swarm::report::json::JsonReport;
 use swarm::report::summary;
+use swarm::testing::TestPlan;
 
 // ---------------------------------------------------------------------------------
 // Fixtures: a compiled plan built by hand and a run with known numbers.
@@ -46,6 +43,7 @@ fn slo_at(request: Option<u32>, text: &str, metric: Metric, op: CmpOp, t: f64, l
 }
 
 fn plan() -> CompiledPlan {
+<<<<<<< HEAD
     CompiledPlan {
         name: "shop".into(),
         source: PathBuf::from("plans/shop.yaml"),
@@ -105,6 +103,49 @@ fn plan() -> CompiledPlan {
         ],
         fingerprint: Default::default(),
     }
+=======
+    let mut plan = TestPlan::new()
+        .name("shop")
+        .source("plans/shop.yaml")
+        .target("http://127.0.0.1:8080")
+        .closed(10, Duration::from_secs(10))
+        .flow(
+            "- get: /products
+  name: list products
+- post: /cart
+  name: 'add | to cart'
+  expect: { status: 201 }",
+        )
+        .compile();
+    // The SLOs at known lines, as the report tests expect them.
+    plan.slos = vec![
+        slo_at(
+            None,
+            "p95 < 300ms",
+            Metric::Percentile(95.0),
+            CmpOp::Lt,
+            300.0,
+            21,
+        ),
+        slo_at(
+            None,
+            "error_rate < 1%",
+            Metric::ErrorRate,
+            CmpOp::Lt,
+            0.01,
+            22,
+        ),
+        slo_at(
+            Some(0),
+            "p95 < 15ms",
+            Metric::Percentile(95.0),
+            CmpOp::Lt,
+            15.0,
+            23,
+        ),
+    ];
+    plan
+>>>>>>> main
 }
 
 /// A 10-second run: `list products` 100 requests at 10..=19 ms; `add | to cart` 20 at
@@ -129,10 +170,13 @@ fn snapshot(cart_ms: u64, cart_failures: u64) -> Snapshot {
 }
 
 fn report(cart_ms: u64, cart_failures: u64) -> JsonReport {
-    let plan = plan();
+    report_of(&plan(), cart_ms, cart_failures)
+}
+
+fn report_of(plan: &CompiledPlan, cart_ms: u64, cart_failures: u64) -> JsonReport {
     let snap = snapshot(cart_ms, cart_failures);
-    let verdicts = slo::evaluate(&plan, &snap);
-    JsonReport::build(&plan, &snap, &verdicts).with_start(UNIX_EPOCH)
+    let verdicts = slo::evaluate(plan, &snap);
+    JsonReport::build(plan, &snap, &verdicts, UNIX_EPOCH)
 }
 
 fn write_report(dir: &Path, name: &str, report: &JsonReport) -> PathBuf {
@@ -154,19 +198,18 @@ fn summary_of_a_failed_run_with_a_baseline() {
     let mut cmp_display = cmp.clone();
     cmp_display.file = "previous.json".into();
     current.generator.saturated = Some("CPU at 100% of one core".into());
-    insta::assert_snapshot!(
-        "summary_failed_with_baseline",
-        summary::render(&current, Some(&cmp_display))
-    );
+    current.baseline = Some(cmp_display);
+    insta::assert_snapshot!("summary_failed_with_baseline", summary::render(&current));
 }
 
 #[test]
 fn summary_of_a_passing_run() {
-    let mut r = report(100, 0);
-    // The passing variant: only the SLOs over all requests.
-    r.slos.retain(|v| v.request.is_none());
-    r.passed = true;
-    insta::assert_snapshot!("summary_passed", summary::render(&r, None));
+    // The passing variant: only the SLOs over all requests, which this run holds.
+    let mut plan = plan();
+    plan.slos.retain(|s| s.request.is_none());
+    let r = report_of(&plan, 100, 0);
+    assert!(r.passed, "{:?}", r.slos);
+    insta::assert_snapshot!("summary_passed", summary::render(&r));
 }
 
 #[test]
@@ -175,12 +218,15 @@ fn summary_goes_to_the_given_file() {
     let path = dir.path().join("summary.md");
     std::fs::write(&path, "stale").unwrap();
     let r = report(100, 0);
-    let written = summary::write(Some(&path), &r, None).unwrap();
-    assert_eq!(written.as_deref(), Some(path.as_path()));
+    let target = |path: PathBuf| summary::SummaryTarget {
+        path,
+        append: false,
+    };
+    summary::write(&target(path.clone()), &r).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("## swarm: shop"), "{text}");
     assert!(!text.contains("stale"), "an explicit file is replaced");
-    let err = summary::write(Some(&dir.path().join("no/such/dir.md")), &r, None).unwrap_err();
+    let err = summary::write(&target(dir.path().join("no/such/dir.md")), &r).unwrap_err();
     assert!(err.to_string().starts_with("cannot write the summary to"));
 }
 
@@ -191,11 +237,11 @@ fn annotations_point_at_the_slo_lines() {
     let current = report(150, 3);
     let mut cmp = baseline::compare(&baseline::load(&old).unwrap(), &current, 0.1);
     cmp.file = "previous.json".into();
-    let plan_file = Path::new("plans/shop.yaml");
+    let plan_file = "plans/shop.yaml";
     let mut out = annotations::slo_failures(&current.slos, plan_file);
     out.push_str(&annotations::regressions(&cmp, plan_file));
     out.push_str(&annotations::plan_error(
-        Path::new("plans/bad.yaml"),
+        "plans/bad.yaml",
         7,
         3,
         "unknown key `thnk`: 100% wrong, see line 7\nsecond line",
@@ -216,7 +262,7 @@ fn plan_errors_point_at_the_offending_lines() {
         &swarm::compile::CompileOptions::default(),
     )
     .unwrap_err();
-    let out = annotations::plan_errors(&errors);
+    let out = annotations::plan_errors(&errors, &annotations::Github::default());
     assert_eq!(out.lines().count(), errors.diagnostics.len(), "{out}");
     assert!(
         out.starts_with("::error file=plans/bad.yaml,line=6,col=5,title=Invalid plan::"),
@@ -231,16 +277,24 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
     let dir = tempfile::tempdir().unwrap();
     let old = write_report(dir.path(), "previous.json", &report(100, 0));
     let plan = std::sync::Arc::new(plan());
-    let result = RunResult::new(plan.clone(), std::sync::Arc::new(snapshot(150, 0)));
-    let cmp = baseline::compare(&baseline::load(&old).unwrap(), &result.report, 0.1);
+    let base = baseline::load(&old).unwrap();
+    let result = RunResult::new(
+        plan.clone(),
+        std::sync::Arc::new(snapshot(150, 0)),
+        UNIX_EPOCH,
+        Some((&base, 0.1)),
+    );
 
     let path = dir.path().join("summary.md");
-    let mut sink = summary::SummarySink::new(Some(path.clone()), Some(cmp.clone()));
+    let mut sink = summary::SummarySink::new(Some(summary::SummaryTarget {
+        path: path.clone(),
+        append: false,
+    }));
     sink.emit(&result).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("### Baseline"), "{text}");
 
-    let notes = annotations::AnnotationSink::new(Some(cmp.clone())).render(&result);
+    let notes = annotations::AnnotationSink::default().render(&result);
     assert!(
         notes.contains("title=Regression%3A add | to cart p95::"),
         "{notes}"
@@ -250,10 +304,7 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
         "{notes}"
     );
 
-    let mut gate = baseline::BaselineSink {
-        comparison: cmp,
-        quiet: true,
-    };
+    let mut gate = baseline::BaselineSink { quiet: true };
     match gate.emit(&result) {
         Err(SinkError::Gate { message, .. }) => {
             assert!(
@@ -263,12 +314,11 @@ fn the_sinks_write_the_summary_and_fail_on_a_regression() {
         }
         other => panic!("expected a gate failure, got {other:?}"),
     }
-    let same = baseline::compare(&baseline::load(&old).unwrap(), &report(100, 0), 0.1);
-    let mut gate = baseline::BaselineSink {
-        comparison: same,
-        quiet: true,
-    };
-    assert!(gate.emit(&result).is_ok());
+    let mut same = result.clone();
+    same.report.baseline = Some(baseline::compare(&base, &report(100, 0), 0.1));
+    assert!(gate.emit(&same).is_ok());
+    same.report.baseline = None;
+    assert!(gate.emit(&same).is_ok(), "no baseline, no gate");
 }
 
 // ---------------------------------------------------------------------------------

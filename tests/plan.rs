@@ -228,15 +228,16 @@ fn var_override_reaches_the_plan() {
     // `validate` prints no values, so a short run against a loopback server shows
     // what the requests carry: the override, never the plan's `page_size: 10`.
     let (target, seen) = recording_server();
-    let out = Command::new(env!("CARGO_BIN_EXE_swarm"))
-        .args(["check", plan.to_str().unwrap(), "--var", "page_size=50"])
-        .args(["--target", &target, "--users", "1", "--duration", "500ms"])
-        .args(["--progress", "none", "--quiet"])
-        .env("NO_COLOR", "1")
-        .env_remove("SWARM_TARGET")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .expect("the swarm binary runs");
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_swarm"))
+            .args(["check", plan.to_str().unwrap(), "--var", "page_size=50"])
+            .args(["--target", &target, "--users", "1", "--duration", "500ms"])
+            .args(["--progress", "none", "--quiet"])
+            .env("NO_COLOR", "1")
+            .env_remove("SWARM_TARGET")
+            .env_remove("GITHUB_STEP_SUMMARY"),
+        Duration::from_secs(60),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -255,24 +256,11 @@ fn var_override_reaches_the_plan() {
 fn recording_server() -> (String, Arc<Mutex<BTreeSet<String>>>) {
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
     let recorded = seen.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                recorded.lock().unwrap().insert(uri.to_string());
-                async { "ok" }
-            });
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        recorded.lock().unwrap().insert(uri.to_string());
+        async { "ok" }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
-    (format!("http://{addr}"), seen)
+    (format!("http://{}", common::serve(app)), seen)
 }
 
 #[test]

@@ -1,182 +1,125 @@
-//! `swarm check`: compile the plan, run it with live progress, stop it cleanly on
-//! Ctrl-C or SIGTERM, evaluate the SLOs, hand the result to every sink (console,
-//! JSON, JUnit...) and map the outcome to the exit code. Thin orchestration: the
-//! logic lives in `compile`, `engine`, `metrics::slo` and `report`.
+//! `swarm check`: compile the plan, run it in a [`RunSession`] with live progress
+//! (Ctrl-C or SIGTERM stop it cleanly), hand the report model to every sink
+//! (console, JSON, JUnit...) and turn the outcome into a [`CliError`] or success.
+//! Thin orchestration: the logic lives in `compile`, `run` and `report`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::CheckArgs;
-use super::live_ui::LiveUi;
+use super::live_ui::{AfterRun, LiveUi};
+use super::{CheckArgs, CliError, Environment};
+use crate::compile::CompileOptions;
 use crate::compile::graph::CompiledPlan;
-use crate::engine::control::Control;
-use crate::exit;
-use crate::metrics::snapshot::{EndReason, Snapshot};
+use crate::metrics::snapshot::EndReason;
 use crate::report::annotations::AnnotationSink;
-use crate::report::baseline::{self, Baseline, BaselineComparison, BaselineError, BaselineSink};
+use crate::report::baseline::{self, Baseline, BaselineSink};
 use crate::report::console::ConsoleSink;
 use crate::report::html::HtmlSink;
 use crate::report::json::JsonSink;
 use crate::report::junit::JunitSink;
 use crate::report::progress::{self, Progress};
-use crate::report::summary::SummarySink;
+use crate::report::summary::{SummarySink, SummaryTarget};
 use crate::report::{RunResult, SinkError, Sinks};
+use crate::run::{RunSession, Signals};
 
-pub fn run(args: CheckArgs) -> i32 {
-    let runtime = match super::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let code = runtime.block_on(check(args));
+pub fn run(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
+    let runtime = super::runtime()?;
+    let outcome = runtime.block_on(check(args, env));
     // Users still winding down after a second Ctrl-C must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    code
+    outcome
 }
 
-async fn check(args: CheckArgs) -> i32 {
-    let mut opts = match super::compile_options(&args.plan) {
-        Ok(opts) => opts,
-        Err(code) => return code,
-    };
-    // The demo lives until the end of this function: dropping it stops it.
+async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
+    let mut opts = CompileOptions::try_from(&args.plan)?;
+    // The demo lives until the run ends: dropping it stops it.
     let demo = if args.demo {
-        match super::start_demo(&mut opts).await {
-            Ok(server) => Some(server),
-            Err(code) => return code,
-        }
+        Some(super::start_demo(&mut opts).await?)
     } else {
         None
     };
-    let plan = match super::compile_plan(&args.plan, &opts) {
-        Ok(plan) => Arc::new(plan),
-        Err(code) => return code,
-    };
+    let plan = Arc::new(super::compile_plan(&args.plan, &opts)?);
     // The baseline is checked before anything is sent: a wrong one is exit 2.
-    let baseline = match load_baseline(&args, &plan) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let ui = match LiveUi::open(&args, &plan).await {
-        Ok(ui) => ui,
-        Err(code) => return code,
-    };
+    let baseline = load_baseline(&args, &plan)?;
+    let ui = LiveUi::open(&args, &plan).await?;
 
-    let (snapshot, run_failed) = match drive(plan.clone(), &args, ui.as_ref()).await {
-        Ok(ended) => ended,
-        Err(code) => return code,
-    };
+    let engine = super::engine_config(args.insecure, env);
+    let session = RunSession::start(plan, engine).map_err(CliError::Start)?;
+    if let Some(ui) = &ui {
+        ui.attach(&session);
+    }
+    let style = progress::choose(
+        args.progress.into(),
+        args.quiet,
+        env.terminal_output,
+        env.ci,
+    );
+    let progress = Progress::spawn(style, session.snapshots());
+    let ended = session.wait(Some(&mut Signals::new())).await;
+    progress.finish().await;
+    if let Some(e) = &ended.failure {
+        eprintln!("error: the run could not be carried out: {e}");
+    }
     drop(demo);
 
-    let mut result = RunResult::new(plan, snapshot);
+    let result = ended.result(baseline.as_ref().map(|(b, tolerance)| (b, *tolerance)));
     log_failures(&result);
-    let comparison = baseline
-        .as_ref()
-        .map(|(b, tolerance)| baseline::compare(b, &result.report, *tolerance));
-    result.report.baseline = comparison.clone();
-    let errors = sinks(&args, comparison.as_ref()).emit_all(&result);
+    let errors = sinks(&args, env).emit_all(&result);
     for e in &errors {
         eprintln!("error: {e}");
     }
     if let Some(ui) = ui {
-        ui.after_run(result.snapshot.clone(), args.ui_exit).await;
+        let after = AfterRun::choose(args.ui_exit, env.can_wait_for_ctrl_c());
+        ui.after_run(result.snapshot.clone(), after).await;
     }
-    exit_code(&Outcome {
-        run_failed,
+    verdict(&Outcome {
+        run_failed: ended.failure.is_some(),
         sink_errors: &errors,
         interrupted: result.snapshot.end == EndReason::Interrupted,
         slos_passed: result.passed(),
     })
 }
 
-/// Runs the plan with live progress until it ends, relaying Ctrl-C and SIGTERM. Returns
-/// the final snapshot and whether the run failed midway (then the snapshot is the last
-/// one seen), or the exit code when it could not start.
-async fn drive(
-    plan: Arc<CompiledPlan>,
-    args: &CheckArgs,
-    ui: Option<&LiveUi>,
-) -> Result<(Arc<Snapshot>, bool), i32> {
-    let config = super::engine_config(args.insecure);
-    let handle = match crate::engine::start(plan.clone(), config) {
-        Ok(handle) => handle,
-        Err(e) => {
-            eprintln!("error: the run could not be carried out: {e}");
-            return Err(exit::RUN_ERROR);
-        }
-    };
-    let snapshots = handle.snapshots();
-    let control = handle.control();
-    if let Some(ui) = ui {
-        ui.attach(plan, snapshots.clone(), control.clone());
-    }
-    let progress = Progress::spawn(
-        progress::resolve(args.progress, args.quiet),
-        snapshots.clone(),
-    );
-    let mut signals = Signals::new();
-    let wait = handle.wait();
-    tokio::pin!(wait);
-    let mut interrupted = false;
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut wait => break Some(outcome),
-            () = signals.recv() => {
-                if interrupted {
-                    eprintln!("\ninterrupted again: reporting what was measured without waiting");
-                    break None;
-                }
-                interrupted = true;
-                eprintln!("\ninterrupting: letting in-flight requests finish (Ctrl-C again to stop at once)");
-                let _ = control.send(Control::Interrupt);
-            }
-        }
-    };
-    progress.finish().await;
-
-    let last = || snapshots.borrow().clone();
-    Ok(match outcome {
-        Some(Ok(snapshot)) => (snapshot, false),
-        Some(Err(e)) => {
-            eprintln!("error: the run could not be carried out: {e}");
-            (Snapshot::ended(last(), EndReason::Stopped), true)
-        }
-        None => (Snapshot::ended(last(), EndReason::Interrupted), false),
-    })
-}
-
 /// The sinks of this run, in the order they emit. Each `--flag FILE` is one push.
-fn sinks(args: &CheckArgs, comparison: Option<&BaselineComparison>) -> Sinks {
+fn sinks(args: &CheckArgs, env: &Environment) -> Sinks {
     let mut sinks = Sinks::new();
     sinks.push(ConsoleSink { quiet: args.quiet });
     if let Some(path) = &args.html {
         sinks.push(HtmlSink::new(path.clone()));
     }
-    if let Some(cmp) = comparison {
-        sinks.push(BaselineSink {
-            comparison: cmp.clone(),
-            quiet: args.quiet,
-        });
-    }
+    // Prints and gates the report's baseline comparison, when there is one.
+    sinks.push(BaselineSink { quiet: args.quiet });
     if let Some(path) = &args.json {
         sinks.push(JsonSink { path: path.clone() });
     }
     if let Some(path) = &args.junit {
         sinks.push(JunitSink { path: path.clone() });
     }
-    // `--summary FILE`, else $GITHUB_STEP_SUMMARY when set; GitHub annotations.
-    sinks.push(SummarySink::new(args.summary.clone(), comparison.cloned()));
-    sinks.push(AnnotationSink::new(comparison.cloned()));
+    sinks.push(SummarySink::new(summary_target(args, env)));
+    sinks.push(AnnotationSink::new(env.github.clone()));
     sinks
+}
+
+/// `--summary FILE` (replaced), else `$GITHUB_STEP_SUMMARY` when set (appended to).
+fn summary_target(args: &CheckArgs, env: &Environment) -> Option<SummaryTarget> {
+    match (&args.summary, &env.step_summary) {
+        (Some(path), _) => Some(SummaryTarget {
+            path: path.clone(),
+            append: false,
+        }),
+        (None, Some(path)) => Some(SummaryTarget {
+            path: path.clone(),
+            append: true,
+        }),
+        (None, None) => None,
+    }
 }
 
 /// `--baseline FILE [--max-regression PCT]`: loaded and matched against the plan.
 fn load_baseline(
     args: &CheckArgs,
     plan: &CompiledPlan,
-) -> Result<Option<(Baseline, f64)>, BaselineError> {
+) -> Result<Option<(Baseline, f64)>, CliError> {
     let Some(path) = &args.baseline else {
         return Ok(None);
     };
@@ -204,9 +147,9 @@ struct Outcome<'a> {
     slos_passed: bool,
 }
 
-/// The exit code, in order of precedence: a run or report error (3), an interrupted
-/// run (130), a failed SLO or gate (1), success (0).
-fn exit_code(o: &Outcome) -> i32 {
+/// The end of the run, in order of precedence: a run or report error (exit 3), an
+/// interrupted run (130), a failed SLO or gate (1), success (0).
+fn verdict(o: &Outcome) -> Result<(), CliError> {
     let report_failed = o.sink_errors.iter().any(|e| match e {
         SinkError::Write { .. } | SinkError::Render { .. } => true,
         SinkError::Gate { .. } => false,
@@ -216,64 +159,13 @@ fn exit_code(o: &Outcome) -> i32 {
         SinkError::Write { .. } | SinkError::Render { .. } => false,
     });
     if o.run_failed || report_failed {
-        exit::RUN_ERROR
+        Err(CliError::RunFailed)
     } else if o.interrupted {
-        exit::INTERRUPTED
+        Err(CliError::Interrupted)
     } else if !o.slos_passed || gate_failed {
-        exit::SLO_FAILED
+        Err(CliError::SloFailed)
     } else {
-        exit::OK
-    }
-}
-
-/// Ctrl-C and SIGTERM, as one stream.
-struct Signals {
-    #[cfg(unix)]
-    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn new() -> Signals {
-        use tokio::signal::unix::{SignalKind, signal};
-        let streams = match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(int), Ok(term)) => Some((int, term)),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!("cannot listen for Ctrl-C or SIGTERM: {e}");
-                None
-            }
-        };
-        Signals { streams }
-    }
-
-    /// Waits for the next Ctrl-C or SIGTERM (forever, if they cannot be received).
-    #[cfg(unix)]
-    async fn recv(&mut self) {
-        match &mut self.streams {
-            Some((int, term)) => {
-                tokio::select! {
-                    Some(()) = int.recv() => {}
-                    Some(()) = term.recv() => {}
-                    else => std::future::pending::<()>().await,
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn new() -> Signals {
-        Signals {}
-    }
-
-    #[cfg(not(unix))]
-    async fn recv(&mut self) {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        Ok(())
     }
 }
 
@@ -283,6 +175,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::exit;
 
     fn write_error() -> SinkError {
         SinkError::Write {
@@ -300,12 +193,13 @@ mod tests {
     }
 
     fn code(run_failed: bool, errors: &[SinkError], interrupted: bool, passed: bool) -> i32 {
-        exit_code(&Outcome {
+        verdict(&Outcome {
             run_failed,
             sink_errors: errors,
             interrupted,
             slos_passed: passed,
         })
+        .map_or_else(|e| e.code(), |()| exit::OK)
     }
 
     #[test]

@@ -2,39 +2,29 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::DemoArgs;
+use super::{CliError, DemoArgs};
 
-pub fn run(args: DemoArgs) -> i32 {
-    let ip: IpAddr = match args.bind.parse() {
-        Ok(ip) => ip,
-        Err(_) => {
-            eprintln!(
-                "error: --bind must be an IP address such as 127.0.0.1, not `{}`",
-                args.bind
-            );
-            return crate::exit::INVALID;
-        }
-    };
-    let runtime = match super::runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+pub fn run(args: DemoArgs) -> Result<(), CliError> {
+    let ip: IpAddr = args.bind.parse().map_err(|_| {
+        CliError::Usage(format!(
+            "--bind must be an IP address such as 127.0.0.1, not `{}`",
+            args.bind
+        ))
+    })?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let server = match crate::demo::start(SocketAddr::new(ip, args.port)).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot listen on {ip}:{}: {e}", args.port);
-                return crate::exit::RUN_ERROR;
-            }
-        };
+        let addr = SocketAddr::new(ip, args.port);
+        let server = crate::demo::start(addr)
+            .await
+            .map_err(|source| CliError::Listen { addr, source })?;
         println!("swarm demo shop listening on {}", server.url());
         println!(
             "try: swarm check plans/quickstart.yaml --target {}",
             server.url()
         );
         println!("press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
+        crate::run::signals::shutdown().await;
         drop(server);
-        crate::exit::OK
+        Ok(())
     })
 }

@@ -1,5 +1,8 @@
-//! The command line: parses arguments with clap and dispatches to one module per
-//! command. [`run`] returns the process exit code (see [`crate::exit`]).
+//! The command line: parses arguments with clap, reads the environment once
+//! ([`env`]), converts both into the plain settings the layers below take (as
+//! nextest's `From<…Opt>` conversions do: clap types stay here), and dispatches to
+//! one module per command. [`run`] returns the process exit code, decided by
+//! [`CliError::code`].
 
 use std::path::PathBuf;
 
@@ -7,11 +10,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod demo;
+pub mod env;
+mod error;
 mod live_ui;
 mod logging;
 mod schema;
 mod ui;
 mod validate;
+
+pub use env::Environment;
+pub use error::CliError;
+
+use crate::compile::CompileOptions;
+use crate::compile::graph::CompiledPlan;
+use crate::report::progress;
 
 /// swarm — load tests as plain files, with numbers you can trust.
 #[derive(Debug, Parser)]
@@ -111,6 +123,51 @@ pub enum ProgressMode {
     None,
 }
 
+impl From<ProgressMode> for progress::Mode {
+    fn from(mode: ProgressMode) -> Self {
+        match mode {
+            ProgressMode::Auto => progress::Mode::Auto,
+            ProgressMode::Bar => progress::Mode::Bar,
+            ProgressMode::Plain => progress::Mode::Plain,
+            ProgressMode::None => progress::Mode::None,
+        }
+    }
+}
+
+impl TryFrom<&PlanArgs> for CompileOptions {
+    type Error = CliError;
+
+    /// `--var`, `--target`, `--users` and `--duration`; a malformed value is a usage error.
+    fn try_from(args: &PlanArgs) -> Result<CompileOptions, CliError> {
+        let mut vars = Vec::new();
+        for v in &args.vars {
+            match v.split_once('=') {
+                Some((k, val)) if !k.trim().is_empty() => {
+                    vars.push((k.trim().to_owned(), val.to_owned()));
+                }
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "--var `{v}`: expected K=V, e.g. --var page_size=50"
+                    )));
+                }
+            }
+        }
+        let duration = match &args.duration {
+            Some(d) => Some(
+                crate::compile::units::parse_duration(d)
+                    .map_err(|e| CliError::Usage(format!("--duration: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(CompileOptions {
+            vars,
+            target: args.target.clone().filter(|t| !t.is_empty()),
+            users: args.users,
+            duration,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     #[command(flatten)]
@@ -147,50 +204,49 @@ pub struct DemoArgs {
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let env = Environment::read();
+    match dispatch(&env) {
+        Ok(()) => crate::exit::OK,
         Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    crate::exit::OK
-                }
-                _ => crate::exit::INVALID,
-            };
+            e.print(&env);
+            e.code()
         }
-    };
+    }
+}
+
+/// Parses the arguments and runs the command.
+fn dispatch(env: &Environment) -> Result<(), CliError> {
+    let cli = Cli::try_parse().map_err(CliError::from_clap)?;
     logging::init(cli.verbose);
     match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args, env),
         Command::Validate(args) => validate::run(args),
-        Command::Ui(args) => ui::run(args),
+        Command::Ui(args) => ui::run(args, env),
         Command::Demo(args) => demo::run(args),
         Command::Schema => schema::run(),
     }
 }
 
-/// The multi-thread runtime a command runs on; on failure the message is printed and
-/// the exit code returned.
-fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+/// The multi-thread runtime a command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            eprintln!("error: could not start the async runtime: {e}");
-            crate::exit::RUN_ERROR
-        })
+        .map_err(CliError::Runtime)
 }
 
 /// The engine's settings for a run: `--insecure`, and the HTTP client that
 /// `SWARM_HTTP_CLIENT` names (`lean`, the default, or `reqwest`, for comparison; any
-/// other value is the default). The engine itself reads no environment variable.
-fn engine_config(insecure: bool) -> crate::engine::config::EngineConfig {
+/// other value is the default), read by [`Environment::read`]. The engine itself
+/// reads no environment variable.
+fn engine_config(insecure: bool, env: &Environment) -> crate::engine::config::EngineConfig {
     use crate::engine::config::{EngineConfig, HttpConfig, Implementation};
-    let client = std::env::var("SWARM_HTTP_CLIENT").ok();
     EngineConfig {
         http: HttpConfig {
-            client: client
-                .and_then(|c| Implementation::from_name(&c))
+            client: env
+                .http_client
+                .as_deref()
+                .and_then(Implementation::from_name)
                 .unwrap_or_default(),
             insecure,
             ..HttpConfig::default()
@@ -199,42 +255,16 @@ fn engine_config(insecure: bool) -> crate::engine::config::EngineConfig {
     }
 }
 
-/// The compile options `--target`, `--var`, `--users` and `--duration` ask for; on a
-/// bad flag the message is printed and the exit code returned.
-fn compile_options(args: &PlanArgs) -> Result<crate::compile::CompileOptions, i32> {
-    crate::compile::CompileOptions::from_args(args).map_err(|message| {
-        eprintln!("error: {message}");
-        crate::exit::INVALID
-    })
-}
-
-/// Compiles the plan; every problem in it is printed (and annotated under GitHub
-/// Actions) and the exit code returned.
-fn compile_plan(
-    args: &PlanArgs,
-    opts: &crate::compile::CompileOptions,
-) -> Result<crate::compile::graph::CompiledPlan, i32> {
-    crate::compile::compile_file(&args.plan, opts).map_err(|errors| {
-        eprint!("{errors}");
-        crate::report::annotations::print_plan_errors(&errors);
-        crate::exit::INVALID
-    })
+/// Compiles the plan with the command line's overrides.
+fn compile_plan(args: &PlanArgs, opts: &CompileOptions) -> Result<CompiledPlan, CliError> {
+    crate::compile::compile_file(&args.plan, opts).map_err(CliError::Plan)
 }
 
 /// `--demo`: starts the demo target on a free loopback port and points the plan at
 /// it. The run must keep the server alive: dropping it stops it.
-async fn start_demo(
-    opts: &mut crate::compile::CompileOptions,
-) -> Result<crate::demo::DemoServer, i32> {
+async fn start_demo(opts: &mut CompileOptions) -> Result<crate::demo::DemoServer, CliError> {
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
-    match crate::demo::start(addr).await {
-        Ok(server) => {
-            opts.target = Some(server.url());
-            Ok(server)
-        }
-        Err(e) => {
-            eprintln!("error: could not start the demo target: {e}");
-            Err(crate::exit::RUN_ERROR)
-        }
-    }
+    let server = crate::demo::start(addr).await.map_err(CliError::Demo)?;
+    opts.target = Some(server.url());
+    Ok(server)
 }

@@ -1,8 +1,6 @@
 //! `swarm schema`: prints the plan's JSON Schema, generated from the raw plan types
 //! the parser uses (the checked-in `schemas/plan.schema.json` must equal it).
 
-use crate::exit;
-
 /// The plan's JSON Schema as pretty-printed JSON, with a trailing newline.
 pub fn plan_schema() -> String {
     let schema = schemars::schema_for!(crate::plan::raw::RawPlan);
@@ -11,7 +9,7 @@ pub fn plan_schema() -> String {
     text
 }
 
-pub fn run() -> i32 {
+pub fn run() -> Result<(), super::CliError> {
     print!("{}", plan_schema());
-    exit::OK
+    Ok(())
 }

@@ -3,23 +3,16 @@
 
 use std::fmt::Write as _;
 
-use super::ValidateArgs;
+use super::{CliError, ValidateArgs};
+use crate::compile::CompileOptions;
 use crate::compile::graph::{ClosedLoad, CompiledPlan, Load, LoadModel, RateShape, Step};
 use crate::compile::units::format_duration;
-use crate::exit;
 
-pub fn run(args: ValidateArgs) -> i32 {
-    let opts = match super::compile_options(&args.plan) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    match super::compile_plan(&args.plan, &opts) {
-        Ok(plan) => {
-            print!("{}", summary(&plan));
-            exit::OK
-        }
-        Err(code) => code,
-    }
+pub fn run(args: ValidateArgs) -> Result<(), CliError> {
+    let opts = CompileOptions::try_from(&args.plan)?;
+    let plan = super::compile_plan(&args.plan, &opts)?;
+    print!("{}", summary(&plan));
+    Ok(())
 }
 
 /// A short human summary of what the plan would run.

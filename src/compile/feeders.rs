@@ -1,5 +1,8 @@
 //! Data feeders: the CSV header is read at compile time so `{{ feeder.column }}` can
-//! be checked; the rows are loaded by the engine when the run starts.
+//! be checked, and the whole file is hashed there, in the same read, for the plan's
+//! fingerprint; the rows are loaded by the engine when the run starts.
+
+use sha2::Digest;
 
 use crate::plan::de::SpMap;
 use crate::plan::raw::{RawFeeder, RawPick};
@@ -21,7 +24,7 @@ impl Compiler<'_> {
             }
             let csv = &f.value.csv;
             let path = super::plan_dir(self.path).join(&csv.value);
-            let columns = match read_header(&path) {
+            let (columns, digest) = match read_data(&path) {
                 Ok(c) => c,
                 Err(m) => {
                     self.error_help(
@@ -38,6 +41,7 @@ impl Compiler<'_> {
                 Some(RawPick::Unique) => Pick::Unique,
             };
             let path = std::path::absolute(&path).unwrap_or(path);
+            self.data_digests.push(digest);
             self.feeders.push(Feeder {
                 name: name_text.clone(),
                 path,
@@ -48,12 +52,17 @@ impl Compiler<'_> {
     }
 }
 
-/// The column names of a CSV file, checking that it has at least one row.
-fn read_header(path: &std::path::Path) -> Result<Vec<String>, String> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(io) => format!("cannot read it: {io}"),
-        _ => e.to_string(),
-    })?;
+/// The column names of a CSV file, checking that it has at least one row, and the
+/// SHA-256 of its bytes. The file is read once: a file that changes between two
+/// reads cannot give a header and a hash of different contents.
+fn read_data(path: &std::path::Path) -> Result<(Vec<String>, [u8; 32]), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let digest = sha2::Sha256::digest(&bytes).into();
+    Ok((read_header(&bytes)?, digest))
+}
+
+fn read_header(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let mut reader = csv::Reader::from_reader(bytes);
     let columns: Vec<String> = reader
         .headers()
         .map_err(|e| format!("cannot read its header: {e}"))?

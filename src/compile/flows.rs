@@ -202,7 +202,7 @@ impl Compiler<'_> {
     fn call(&mut self, s: &RawStep, call: RawCall, scope: &Scope) -> Option<Call> {
         let mut feeders = Vec::new();
         let (kind, default_name) = match call {
-            RawCall::Http { method, url } => {
+            RawCall::Http { method, url, .. } => {
                 let name = default_name(&method, &url.value);
                 (
                     CallKind::Http(self.http_call(s, method, url, scope, &mut feeders)),

@@ -39,8 +39,18 @@ pub struct CompiledPlan {
     pub feeders: Vec<Feeder>,
     /// The SLOs; a plan without `slo` gets the implied `failures == 0`.
     pub slos: Vec<Slo>,
+    /// `defaults.max_response_head` / `max_response_body`, when the plan sets them.
+    pub limits: ResponseLimits,
     /// A hash of the plan text, its data files and the options that change what runs.
     pub fingerprint: super::fingerprint::Fingerprint,
+}
+
+/// The largest response the plan accepts; `None` keeps the engine's default
+/// ([`crate::engine::config::DEFAULT_HEAD_LIMIT`], `DEFAULT_BODY_LIMIT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseLimits {
+    pub head: Option<usize>,
+    pub body: Option<usize>,
 }
 
 /// Index into [`CompiledPlan::requests`].
@@ -132,6 +142,11 @@ pub struct SlotInfo {
 
 // ---------------------------------------------------------------------------------
 // Load
+
+/// The most users (or, in the open model, `max_users`) one swarm process runs: far
+/// past what one machine's memory and sockets hold, and low enough that a typo or a
+/// hostile control request cannot ask for billions.
+pub const MAX_USERS: u32 = 1_000_000;
 
 /// How load is applied, and when the run ends.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,14 @@ use crate::plan::de::Sp;
 use crate::plan::raw::{RawLoad, RawStage};
 
 use super::Compiler;
-use super::graph::{ClosedLoad, Load, LoadModel, OpenLoad, RateShape, RateStage, UsersStage};
+use super::graph::{
+    ClosedLoad, Load, LoadModel, MAX_USERS, OpenLoad, RateShape, RateStage, UsersStage,
+};
 use super::units;
+
+/// Why a user count has a ceiling, for the errors that enforce it.
+const MAX_USERS_HELP: &str =
+    "one swarm process runs at most 1000000 users (an idle user costs about 5 KB, a busy one more)";
 
 /// The cap on concurrently running iterations in the open model when `max_users` is absent.
 pub const DEFAULT_MAX_USERS: u32 = 1000;
@@ -220,13 +226,13 @@ impl Compiler<'_> {
                 self.error(u.pos, "`users` must be at least 1");
                 0
             }
-            Ok(n) => n,
+            Ok(n) if n <= MAX_USERS => n,
             Err(_) if u.value < 0 => {
                 self.error(u.pos, "`users` cannot be negative");
                 0
             }
-            Err(_) => {
-                self.error(u.pos, "`users` is too large");
+            _ => {
+                self.error_help(u.pos, "`users` is too large", MAX_USERS_HELP);
                 0
             }
         }
@@ -237,7 +243,11 @@ impl Compiler<'_> {
         let max_users = match &l.max_users {
             None => DEFAULT_MAX_USERS,
             Some(m) => match u32::try_from(m.value) {
-                Ok(n) if n >= 1 => n,
+                Ok(n) if (1..=MAX_USERS).contains(&n) => n,
+                Ok(n) if n > MAX_USERS => {
+                    self.error_help(m.pos, "`max_users` is too large", MAX_USERS_HELP);
+                    DEFAULT_MAX_USERS
+                }
                 _ => {
                     self.error(m.pos, "`max_users` must be at least 1");
                     DEFAULT_MAX_USERS
@@ -307,6 +317,10 @@ impl Compiler<'_> {
         };
         if users == 0 {
             self.error(raw.pos, "--users must be at least 1");
+            return;
+        }
+        if users > MAX_USERS {
+            self.error_help(raw.pos, "--users is too large", MAX_USERS_HELP);
             return;
         }
         match &load.model {

@@ -50,16 +50,8 @@ pub struct CompileOptions {
 
 /// Reads and compiles a plan file.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<CompiledPlan, PlanErrors> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => compile_str(&text, path, opts),
-            Err(_) => Err(PlanErrors::whole_file(path, "the plan is not UTF-8 text")),
-        },
-        Err(e) => Err(PlanErrors::whole_file(
-            path,
-            format!("cannot read the plan: {e}"),
-        )),
-    }
+    let text = crate::plan::read_source(path)?;
+    compile_str(&text, path, opts)
 }
 
 /// Compiles plan text; `path` names it in messages, decides the format by extension,
@@ -99,6 +91,8 @@ struct Compiler<'a> {
     diags: Vec<Diag>,
     vars: HashMap<String, Value>,
     feeders: Vec<Feeder>,
+    /// SHA-256 of each feeder's data file, in `feeders` order (for the fingerprint).
+    data_digests: Vec<[u8; 32]>,
     target: String,
     requests: Vec<RequestInfo>,
     request_ids: HashMap<String, RequestId>,
@@ -111,6 +105,7 @@ struct Compiler<'a> {
     default_timeout: Duration,
     /// The target was given but is unusable (already reported).
     target_failed: bool,
+    limits: graph::ResponseLimits,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -125,6 +120,7 @@ impl<'a> Compiler<'a> {
             diags: Vec::new(),
             vars: HashMap::new(),
             feeders: Vec::new(),
+            data_digests: Vec::new(),
             target: String::new(),
             requests: Vec::new(),
             request_ids: HashMap::new(),
@@ -136,6 +132,7 @@ impl<'a> Compiler<'a> {
             default_header_feeders: Vec::new(),
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
+            limits: graph::ResponseLimits::default(),
         }
     }
 
@@ -151,22 +148,14 @@ impl<'a> Compiler<'a> {
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
-        let inputs = fingerprint::Inputs {
+        let fingerprint = fingerprint::fingerprint(&fingerprint::Inputs {
             source: self.source,
             opts: self.opts,
             target: &self.target,
             vars: &self.vars,
             feeders: &self.feeders,
-        };
-        let fingerprint = match fingerprint::fingerprint(&inputs) {
-            Ok(f) => f,
-            Err(message) => {
-                // The data file was readable a moment ago, for its header: it is
-                // being changed or removed under us.
-                self.error(0, message);
-                fingerprint::Fingerprint::default()
-            }
-        };
+            data: &self.data_digests,
+        });
         CompiledPlan {
             name: raw.name.value.clone(),
             source: self.path.to_owned(),
@@ -179,6 +168,7 @@ impl<'a> Compiler<'a> {
             slots: std::mem::take(&mut self.slots),
             feeders: std::mem::take(&mut self.feeders),
             slos,
+            limits: self.limits,
             fingerprint,
         }
     }
@@ -364,6 +354,20 @@ impl<'a> Compiler<'a> {
         {
             self.default_timeout = t;
         }
+        for (size, limit) in [
+            (&d.max_response_head, &mut self.limits.head),
+            (&d.max_response_body, &mut self.limits.body),
+        ] {
+            if let Some(size) = size {
+                match units::parse_size(&size.value.0) {
+                    Ok(bytes) => *limit = Some(bytes),
+                    Err(m) => self.diags.push(
+                        Diag::new(size.pos, m)
+                            .help("sizes look like `64KiB`, `10MiB` or `1048576` (bytes)"),
+                    ),
+                }
+            }
+        }
         if let Some(headers) = &d.headers {
             let no_captures = HashMap::new();
             let mut feeders = Vec::new();
@@ -439,33 +443,3 @@ fn plan_dir(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests;
-
-impl CompileOptions {
-    /// The options given on the command line (`--var`, `--target`, `--users`,
-    /// `--duration`). A malformed value is an error message for the user.
-    pub fn from_args(args: &crate::cli::PlanArgs) -> Result<CompileOptions, String> {
-        let mut vars = Vec::new();
-        for v in &args.vars {
-            match v.split_once('=') {
-                Some((k, val)) if !k.trim().is_empty() => {
-                    vars.push((k.trim().to_owned(), val.to_owned()));
-                }
-                _ => {
-                    return Err(format!(
-                        "--var `{v}`: expected K=V, e.g. --var page_size=50"
-                    ));
-                }
-            }
-        }
-        let duration = match &args.duration {
-            Some(d) => Some(units::parse_duration(d).map_err(|e| format!("--duration: {e}"))?),
-            None => None,
-        };
-        Ok(CompileOptions {
-            vars,
-            target: args.target.clone().filter(|t| !t.is_empty()),
-            users: args.users,
-            duration,
-        })
-    }
-}

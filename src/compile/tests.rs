@@ -429,3 +429,57 @@ fn http_call(step: &Step) -> (&Call, &HttpCall) {
     let CallKind::Http(http) = &call.kind;
     (call, http)
 }
+
+#[test]
+fn response_limits_come_from_defaults_and_bad_sizes_are_located() {
+    let base = "name: x\ntarget: http://127.0.0.1:1\nload: { users: 1, duration: 1s }\nflows: [ { name: a, steps: [ { get: / } ] } ]\n";
+    let plan = compile(base).unwrap();
+    assert_eq!(plan.limits, graph::ResponseLimits::default());
+    let plan = compile(&format!(
+        "{base}defaults: {{ max_response_head: 16KiB, max_response_body: 2MB }}\n"
+    ))
+    .unwrap();
+    assert_eq!(plan.limits.head, Some(16 * 1024));
+    assert_eq!(plan.limits.body, Some(2_000_000));
+    let errs = errors(&format!(
+        "{base}defaults:\n  max_response_head: 0\n  max_response_body: 10 parsecs\n"
+    ));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].starts_with("6:22:") && errs[0].contains("above 0"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("7:22:") && errs[1].contains("parsecs"),
+        "{errs:?}"
+    );
+}
+
+/// A user count no machine holds is an error in the plan and on the command line,
+/// never an attempt to start billions of users.
+#[test]
+fn user_counts_have_a_ceiling() {
+    let plan = |load: &str| {
+        format!(
+            "name: t\ntarget: http://127.0.0.1:1\nload: {load}\nflows:\n  - name: f\n    steps:\n      - get: /a\n"
+        )
+    };
+    let e = errors(&plan("{ users: 4294967295, duration: 1s }"));
+    assert!(e[0].contains("`users` is too large"), "{e:?}");
+    let e = errors(&plan(
+        "{ arrival_rate: 1, max_users: 2000000, duration: 1s }",
+    ));
+    assert!(e[0].contains("`max_users` is too large"), "{e:?}");
+    assert!(compile(&plan("{ users: 1000000, duration: 1s }")).is_ok());
+    let opts = CompileOptions {
+        users: Some(graph::MAX_USERS + 1),
+        ..CompileOptions::default()
+    };
+    let err = compile_str(
+        &plan("{ users: 5, duration: 1s }"),
+        Path::new("t.yaml"),
+        &opts,
+    )
+    .unwrap_err();
+    assert!(err.diagnostics[0].message.contains("--users is too large"));
+}

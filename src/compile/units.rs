@@ -9,6 +9,34 @@ use super::graph::Think;
 /// (stages) can never overflow.
 const MAX_SECONDS: f64 = 1e9;
 
+/// The largest size a plan may give (1 GiB): a limit is there to bound memory.
+const MAX_SIZE: u64 = 1 << 30;
+
+/// Parses a size in bytes: `512`, `64KiB`, `10MiB`, `1GiB`, or decimal `500KB`, `2MB`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}`")),
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err("a size limit must be above 0".into()),
+        Some(b) if b <= MAX_SIZE => Ok(b as usize),
+        _ => Err(format!("`{text}` is more than the 1GiB a limit may be")),
+    }
+}
+
 /// Parses `250ms`, `10s`, `1m30s`, `2h`, `1.5s`. A bare `0` is zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -161,6 +189,20 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("2GiB").unwrap_err().contains("1GiB"));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("10 parsecs").unwrap_err().contains("parsecs"));
+        assert!(parse_size("-1MiB").is_err());
+        assert!(parse_size("99999999999999999999999GiB").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -1,13 +1,14 @@
 //! The reports a page can download for a run: HTML, JSON, JUnit and the stats table
-//! as CSV (Locust's column names, so existing spreadsheets keep working).
+//! as CSV (Locust's column names, so existing spreadsheets keep working). They are
+//! rendered from the same [`RunResult`] as `swarm check`'s report files.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::stats::RequestStats;
-use crate::report::html;
-use crate::report::json::JsonReport;
+use crate::report::{RunResult, html, junit};
 
 pub(crate) struct Download {
     pub filename: String,
@@ -16,11 +17,12 @@ pub(crate) struct Download {
 }
 
 /// The report of `kind` (`html`, `json`, `junit`, `csv`) for a run that started at
-/// `started`; `None` for an unknown kind.
+/// `started` (fixed when the run began: a download may come long after it); `None`
+/// for an unknown kind.
 pub(crate) fn render(
     kind: &str,
-    plan: &CompiledPlan,
-    snap: &Snapshot,
+    plan: &Arc<CompiledPlan>,
+    snap: &Arc<Snapshot>,
     started: SystemTime,
     run: u32,
 ) -> Option<Download> {
@@ -30,10 +32,16 @@ pub(crate) fn render(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let stem = format!("{}-run{run}", stem.trim_matches('-'));
+    let result = || RunResult::new(plan.clone(), snap.clone(), started, None);
     let (ext, mime, body) = match kind {
         "html" => ("html", "text/html; charset=utf-8", html::render(plan, snap)),
-        "json" => ("json", "application/json", json(plan, snap, started)),
-        "junit" => ("xml", "application/xml", junit(plan, snap, started)),
+        "json" => ("json", "application/json", result().report.to_json()),
+        "junit" => (
+            "xml",
+            "application/xml",
+            junit::render(&result().report)
+                .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->")),
+        ),
         "csv" => ("csv", "text/csv; charset=utf-8", csv(plan, snap)),
         _ => return None,
     };
@@ -42,24 +50,6 @@ pub(crate) fn render(
         mime,
         body,
     })
-}
-
-/// The versioned JSON report, as `swarm check --json` writes it.
-fn json(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> String {
-    report(plan, snap, started).to_json()
-}
-
-/// The JUnit report, as `swarm check --junit` writes it.
-fn junit(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> String {
-    crate::report::junit::render(&report(plan, snap, started))
-        .unwrap_or_else(|e| format!("<!-- junit rendering failed: {e} -->"))
-}
-
-/// The report with the run's real start: the download may come long after the run,
-/// when "now minus elapsed" ([`JsonReport::build`]'s guess) is no longer the start.
-fn report(plan: &CompiledPlan, snap: &Snapshot, started: SystemTime) -> JsonReport {
-    let verdicts = crate::metrics::slo::evaluate(plan, snap);
-    JsonReport::build(plan, snap, &verdicts).with_start(started)
 }
 
 const PERCENTILES: [(f64, &str); 11] = [

@@ -11,7 +11,7 @@ use super::{Launcher, LiveRun};
 use crate::compile::graph::CompiledPlan;
 use crate::engine::control::Control;
 use crate::metrics::snapshot::{EndReason, Snapshot};
-use crate::report::html::view;
+use crate::report::page::view;
 
 /// One snapshot as the pages get it.
 pub(crate) struct Frame {

@@ -1,6 +1,6 @@
 //! Interactive mode's [`Launcher`]: compiles the plan file afresh for every run (so
 //! edits between runs are picked up), applies the load the page asked for, and starts
-//! the engine.
+//! a [`RunSession`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use super::{Launcher, LiveRun, RunRequest};
 use crate::compile::graph::{ClosedLoad, LoadModel, RateShape};
 use crate::compile::{CompileOptions, compile_file};
 use crate::engine::config::EngineConfig;
+use crate::run::RunSession;
 
 /// Starts runs of one plan file with the engine.
 #[derive(Debug, Clone)]
@@ -48,17 +49,20 @@ impl Launcher for PlanLauncher {
             return Err("the run needs an end: set a duration".into());
         }
         let plan = Arc::new(plan);
-        let handle =
-            crate::engine::start(plan.clone(), self.engine.clone()).map_err(|e| e.to_string())?;
-        let snapshots = handle.snapshots();
-        let control = handle.control();
+        let session =
+            RunSession::start(plan.clone(), self.engine.clone()).map_err(|e| e.to_string())?;
+        let snapshots = session.snapshots();
+        let control = session.control();
         let (tx, done) = oneshot::channel();
+        // Ctrl-C belongs to `swarm ui` itself, which stops the current run through
+        // its control channel: the session waits without relaying signals.
         tokio::spawn(async move {
-            match handle.wait().await {
-                Ok(last) => {
-                    let _ = tx.send(last);
+            let ended = session.wait(None).await;
+            match ended.failure {
+                None => {
+                    let _ = tx.send(ended.snapshot);
                 }
-                Err(e) => {
+                Some(e) => {
                     tracing::error!("the run failed: {e}");
                     // Dropped unsent: the dashboard shows the run as stopped, so
                     // another one can start.

@@ -7,18 +7,18 @@
 //!
 //! ```ignore
 //! use swarm::dashboard::DashboardConfig;
+//! use swarm::run::RunSession;
 //! // `--ui [ADDR]` and `--ui-token T` (or SWARM_UI_TOKEN); inside the tokio runtime:
 //! // Before anything is sent: a bad address, or off loopback without a token, is exit 2.
-//! let config = DashboardConfig::new(&addr, token)?;    // DashboardError::exit_code()
+//! let config = DashboardConfig::new(&addr, token)?;
 //! let dash = swarm::dashboard::bind(config, plan.clone()).await?; // port in use: exit 3
 //! eprintln!("dashboard: {}", dash.url_with_token());
-//! let handle = swarm::engine::start(plan.clone(), engine_config)?;
-//! dash.attach(plan, handle.snapshots(), handle.control());
-//! // (or, in one step once the run exists: `serve_run(config, plan, snapshots, control)`)
-//! let final_snapshot = handle.wait().await?;
-//! dash.finish(final_snapshot.clone()); // the page shows the results the reports use
+//! let session = RunSession::start(plan.clone(), engine_config)?;
+//! dash.attach(plan, session.snapshots(), session.control());
+//! let ended = session.wait(Some(&mut signals)).await;
+//! dash.finish(ended.snapshot.clone()); // the page shows the results the reports use
 //! // ... write the reports ...
-//! if !ui_exit {
+//! if keep_serving {
 //!     dash.serve_until_ctrl_c().await; // keep showing the final results
 //! }
 //! ```
@@ -37,7 +37,7 @@
 //! - Control actions are POST-only, need the `X-Swarm-Request` header and a JSON body
 //!   (neither of which a cross-site form can send), and a foreign `Origin` is refused.
 //! - The page only ever receives names, numbers and SLO text: never header values,
-//!   bodies or variables (see [`crate::report::html::view`]).
+//!   bodies or variables (see [`crate::report::page::view`]).
 
 mod auth;
 mod downloads;
@@ -83,18 +83,6 @@ pub enum DashboardError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-impl DashboardError {
-    /// The process exit code this error maps to.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            DashboardError::BadAddress(_)
-            | DashboardError::TokenRequired(_)
-            | DashboardError::EmptyToken => crate::exit::INVALID,
-            DashboardError::Bind { .. } => crate::exit::RUN_ERROR,
-        }
-    }
 }
 
 impl DashboardConfig {
@@ -221,7 +209,7 @@ impl Dashboard {
 
     /// Keeps serving (the final results) until Ctrl-C (or SIGTERM), then stops.
     pub async fn serve_until_ctrl_c(mut self) {
-        shutdown_signal().await;
+        crate::run::signals::shutdown().await;
         self.stop().await;
     }
 
@@ -243,26 +231,6 @@ impl Drop for Dashboard {
             let _ = tx.send(());
         }
         self.hub.close();
-    }
-}
-
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 
@@ -349,7 +317,6 @@ mod tests {
         for token in [None, Some(String::new())] {
             let err = DashboardConfig::new("0.0.0.0:0", token).unwrap_err();
             assert!(matches!(err, DashboardError::TokenRequired(_)));
-            assert_eq!(err.exit_code(), crate::exit::INVALID);
         }
         let c = DashboardConfig::new("0.0.0.0:0", Some("t".into())).unwrap();
         assert!(c.check().is_ok());

@@ -12,12 +12,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::{Hub, RunRequest, auth, downloads, stream};
+use crate::compile::graph::MAX_USERS;
 use crate::engine::control::Control;
-use crate::report::html;
+use crate::report::page;
 
 pub(crate) fn router(hub: Arc<Hub>) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(html::live_page()) }))
+        .route("/", get(|| async { Html(page::live()) }))
         .route("/assets/{file}", get(asset))
         .route("/api/stream", get(stream::handler))
         .route("/api/control", post(control))
@@ -31,13 +32,10 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
 }
 
 async fn asset(Path(file): Path<String>) -> Response {
-    let (body, mime) = match file.as_str() {
-        "style.css" => (html::STYLE_CSS, "text/css; charset=utf-8"),
-        "charts.js" => (html::CHARTS_JS, "text/javascript; charset=utf-8"),
-        "app.js" => (html::APP_JS, "text/javascript; charset=utf-8"),
-        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
-    };
-    ([(header::CONTENT_TYPE, mime)], body).into_response()
+    match page::asset(&file) {
+        Some((body, mime)) => ([(header::CONTENT_TYPE, mime)], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
 }
 
 /// A control action from the page.
@@ -67,6 +65,9 @@ async fn control(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Respon
     };
     let message = match action {
         Action::Users { users, spawn_rate } => {
+            if users > MAX_USERS {
+                return bad_request(format!("users must be at most {MAX_USERS}"));
+            }
             if spawn_rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
                 return bad_request("spawn rate must be more than 0 (or empty: all at once)");
             }

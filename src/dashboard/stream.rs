@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::Hub;
 use super::hub::{Frame, RunEntry};
-use crate::report::html::view;
+use crate::report::page::view;
 
 /// One page's position in the stream.
 struct Conn {

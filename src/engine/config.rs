@@ -18,18 +18,30 @@ pub struct HttpConfig {
     pub client: Implementation,
     /// Skip TLS certificate verification (`--insecure`).
     pub insecure: bool,
+    /// Certificate authorities trusted besides the webpki roots (DER), such as a
+    /// private CA: verification stays on, against these too.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Response bodies larger than this fail the request (never an out-of-memory).
     pub body_limit: usize,
+    /// Response heads (status line and headers) larger than this fail the request.
+    pub head_limit: usize,
     /// Redirects followed per request before it fails.
     pub max_redirects: u32,
 }
+
+/// The response body limit when the plan sets none (`defaults.max_response_body`).
+pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// The response head limit when the plan sets none (`defaults.max_response_head`).
+pub const DEFAULT_HEAD_LIMIT: usize = 64 * 1024;
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             client: Implementation::Lean,
             insecure: false,
-            body_limit: 10 * 1024 * 1024,
+            extra_roots: Vec::new(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            head_limit: DEFAULT_HEAD_LIMIT,
             max_redirects: 10,
         }
     }

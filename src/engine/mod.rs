@@ -86,6 +86,10 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
         return Err(RunError::NoFlows);
     }
     let feeders = Arc::new(Feeders::load(&plan)?);
+    // The plan's `defaults.max_response_*` win over the engine's defaults.
+    let mut config = config;
+    config.http.head_limit = plan.limits.head.unwrap_or(config.http.head_limit);
+    config.http.body_limit = plan.limits.body.unwrap_or(config.http.body_limit);
     let protocols = Protocols::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

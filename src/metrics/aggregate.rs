@@ -37,6 +37,10 @@ struct OpenPoint {
     second: u64,
     unit: Delta,
     users: u32,
+    /// The point's latency-derived figures (counts, percentiles, packed histogram),
+    /// computed when first rendered and kept until another unit arrives: a second is
+    /// rendered by every snapshot while it is open.
+    rendered: std::cell::RefCell<Option<SeriesPoint>>,
 }
 
 /// Cumulative totals and the time series of a run.
@@ -124,6 +128,7 @@ impl Aggregator {
         // second, so the series stays in time order.
         let point = self.point(delta.second.max(self.finalized + 1));
         point.unit.merge(delta);
+        point.rendered.replace(None);
     }
 
     /// The open point for `second`, created in order when missing.
@@ -155,6 +160,7 @@ impl Aggregator {
             second,
             unit,
             users: 0,
+            rendered: std::cell::RefCell::new(None),
         }
     }
 
@@ -181,7 +187,9 @@ impl Aggregator {
         let last = (end.ceil() as u64).max(1);
         while self.open.back().is_some_and(|p| p.second > last) {
             if let Some(late) = self.open.pop_back() {
-                self.point(last).unit.merge(&late.unit);
+                let point = self.point(last);
+                point.unit.merge(&late.unit);
+                point.rendered.replace(None);
                 self.spare.push(late.unit);
             }
         }
@@ -221,7 +229,11 @@ impl Aggregator {
                 continue;
             };
             match merged.as_mut() {
-                Some(m) => m.merge(&unit),
+                Some(m) => {
+                    m.merge(&unit);
+                    // Across seconds, the users active are the last second's.
+                    m.active = unit.active;
+                }
                 None => merged = Some(unit),
             }
         }
@@ -304,17 +316,24 @@ impl OpenPoint {
         }
         let start = ((self.second as f64) - 1.0).max(offset);
         let width = (t - start).max(0.0);
-        let all = self.unit.all();
-        let mut point = SeriesPoint {
-            t: (t - offset).max(0.0),
-            width,
-            requests: all.count,
-            failures: all.failures,
-            users: self.users,
-            dropped: self.unit.dropped,
-            ..SeriesPoint::default()
-        };
-        series::set_latency(&mut point, &all.latency);
+        let mut point = self
+            .rendered
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                let all = self.unit.all();
+                let mut point = SeriesPoint {
+                    requests: all.count,
+                    failures: all.failures,
+                    dropped: self.unit.dropped,
+                    ..SeriesPoint::default()
+                };
+                series::set_latency(&mut point, &all.latency);
+                point
+            })
+            .clone();
+        point.t = (t - offset).max(0.0);
+        point.width = width;
+        point.users = self.users;
         point
     }
 }
@@ -459,6 +478,7 @@ mod tests {
         assert_eq!(window.requests, expected.requests);
         assert_eq!(window.iterations, 5 + 6 + 7);
         assert_eq!(window.second, 5, "labelled with its first second");
+        assert_eq!(window.active, 2, "the users of its last second");
         assert!(agg.trailing(7).is_none());
         agg.reset(Duration::from_secs(10));
         assert!(agg.trailing(0).is_none());

@@ -51,7 +51,8 @@ pub enum TransportFailure {
 pub enum ProtocolFailure {
     /// The response was not valid HTTP.
     InvalidHttp,
-    /// The response body was larger than the body limit.
+    /// The response was larger than its limit: the body past `max_response_body`, or
+    /// the head past `max_response_head` (the name predates the head limit).
     BodyTooLarge,
     /// More redirects than the limit.
     TooManyRedirects,
@@ -123,7 +124,7 @@ impl ProtocolFailure {
     pub fn describe(self) -> String {
         match self {
             ProtocolFailure::InvalidHttp => "protocol error (invalid HTTP response)".into(),
-            ProtocolFailure::BodyTooLarge => "response body too large".into(),
+            ProtocolFailure::BodyTooLarge => "response too large".into(),
             ProtocolFailure::TooManyRedirects => "too many redirects".into(),
             ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
         }

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod delta;
 pub mod failure;
+pub mod figures;
 pub mod generator;
 pub mod series;
 pub mod slo;

@@ -5,6 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::figures::{self, trim_float};
 use super::snapshot::Snapshot;
 use super::stats::RequestStats;
 use crate::compile::graph::{CompiledPlan, Metric, Slo};
@@ -60,21 +61,22 @@ impl SloVerdict {
         }
     }
 
-    /// The measured value with its unit, e.g. `123.4ms`, `0.52%`, `18.3/s`, `7`; `n/a`
-    /// when undefined.
+    /// The measured value with its unit and three significant digits (see
+    /// [`figures`]), e.g. `123ms`, `1.00s`, `0.520%`, `18.3/s`, `7`; `n/a` when
+    /// undefined.
     pub fn display_value(&self) -> String {
         match self.value {
-            Some(v) => format_in_unit(v, self.unit),
+            Some(v) => measured_in_unit(v, self.unit),
             None => "n/a".into(),
         }
     }
 
-    /// The limit with its unit.
+    /// The limit with its unit, as written: `1s`, `1%`.
     pub fn display_threshold(&self) -> String {
         format_in_unit(self.threshold, self.unit)
     }
 
-    /// One line for messages: `measured 123.4ms, limit < 100ms`, plus the note.
+    /// One line for messages: `measured 1.00s, limit < 1s`, plus the note.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "measured {}, limit {} {}",
@@ -91,7 +93,17 @@ impl SloVerdict {
     }
 }
 
-/// Formats `v` in `unit` the way the verdicts show it.
+/// Formats a measured `v` in `unit`, with three significant digits.
+pub fn measured_in_unit(v: f64, unit: SloUnit) -> String {
+    match unit {
+        SloUnit::Ms => figures::duration_ms(v),
+        SloUnit::Ratio => figures::percent(v),
+        SloUnit::PerSecond => figures::per_second(v),
+        SloUnit::Count => trim_float(v, 0),
+    }
+}
+
+/// Formats a limit `v` in `unit` as the plan would write it.
 pub fn format_in_unit(v: f64, unit: SloUnit) -> String {
     match unit {
         // Seconds read better from a second up: `1s`, `1.25s`.
@@ -100,16 +112,6 @@ pub fn format_in_unit(v: f64, unit: SloUnit) -> String {
         SloUnit::Ratio => format!("{}%", trim_float(v * 100.0, 2)),
         SloUnit::PerSecond => format!("{}/s", trim_float(v, 1)),
         SloUnit::Count => trim_float(v, 0),
-    }
-}
-
-/// `v` with at most `decimals` decimals and no trailing zeros.
-pub(crate) fn trim_float(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 

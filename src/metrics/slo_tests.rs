@@ -176,10 +176,10 @@ fn values_and_limits_render_in_their_unit() {
         CmpOp::Lt,
         0.01,
     ));
-    assert_eq!(v.display_value(), "2.5%");
+    assert_eq!(v.display_value(), "2.50%");
     assert_eq!(v.display_threshold(), "1%");
     assert!(!v.passed);
-    assert_eq!(v.summary(), "measured 2.5%, limit < 1%");
+    assert_eq!(v.summary(), "measured 2.50%, limit < 1%");
     assert_eq!(metric_name(Metric::Percentile(99.9)), "p99.9");
     assert_eq!(metric_name(Metric::Percentile(95.0)), "p95");
     assert_eq!(format_in_unit(12.0, SloUnit::PerSecond), "12/s");
@@ -187,6 +187,27 @@ fn values_and_limits_render_in_their_unit() {
     assert_eq!(format_in_unit(7.0, SloUnit::Count), "7");
     assert_eq!(format_in_unit(1000.0, SloUnit::Ms), "1s");
     assert_eq!(format_in_unit(1234.5, SloUnit::Ms), "1.23s");
+}
+
+#[test]
+fn a_measured_second_never_reads_like_its_limit() {
+    let mut snap = fixture::snapshot();
+    snap.requests = vec![Default::default(); snap.requests.len()];
+    for _ in 0..20 {
+        snap.requests[0].record(std::time::Duration::from_millis(1002), 10, Ok(()));
+    }
+    let plan = fixture::plan(vec![fixture::slo(
+        None,
+        "p95 < 1s",
+        Metric::Percentile(95.0),
+        CmpOp::Lt,
+        1000.0,
+    )]);
+    let v = &evaluate(&plan, &snap)[0];
+    assert!(!v.passed);
+    assert_eq!(v.summary(), "measured 1.00s, limit < 1s");
+    assert_eq!(measured_in_unit(0.4, SloUnit::Ms), "400µs");
+    assert_eq!(measured_in_unit(12.0, SloUnit::PerSecond), "12.0/s");
 }
 
 #[test]

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::stats::RequestStats;
 use super::wire::PackedHistogram;
-use crate::compile::graph::RequestId;
 
 /// Why a run ended (or that it has not yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +81,7 @@ pub struct Snapshot {
     pub iterations: u64,
     /// Open-model arrivals that found `max_users` busy.
     pub dropped: u64,
-    /// Per request name, indexed by [`RequestId`].
+    /// Per request name, indexed by [`RequestId`](crate::compile::graph::RequestId).
     pub requests: Vec<RequestStats>,
     /// One point per second (older points may be downsampled).
     pub series: Vec<SeriesPoint>,
@@ -116,11 +115,6 @@ impl Snapshot {
         let mut s = Snapshot::clone(&snapshot);
         s.end = end;
         Arc::new(s)
-    }
-
-    /// The stats of one request name.
-    pub fn request(&self, id: RequestId) -> &RequestStats {
-        &self.requests[id.0 as usize]
     }
 
     /// All request names aggregated.

@@ -32,8 +32,51 @@ impl Format {
     }
 }
 
+/// The largest plan read, in bytes. Plans are written by people; past this size the
+/// text is generated data (which belongs in a data file) or a mistake, and reading it
+/// would cost memory for nothing. The YAML reader has its own limits on top (values,
+/// aliases, nesting; see [`node::parse_yaml`]).
+pub const MAX_PLAN_BYTES: usize = 8 * 1024 * 1024;
+
+fn too_large(len: u64) -> String {
+    format!(
+        "the plan is {:.1} MiB; plans are limited to {} MiB",
+        len as f64 / (1024.0 * 1024.0),
+        MAX_PLAN_BYTES / (1024 * 1024)
+    )
+}
+
+const TOO_LARGE_HELP: &str = "put bulk data in a CSV file and read it with `data:`";
+
+/// Reads a plan file, refusing one larger than [`MAX_PLAN_BYTES`] before reading it.
+pub fn read_source(path: &Path) -> Result<String, PlanErrors> {
+    use std::io::Read;
+    let fail = |message: String| Err(PlanErrors::whole_file(path, message));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot read the plan: {e}")),
+    };
+    // The length is checked on what is read too: the file may grow, or be a pipe.
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(MAX_PLAN_BYTES as u64 + 1).read_to_end(&mut bytes) {
+        return fail(format!("cannot read the plan: {e}"));
+    }
+    if bytes.len() > MAX_PLAN_BYTES {
+        let len = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(PlanErrors::whole_file_with_help(
+            path,
+            too_large(len),
+            TOO_LARGE_HELP,
+        ));
+    }
+    String::from_utf8(bytes).or_else(|_| fail("the plan is not UTF-8 text".into()))
+}
+
 /// Reads plan text into a located tree; a syntax error becomes one diagnostic.
 pub fn parse_tree(source: &str, format: Format) -> Result<Node, Diag> {
+    if source.len() > MAX_PLAN_BYTES {
+        return Err(Diag::new(0, too_large(source.len() as u64)).help(TOO_LARGE_HELP));
+    }
     let parsed = match format {
         Format::Yaml => node::parse_yaml(source),
         Format::Toml => node::parse_toml(source),

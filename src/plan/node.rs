@@ -5,6 +5,7 @@
 //! deserialized from this tree (see [`super::de`]), so both formats share one model and
 //! one set of error messages, and every later check can point at the exact spot.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -134,10 +135,22 @@ pub fn parse_yaml(source: &str) -> Result<Node, SyntaxError> {
                 (line > 0).then(|| (line as u32, col.max(1) as u32))
             });
             let pos = loc.and_then(|l| l.span().byte_offset().map(|o| o as usize));
+            // The error met inside an alias's expansion, without the wrapping that
+            // repeats its locations in the text (the snippet shows where it is).
+            let mut inner = &e;
+            while let serde_saphyr::Error::AliasError { error, .. }
+            | serde_saphyr::Error::WithSnippet { error, .. } = inner
+            {
+                inner = error;
+            }
+            let message = match inner {
+                serde_saphyr::Error::Budget { breach, .. } => budget_sentence(breach),
+                other => first_line(&other.to_string()),
+            };
             Err(SyntaxError {
                 pos,
                 line_col,
-                message: first_line(&e.without_snippet().to_string()),
+                message,
             })
         }
     }
@@ -162,6 +175,50 @@ fn is_only_comments(source: &str) -> bool {
     source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// A YAML size limit the plan went past, as a sentence. The parser's limits (its
+/// defaults: 250,000 values, 50,000 aliases, nesting 64 deep...) are what keep an alias
+/// bomb ("billion laughs") from expanding into gigabytes; the user is told which one.
+fn budget_sentence(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limits = serde_saphyr::Budget::default();
+    let alias_hint = "YAML aliases (`*name`) that repeat aliases multiply; is this an alias bomb?";
+    match breach {
+        B::Nodes { .. } => format!(
+            "the plan holds more than {} values once its YAML aliases are expanded; {alias_hint}",
+            limits.max_nodes
+        ),
+        B::Aliases { .. } => format!(
+            "the plan uses more than {} YAML aliases (`*name`)",
+            limits.max_aliases
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => {
+            format!("the plan uses {aliases} YAML aliases for {anchors} anchors; {alias_hint}")
+        }
+        B::Anchors { .. } => format!(
+            "the plan defines more than {} YAML anchors (`&name`)",
+            limits.max_anchors
+        ),
+        B::Depth { .. } => format!(
+            "the plan nests values more than {} levels deep",
+            limits.max_depth
+        ),
+        B::Events { .. } | B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            format!(
+                "the plan is too large to read once its YAML aliases are expanded; {alias_hint}"
+            )
+        }
+        B::Documents { .. } => "the plan holds too many YAML documents (`---`)".into(),
+        B::ScalarBytes { .. } | B::InputBytes { .. } => {
+            "the plan's text is too large to read; put bulk data in a data file (`data:`)".into()
+        }
+        B::MergeKeys { .. } => format!(
+            "the plan uses more than {} YAML merge keys (`<<`)",
+            limits.max_merge_keys
+        ),
+        _ => "the plan is too large or too deeply nested for the YAML reader".into(),
+    }
 }
 
 /// The parser's message without the location (we print our own) or advice that is
@@ -266,10 +323,13 @@ impl<'de, F: Spans> Visitor<'de> for TreeVisitor<F> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries: Vec<(Key, Node)> = Vec::new();
+        // A set, not a scan of `entries`: a mapping of 100,000 keys would otherwise take
+        // 5 billion comparisons to reject.
+        let mut seen: HashSet<String> = HashSet::new();
         while let Some(k) = map.next_key::<F::S<KeyText>>()? {
             let (kpos, name) = F::split(k);
             let (vpos, t) = F::split(map.next_value::<F::S<Tree<F>>>()?);
-            if entries.iter().any(|(k, _)| k.name == name.0) {
+            if !seen.insert(name.0.clone()) {
                 return Err(de::Error::custom(format_args!(
                     "duplicate key `{}`",
                     name.0
@@ -378,5 +438,38 @@ mod tests {
     fn broken_yaml_has_a_location() {
         let e = parse_yaml("name: [unclosed\nflows: {\n").unwrap_err();
         assert!(e.pos.is_some() || e.line_col.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_with_a_sentence() {
+        let mut src = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            src.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse_yaml(&src).unwrap_err();
+        assert!(e.message.contains("alias bomb"), "{}", e.message);
+        assert!(
+            !e.message.contains('{') && !e.message.contains("Nodes"),
+            "{}",
+            e.message
+        );
+        assert!(e.pos.is_some() || e.line_col.is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_in_both_formats() {
+        let e = parse_yaml("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+        let e = parse_toml("a = 1\nb = 2\na = 3\n").unwrap_err();
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_yaml(&deep).is_err());
+        let deep = format!("a = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_toml(&deep).is_err());
     }
 }

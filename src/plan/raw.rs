@@ -46,13 +46,19 @@ pub struct RawPlan {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a map with `headers` and/or `timeout`"
+    expecting = "a map with `headers`, `timeout`, `max_response_head` or `max_response_body`"
 )]
 pub struct RawDefaults {
     /// Headers sent with every request.
     pub headers: Option<SpMap<Text>>,
     /// Per-request timeout, e.g. `10s` (default 30s). A timeout is a failed request.
     pub timeout: Option<Sp<Text>>,
+    /// The largest response head (status line and headers) read, e.g. `64KiB` (the
+    /// default). A larger one fails the request as "response too large".
+    pub max_response_head: Option<Sp<Text>>,
+    /// The largest response body read, e.g. `10MiB` (the default). A larger one fails
+    /// the request as "response too large" as soon as it passes the limit.
+    pub max_response_body: Option<Sp<Text>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -210,6 +216,8 @@ pub struct RawStep {
 pub enum RawCall<'a> {
     /// `get: /path`, `post: /path`, ...: an HTTP request to that URL.
     Http {
+        /// The key as written: the method in lower case.
+        key: &'static str,
         method: http::Method,
         url: &'a Sp<String>,
     },
@@ -219,15 +227,7 @@ impl RawCall<'_> {
     /// The key the call is written with, e.g. `get`.
     pub fn key(&self) -> &'static str {
         match self {
-            RawCall::Http { method, .. } => match *method {
-                http::Method::GET => "get",
-                http::Method::POST => "post",
-                http::Method::PUT => "put",
-                http::Method::PATCH => "patch",
-                http::Method::DELETE => "delete",
-                http::Method::HEAD => "head",
-                _ => "options",
-            },
+            RawCall::Http { key, .. } => key,
         }
     }
 
@@ -245,16 +245,16 @@ impl RawStep {
     pub fn calls(&self) -> Vec<RawCall<'_>> {
         use http::Method;
         [
-            (Method::GET, &self.get),
-            (Method::POST, &self.post),
-            (Method::PUT, &self.put),
-            (Method::PATCH, &self.patch),
-            (Method::DELETE, &self.delete),
-            (Method::HEAD, &self.head),
-            (Method::OPTIONS, &self.options),
+            ("get", Method::GET, &self.get),
+            ("post", Method::POST, &self.post),
+            ("put", Method::PUT, &self.put),
+            ("patch", Method::PATCH, &self.patch),
+            ("delete", Method::DELETE, &self.delete),
+            ("head", Method::HEAD, &self.head),
+            ("options", Method::OPTIONS, &self.options),
         ]
         .into_iter()
-        .filter_map(|(method, url)| url.as_ref().map(|url| RawCall::Http { method, url }))
+        .filter_map(|(key, method, url)| url.as_ref().map(|url| RawCall::Http { key, method, url }))
         .collect()
     }
 }

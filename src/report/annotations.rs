@@ -5,20 +5,35 @@
 //! Workflow commands are lines on stdout. Their property values escape `%`, `\r`,
 //! `\n`, `:` and `,`; their message escapes `%`, `\r` and `\n` (the rules of
 //! GitHub's own toolkit). File paths are made relative to `$GITHUB_WORKSPACE` (the
-//! repository root), which is what GitHub matches against.
+//! repository root), which is what GitHub matches against. The command line reads
+//! those variables once into a [`Github`]; nothing here reads the environment.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use super::baseline::{self, BaselineComparison};
+use super::comparison::{self, BaselineComparison};
 use super::{RunResult, Sink, SinkError};
+use crate::metrics::figures::trim_float;
 use crate::metrics::slo::SloVerdict;
-use crate::metrics::slo::trim_float;
 use crate::plan::PlanErrors;
 
-/// Whether annotations should be printed: `GITHUB_ACTIONS=true`.
-pub fn enabled() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+/// What annotations need to know about the GitHub Actions job, read by the command
+/// line from `GITHUB_ACTIONS`, `GITHUB_WORKSPACE` and the current directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Github {
+    /// `GITHUB_ACTIONS=true`: annotations are printed.
+    pub actions: bool,
+    /// `GITHUB_WORKSPACE`: the repository root, which file paths are relative to.
+    pub workspace: Option<PathBuf>,
+    /// The current directory, which relative plan paths start from.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Github {
+    /// `path` as GitHub matches it: relative to the workspace when inside it.
+    pub fn path(&self, path: &Path) -> String {
+        relative_to_workspace(path, self.cwd.as_deref(), self.workspace.as_deref())
+    }
 }
 
 /// The severity of an annotation.
@@ -68,14 +83,13 @@ pub fn annotation(level: Level, at: &Location, title: &str, message: &str) -> St
     )
 }
 
-/// One `::error` per failed SLO, pointing at its line in `plan_file` (the implied SLO,
-/// which has no line, points at the file).
-pub fn slo_failures(verdicts: &[SloVerdict], plan_file: &Path) -> String {
-    let file = workspace_path(plan_file);
+/// One `::error` per failed SLO, pointing at its line in `file` (the implied SLO,
+/// which has no line, points at the file). `file` is as GitHub names it ([`Github::path`]).
+pub fn slo_failures(verdicts: &[SloVerdict], file: &str) -> String {
     let mut out = String::new();
     for v in verdicts.iter().filter(|v| !v.passed) {
         let at = Location {
-            file: Some(file.clone()),
+            file: Some(file.to_string()),
             line: v.line,
             col: v.column,
         };
@@ -86,10 +100,11 @@ pub fn slo_failures(verdicts: &[SloVerdict], plan_file: &Path) -> String {
     out
 }
 
-/// One `::error` per metric that regressed against the baseline, on the plan file.
-pub fn regressions(cmp: &BaselineComparison, plan_file: &Path) -> String {
+/// One `::error` per metric that regressed against the baseline, on the plan `file`
+/// (as GitHub names it).
+pub fn regressions(cmp: &BaselineComparison, file: &str) -> String {
     let at = Location {
-        file: Some(workspace_path(plan_file)),
+        file: Some(file.to_string()),
         ..Location::default()
     };
     let mut out = String::new();
@@ -97,7 +112,7 @@ pub fn regressions(cmp: &BaselineComparison, plan_file: &Path) -> String {
         let title = format!("Regression: {name} {}", m.metric.name());
         let mut message = format!(
             "{name}: {} against the baseline {} (tolerance {}%)",
-            baseline::describe(m),
+            comparison::describe(m),
             cmp.file,
             trim_float(cmp.tolerance * 100.0, 1)
         );
@@ -109,10 +124,11 @@ pub fn regressions(cmp: &BaselineComparison, plan_file: &Path) -> String {
     out
 }
 
-/// One `::error` for a plan diagnostic at `file:line:col` (1-based).
-pub fn plan_error(file: &Path, line: u32, col: u32, message: &str, help: Option<&str>) -> String {
+/// One `::error` for a plan diagnostic at `file:line:col` (1-based; `file` as GitHub
+/// names it).
+pub fn plan_error(file: &str, line: u32, col: u32, message: &str, help: Option<&str>) -> String {
     let at = Location {
-        file: Some(workspace_path(file)),
+        file: Some(file.to_string()),
         line: Some(line),
         col: Some(col),
     };
@@ -124,39 +140,43 @@ pub fn plan_error(file: &Path, line: u32, col: u32, message: &str, help: Option<
 }
 
 /// One `::error` per diagnostic of an invalid plan, at its line and column.
-pub fn plan_errors(errors: &PlanErrors) -> String {
+pub fn plan_errors(errors: &PlanErrors, github: &Github) -> String {
     errors
         .diagnostics
         .iter()
-        .map(|d| plan_error(&d.file, d.line, d.column, &d.message, d.help.as_deref()))
+        .map(|d| {
+            let file = github.path(&d.file);
+            plan_error(&file, d.line, d.column, &d.message, d.help.as_deref())
+        })
         .collect()
 }
 
 /// Under GitHub Actions, prints one `::error` annotation per plan diagnostic on
 /// stdout, so a failed `swarm check` or `swarm validate` points at the plan's lines.
-pub fn print_plan_errors(errors: &PlanErrors) {
-    if enabled() {
-        print!("{}", plan_errors(errors));
+pub fn print_plan_errors(errors: &PlanErrors, github: &Github) {
+    if github.actions {
+        print!("{}", plan_errors(errors, github));
     }
 }
 
 /// Prints the annotations of a finished run on stdout (under GitHub Actions only):
-/// failed SLOs, and regressions against the baseline when there is one.
+/// failed SLOs, and regressions against the baseline when the report has one.
 #[derive(Debug, Clone, Default)]
 pub struct AnnotationSink {
-    pub baseline: Option<BaselineComparison>,
+    pub github: Github,
 }
 
 impl AnnotationSink {
-    pub fn new(baseline: Option<BaselineComparison>) -> Self {
-        AnnotationSink { baseline }
+    pub fn new(github: Github) -> Self {
+        AnnotationSink { github }
     }
 
     /// The annotations for `result`, whether or not they would be printed.
     pub fn render(&self, result: &RunResult) -> String {
-        let mut out = slo_failures(&result.verdicts, &result.plan.source);
-        if let Some(cmp) = &self.baseline {
-            out.push_str(&regressions(cmp, &result.plan.source));
+        let file = self.github.path(&result.plan.source);
+        let mut out = slo_failures(&result.report.slos, &file);
+        if let Some(cmp) = &result.report.baseline {
+            out.push_str(&regressions(cmp, &file));
         }
         out
     }
@@ -164,7 +184,7 @@ impl AnnotationSink {
 
 impl Sink for AnnotationSink {
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
-        if enabled() {
+        if self.github.actions {
             use std::io::Write as _;
             let text = self.render(result);
             let mut stdout = std::io::stdout().lock();
@@ -175,13 +195,6 @@ impl Sink for AnnotationSink {
         }
         Ok(())
     }
-}
-
-/// `path` relative to `$GITHUB_WORKSPACE` when it lies inside it, else as given.
-pub fn workspace_path(path: &Path) -> String {
-    let workspace = std::env::var_os("GITHUB_WORKSPACE").map(PathBuf::from);
-    let cwd = std::env::current_dir().ok();
-    relative_to_workspace(path, cwd.as_deref(), workspace.as_deref())
 }
 
 /// `path` (relative to `cwd` when not absolute) relative to `workspace` when inside

@@ -21,18 +21,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
+pub use super::comparison::{
+    BaselineComparison, BaselineMetric, ERROR_RATE_FLOOR, LATENCY_FLOOR_MS, MetricComparison,
+    RequestComparison, describe, signed_pct,
+};
 use super::json::{JsonReport, REPORT_VERSION, RequestReport};
 use super::{RunResult, Sink, SinkError};
 use crate::compile::graph::CompiledPlan;
-use crate::metrics::slo::trim_float;
-
-/// Latency differences at or below this many milliseconds never count as a regression.
-pub const LATENCY_FLOOR_MS: f64 = 1.0;
-/// Error-rate increases at or below this fraction (0.1 percentage point) never count.
-pub const ERROR_RATE_FLOOR: f64 = 0.001;
+use crate::metrics::figures::trim_float;
 
 /// Why a baseline cannot be used. Each is an invalid command line (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -158,141 +154,6 @@ fn check_names(baseline: &Baseline, plan_name: &str, names: &[&str]) -> Result<(
     Ok(())
 }
 
-/// A compared metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BaselineMetric {
-    P50,
-    P95,
-    P99,
-    ErrorRate,
-    Rps,
-}
-
-impl BaselineMetric {
-    pub const ALL: [BaselineMetric; 5] = [
-        BaselineMetric::P50,
-        BaselineMetric::P95,
-        BaselineMetric::P99,
-        BaselineMetric::ErrorRate,
-        BaselineMetric::Rps,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BaselineMetric::P50 => "p50",
-            BaselineMetric::P95 => "p95",
-            BaselineMetric::P99 => "p99",
-            BaselineMetric::ErrorRate => "error_rate",
-            BaselineMetric::Rps => "rps",
-        }
-    }
-
-    fn value(self, r: &RequestReport) -> f64 {
-        match self {
-            BaselineMetric::P50 => r.latency_ms.p50,
-            BaselineMetric::P95 => r.latency_ms.p95,
-            BaselineMetric::P99 => r.latency_ms.p99,
-            BaselineMetric::ErrorRate => r.error_rate,
-            BaselineMetric::Rps => r.rps,
-        }
-    }
-
-    /// Whether going from `old` to `new` is a regression past `tol` (see the module doc).
-    pub fn regressed(self, old: f64, new: f64, tol: f64) -> bool {
-        match self {
-            BaselineMetric::P50 | BaselineMetric::P95 | BaselineMetric::P99 => {
-                new > old * (1.0 + tol) && new - old > LATENCY_FLOOR_MS
-            }
-            BaselineMetric::ErrorRate => new - old > (old * tol).max(ERROR_RATE_FLOOR),
-            BaselineMetric::Rps => new < old * (1.0 - tol),
-        }
-    }
-
-    /// `v` as the reports show it: `12.3ms`, `1.5%`, `20.1/s`.
-    pub fn format(self, v: f64) -> String {
-        match self {
-            BaselineMetric::ErrorRate => format!("{}%", trim_float(v * 100.0, 2)),
-            BaselineMetric::Rps => format!("{}/s", trim_float(v, 1)),
-            _ => format!("{}ms", trim_float(v, 1)),
-        }
-    }
-}
-
-/// One metric of one request, then and now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MetricComparison {
-    pub metric: BaselineMetric,
-    /// The baseline's value (ms, a fraction, or per second).
-    pub baseline: f64,
-    /// This run's value.
-    pub current: f64,
-    /// `(current − baseline) / baseline`; 0 when both are 0, absent when only the
-    /// baseline is 0.
-    pub change: Option<f64>,
-    pub regressed: bool,
-}
-
-/// One request name in both runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct RequestComparison {
-    pub name: String,
-    /// Empty when either run made no request of this name (see `note`).
-    pub metrics: Vec<MetricComparison>,
-    pub note: Option<String>,
-}
-
-/// The outcome of the baseline gate; part of the JSON report, the summary and the console.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BaselineComparison {
-    /// The baseline report's file, as given.
-    pub file: String,
-    /// When the baseline run started (RFC 3339).
-    pub baseline_started_at: String,
-    /// The tolerance, as a fraction (10% is 0.1).
-    pub tolerance: f64,
-    /// Whether any metric regressed past the tolerance.
-    pub regressed: bool,
-    /// The request names in both runs, in this run's order.
-    pub requests: Vec<RequestComparison>,
-    /// Request names only the baseline has (not compared).
-    pub only_in_baseline: Vec<String>,
-    /// Request names only this run has (not compared).
-    pub only_in_run: Vec<String>,
-}
-
-impl BaselineComparison {
-    /// The regressed metrics, as `(request name, comparison)`.
-    pub fn regressions(&self) -> impl Iterator<Item = (&str, &MetricComparison)> {
-        self.requests.iter().flat_map(|r| {
-            r.metrics
-                .iter()
-                .filter(|m| m.regressed)
-                .map(move |m| (r.name.as_str(), m))
-        })
-    }
-}
-
-/// Describes one regression: `p95 120ms → 180ms (+50%)`.
-pub fn describe(m: &MetricComparison) -> String {
-    let mut s = format!(
-        "{} {} → {}",
-        m.metric.name(),
-        m.metric.format(m.baseline),
-        m.metric.format(m.current)
-    );
-    if let Some(change) = m.change {
-        let _ = write!(s, " ({})", signed_pct(change));
-    }
-    s
-}
-
-/// `+12.5%`, `-3%`.
-pub fn signed_pct(change: f64) -> String {
-    let sign = if change > 0.0 { "+" } else { "" };
-    format!("{sign}{}%", trim_float(change * 100.0, 1))
-}
-
 /// Compares `current` with `baseline`, request name by request name.
 pub fn compare(baseline: &Baseline, current: &JsonReport, tolerance: f64) -> BaselineComparison {
     let old = &baseline.report;
@@ -325,11 +186,37 @@ pub fn compare(baseline: &Baseline, current: &JsonReport, tolerance: f64) -> Bas
     }
 }
 
+/// The value of `metric` in one request's report.
+fn metric_value(metric: BaselineMetric, r: &RequestReport) -> f64 {
+    match metric {
+        BaselineMetric::P50 => r.latency_ms.p50,
+        BaselineMetric::P95 => r.latency_ms.p95,
+        BaselineMetric::P99 => r.latency_ms.p99,
+        BaselineMetric::ErrorRate => r.error_rate,
+        BaselineMetric::Rps => r.rps,
+    }
+}
+
 fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> RequestComparison {
     let note = match (old.count, new.count) {
         (0, 0) => Some("no requests in either run"),
         (0, _) => Some("no requests in the baseline"),
-        (_, 0) => Some("no requests in this run"),
+        (_, 0) => {
+            // It had traffic and has none now: a step that stopped being sent (a broken
+            // flow, a capture that no longer matches) is the worst regression of all,
+            // whatever the tolerance, so it fails the gate rather than going unnoticed.
+            return RequestComparison {
+                name: new.name.clone(),
+                metrics: vec![MetricComparison {
+                    metric: BaselineMetric::Rps,
+                    baseline: old.rps,
+                    current: new.rps,
+                    change: relative_change(old.rps, new.rps),
+                    regressed: true,
+                }],
+                note: Some("no requests in this run".to_string()),
+            };
+        }
         _ => None,
     };
     let metrics = if note.is_some() {
@@ -338,7 +225,7 @@ fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> Reques
         BaselineMetric::ALL
             .iter()
             .map(|&metric| {
-                let (b, c) = (metric.value(old), metric.value(new));
+                let (b, c) = (metric_value(metric, old), metric_value(metric, new));
                 MetricComparison {
                     metric,
                     baseline: b,
@@ -356,26 +243,28 @@ fn compare_request(old: &RequestReport, new: &RequestReport, tol: f64) -> Reques
     }
 }
 
-/// The baseline gate as a sink: prints the comparison on stdout (unless `quiet`) and
-/// fails with [`SinkError::Gate`] (exit 1) when a metric regressed.
-#[derive(Debug, Clone)]
+/// The baseline gate as a sink: prints the report's comparison on stdout (unless
+/// `quiet`) and fails with [`SinkError::Gate`] (exit 1) when a metric regressed. A
+/// report without a comparison passes.
+#[derive(Debug, Clone, Default)]
 pub struct BaselineSink {
-    pub comparison: BaselineComparison,
     pub quiet: bool,
 }
 
 impl Sink for BaselineSink {
-    fn emit(&mut self, _result: &RunResult) -> Result<(), SinkError> {
+    fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
+        let Some(cmp) = &result.report.baseline else {
+            return Ok(());
+        };
         if !self.quiet {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "\n{}", render_text(&self.comparison));
+            let _ = writeln!(stdout, "\n{}", render_text(cmp));
         }
-        if !self.comparison.regressed {
+        if !cmp.regressed {
             return Ok(());
         }
-        let list: Vec<String> = self
-            .comparison
+        let list: Vec<String> = cmp
             .regressions()
             .map(|(name, m)| format!("{name}: {}", describe(m)))
             .collect();
@@ -383,8 +272,8 @@ impl Sink for BaselineSink {
             sink: "baseline",
             message: format!(
                 "regression against {} past {}%: {}",
-                self.comparison.file,
-                trim_float(self.comparison.tolerance * 100.0, 1),
+                cmp.file,
+                trim_float(cmp.tolerance * 100.0, 1),
                 list.join("; ")
             ),
         })
@@ -424,7 +313,6 @@ pub fn render_text(cmp: &BaselineComparison) -> String {
     for r in &cmp.requests {
         if let Some(note) = &r.note {
             let _ = writeln!(out, "  {:width$}  {note}", r.name);
-            continue;
         }
         for m in &r.metrics {
             let change = m.change.map(signed_pct).unwrap_or_else(|| "n/a".into());

@@ -5,7 +5,7 @@ use crate::report::fixture;
 
 fn report() -> JsonReport {
     let plan = fixture::plan(Vec::new());
-    JsonReport::build(&plan, &fixture::snapshot(), &[]).with_start(UNIX_EPOCH)
+    JsonReport::build(&plan, &fixture::snapshot(), &[], UNIX_EPOCH)
 }
 
 fn baseline(report: JsonReport) -> Baseline {
@@ -112,6 +112,28 @@ fn an_improving_run_does_not_regress() {
     }
     let cmp = compare(&baseline(old), &new, 0.0);
     assert!(!cmp.regressed);
+}
+
+#[test]
+fn a_request_with_traffic_before_and_none_now_regresses() {
+    let old = report();
+    let mut new = old.clone();
+    new.requests[0].count = 0;
+    new.requests[0].rps = 0.0;
+    // Whatever the tolerance: a request that stopped being sent is never a pass.
+    let cmp = compare(&baseline(old), &new, 10.0);
+    assert!(cmp.regressed);
+    let regressions: Vec<_> = cmp.regressions().collect();
+    assert_eq!(regressions.len(), 1);
+    assert_eq!(regressions[0].0, "list products");
+    assert_eq!(regressions[0].1.metric, BaselineMetric::Rps);
+    assert_eq!(
+        cmp.requests[0].note.as_deref(),
+        Some("no requests in this run")
+    );
+    let text = render_text(&cmp);
+    assert!(text.contains("no requests in this run"), "{text}");
+    assert!(text.contains("REGRESSED"), "{text}");
 }
 
 #[test]

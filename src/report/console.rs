@@ -8,6 +8,7 @@ use std::io::Write as _;
 
 use super::json::{EndKind, JsonReport, RequestReport};
 use super::{RunResult, Sink, SinkError};
+use crate::metrics::figures;
 
 /// Prints the summary on stdout (only the verdict line when `quiet`).
 pub struct ConsoleSink {
@@ -126,13 +127,10 @@ fn stats_row(r: &RequestReport) -> [String; 10] {
     ]
 }
 
-/// Milliseconds: one decimal below 10 ms, whole numbers above.
+/// Milliseconds (the table's unit), with three significant digits: `0.412`, `12.3`,
+/// `1002`.
 fn fmt_ms(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
+    figures::sig3(v)
 }
 
 /// Failures grouped by request name and reason, most frequent first.
@@ -150,18 +148,11 @@ fn failures_table(out: &mut String, report: &JsonReport) {
         return;
     }
     rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)).then(a.2.cmp(b.2)));
-    let count_w = rows
-        .iter()
-        .map(|r| r.0.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max("Count".len());
-    let name_w = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("Request".len());
+    let column = |header: &str, width: &dyn Fn(&(u64, &str, &str)) -> usize| {
+        rows.iter().map(width).max().unwrap_or(0).max(header.len())
+    };
+    let count_w = column("Count", &|r| r.0.to_string().len());
+    let name_w = column("Request", &|r| r.1.chars().count());
     let _ = writeln!(out, "\nFailures");
     let _ = writeln!(out, "{:>count_w$}  {:<name_w$}  Reason", "Count", "Request");
     for (count, name, reason) in rows {
@@ -204,41 +195,18 @@ pub fn verdict_line(report: &JsonReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::compile::graph::{CmpOp, Metric};
-    use crate::metrics::snapshot::EndReason;
-    use crate::report::fixture::{self, CART, LOGIN};
+    use crate::metrics::snapshot::{EndReason, Snapshot};
+    use crate::report::fixture;
 
-    fn result(mut edit: impl FnMut(&mut crate::metrics::snapshot::Snapshot)) -> RunResult {
-        let plan = fixture::plan(vec![
-            fixture::slo(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-            ),
-            fixture::slo(None, "error_rate < 1%", Metric::ErrorRate, CmpOp::Lt, 0.01),
-            fixture::slo(
-                Some(CART),
-                "failures == 0",
-                Metric::Failures,
-                CmpOp::Eq,
-                0.0,
-            ),
-            fixture::slo(
-                Some(LOGIN),
-                "p99 < 1s",
-                Metric::Percentile(99.0),
-                CmpOp::Lt,
-                1000.0,
-            ),
-        ]);
-        let mut snap = fixture::snapshot();
-        edit(&mut snap);
-        RunResult::new(Arc::new(plan), Arc::new(snap))
+    fn result(edit: impl FnOnce(&mut Snapshot)) -> RunResult {
+        let slos = vec![
+            fixture::p95_under_300ms(),
+            fixture::error_rate_under_1pct(),
+            fixture::cart_without_failures(),
+            fixture::login_p99_under_1s(),
+        ];
+        fixture::result(slos, edit)
     }
 
     #[test]
@@ -274,16 +242,7 @@ mod tests {
     fn the_verdict_line_counts_failed_slos() {
         let r = result(|_| {});
         assert_eq!(verdict_line(&r.report), "✗ shop: 3 of 4 SLOs failed");
-        let passing = RunResult::new(
-            Arc::new(fixture::plan(vec![fixture::slo(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-            )])),
-            Arc::new(fixture::snapshot()),
-        );
+        let passing = fixture::result(vec![fixture::p95_under_300ms()], |_| {});
         assert_eq!(verdict_line(&passing.report), "✓ shop: the SLO held");
         assert!(!render(&passing.report).contains("Run ended"));
     }

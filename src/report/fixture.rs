@@ -1,17 +1,14 @@
-//! Test fixtures for the report and SLO tests: a small compiled plan built by hand
+//! Test fixtures for the report and SLO tests: a small plan compiled from YAML
 //! and snapshots with known numbers, so renderings are deterministic.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use http::Method;
-
-use crate::compile::graph::{
-    CallType, CaptureInfo, ClosedLoad, CmpOp, CompiledPlan, ExpectId, ExpectInfo, Load, LoadModel,
-    Metric, RequestId, RequestInfo, Slo,
-};
+use crate::compile::graph::{CmpOp, CompiledPlan, ExpectId, Metric, RequestId, Slo};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
+use crate::report::RunResult;
+use crate::testing::TestPlan;
 
 /// Request ids of the fixture plan.
 pub const LIST: RequestId = RequestId(0);
@@ -33,9 +30,48 @@ pub fn slo(request: Option<RequestId>, text: &str, metric: Metric, op: CmpOp, t:
     }
 }
 
+/// `p95 < 300ms` over the whole run.
+pub fn p95_under_300ms() -> Slo {
+    slo(
+        None,
+        "p95 < 300ms",
+        Metric::Percentile(95.0),
+        CmpOp::Lt,
+        300.0,
+    )
+}
+
+/// `error_rate < 1%` over the whole run.
+pub fn error_rate_under_1pct() -> Slo {
+    slo(None, "error_rate < 1%", Metric::ErrorRate, CmpOp::Lt, 0.01)
+}
+
+/// `failures == 0` on `add to cart` (it fails 3 times in [`snapshot`]).
+pub fn cart_without_failures() -> Slo {
+    slo(
+        Some(CART),
+        "failures == 0",
+        Metric::Failures,
+        CmpOp::Eq,
+        0.0,
+    )
+}
+
+/// `p99 < 1s` on `POST /login` (never sent in [`snapshot`]).
+pub fn login_p99_under_1s() -> Slo {
+    slo(
+        Some(LOGIN),
+        "p99 < 1s",
+        Metric::Percentile(99.0),
+        CmpOp::Lt,
+        1000.0,
+    )
+}
+
 /// A plan with three request names (`list products`, `add to cart`, `POST /login`)
-/// and the given SLOs.
+/// and the given SLOs (set after compiling, so that tests choose their exact values).
 pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
+<<<<<<< HEAD
     CompiledPlan {
         name: "shop".into(),
         source: PathBuf::from("plans/shop.yaml"),
@@ -77,6 +113,25 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         slos,
         fingerprint: Default::default(),
     }
+=======
+    let mut plan = TestPlan::new()
+        .name("shop")
+        .source("plans/shop.yaml")
+        .target("http://127.0.0.1:8080")
+        .closed(10, Duration::from_secs(10))
+        .flow(
+            "- get: /products
+  name: list products
+  capture: { product: '$.items[0].id' }
+- post: /cart
+  name: add to cart
+  expect: { status: 201 }
+- post: /login",
+        )
+        .compile();
+    plan.slos = slos;
+    plan
+>>>>>>> main
 }
 
 /// A finished 10-second run: `list products` 100 requests at 10..=19 ms (none
@@ -119,4 +174,17 @@ pub fn snapshot() -> Snapshot {
     snap.generator.lag_p99_ms = 0.4;
     snap.generator.lag_max_ms = 2.0;
     snap
+}
+
+/// The result of a run of [`plan`] with `slos` whose [`snapshot`] was changed by `edit`
+/// first, as every sink receives it (started at the epoch, no baseline).
+pub fn result(slos: Vec<Slo>, edit: impl FnOnce(&mut Snapshot)) -> RunResult {
+    let mut snap = snapshot();
+    edit(&mut snap);
+    RunResult::new(
+        Arc::new(plan(slos)),
+        Arc::new(snap),
+        SystemTime::UNIX_EPOCH,
+        None,
+    )
 }

@@ -1,27 +1,15 @@
 //! The self-contained HTML report (`--html FILE`): the dashboard's page with the
 //! run's final data, styles and chart code inlined, so it opens offline from a file.
 //!
-//! The page and its assets live in `src/dashboard/assets/`; the live dashboard serves
-//! the same files, so the report and the dashboard always look alike.
-
-pub mod view;
+//! The page, its assets and its data model live in [`super::page`], which the live
+//! dashboard serves too, so the report and the dashboard always look alike.
 
 use std::path::{Path, PathBuf};
 
+use super::page::{self, view};
 use super::{RunResult, Sink, SinkError, write_report};
-
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
-
-/// The page, shared with the live dashboard.
-pub const INDEX_HTML: &str = include_str!("../dashboard/assets/index.html");
-pub const STYLE_CSS: &str = include_str!("../dashboard/assets/style.css");
-pub const CHARTS_JS: &str = include_str!("../dashboard/assets/charts.js");
-pub const APP_JS: &str = include_str!("../dashboard/assets/app.js");
-
-/// Where the page template takes its styles and scripts.
-const STYLE_SLOT: &str = "<!--swarm:style-->";
-const SCRIPT_SLOT: &str = "<!--swarm:script-->";
 
 /// The report for one finished run, as one HTML document.
 pub fn render(plan: &CompiledPlan, snap: &Snapshot) -> String {
@@ -31,31 +19,18 @@ pub fn render(plan: &CompiledPlan, snap: &Snapshot) -> String {
         view::state(plan, snap, None),
         view::points_json(&snap.series, None),
     );
-    let style = format!("<style>\n{STYLE_CSS}\n</style>");
-    let script = format!(
-        "<script type=\"application/json\" id=\"swarm-data\">{}</script>\n<script>\n{}\n{}\n</script>",
-        data.replace('<', "\\u003c"),
-        escape_script(CHARTS_JS),
-        escape_script(APP_JS),
-    );
-    INDEX_HTML
-        .replace(STYLE_SLOT, &style)
-        .replace(SCRIPT_SLOT, &script)
+    page::inline(&data)
 }
 
-/// The live page: the same template, with styles and scripts as separate files so the
-/// dashboard can forbid inline script in its Content-Security-Policy.
-pub fn live_page() -> String {
-    INDEX_HTML
-        .replace(
-            STYLE_SLOT,
-            r#"<link rel="stylesheet" href="/assets/style.css">"#,
-        )
-        .replace(
-            SCRIPT_SLOT,
-            r#"<script src="/assets/charts.js"></script>
-<script src="/assets/app.js"></script>"#,
-        )
+/// The run data a report embeds (what [`render`] put in its data element), read back
+/// from the page: for checking a written report without a browser.
+pub fn embedded_data(page: &str) -> Option<serde_json::Value> {
+    let data = page
+        .split(r#"<script type="application/json" id="swarm-data">"#)
+        .nth(1)?
+        .split("</script>")
+        .next()?;
+    serde_json::from_str(data).ok()
 }
 
 /// Writes the report to `path` atomically.
@@ -81,12 +56,6 @@ impl Sink for HtmlSink {
     }
 }
 
-/// Makes script code safe inside a `<script>` element: `</` cannot close it early.
-/// (JSON data is escaped more simply: every `<` becomes `\u003c`.)
-fn escape_script(code: &str) -> String {
-    code.replace("</", "<\\/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,21 +73,9 @@ mod tests {
         for external in ["src=\"http", "href=\"http", "/assets/"] {
             assert!(!html.contains(external), "{external}");
         }
-        let data = html
-            .split(r#"<script type="application/json" id="swarm-data">"#)
-            .nth(1)
-            .and_then(|rest| rest.split("</script>").next())
-            .expect("the data element");
-        let data: serde_json::Value = serde_json::from_str(data).expect("the data is JSON");
+        let data = embedded_data(&html).expect("the data element holds JSON");
         assert_eq!(data["meta"]["name"], plan.name.as_str());
         assert_eq!(data["state"]["state"], "completed");
         assert_eq!(data["points"].as_array().map(Vec::len), Some(3));
-    }
-
-    #[test]
-    fn script_text_cannot_close_its_element() {
-        let s = escape_script(r#"{"name":"</script><script>alert(1)</script>"}"#);
-        assert!(!s.contains("</script"));
-        assert!(s.contains(r"<\/script"));
     }
 }

@@ -66,7 +66,7 @@ pub struct JsonReport {
     pub generator: GeneratorInfo,
     /// The comparison with `--baseline`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::report::baseline::BaselineComparison>,
+    pub baseline: Option<super::comparison::BaselineComparison>,
 }
 
 /// Which plan ran, against what.
@@ -296,13 +296,15 @@ impl From<&GeneratorHealth> for GeneratorInfo {
 }
 
 impl JsonReport {
-    /// The report of a run whose final snapshot is `snap`. The start time is taken as
-    /// now minus the elapsed time (call it when the run has just ended), or set it
-    /// exactly with [`JsonReport::with_start`].
-    pub fn build(plan: &CompiledPlan, snap: &Snapshot, verdicts: &[SloVerdict]) -> JsonReport {
-        let started = SystemTime::now()
-            .checked_sub(snap.elapsed)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+    /// The report of a run that started at `started` and whose final snapshot is
+    /// `snap`, with its SLO `verdicts`. The baseline comparison is added by
+    /// [`super::RunResult::new`].
+    pub fn build(
+        plan: &CompiledPlan,
+        snap: &Snapshot,
+        verdicts: &[SloVerdict],
+        started: SystemTime,
+    ) -> JsonReport {
         let requests = plan
             .requests
             .iter()
@@ -325,7 +327,7 @@ impl JsonReport {
                 target: plan.target.clone(),
                 fingerprint: plan.fingerprint.to_string(),
             },
-            started_at: String::new(),
+            started_at: rfc3339(started),
             duration_s: snap.elapsed.as_secs_f64(),
             planned_s: snap.planned.map(|d| d.as_secs_f64()),
             end: EndInfo::from_reason(&snap.end),
@@ -339,13 +341,6 @@ impl JsonReport {
             generator: GeneratorInfo::from(&snap.generator),
             baseline: None,
         }
-        .with_start(started)
-    }
-
-    /// Sets the start time.
-    pub fn with_start(mut self, started: SystemTime) -> Self {
-        self.started_at = rfc3339(started);
-        self
     }
 
     /// The run's length.

@@ -1,32 +1,19 @@
 //! Unit tests of the JSON report: content, round trip, schema drift and validation.
 
 use super::*;
-use crate::compile::graph::{CmpOp, Metric};
 use crate::metrics::slo::evaluate;
-use crate::report::fixture::{self, CART};
+use crate::report::fixture;
 
 const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json");
 
 fn report() -> JsonReport {
     let plan = fixture::plan(vec![
-        fixture::slo(
-            None,
-            "p95 < 300ms",
-            Metric::Percentile(95.0),
-            CmpOp::Lt,
-            300.0,
-        ),
-        fixture::slo(
-            Some(CART),
-            "failures == 0",
-            Metric::Failures,
-            CmpOp::Eq,
-            0.0,
-        ),
+        fixture::p95_under_300ms(),
+        fixture::cart_without_failures(),
     ]);
     let snap = fixture::snapshot();
     let verdicts = evaluate(&plan, &snap);
-    JsonReport::build(&plan, &snap, &verdicts)
+    JsonReport::build(&plan, &snap, &verdicts, std::time::SystemTime::UNIX_EPOCH)
 }
 
 #[test]

@@ -2,14 +2,12 @@
 //! the structure standard JUnit consumers read.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::*;
-use crate::compile::graph::{CmpOp, Metric};
-use crate::report::fixture::{self, CART, LOGIN};
+use crate::report::fixture;
 
 /// A parsed XML element.
 #[derive(Debug, Default)]
@@ -95,34 +93,16 @@ fn parse(xml: &str) -> Elem {
 }
 
 fn result(saturated: bool) -> RunResult {
-    let plan = fixture::plan(vec![
-        fixture::slo(
-            None,
-            "p95 < 300ms",
-            Metric::Percentile(95.0),
-            CmpOp::Lt,
-            300.0,
-        ),
-        fixture::slo(
-            Some(CART),
-            "failures == 0",
-            Metric::Failures,
-            CmpOp::Eq,
-            0.0,
-        ),
-        fixture::slo(
-            Some(LOGIN),
-            "p99 < 1s",
-            Metric::Percentile(99.0),
-            CmpOp::Lt,
-            1000.0,
-        ),
-    ]);
-    let mut snap = fixture::snapshot();
-    if saturated {
-        snap.generator.saturated = Some("CPU <busy> & lagging".into());
-    }
-    RunResult::new(Arc::new(plan), Arc::new(snap))
+    let slos = vec![
+        fixture::p95_under_300ms(),
+        fixture::cart_without_failures(),
+        fixture::login_p99_under_1s(),
+    ];
+    fixture::result(slos, |snap| {
+        if saturated {
+            snap.generator.saturated = Some("CPU <busy> & lagging".into());
+        }
+    })
 }
 
 #[test]

@@ -1,25 +1,30 @@
-//! Sinks of a run's results: console, JSON, JUnit (and, plugged in by `swarm check`,
-//! Markdown summary, HTML, baseline gate, dashboard). Every sink consumes the same
-//! [`RunResult`], built once when the run ends; none of them reaches into the engine.
+//! Sinks of a run's results: console, JSON, JUnit, Markdown summary, HTML, GitHub
+//! annotations, baseline gate (and the dashboard's downloads). Every sink renders the
+//! same [`RunResult`], whose report model is the JSON report's types: built once when
+//! the run ends, with the SLO verdicts and the baseline comparison in it. None of the
+//! sinks reaches into the engine, reads the environment or knows the command line.
 //! Files are written atomically ([`write_atomic`]): a reader never sees half a report.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::compile::graph::CompiledPlan;
-use crate::metrics::slo::{self, SloVerdict};
+use crate::metrics::slo;
 use crate::metrics::snapshot::Snapshot;
 
 pub mod annotations;
 pub mod baseline;
+pub mod comparison;
 pub mod console;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod page;
 pub mod progress;
 pub mod summary;
 
@@ -29,30 +34,36 @@ use json::JsonReport;
 #[derive(Debug, Clone)]
 pub struct RunResult {
     pub plan: Arc<CompiledPlan>,
-    /// The final snapshot (the last one seen, when the run failed midway).
+    /// The final snapshot (the last one seen, when the run failed midway): the HTML
+    /// page's charts are drawn from its series.
     pub snapshot: Arc<Snapshot>,
-    /// The SLO verdicts, in plan order.
-    pub verdicts: Vec<SloVerdict>,
-    /// The JSON report, which the file sinks render from.
+    /// The report model every sink renders from: statistics, SLO verdicts (in plan
+    /// order) and the baseline comparison.
     pub report: JsonReport,
 }
 
 impl RunResult {
-    /// Evaluates the SLOs on `snapshot` and builds the report.
-    pub fn new(plan: Arc<CompiledPlan>, snapshot: Arc<Snapshot>) -> Self {
+    /// Evaluates the SLOs on `snapshot`, compares with `baseline` (and its tolerance)
+    /// when given, and builds the report of a run that started at `started`.
+    pub fn new(
+        plan: Arc<CompiledPlan>,
+        snapshot: Arc<Snapshot>,
+        started: SystemTime,
+        baseline: Option<(&baseline::Baseline, f64)>,
+    ) -> Self {
         let verdicts = slo::evaluate(&plan, &snapshot);
-        let report = JsonReport::build(&plan, &snapshot, &verdicts);
+        let mut report = JsonReport::build(&plan, &snapshot, &verdicts, started);
+        report.baseline = baseline.map(|(b, tolerance)| baseline::compare(b, &report, tolerance));
         RunResult {
             plan,
             snapshot,
-            verdicts,
             report,
         }
     }
 
     /// Whether every SLO held.
     pub fn passed(&self) -> bool {
-        slo::all_passed(&self.verdicts)
+        self.report.passed
     }
 }
 
@@ -199,10 +210,7 @@ mod tests {
 
     #[test]
     fn a_failing_sink_does_not_stop_the_others() {
-        let result = RunResult::new(
-            Arc::new(fixture::plan(Vec::new())),
-            Arc::new(fixture::snapshot()),
-        );
+        let result = fixture::result(Vec::new(), |_| {});
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
         let mut sinks = Sinks::new();
         sinks.push(Failing).push(Counting(count.clone()));

@@ -1,9 +1,10 @@
 //! Live progress while a run goes on, fed by the engine's snapshot channel: an
 //! indicatif bar on a terminal, or a plain status line every few seconds when the
 //! output is not a terminal or `CI` is set. Progress goes to stderr, so stdout holds
-//! only the summary.
+//! only the summary. Whether there is a terminal, and whether `CI` is set, is read by
+//! the command line and handed to [`choose`].
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::cli::ProgressMode;
+use crate::metrics::figures::duration_ms;
 use crate::metrics::snapshot::Snapshot;
 
 /// How often the plain status line is printed.
@@ -25,24 +26,28 @@ pub enum Style {
     Hidden,
 }
 
-/// Resolves `--progress` and `--quiet` for this process's terminal and environment.
-pub fn resolve(mode: ProgressMode, quiet: bool) -> Style {
-    let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-    choose(mode, quiet, terminal, ci)
+/// How progress was asked to be shown (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A bar on a terminal outside CI, plain lines otherwise.
+    Auto,
+    Bar,
+    Plain,
+    None,
 }
 
-/// The decision behind [`resolve`]: a bar only on a terminal outside CI.
-pub fn choose(mode: ProgressMode, quiet: bool, terminal: bool, ci: bool) -> Style {
+/// Resolves `mode` and `--quiet` for a process whose output is (or not) a
+/// `terminal`, (or not) under `ci`: a bar only on a terminal outside CI.
+pub fn choose(mode: Mode, quiet: bool, terminal: bool, ci: bool) -> Style {
     if quiet {
         return Style::Hidden;
     }
     match mode {
-        ProgressMode::Auto if terminal && !ci => Style::Bar,
-        ProgressMode::Auto => Style::Plain,
-        ProgressMode::Bar => Style::Bar,
-        ProgressMode::Plain => Style::Plain,
-        ProgressMode::None => Style::Hidden,
+        Mode::Auto if terminal && !ci => Style::Bar,
+        Mode::Auto => Style::Plain,
+        Mode::Bar => Style::Bar,
+        Mode::Plain => Style::Plain,
+        Mode::None => Style::Hidden,
     }
 }
 
@@ -175,10 +180,10 @@ pub fn status(snap: &Snapshot) -> String {
         None => format!("users {}/{}", snap.active_users, snap.target_users),
     };
     format!(
-        "{users} | {rps:.1} req/s | failures {} ({:.2}%) | p95 {:.0}ms",
+        "{users} | {rps:.1} req/s | failures {} ({:.2}%) | p95 {}",
         total.failures,
         total.error_rate() * 100.0,
-        total.percentile_ms(95.0)
+        duration_ms(total.percentile_ms(95.0))
     )
 }
 
@@ -189,7 +194,7 @@ mod tests {
 
     #[test]
     fn auto_picks_a_bar_only_on_a_terminal_outside_ci() {
-        use ProgressMode::*;
+        use Mode::*;
         assert_eq!(choose(Auto, false, true, false), Style::Bar);
         assert_eq!(choose(Auto, false, false, false), Style::Plain);
         assert_eq!(choose(Auto, false, true, true), Style::Plain);
@@ -213,6 +218,16 @@ mod tests {
             status_line(&open),
             "[0s] running 3 (rate 200/s) | 0.0 req/s | failures 0 (0.00%) | p95 0ms"
         );
+    }
+
+    #[test]
+    fn the_status_line_shows_sub_millisecond_latencies() {
+        let mut snap = Snapshot::empty(1, None);
+        for _ in 0..10 {
+            snap.requests[0].record(Duration::from_micros(400), 0, Ok(()));
+        }
+        let line = status(&snap);
+        assert!(line.ends_with("| p95 400µs"), "{line}");
     }
 
     #[tokio::test]

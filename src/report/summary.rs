@@ -1,22 +1,20 @@
 //! The Markdown job summary: the verdict, the SLO table (✓/✗, measured values and
 //! limits), the per-request stats, the top failures by reason and the baseline
 //! comparison. Written to `--summary FILE`, or appended to `$GITHUB_STEP_SUMMARY`
-//! when that is set (GitHub collects one summary per step from that file).
+//! when that is set (GitHub collects one summary per step from that file); the
+//! command line decides which and hands over a [`SummaryTarget`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::baseline::{self, BaselineComparison};
+use super::comparison::{self, BaselineComparison};
 use super::json::{JsonReport, RequestReport};
 use super::{RunResult, Sink, SinkError};
-use crate::metrics::slo::trim_float;
+use crate::metrics::figures::{self, trim_float};
 
 /// How many failure reasons the summary lists.
 pub const TOP_FAILURES: usize = 10;
-
-/// The environment variable GitHub Actions points at the job summary file.
-pub const STEP_SUMMARY_ENV: &str = "GITHUB_STEP_SUMMARY";
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the summary to {path}: {source}")]
@@ -25,29 +23,18 @@ pub struct SummaryError {
     pub source: std::io::Error,
 }
 
-/// Where the summary goes: `explicit` (truncated, then written), else the file named
-/// by `$GITHUB_STEP_SUMMARY` (appended to), else nowhere.
-pub fn destination(explicit: Option<&Path>) -> Option<(PathBuf, bool)> {
-    match explicit {
-        Some(p) => Some((p.to_path_buf(), false)),
-        None => std::env::var_os(STEP_SUMMARY_ENV)
-            .filter(|v| !v.is_empty())
-            .map(|v| (PathBuf::from(v), true)),
-    }
+/// Where the summary goes: `--summary FILE` (replaced) or the job summary file
+/// GitHub names in `$GITHUB_STEP_SUMMARY` (appended to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryTarget {
+    pub path: PathBuf,
+    /// Append (the job summary, which every step adds to) rather than replace.
+    pub append: bool,
 }
 
-/// Writes the summary of `report` to `--summary FILE` or `$GITHUB_STEP_SUMMARY` (see
-/// [`destination`]). Returns the file written, if any.
-pub fn write(
-    explicit: Option<&Path>,
-    report: &JsonReport,
-    baseline: Option<&BaselineComparison>,
-) -> Result<Option<PathBuf>, SummaryError> {
-    let Some((path, append)) = destination(explicit) else {
-        return Ok(None);
-    };
-    write_to(&path, append, &render(report, baseline))?;
-    Ok(Some(path))
+/// Writes the summary of `report` (with its baseline comparison) to `target`.
+pub fn write(target: &SummaryTarget, report: &JsonReport) -> Result<(), SummaryError> {
+    write_to(&target.path, target.append, &render(report))
 }
 
 /// Writes `text` to `path`: appended (the job summary file, which GitHub gathers from
@@ -68,34 +55,34 @@ pub fn write_to(path: &Path, append: bool, text: &str) -> Result<(), SummaryErro
     })
 }
 
-/// The summary sink of `swarm check`: `--summary FILE`, else `$GITHUB_STEP_SUMMARY`
-/// when set, else nothing.
+/// The summary sink of `swarm check`: writes to its target, if it has one.
 #[derive(Debug, Clone, Default)]
 pub struct SummarySink {
-    pub path: Option<PathBuf>,
-    pub baseline: Option<BaselineComparison>,
+    pub target: Option<SummaryTarget>,
 }
 
 impl SummarySink {
-    pub fn new(path: Option<PathBuf>, baseline: Option<BaselineComparison>) -> Self {
-        SummarySink { path, baseline }
+    pub fn new(target: Option<SummaryTarget>) -> Self {
+        SummarySink { target }
     }
 }
 
 impl Sink for SummarySink {
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
-        write(self.path.as_deref(), &result.report, self.baseline.as_ref())
-            .map(|_| ())
-            .map_err(|e| SinkError::Write {
-                sink: "summary",
-                path: e.path,
-                source: e.source,
-            })
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        write(target, &result.report).map_err(|e| SinkError::Write {
+            sink: "summary",
+            path: e.path,
+            source: e.source,
+        })
     }
 }
 
 /// The summary as Markdown.
-pub fn render(report: &JsonReport, baseline: Option<&BaselineComparison>) -> String {
+pub fn render(report: &JsonReport) -> String {
+    let baseline = report.baseline.as_ref();
     let mut out = String::new();
     let regressed = baseline.is_some_and(|b| b.regressed);
     let verdict = match (report.passed, regressed) {
@@ -108,14 +95,14 @@ pub fn render(report: &JsonReport, baseline: Option<&BaselineComparison>) -> Str
     let t = &report.total;
     let _ = writeln!(
         out,
-        "`{}` against `{}` · {} · {} requests · {} failed ({}) · {}/s\n",
+        "`{}` against `{}` · {} · {} requests · {} failed ({}) · {}\n",
         code(&report.plan.file),
         code(&report.plan.target),
         seconds(report.duration_s),
         t.count,
         t.failures,
         pct(t.error_rate),
-        trim_float(t.rps, 1),
+        figures::per_second(t.rps),
     );
     if !matches!(report.end.reason, super::json::EndKind::Completed) {
         let _ = writeln!(out, "The run ended early: {}.\n", cell(&report.end.message));
@@ -175,7 +162,7 @@ fn request_table(out: &mut String, report: &JsonReport) {
             r.count,
             r.failures,
             pct(r.error_rate),
-            trim_float(r.rps, 1),
+            figures::sig3(r.rps),
             ms(l.p50),
             ms(l.p95),
             ms(l.p99),
@@ -244,7 +231,7 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
         for m in &r.metrics {
             let change = m
                 .change
-                .map(baseline::signed_pct)
+                .map(comparison::signed_pct)
                 .unwrap_or_else(|| "n/a".into());
             let _ = writeln!(
                 out,
@@ -258,21 +245,14 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
         }
     }
     out.push('\n');
-    if !cmp.only_in_baseline.is_empty() {
-        let names: Vec<String> = cmp.only_in_baseline.iter().map(|n| cell(n)).collect();
-        let _ = writeln!(
-            out,
-            "Only in the baseline (not compared): {}.\n",
-            names.join(", ")
-        );
-    }
-    if !cmp.only_in_run.is_empty() {
-        let names: Vec<String> = cmp.only_in_run.iter().map(|n| cell(n)).collect();
-        let _ = writeln!(
-            out,
-            "New in this run (not compared): {}.\n",
-            names.join(", ")
-        );
+    for (label, names) in [
+        ("Only in the baseline", &cmp.only_in_baseline),
+        ("New in this run", &cmp.only_in_run),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<String> = names.iter().map(|n| cell(n)).collect();
+            let _ = writeln!(out, "{label} (not compared): {}.\n", names.join(", "));
+        }
     }
 }
 
@@ -309,15 +289,15 @@ fn code(s: &str) -> String {
 }
 
 fn ms(v: f64) -> String {
-    format!("{}ms", trim_float(v, 1))
+    figures::duration_ms(v)
 }
 
 fn pct(fraction: f64) -> String {
-    format!("{}%", trim_float(fraction * 100.0, 2))
+    figures::percent(fraction)
 }
 
 fn seconds(s: f64) -> String {
-    format!("{}s", trim_float(s, 1))
+    figures::duration_ms(s * 1000.0)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use swarm::dashboard::DashboardConfig;
 
 use crate::support::webdriver::Browser;
 use crate::support::{SECRET, base, demo, engine_config, live_run, plan};
@@ -66,16 +65,43 @@ async fn in_a_browser_the_page_charts_the_run_and_steers_it() {
     );
     // Let a few more seconds of data arrive for a readable screenshot.
     browser.set_window(1600, 1250).await;
+    // The theme button switches the theme, both ways: the page's own handler sets it.
+    let theme = "return document.documentElement.dataset.theme || 'light';";
+    let before = browser.eval(theme).await;
+    let other = if before == "dark" { "light" } else { "dark" };
+    let shot = |theme: &str| match theme {
+        "dark" => "browser-dashboard.png",
+        _ => "browser-dashboard-light.png",
+    };
     browser
-        .eval("document.getElementById('theme-btn').click(); document.documentElement.dataset.theme = 'dark'; return true;")
+        .eval("document.getElementById('theme-btn').click(); return true;")
+        .await;
+    browser
+        .wait_for(
+            "the other theme",
+            &format!("return (document.documentElement.dataset.theme || 'light') === '{other}';"),
+            wait,
+        )
         .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    save_screenshot("browser-dashboard.png", &browser.screenshot().await);
+    save_screenshot(shot(other), &browser.screenshot().await);
     browser
-        .eval("document.getElementById('theme-btn').click(); return document.documentElement.dataset.theme;")
+        .eval("document.getElementById('theme-btn').click(); return true;")
         .await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    save_screenshot("browser-dashboard-light.png", &browser.screenshot().await);
+    browser
+        .wait_for(
+            "the first theme again",
+            &format!(
+                "return (document.documentElement.dataset.theme || 'light') === '{}';",
+                before.as_str().unwrap_or("light")
+            ),
+            wait,
+        )
+        .await;
+    save_screenshot(
+        shot(before.as_str().unwrap_or("light")),
+        &browser.screenshot().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,29 +152,12 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_browser_interactive_mode_starts_and_stops_a_run() {
-    use swarm::compile::{CompileOptions, compile_file};
-    use swarm::dashboard::{PlanLauncher, serve_interactive};
-
     let Some(browser) = Browser::start("interactive").await else {
         return;
     };
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plan.yaml");
-    std::fs::write(&path, crate::support::PLAN).unwrap();
-    let launcher = PlanLauncher {
-        path: path.clone(),
-        options: CompileOptions {
-            target: Some(demo.url()),
-            ..CompileOptions::default()
-        },
-        engine: engine_config(),
-    };
-    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
-        .await
-        .unwrap();
+    let dash = crate::support::interactive(dir.path(), demo.url()).await;
     browser.goto(&base(&dash)).await;
     let wait = Duration::from_secs(20);
     browser

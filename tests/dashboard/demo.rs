@@ -51,13 +51,12 @@ async fn demo_serves_the_shop_api() {
             .status(),
         401
     );
-    let bad = http
-        .post(format!("{base}/login"))
-        .json(&json!({"user": "alice", "password": ""}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 401);
+    let bad = crate::support::status(
+        http.post(format!("{base}/login"))
+            .json(&json!({"user": "alice", "password": ""})),
+    )
+    .await;
+    assert_eq!(bad, 401);
     let login = http
         .post(format!("{base}/login"))
         .json(&json!({"user": "alice", "password": "wonderland"}))
@@ -101,12 +100,8 @@ async fn demo_serves_the_shop_api() {
     }
 
     let started = std::time::Instant::now();
-    let slow = http
-        .get(format!("{base}/slow?ms=120"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(slow.status(), 200);
+    let slow = crate::support::status(http.get(format!("{base}/slow?ms=120"))).await;
+    assert_eq!(slow, 200);
     assert!(started.elapsed() >= std::time::Duration::from_millis(120));
 
     for (p, want) in [("0", 200), ("1", 500)] {
@@ -118,12 +113,8 @@ async fn demo_serves_the_shop_api() {
         assert_eq!(r.status(), want);
     }
     for code in [201, 204, 418, 503] {
-        let r = http
-            .get(format!("{base}/status/{code}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), code);
+        let r = crate::support::status(http.get(format!("{base}/status/{code}"))).await;
+        assert_eq!(r, code);
     }
     assert_eq!(
         http.get(format!("{base}/status/99"))

@@ -9,30 +9,13 @@ use swarm::dashboard::{DashboardConfig, Launcher, LiveRun, RunRequest, serve_int
 use swarm::metrics::snapshot::Snapshot;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::support::{Sse, base, control, demo, engine_config, next_run, start_run};
+use crate::support::{Sse, base, control, demo, next_run, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_mode_starts_steers_and_stops_runs() {
-    use swarm::compile::{CompileOptions, compile_file};
-    use swarm::dashboard::PlanLauncher;
-
     let demo = demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plan.yaml");
-    std::fs::write(&path, crate::support::PLAN).unwrap();
-    let launcher = PlanLauncher {
-        path: path.clone(),
-        options: CompileOptions {
-            target: Some(demo.url()),
-            ..CompileOptions::default()
-        },
-        engine: engine_config(),
-    };
-    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
-    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
-    let dash = serve_interactive(config, idle_plan, Arc::new(launcher))
-        .await
-        .expect("dashboard starts");
+    let dash = crate::support::interactive(dir.path(), demo.url()).await;
     let base = base(&dash);
     let http = crate::support::client();
     let mut sse = Sse::open(&http, &format!("{base}/api/stream")).await;
@@ -66,6 +49,19 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
         .await;
     let r = control(&http, &base, json!({"action": "reset"})).await;
     assert_eq!(r.status(), 202);
+    // The reset took effect: the stream starts the charts over (a new epoch).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no snapshot after the reset restarted the series"
+        );
+        let (name, data) = sse.next(left).await;
+        if name == "snap" && data["reset"] == true {
+            break;
+        }
+    }
     let r = control(&http, &base, json!({"action": "stop"})).await;
     assert_eq!(r.status(), 202);
     sse.until(Duration::from_secs(10), |s| s["state"] == "stopped")
@@ -94,12 +90,8 @@ async fn interactive_mode_starts_steers_and_stops_runs() {
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("list products"));
     }
-    let r = http
-        .get(format!("{base}/api/report/csv?run=3"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let r = crate::support::status(http.get(format!("{base}/api/report/csv?run=3"))).await;
+    assert_eq!(r, 404);
 }
 
 /// Starts runs that fail the way `PlanLauncher`'s do when a thread panics: the

@@ -78,43 +78,36 @@ async fn the_stream_delivers_snapshots_and_the_controls_steer_the_run() {
     assert_eq!(state["slos"].as_array().unwrap().len(), 2);
 
     // Cross-site and malformed control requests are refused.
-    let no_header = http
-        .post(format!("{base}/api/control"))
-        .json(&json!({"action": "stop"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(no_header.status(), 403);
-    let form = http
-        .post(format!("{base}/api/control"))
-        .header("x-swarm-request", "1")
-        .form(&[("action", "stop")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(form.status(), 415);
-    let foreign = http
-        .post(format!("{base}/api/control"))
-        .header("x-swarm-request", "1")
-        .header("origin", "http://evil.example")
-        .json(&json!({"action": "stop"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(foreign.status(), 403);
+    let no_header = crate::support::status(
+        http.post(format!("{base}/api/control"))
+            .json(&json!({"action": "stop"})),
+    )
+    .await;
+    assert_eq!(no_header, 403);
+    let form = crate::support::status(
+        http.post(format!("{base}/api/control"))
+            .header("x-swarm-request", "1")
+            .form(&[("action", "stop")]),
+    )
+    .await;
+    assert_eq!(form, 415);
+    let foreign = crate::support::status(
+        http.post(format!("{base}/api/control"))
+            .header("x-swarm-request", "1")
+            .header("origin", "http://evil.example")
+            .json(&json!({"action": "stop"})),
+    )
+    .await;
+    assert_eq!(foreign, 403);
     let get = http
         .get(format!("{base}/api/control"))
         .send()
         .await
         .unwrap();
     assert_eq!(get.status(), 405);
-    let rebound = http
-        .get(format!("{base}/"))
-        .header("host", "evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(rebound.status(), 403, "a DNS-rebinding host is refused");
+    let rebound =
+        crate::support::status(http.get(format!("{base}/")).header("host", "evil.example")).await;
+    assert_eq!(rebound, 403, "a DNS-rebinding host is refused");
     let bad = control(&http, &base, json!({"action": "users", "users": -3})).await;
     assert_eq!(bad.status(), 400);
 
@@ -203,8 +196,8 @@ async fn off_loopback_without_a_token_is_refused() {
         .err()
         .expect("refused");
     assert!(matches!(err, DashboardError::TokenRequired(_)));
-    assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("--ui-token"), "{err}");
+    assert_eq!(swarm::cli::CliError::from(err).code(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,12 +239,7 @@ async fn the_token_is_checked_on_every_request() {
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     assert_eq!(
-        browser
-            .get(format!("{base}/"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        crate::support::status(browser.get(format!("{base}/"))).await,
         200
     );
     let mut sse = Sse::open(&browser, &format!("{base}/api/stream")).await;

@@ -3,6 +3,8 @@
 
 // The dashboard is the cargo feature `ui`; the demo target is always built.
 #[cfg(feature = "ui")]
+mod abuse;
+#[cfg(feature = "ui")]
 mod browser;
 mod demo;
 #[cfg(feature = "ui")]

@@ -1,7 +1,6 @@
 //! Loopback targets and builders for hand-made request steps.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
@@ -20,6 +19,7 @@ use swarm::compile::graph::*;
 use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::request::{Outcome, VuContext, execute};
 use swarm::engine::session::Protocols;
+use swarm::testing::TestPlan;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -199,32 +199,22 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
 }
 
+/// A plan whose capture slots are `slots`, in order (the steps under test are built
+/// by hand and refer to them by index).
 pub fn plan(slots: &[&str]) -> CompiledPlan {
-    CompiledPlan {
-        name: "test".into(),
-        source: PathBuf::from("test.yaml"),
-        target: "http://127.0.0.1".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 1,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(1)),
-            iterations: None,
-            search: None,
-        },
-        flows: Vec::new(),
-        requests: Vec::new(),
-        expectations: Vec::new(),
-        captures: Vec::new(),
-        slots: slots
-            .iter()
-            .map(|s| SlotInfo { name: (*s).into() })
-            .collect(),
-        feeders: Vec::new(),
-        slos: Vec::new(),
-        fingerprint: Default::default(),
-    }
+    let captures: Vec<String> = slots.iter().map(|s| format!("{s}: '$.{s}'")).collect();
+    let step = if captures.is_empty() {
+        "- get: /".to_string()
+    } else {
+        format!("- get: /\n  capture: {{ {} }}", captures.join(", "))
+    };
+    let plan = TestPlan::new()
+        .target("http://127.0.0.1")
+        .flow(&step)
+        .compile();
+    let names: Vec<&str> = plan.slots.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, slots, "the slots in order");
+    plan
 }
 
 pub fn step(method: Method, url: impl Into<String>) -> Call {
@@ -326,13 +316,21 @@ pub async fn tls_target_recording() -> (SocketAddr, Arc<Mutex<Vec<rustls::Handsh
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let cert = CertificateDer::from_pem_file(dir.join("localhost.crt")).unwrap();
     let key = PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
+    tls_serve(vec![cert], key).await
+}
+
+/// A TLS target presenting `chain`, answering `ok` to one request per connection.
+pub async fn tls_serve(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> (SocketAddr, Arc<Mutex<Vec<rustls::HandshakeKind>>>) {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
+    .with_single_cert(chain, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let kinds = Arc::new(Mutex::new(Vec::new()));
@@ -357,4 +355,47 @@ pub async fn tls_target_recording() -> (SocketAddr, Arc<Mutex<Vec<rustls::Handsh
     })
     .await;
     (addr, kinds)
+}
+
+/// A test certificate authority, made fresh for each test (rcgen).
+pub struct TestCa {
+    pub cert: rustls::pki_types::CertificateDer<'static>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "swarm test CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap().der().clone();
+        TestCa {
+            cert,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `name`, signed by this CA: current, or `expired`
+    /// (valid only in 2000).
+    pub fn leaf(
+        &self,
+        name: &str,
+        expired: bool,
+    ) -> (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2000, 12, 31);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        (vec![cert], key)
+    }
 }

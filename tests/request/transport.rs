@@ -39,10 +39,11 @@ async fn redirects_are_followed_up_to_the_limit(imp: Implementation) {
 }
 
 async fn refused(imp: Implementation) {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A socket bound but not listening holds the port (never released and reused):
+    // connecting to it is refused.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let env = Env::new(imp, &["x"]);
     let mut user = env.user(0);
     user.slots[0] = Some(json!("stale"));
@@ -149,10 +150,19 @@ async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
     // Chunked, so no content-length gives it away: the read stops at the limit.
     // The server would write 64 MiB; it stops when the client hangs up.
     let written = Arc::new(AtomicUsize::new(0));
-    let counter = written.clone();
+    let gave_up = Arc::new(tokio::sync::Notify::new());
+    let (counter, done) = (written.clone(), gave_up.clone());
     let chunked = raw(move |mut stream| {
-        let counter = counter.clone();
+        let (counter, done) = (counter.clone(), done.clone());
         async move {
+            // However the writing ends, say so.
+            struct Done(Arc<tokio::sync::Notify>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.notify_one();
+                }
+            }
+            let _done = Done(done);
             read_request(&mut stream).await;
             let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
             if stream.write_all(head.as_bytes()).await.is_err() {
@@ -176,6 +186,18 @@ async fn oversized_bodies_fail_without_being_read_whole(imp: Implementation) {
         out.result,
         Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge))
     );
+    // The client hung up: the server's writes failed long before its 64 MiB (what
+    // is written is the limit plus what the socket buffers held).
+    drop(user);
+    tokio::time::timeout(Duration::from_secs(30), gave_up.notified())
+        .await
+        .expect("the server stopped writing");
+    let sent = written.load(Ordering::SeqCst);
+    assert!(
+        sent < 32 << 20,
+        "the server wrote {sent} bytes: the body was read whole"
+    );
+    let mut user = env.user(0);
 
     // A body at the limit is fine.
     let exact = raw(|mut stream| async move {
@@ -250,6 +272,55 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     let out = insecure.run(&s, &mut user).await;
     assert_eq!(out.result, Ok(()));
     assert_eq!(out.bytes, 2);
+}
+
+/// Verification on, against a test CA the run trusts: a current certificate for the
+/// name is accepted; one for another name, or an expired one, is a TLS failure; and
+/// without the CA the same good certificate is rejected (the CA is what let it pass).
+async fn tls_verification_against_a_test_ca(imp: Implementation) {
+    let ca = TestCa::new();
+    let trusting = Env::with_config(
+        imp,
+        &[],
+        HttpConfig {
+            extra_roots: vec![ca.cert.clone()],
+            ..HttpConfig::default()
+        },
+    );
+    let cases = [
+        ("localhost", false, Ok(())),
+        (
+            "elsewhere.test",
+            false,
+            Err(FailureKind::Transport(TransportFailure::Tls)),
+        ),
+        (
+            "localhost",
+            true,
+            Err(FailureKind::Transport(TransportFailure::Tls)),
+        ),
+    ];
+    for (name, expired, want) in cases {
+        let (chain, key) = ca.leaf(name, expired);
+        let (addr, _) = tls_serve(chain, key).await;
+        let s = step(Method::GET, format!("https://localhost:{}/", addr.port()));
+        let mut user = trusting.user(0);
+        let out = trusting.run(&s, &mut user).await;
+        assert_eq!(
+            out.result, want,
+            "certificate for {name}, expired: {expired}"
+        );
+        if want.is_ok() {
+            assert_eq!(out.bytes, 2);
+            let strict = Env::new(imp, &[]);
+            let mut user = strict.user(0);
+            assert_eq!(
+                strict.run(&s, &mut user).await.result,
+                Err(FailureKind::Transport(TransportFailure::Tls)),
+                "without the CA"
+            );
+        }
+    }
 }
 
 /// A user resumes its own TLS sessions, never another user's: distinct users are
@@ -439,6 +510,7 @@ per_client!(
     a_reply_that_is_not_http_is_a_protocol_error,
     tls_to_a_plain_http_port_is_a_tls_error,
     tls_verification_and_insecure,
+    tls_verification_against_a_test_ca,
     tls_sessions_are_resumed_per_user,
     credentials_stay_on_their_origin_across_redirects,
     a_plan_cookie_header_is_sent_alone,

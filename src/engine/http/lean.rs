@@ -196,7 +196,15 @@ impl LeanClient {
         };
         let head_request = head.method == "HEAD";
         loop {
-            match round_trip(&mut conn, s, head_request, shared.body_limit()).await {
+            match round_trip(
+                &mut conn,
+                s,
+                head_request,
+                shared.head_limit(),
+                shared.body_limit(),
+            )
+            .await
+            {
                 Ok(parsed) => {
                     if parsed.keep_alive {
                         origin.conn = Some(conn);
@@ -273,6 +281,7 @@ async fn round_trip(
     conn: &mut Conn,
     s: &mut pool::Scratch,
     head_request: bool,
+    head_limit: usize,
     body_limit: usize,
 ) -> Result<Parsed, ReadError> {
     let written = async {
@@ -289,7 +298,7 @@ async fn round_trip(
             kind => ReadError::Failed(kind),
         });
     }
-    wire::read_response(conn, s, head_request, body_limit).await
+    wire::read_response(conn, s, head_request, head_limit, body_limit).await
 }
 
 fn idempotent(method: &str) -> bool {

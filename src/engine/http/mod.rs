@@ -72,6 +72,7 @@ pub struct HttpShared {
 struct SharedInner {
     tls: Arc<rustls::ClientConfig>,
     body_limit: usize,
+    head_limit: usize,
     max_redirects: u32,
     implementation: Implementation,
 }
@@ -91,8 +92,9 @@ impl HttpShared {
     pub fn new(config: &HttpConfig) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
-                tls: Arc::new(tls::client_config(config.insecure)?),
+                tls: Arc::new(tls::client_config(config.insecure, &config.extra_roots)?),
                 body_limit: config.body_limit,
+                head_limit: config.head_limit,
                 max_redirects: config.max_redirects,
                 implementation: config.client,
             }),
@@ -114,6 +116,12 @@ impl HttpShared {
     /// [`ProtocolFailure::BodyTooLarge`](crate::metrics::failure::ProtocolFailure::BodyTooLarge).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// Response heads larger than this fail with
+    /// [`ProtocolFailure::BodyTooLarge`](crate::metrics::failure::ProtocolFailure::BodyTooLarge) too.
+    pub fn head_limit(&self) -> usize {
+        self.inner.head_limit
     }
 
     /// Redirects followed per request before

@@ -14,6 +14,7 @@ use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, Transp
 pub struct ReqwestClient {
     client: reqwest::Client,
     body_limit: usize,
+    head_limit: usize,
 }
 
 impl ReqwestClient {
@@ -33,6 +34,7 @@ impl ReqwestClient {
         Ok(ReqwestClient {
             client,
             body_limit: shared.body_limit(),
+            head_limit: shared.head_limit(),
         })
     }
 
@@ -54,7 +56,21 @@ impl ReqwestClient {
         }
         let mut response = builder.send().await.map_err(|e| classify(&e))?;
         let status = response.status();
+        // swarm never asks to switch protocols, so a 101 is a server that broke HTTP
+        // (hyper hands it over as a final response).
+        if status == http::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp));
+        }
         let headers = std::mem::take(response.headers_mut());
+        // hyper caps the head it buffers (about 400 KB, 100 headers); the plan's limit is
+        // applied to what it parsed, counted as on the wire.
+        let head_len: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if head_len > self.head_limit {
+            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
+        }
         if response
             .content_length()
             .is_some_and(|len| len > self.body_limit as u64)
@@ -112,6 +128,7 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         return FailureKind::Transport(TransportFailure::Dns);
     }
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
+    let mut undecodable = false;
     while let Some(e) = source {
         if e.is::<rustls::Error>() {
             return FailureKind::Transport(TransportFailure::Tls);
@@ -120,8 +137,19 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
         if let Some(kind) = io.and_then(super::io_failure) {
             return kind;
         }
+        // hyper reports a body it cannot decode (a bad chunk size) as invalid input or
+        // data; rustls wraps its errors the same way, so this is decided last.
+        undecodable |= io.is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            )
+        });
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() {
+            if h.is_parse_too_large() {
+                return FailureKind::Protocol(ProtocolFailure::BodyTooLarge);
+            }
+            if h.is_parse() || h.is_parse_status() {
                 return FailureKind::Protocol(ProtocolFailure::InvalidHttp);
             }
             if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
@@ -136,6 +164,8 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
     }
     if err.is_connect() {
         FailureKind::Transport(TransportFailure::Connect)
+    } else if undecodable {
+        FailureKind::Protocol(ProtocolFailure::InvalidHttp)
     } else {
         FailureKind::Transport(TransportFailure::Reset)
     }

@@ -20,6 +20,11 @@ use swarm::engine::config::EngineConfig;
 pub const SECRET: &str = "s3cr3t-do-not-leak";
 
 /// An HTTP client for loopback tests, with its own cookie jar.
+/// Sends `req` and returns the answer's status, for checks that look at nothing else.
+pub async fn status(req: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    req.send().await.expect("the request is answered").status()
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -170,6 +175,30 @@ pub async fn live_run(
         .await
         .expect("dashboard starts");
     (demo, dash, run)
+}
+
+#[cfg(feature = "ui")]
+/// `swarm ui` for the test plan, written to `dir` and aimed at `target`: idle until a
+/// run is started through the API.
+pub async fn interactive(dir: &Path, target: String) -> Dashboard {
+    use swarm::compile::compile_file;
+    use swarm::dashboard::{PlanLauncher, serve_interactive};
+
+    let path = dir.join("plan.yaml");
+    std::fs::write(&path, PLAN).unwrap();
+    let launcher = PlanLauncher {
+        path: path.clone(),
+        options: CompileOptions {
+            target: Some(target),
+            ..CompileOptions::default()
+        },
+        engine: engine_config(),
+    };
+    let idle_plan = Arc::new(compile_file(&path, &launcher.options).unwrap());
+    let config = DashboardConfig::new("127.0.0.1:0", None).unwrap();
+    serve_interactive(config, idle_plan, Arc::new(launcher))
+        .await
+        .expect("dashboard starts")
 }
 
 #[cfg(feature = "ui")]

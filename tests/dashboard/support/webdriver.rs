@@ -46,16 +46,30 @@ impl Browser {
     }
 
     async fn launch(chromium: &Path, driver: &Path) -> Browser {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver picks a free port itself and says which (never a port
+        // bound, released and re-used here).
+        let mut child = Command::new(driver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
+        let stdout = child.stdout.take().expect("chromedriver's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            // Reads on to the end, so chromedriver never blocks on a full pipe.
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let _ = tx.send(rest.trim_end_matches('.').parse::<u16>());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("chromedriver says its port")
+            .expect("a port number");
         let http = super::client();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);

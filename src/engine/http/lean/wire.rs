@@ -13,8 +13,6 @@ use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 
 use super::pool::Scratch;
 
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
 /// Most response headers accepted.
 const MAX_HEADERS: usize = 96;
 /// Longest chunk-size line (with extensions) or trailer line accepted.
@@ -308,6 +306,7 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
     io: &mut R,
     s: &mut Scratch,
     head_request: bool,
+    head_limit: usize,
     body_limit: usize,
 ) -> Result<Parsed, ReadError> {
     s.buf.clear();
@@ -316,8 +315,10 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
             if let Some(head) = parse_head(s, head_request)? {
                 break head;
             }
-            if s.buf.len() > MAX_HEAD {
-                return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp).into());
+            // Past the limit the head is never complete ("endless headers"): the
+            // response is too large, like a body past its limit.
+            if s.buf.len() > head_limit {
+                return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge).into());
             }
             let had = s.buf.len();
             match fill(io, &mut s.buf).await {
@@ -329,8 +330,13 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
                 Err(kind) => return Err(kind.into()),
             }
         };
+        // swarm never asks to switch protocols (it sends no `upgrade`), so a 101 is a
+        // server that broke HTTP; what follows it is not HTTP either.
+        if status == 101 {
+            return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp).into());
+        }
         // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
-        if (100..200).contains(&status) && status != 101 {
+        if (100..200).contains(&status) {
             s.buf.drain(..head_len);
             s.headers.clear();
             continue;
@@ -357,6 +363,9 @@ fn parse_head(
     let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
+        }
         Err(_) => return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp)),
     };
     // httparse takes any three digits; a status below 100 is not HTTP.

@@ -99,7 +99,7 @@ fn requests_are_written_with_host_length_and_cookies() {
 async fn read(wire: &[u8], limit: usize) -> (Result<Parsed, ReadError>, Scratch) {
     let mut s = Scratch::default();
     let mut io = wire;
-    let r = read_response(&mut io, &mut s, false, limit).await;
+    let r = read_response(&mut io, &mut s, false, 64 * 1024, limit).await;
     (r, s)
 }
 

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { LineChart, fmtTime, fmtNum } = SwarmCharts;
+  const { LineChart, fmtTime, fmtNum, fmtFig } = SwarmCharts;
   const fmtInt = (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US"));
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -81,7 +81,7 @@
   }
 
   // ---- state (every frame) ---------------------------------------------------------
-  const ms = (v) => (v === null || v === undefined) ? "–" : `${fmtNum(v)}<small>ms</small>`;
+  const ms = (v) => (v === null || v === undefined) ? "–" : `${fmtFig(v)}<small>ms</small>`;
   function kpi(id, html, sub, cls) {
     $(id).innerHTML = html;
     if (sub !== undefined) $(id + "-sub").textContent = sub;
@@ -125,8 +125,8 @@
       kpi("k-rps", fmtNum(cur(series.req) / w), `mean ${fmtNum(s.rps)}/s`);
       kpi("k-fps", fmtNum(fps), `${errPct.toFixed(2)}% of requests failed`, fps > 0 ? "bad" : "");
       kpi("k-p50", ms(cur(series.p50)), "last second");
-      kpi("k-p95", ms(cur(series.p95)), `whole run ${fmtNum(t[4])} ms`);
-      kpi("k-p99", ms(cur(series.p99)), `whole run ${fmtNum(t[5])} ms`);
+      kpi("k-p95", ms(cur(series.p95)), `whole run ${fmtFig(t[4])} ms`);
+      kpi("k-p99", ms(cur(series.p99)), `whole run ${fmtFig(t[5])} ms`);
     } else {
       // Ended: the whole run.
       const secs = Math.max(s.elapsed, 1e-9);
@@ -135,7 +135,7 @@
       kpi("k-fps", fmtNum(t[2] / secs), `${errPct.toFixed(2)}% of requests failed`, t[2] ? "bad" : "");
       kpi("k-p50", ms(t[3]), "whole run");
       kpi("k-p95", ms(t[4]), "whole run");
-      kpi("k-p99", ms(t[5]), `whole run · max ${fmtNum(t[8])} ms`);
+      kpi("k-p99", ms(t[5]), `whole run · max ${fmtFig(t[8])} ms`);
     }
     const usersSub = s.target_rate !== null && s.target_rate !== undefined
       ? `target ${fmtNum(s.target_rate)} arrivals/s` + (s.dropped ? ` · ${fmtInt(s.dropped)} dropped` : "")
@@ -183,7 +183,7 @@
   }
 
   function statCells(r) {
-    const f = (v) => fmtNum(v);
+    const f = (v) => fmtFig(v);
     return `<td class="num">${fmtInt(r[1])}</td><td class="num${r[2] ? " fails-nz" : ""}">${fmtInt(r[2])}</td>` +
       `<td class="num">${f(r[3])}</td><td class="num">${f(r[4])}</td><td class="num">${f(r[5])}</td>` +
       `<td class="num">${f(r[6])}</td><td class="num">${f(r[7])}</td><td class="num">${f(r[8])}</td>` +

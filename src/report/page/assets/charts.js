@@ -23,6 +23,18 @@ const SwarmCharts = (() => {
     return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
   }
 
+  // A measured figure: three significant digits, zeros kept (1.00, 12.3, 0.412), so
+  // a measured 1.00 s never reads like a limit of 1 s. Axes use fmtNum.
+  function fmtFig(v) {
+    if (v === null || v === undefined || !isFinite(v)) return "–";
+    const a = Math.abs(v);
+    if (a === 0) return "0";
+    if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e8 ? 0 : a >= 1e7 ? 1 : 2) + "M";
+    if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + "k";
+    if (a >= 100) return v.toFixed(0);
+    return v.toFixed(a >= 10 ? 1 : a >= 1 ? 2 : 3);
+  }
+
   // A "nice" step for about `n` ticks over [0, max].
   function niceStep(max, n) {
     const raw = max / n, pow = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -193,5 +205,5 @@ const SwarmCharts = (() => {
     }
   }
 
-  return { LineChart, fmtTime, fmtNum };
+  return { LineChart, fmtTime, fmtNum, fmtFig };
 })();
