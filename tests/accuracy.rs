@@ -99,35 +99,9 @@ fn plan(target: &Target, load: &str) -> CompiledPlan {
         .compile()
 }
 
-<<<<<<< HEAD
-fn closed(users: u32, duration: Option<Duration>, iterations: Option<u64>) -> Load {
-    Load {
-        model: LoadModel::Closed(ClosedLoad::Fixed {
-            users,
-            spawn_rate: None,
-        }),
-        duration,
-        iterations,
-        search: None,
-    }
-}
-
-fn open(rate: RateShape, max_users: u32, duration: Option<Duration>) -> Load {
-    Load {
-        model: LoadModel::Open(OpenLoad { rate, max_users }),
-        duration,
-        iterations: None,
-        search: None,
-    }
-}
-
-/// Runs a plan to its end on one thread and returns the final snapshot.
-async fn run(plan: CompiledPlan) -> Arc<Snapshot> {
-=======
 /// Runs a plan to its end on one thread; returns the final snapshot and when
 /// the run was started (no arrival can be due before it).
 async fn run(plan: CompiledPlan) -> (Arc<Snapshot>, Instant) {
->>>>>>> main
     let config = EngineConfig {
         threads: 1,
         ..EngineConfig::default()

@@ -43,67 +43,6 @@ fn slo_at(request: Option<u32>, text: &str, metric: Metric, op: CmpOp, t: f64, l
 }
 
 fn plan() -> CompiledPlan {
-<<<<<<< HEAD
-    CompiledPlan {
-        name: "shop".into(),
-        source: PathBuf::from("plans/shop.yaml"),
-        target: "http://127.0.0.1:8080".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 10,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(10)),
-            iterations: None,
-            search: None,
-        },
-        flows: Vec::new(),
-        requests: vec![
-            RequestInfo {
-                name: "list products".into(),
-                call: CallType::Http(Method::GET),
-            },
-            RequestInfo {
-                name: "add | to cart".into(),
-                call: CallType::Http(Method::POST),
-            },
-        ],
-        expectations: vec![ExpectInfo {
-            request: RequestId(1),
-            description: "status 201".into(),
-        }],
-        captures: Vec::new(),
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos: vec![
-            slo_at(
-                None,
-                "p95 < 300ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                300.0,
-                21,
-            ),
-            slo_at(
-                None,
-                "error_rate < 1%",
-                Metric::ErrorRate,
-                CmpOp::Lt,
-                0.01,
-                22,
-            ),
-            slo_at(
-                Some(0),
-                "p95 < 15ms",
-                Metric::Percentile(95.0),
-                CmpOp::Lt,
-                15.0,
-                23,
-            ),
-        ],
-        fingerprint: Default::default(),
-    }
-=======
     let mut plan = TestPlan::new()
         .name("shop")
         .source("plans/shop.yaml")
@@ -145,7 +84,6 @@ fn plan() -> CompiledPlan {
         ),
     ];
     plan
->>>>>>> main
 }
 
 /// A 10-second run: `list products` 100 requests at 10..=19 ms; `add | to cart` 20 at

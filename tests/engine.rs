@@ -104,85 +104,8 @@ async fn server() -> (String, Arc<Seen>) {
 // ---------------------------------------------------------------------------------
 // Plans and runs
 
-<<<<<<< HEAD
-fn lit(s: &str) -> Template {
-    Template::literal(s)
-}
-
-fn get(url: Template, request: u32) -> Step {
-    Step::Call(Box::new(Call {
-        request: RequestId(request),
-        timeout: Duration::from_secs(30),
-        expect: Expect::default(),
-        captures: Vec::new(),
-        feeders: Vec::new(),
-        kind: CallKind::Http(HttpCall {
-            method: Method::GET,
-            url,
-            headers: Vec::new(),
-            query: Vec::new(),
-            body: None,
-        }),
-    }))
-}
-
-fn flow(name: &str, weight: u32, steps: Vec<Step>) -> Flow {
-    Flow {
-        name: name.into(),
-        weight,
-        think: None,
-        pace: None,
-        setup: Vec::new(),
-        steps,
-        teardown: Vec::new(),
-    }
-}
-
-fn plan(load: Load, flows: Vec<Flow>, requests: usize) -> Arc<CompiledPlan> {
-    Arc::new(CompiledPlan {
-        name: "engine test".into(),
-        source: "test.yaml".into(),
-        target: String::new(),
-        load,
-        flows,
-        requests: (0..requests)
-            .map(|i| RequestInfo {
-                name: format!("r{i}"),
-                call: CallType::Http(Method::GET),
-            })
-            .collect(),
-        expectations: Vec::new(),
-        captures: Vec::new(),
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos: Vec::new(),
-        fingerprint: Default::default(),
-    })
-}
-
-fn closed(users: u32, duration: Option<Duration>, iterations: Option<u64>) -> Load {
-    Load {
-        model: LoadModel::Closed(ClosedLoad::Fixed {
-            users,
-            spawn_rate: None,
-        }),
-        duration,
-        iterations,
-        search: None,
-    }
-}
-
-fn open(rate: RateShape, max_users: u32, duration: Duration) -> Load {
-    Load {
-        model: LoadModel::Open(OpenLoad { rate, max_users }),
-        duration: Some(duration),
-        iterations: None,
-        search: None,
-    }
-=======
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
->>>>>>> main
 }
 
 /// Two threads, and the HTTP client `SWARM_HTTP_CLIENT` names (the lean one unless
@@ -298,24 +221,6 @@ async fn users_are_spread_over_flows_by_weight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_follows_stages() {
     let (base, seen) = server().await;
-<<<<<<< HEAD
-    let f = flow("f", 1, vec![get(lit(&format!("{base}/slow/50")), 0)]);
-    let stage = |secs, users| UsersStage {
-        duration: Duration::from_secs(secs),
-        users,
-    };
-    let load = Load {
-        model: LoadModel::Closed(ClosedLoad::Stages(vec![
-            stage(2, 8),
-            stage(2, 8),
-            stage(2, 0),
-        ])),
-        duration: None,
-        iterations: None,
-        search: None,
-    };
-    let run = start(plan(load, vec![f], 1), config()).unwrap();
-=======
     let p = Arc::new(
         TestPlan::new()
             .target(&base)
@@ -323,7 +228,6 @@ async fn concurrency_follows_stages() {
             .flow("- get: /slow/50")
             .compile(),
     );
->>>>>>> main
     let t0 = Instant::now();
     let run = start(p.clone(), config()).unwrap();
     until_seen("8 users in flight", || {

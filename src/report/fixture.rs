@@ -71,49 +71,6 @@ pub fn login_p99_under_1s() -> Slo {
 /// A plan with three request names (`list products`, `add to cart`, `POST /login`)
 /// and the given SLOs (set after compiling, so that tests choose their exact values).
 pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
-<<<<<<< HEAD
-    CompiledPlan {
-        name: "shop".into(),
-        source: PathBuf::from("plans/shop.yaml"),
-        target: "http://127.0.0.1:8080".into(),
-        load: Load {
-            model: LoadModel::Closed(ClosedLoad::Fixed {
-                users: 10,
-                spawn_rate: None,
-            }),
-            duration: Some(Duration::from_secs(10)),
-            iterations: None,
-            search: None,
-        },
-        flows: Vec::new(),
-        requests: vec![
-            RequestInfo {
-                name: "list products".into(),
-                call: CallType::Http(Method::GET),
-            },
-            RequestInfo {
-                name: "add to cart".into(),
-                call: CallType::Http(Method::POST),
-            },
-            RequestInfo {
-                name: "POST /login".into(),
-                call: CallType::Http(Method::POST),
-            },
-        ],
-        expectations: vec![ExpectInfo {
-            request: CART,
-            description: "status 201".into(),
-        }],
-        captures: vec![CaptureInfo {
-            request: LIST,
-            description: "capture product from $.items[0].id".into(),
-        }],
-        slots: Vec::new(),
-        feeders: Vec::new(),
-        slos,
-        fingerprint: Default::default(),
-    }
-=======
     let mut plan = TestPlan::new()
         .name("shop")
         .source("plans/shop.yaml")
@@ -131,7 +88,6 @@ pub fn plan(slos: Vec<Slo>) -> CompiledPlan {
         .compile();
     plan.slos = slos;
     plan
->>>>>>> main
 }
 
 /// A finished 10-second run: `list products` 100 requests at 10..=19 ms (none
