@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::figures::{self, trim_float};
-use super::snapshot::Snapshot;
+use super::snapshot::{EndReason, Snapshot};
 use super::stats::RequestStats;
 use crate::compile::graph::{CompiledPlan, Metric, Slo};
 
@@ -140,8 +140,27 @@ pub fn metric_unit(metric: Metric) -> SloUnit {
     }
 }
 
-/// Evaluates every SLO of `plan` against `snap` (normally the final snapshot).
+/// Evaluates every SLO of `plan` against `snap` (normally the final snapshot). A
+/// windowed line's verdict is its worst window's; a line that aborted the run failed.
 pub fn evaluate(plan: &CompiledPlan, snap: &Snapshot) -> Vec<SloVerdict> {
+    let mut verdicts = evaluate_cumulative(plan, snap);
+    super::window::apply_worst(&plan.slos, &snap.windows, &mut verdicts);
+    if let EndReason::Aborted { slo, at, .. } = snap.end
+        && let Some(v) = verdicts.get_mut(slo)
+    {
+        v.passed = false;
+        let note = format!("failed {at} s into the run, which it stopped");
+        v.note = Some(match v.note.take() {
+            Some(n) => format!("{note}; {n}"),
+            None => note,
+        });
+    }
+    verdicts
+}
+
+/// Every SLO of `plan` over the whole of `snap`, windows or not: what a capacity
+/// search's step is judged on (its snapshot covers its hold only).
+pub fn evaluate_cumulative(plan: &CompiledPlan, snap: &Snapshot) -> Vec<SloVerdict> {
     let total = snap.total();
     plan.slos
         .iter()

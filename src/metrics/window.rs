@@ -72,10 +72,16 @@ struct Line {
     worst: Option<WorstWindow>,
 }
 
+/// The worst window of each windowed line, by SLO index: what a snapshot carries so
+/// that the final verdicts can be those of the worst window (see [`apply_worst`]).
+pub type WorstWindows = Vec<(usize, Option<WorstWindow>)>;
+
 /// Judges a plan's windowed and aborting SLO lines, one second at a time.
 #[derive(Debug)]
 pub struct WindowJudge {
     slos: Vec<Slo>,
+    /// Each line as people read it (`checkout: p99 < 1s`), by SLO index.
+    labels: Vec<String>,
     windows: Vec<Window>,
     /// Windowed lines.
     lines: Vec<Line>,
@@ -89,8 +95,19 @@ pub struct WindowJudge {
 impl WindowJudge {
     /// A judge for `plan`'s lines that have a window or abort; `None` when it has none.
     pub fn new(plan: &CompiledPlan) -> Option<WindowJudge> {
+        let labels = plan
+            .slos
+            .iter()
+            .map(
+                |slo| match slo.request.and_then(|id| plan.requests.get(id.0 as usize)) {
+                    Some(r) => format!("{}: {}", r.name, slo.text),
+                    None => slo.text.clone(),
+                },
+            )
+            .collect();
         let mut judge = WindowJudge {
             slos: plan.slos.clone(),
+            labels,
             windows: Vec::new(),
             lines: Vec::new(),
             aborting: Vec::new(),
@@ -201,9 +218,29 @@ impl WindowJudge {
         self.abort.as_ref()
     }
 
+    /// The line of SLO `slo` as people read it: `checkout: p99 < 1s`.
+    pub fn label(&self, slo: usize) -> &str {
+        self.labels.get(slo).map_or("", String::as_str)
+    }
+
+    /// Forgets every second pushed so far, as after a reset of the statistics: the
+    /// windows start empty and the abort grace starts again.
+    pub fn reset(&mut self) {
+        for w in &mut self.windows {
+            w.sum = RequestStats::default();
+            w.dropped = 0;
+            w.ring.clear();
+        }
+        for line in &mut self.lines {
+            line.worst = None;
+        }
+        self.seconds = 0;
+        self.abort = None;
+    }
+
     /// The worst window of each windowed line, by SLO index. A run shorter than a
     /// line's window is judged as one window, from its start.
-    pub fn worst(&self) -> Vec<(usize, Option<WorstWindow>)> {
+    pub fn worst(&self) -> WorstWindows {
         self.lines
             .iter()
             .map(|line| {
@@ -223,25 +260,38 @@ impl WindowJudge {
     /// Replaces the cumulative verdicts of the windowed lines with their worst
     /// window's, noting which window that was.
     pub fn apply(&self, verdicts: &mut [SloVerdict]) {
-        for (slo, worst) in self.worst() {
-            let (Some(v), Some(window)) = (verdicts.get_mut(slo), self.slos[slo].window) else {
-                continue;
-            };
-            let secs = window.as_secs();
-            match worst {
-                Some(w) => {
-                    v.value = w.value;
-                    v.passed = w.passed;
-                    v.note = Some(format!(
-                        "worst {secs} s window, ending {} s into the run",
-                        w.ended_at
-                    ));
-                }
-                None => {
-                    v.value = None;
-                    v.passed = false;
-                    v.note = Some(format!("no {secs} s window had any requests"));
-                }
+        apply_worst(&self.slos, &self.worst(), verdicts);
+    }
+}
+
+/// Replaces the cumulative verdicts of the windowed lines (`slos`, by index) with
+/// their worst window's from `worst`, noting which window that was.
+pub fn apply_worst(
+    slos: &[Slo],
+    worst: &[(usize, Option<WorstWindow>)],
+    verdicts: &mut [SloVerdict],
+) {
+    for (slo, worst) in worst {
+        let (Some(v), Some(window)) = (
+            verdicts.get_mut(*slo),
+            slos.get(*slo).and_then(|s| s.window),
+        ) else {
+            continue;
+        };
+        let secs = window.as_secs();
+        match worst {
+            Some(w) => {
+                v.value = w.value;
+                v.passed = w.passed;
+                v.note = Some(format!(
+                    "worst {secs} s window, ending {} s into the run",
+                    w.ended_at
+                ));
+            }
+            None => {
+                v.value = None;
+                v.passed = false;
+                v.note = Some(format!("no {secs} s window had any requests"));
             }
         }
     }

@@ -90,6 +90,10 @@ pub struct EndInfo {
     pub reason: EndKind,
     /// The feeder that ran out of rows, for `feeder_exhausted`.
     pub feeder: Option<String>,
+    /// The SLO line that stopped the run, for `aborted`, as written
+    /// (`checkout: p99 < 1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
     /// The reason, for people.
     pub message: String,
 }
@@ -109,6 +113,8 @@ pub enum EndKind {
     Stopped,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// An SLO line with `abort: true` failed (see `line`).
+    Aborted,
 }
 
 impl EndInfo {
@@ -132,10 +138,20 @@ impl EndInfo {
                 None,
                 "interrupted (Ctrl-C or SIGTERM); the numbers cover the run until then".to_string(),
             ),
+            EndReason::Aborted { line, at, .. } => (
+                EndKind::Aborted,
+                None,
+                format!("aborted by the SLO line `{line}` at {at} s"),
+            ),
+        };
+        let line = match end {
+            EndReason::Aborted { line, .. } => Some(line.clone()),
+            _ => None,
         };
         EndInfo {
             reason,
             feeder,
+            line,
             message,
         }
     }

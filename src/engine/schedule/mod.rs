@@ -34,6 +34,7 @@ use crate::metrics::aggregate::Aggregator;
 use crate::metrics::delta::Delta;
 use crate::metrics::generator::GeneratorMonitor;
 use crate::metrics::snapshot::{EndReason, Snapshot};
+use crate::metrics::window::WindowJudge;
 
 /// How long users get, once the run ends, to finish their in-flight request and
 /// their teardown; what still runs after it is abandoned and not recorded.
@@ -161,6 +162,14 @@ pub(crate) fn launch(
             thread: Some(thread),
         });
     }
+    let mut agg = Aggregator::new(plan.requests.len());
+    // A search judges every line on each step's hold instead (`run::search`): a
+    // failing step is what it looks for, not a reason to stop.
+    if plan.load.search.is_none()
+        && let Some(judge) = WindowJudge::new(&plan)
+    {
+        agg.judge_windows(judge);
+    }
     let controller = Controller {
         clock,
         planned,
@@ -170,7 +179,7 @@ pub(crate) fn launch(
         events: event_rx,
         control,
         snapshots,
-        agg: Aggregator::new(plan.requests.len()),
+        agg,
         monitor: GeneratorMonitor::new(threads),
     };
     controller.send(first);
@@ -213,6 +222,9 @@ impl Controller {
                 _ = steer.tick(), if closed => self.steer(),
                 _ = sleep_until(publish_at) => {
                     self.publish(second);
+                    if let Some(reason) = self.agg.aborted() {
+                        break reason;
+                    }
                     let now = self.elapsed().as_secs();
                     second = (second + 1).max(now);
                 }

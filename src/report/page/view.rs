@@ -225,6 +225,7 @@ pub fn end_state(end: &EndReason) -> (&'static str, String) {
         }
         EndReason::Stopped => "stopped",
         EndReason::Interrupted => "interrupted",
+        EndReason::Aborted { .. } => "aborted",
     };
     (state, EndInfo::from_reason(end).message)
 }
@@ -300,6 +301,11 @@ mod tests {
             feeder,
             EndReason::Stopped,
             EndReason::Interrupted,
+            EndReason::Aborted {
+                slo: 0,
+                line: "p95 < 1s".into(),
+                at: 12,
+            },
         ] {
             assert_eq!(end_state(&end).1, EndInfo::from_reason(&end).message);
         }
