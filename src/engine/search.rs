@@ -32,11 +32,16 @@ pub enum StepVerdict {
 }
 
 /// Why a step was run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StepPhase {
+    /// Growing by `step` while steps pass.
     Grow,
+    /// Halving the bracket between the highest pass and the lowest fail.
     Bisect,
+    /// Re-running the best pass.
     Confirm,
 }
 
@@ -49,7 +54,9 @@ pub struct StepRecord {
 }
 
 /// How the search ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchOutcome {
     /// A capacity was found and confirmed, with the bracket within the precision.

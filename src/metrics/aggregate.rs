@@ -346,6 +346,8 @@ impl Aggregator {
                 .as_ref()
                 .map(WindowJudge::worst)
                 .unwrap_or_default(),
+            epoch: self.epoch,
+            search: None,
         }
     }
 }

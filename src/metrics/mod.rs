@@ -1,6 +1,7 @@
 //! Measurements: mergeable HDR aggregates, snapshots and SLO evaluation.
 
 pub mod aggregate;
+pub mod capacity;
 pub mod delta;
 pub mod failure;
 pub mod figures;

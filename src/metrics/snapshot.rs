@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::capacity::CapacityReport;
 use super::stats::RequestStats;
 use super::window::WorstWindows;
 use super::wire::PackedHistogram;
@@ -99,6 +100,11 @@ pub struct Snapshot {
     /// The worst window so far of each windowed SLO line (`window: 30s`), by SLO
     /// index: the final verdict of such a line is its worst window's.
     pub windows: WorstWindows,
+    /// The statistics' epoch: bumped by each reset, so a reader can tell the
+    /// snapshots taken after a reset from those before it.
+    pub epoch: u64,
+    /// A capacity search's steps so far and, once it ended, its answer.
+    pub search: Option<Arc<CapacityReport>>,
 }
 
 impl Snapshot {
@@ -117,6 +123,8 @@ impl Snapshot {
             series: Vec::new(),
             generator: GeneratorHealth::default(),
             windows: Vec::new(),
+            epoch: 0,
+            search: None,
         }
     }
 

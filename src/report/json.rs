@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
@@ -67,6 +68,11 @@ pub struct JsonReport {
     /// The comparison with `--baseline`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::comparison::BaselineComparison>,
+    /// A capacity search (`load.search`): every step and the answer. The run's
+    /// statistics above are then those of the last step's hold, and `slos` the
+    /// verdicts of the step that decided the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<CapacityReport>,
 }
 
 /// Which plan ran, against what.
@@ -356,6 +362,7 @@ impl JsonReport {
             slos: verdicts.to_vec(),
             generator: GeneratorInfo::from(&snap.generator),
             baseline: None,
+            search: None,
         }
     }
 

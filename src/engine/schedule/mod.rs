@@ -31,6 +31,7 @@ use super::link::{RunClock, ThreadCmd, ThreadEvent};
 use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::Aggregator;
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::delta::Delta;
 use crate::metrics::generator::GeneratorMonitor;
 use crate::metrics::snapshot::{EndReason, Snapshot};
@@ -80,6 +81,8 @@ pub(crate) struct Controller {
     snapshots: watch::Sender<Arc<Snapshot>>,
     agg: Aggregator,
     monitor: GeneratorMonitor,
+    /// A capacity search's record, as the session last sent it.
+    search: Option<Arc<CapacityReport>>,
 }
 
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
@@ -181,6 +184,7 @@ pub(crate) fn launch(
         snapshots,
         agg,
         monitor: GeneratorMonitor::new(threads),
+        search: None,
     };
     controller.send(first);
     Ok(controller)
@@ -308,6 +312,7 @@ impl Controller {
                 self.monitor.reset();
                 self.broadcast(ThreadCmd::Reset(self.agg.epoch()));
             }
+            Control::Search(record) => self.search = Some(record),
             Control::Stop | Control::Interrupt => {}
         }
     }
@@ -347,6 +352,7 @@ impl Controller {
     fn render_at(&mut self, now: Duration, upto: u64, end: EndReason) -> Snapshot {
         let mut snap = self.agg.snapshot(now, self.planned, upto);
         snap.end = end;
+        snap.search = self.search.clone();
         snap.active_users = self.active();
         match &self.shape {
             Shape::Closed { curve, .. } => snap.target_users = curve.target_at(now),
