@@ -41,11 +41,11 @@ impl Compiler<'_> {
                 );
             }
         }
-        if self.opts.users.is_some() || self.opts.duration.is_some() {
+        if self.opts.users.is_some() {
             self.error_help(
                 raw.pos,
-                "--users and --duration do not apply to a capacity search",
-                "change `search` in the plan instead",
+                "--users does not apply to a capacity search",
+                "change the range of `search` in the plan instead",
             );
         }
         let s = &search.value;
@@ -104,6 +104,12 @@ impl Compiler<'_> {
                 }
                 None => DEFAULT_HOLD,
             },
+        };
+        // `--duration D` shortens a search: each step holds D and warms up at most D/2
+        // (a quick look, e.g. the example plans in the tests).
+        let (warmup, hold) = match self.opts.duration {
+            Some(d) => (warmup.min(d / 2), d.max(Duration::from_secs(1))),
+            None => (warmup, hold),
         };
         let confirm = match &s.confirm {
             None => DEFAULT_CONFIRM,
@@ -288,6 +294,33 @@ mod tests {
             })
         );
         assert_eq!((load.duration, load.iterations), (None, None));
+    }
+
+    /// `--duration D` makes each step hold D and warm up at most D/2; `--users` has
+    /// no meaning for a search and is refused.
+    #[test]
+    fn duration_on_the_command_line_shortens_each_step() {
+        let plan = crate::testing::TestPlan::new()
+            .load("{ search: { users: 1..9, warmup: 10s, hold: 30s } }")
+            .flow("- get: /a");
+        let opts = CompileOptions {
+            duration: Some(Duration::from_secs(2)),
+            ..CompileOptions::default()
+        };
+        let s = plan.clone().options(opts).compile().load.search.unwrap();
+        assert_eq!(
+            (s.warmup, s.hold),
+            (Duration::from_secs(1), Duration::from_secs(2))
+        );
+        let opts = CompileOptions {
+            users: Some(3),
+            ..CompileOptions::default()
+        };
+        let err = plan.options(opts).try_compile().unwrap_err().to_string();
+        assert!(
+            err.contains("--users does not apply to a capacity search"),
+            "{err}"
+        );
     }
 
     #[test]

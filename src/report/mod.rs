@@ -18,6 +18,7 @@ use crate::metrics::snapshot::Snapshot;
 
 pub mod annotations;
 pub mod baseline;
+pub mod capacity;
 pub mod comparison;
 pub mod console;
 #[cfg(test)]
