@@ -153,3 +153,23 @@ fn a_capacity_that_dropped_past_the_tolerance_fails_the_baseline() {
         "{summary}"
     );
 }
+
+/// The HTML report and the dashboard draw each step's offered and achieved load,
+/// and the first latency line's value against its limit.
+#[test]
+fn the_page_gets_each_step_and_the_latency_line() {
+    let v = super::super::page::view::search_view(&record(1100.0));
+    assert_eq!(v["axis"], "arrival_rate");
+    assert_eq!(v["line"], serde_json::json!(["p95 < 300ms", 300.0]));
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8);
+    assert_eq!(steps[6][0], 1150.0);
+    assert_eq!(steps[6][7], "fail");
+    assert_eq!(steps[6][9], 310.0);
+    assert!(
+        v["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("capacity 1,100/s")
+    );
+}
