@@ -170,3 +170,59 @@ async fn a_smooth_target_gives_a_monotone_step_table() {
     let cap = r.answer.unwrap().capacity.unwrap();
     assert!((14.0..=20.0).contains(&cap), "{cap}");
 }
+
+/// Stopping the run (the dashboard's stop sends the same message) ends the search
+/// with the answer so far: the steps run are reported, and the answer is not a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_search_keeps_the_answer_so_far() {
+    let _turn = common::serial_async().await;
+    let target = Target::capacity(4, Duration::from_millis(40));
+    let plan = TestPlan::new()
+        .target(&target.base)
+        .load("{ search: { users: 1..64, warmup: 1s, hold: 1s } }")
+        .flow("- get: /capacity")
+        .slo("p95 < 1s")
+        .compile();
+    let session = RunSession::start(Arc::new(plan), EngineConfig::default()).unwrap();
+    let mut snapshots = session.snapshots();
+    let control = session.control();
+    let wait = tokio::spawn(session.wait(None));
+    // Wait for the first step to be reported, then stop.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if snapshots
+                .borrow_and_update()
+                .search
+                .as_ref()
+                .is_some_and(|s| !s.steps.is_empty())
+            {
+                break;
+            }
+            snapshots.changed().await.expect("the run goes on");
+        }
+    })
+    .await
+    .expect("a first step within a minute");
+    control.send(swarm::engine::control::Control::Stop).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .expect("the run stops")
+        .unwrap();
+    let result = ended.result(None);
+    let record = result.report.search.clone().unwrap();
+    let answer = record.answer.clone().expect("the answer so far");
+    assert_eq!(answer.outcome, SearchOutcome::Stopped, "{}", answer.message);
+    assert!(!record.steps.is_empty());
+    assert!(
+        answer
+            .message
+            .starts_with("stopped before the search ended"),
+        "{}",
+        answer.message
+    );
+    assert!(!result.passed());
+    assert_eq!(
+        result.report.end.reason,
+        swarm::report::json::EndKind::Stopped
+    );
+}
