@@ -28,7 +28,7 @@ pub struct K8sArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The token workers present (default: a new random one each time).
-    #[arg(long, value_name = "T", hide_env_values = true)]
+    #[arg(long, value_name = "T")]
     pub token: Option<String>,
     /// How long the coordinator waits for every worker to join.
     #[arg(long, value_name = "D", default_value = "5m")]

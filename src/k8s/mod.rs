@@ -185,6 +185,15 @@ pub fn render(
             bundle.size()
         ));
     }
+    let env = env_names(plan_text);
+    if !env.is_empty() {
+        notes.push(format!(
+            "the plan reads the environment ({}), which the coordinator's pod does not \
+             have: give the values with --var or --target, which are passed on, or the \
+             plan's defaults (${{NAME:-default}}) apply",
+            env.join(", ")
+        ));
+    }
     if deadline.is_none() {
         notes.push(
             "the plan's length is not known (it ends after its iterations): the Jobs get \
@@ -207,6 +216,27 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(120);
 /// Client-side `kubectl apply` stores the object in an annotation, and annotations
 /// hold 256 KiB; the margin is for JSON escaping.
 const CLIENT_APPLY_LIMIT: usize = 200 * 1024;
+
+/// The names in the plan's `${NAME}` and `${NAME:-default}` (the compiler expands
+/// them from its own environment, which is not the pod's).
+fn env_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let closed = rest[name.len()..].starts_with(['}', ':']);
+            (closed && !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()))
+                .then_some(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
 
 /// A fresh token: 32 bytes from the thread's CSPRNG (ChaCha, seeded by the OS),
 /// in hex.

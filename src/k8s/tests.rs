@@ -414,3 +414,10 @@ fn a_plan_beside_its_data_mounts_at_its_own_name() {
     assert!(m.notes.iter().any(|n| n.contains("--deadline")));
     assert!(!m.yaml.contains("activeDeadlineSeconds"));
 }
+
+#[test]
+fn a_plan_reading_the_environment_gets_a_note_naming_the_variables() {
+    let text = "target: ${SHOP_URL}\nvars:\n  a: \"${TOKEN:-x}-${SHOP_URL}\"\n  b: \"$${NOT} ${9X} ${}\"\n";
+    assert_eq!(env_names(text), ["NOT", "SHOP_URL", "TOKEN"]);
+    assert!(env_names(PLAN).is_empty());
+}
