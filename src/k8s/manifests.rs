@@ -15,6 +15,12 @@ use crate::compile::units::format_duration;
 /// The image's unprivileged user (distroless `nonroot`).
 const USER: u32 = 65532;
 
+/// How often one worker index is retried. Kubernetes waits 10 s, 20 s, 40 s, 80 s
+/// and 160 s before the retries, which covers a coordinator that starts up to five
+/// minutes after its workers: the default wait for workers. A retry during the run
+/// is refused by the coordinator and costs nothing.
+const WORKER_RETRIES: u32 = 5;
+
 /// The Secret's key that holds the token.
 const TOKEN_KEY: &str = "token";
 
@@ -254,9 +260,10 @@ impl Docs<'_> {
     }
 
     /// `swarm worker` N times as an Indexed Job: all start at once, each named by its
-    /// index. An index may be retried twice (a worker that came up before the
-    /// coordinator listened, say), counted per index so that 20 workers failing
-    /// together at the start do not fail the whole Job.
+    /// index. A worker that finds no coordinator listening exits at once, and pods
+    /// start in no set order, so each index is retried up to [`WORKER_RETRIES`]
+    /// times. The retries are counted per index, so 20 workers failing together at
+    /// the start do not fail the whole Job.
     fn workers(&self) -> Job {
         let opts = self.opts;
         let container = Container {
@@ -295,7 +302,7 @@ impl Docs<'_> {
                 completions: Some(opts.workers),
                 parallelism: Some(opts.workers),
                 backoff_limit: None,
-                backoff_limit_per_index: Some(2),
+                backoff_limit_per_index: Some(WORKER_RETRIES),
                 active_deadline_seconds: self.deadline_seconds(),
                 template: self.template("workers", vec![container], vec![scratch()], true),
             },

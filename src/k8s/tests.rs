@@ -230,6 +230,9 @@ fn the_workers_are_an_indexed_job_of_n_named_by_their_index() {
         assert_eq!(spec["completionMode"], "Indexed");
         assert_eq!(spec["completions"], n);
         assert_eq!(spec["parallelism"], n);
+        // Retries per index, never one budget for all N.
+        assert_eq!(spec["backoffLimitPerIndex"], 5);
+        assert!(spec.get("backoffLimit").is_none());
         assert_eq!(spec["template"]["spec"]["restartPolicy"], "Never");
         assert_eq!(
             args(job),
