@@ -135,7 +135,11 @@ async fn a_smooth_target_gives_a_monotone_step_table() {
     let Some((r, _)) = search(plan).await else {
         return;
     };
-    let mut steps = r.steps.clone();
+    // An untrusted step (the generator saturated) says nothing about the target.
+    let mut steps: Vec<_> = (r.steps.iter())
+        .filter(|s| s.outcome != StepOutcome::Untrusted)
+        .cloned()
+        .collect();
     steps.sort_by(|a, b| a.level.total_cmp(&b.level));
     for w in steps.windows(2) {
         let (a, b) = (&w[0], &w[1]);
