@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 
 use super::env::Environment;
+use crate::dist::coordinator::DistError;
+use crate::dist::worker::WorkerError;
 use crate::engine::RunError;
 use crate::exit;
 use crate::plan::PlanErrors;
@@ -65,6 +67,17 @@ pub enum CliError {
     /// An SLO or the baseline gate failed, as the verdict said.
     #[error("an SLO or the baseline gate failed")]
     SloFailed,
+    /// A run on many machines could not start (too few workers, a worker that
+    /// cannot run the plan...).
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    /// Workers were lost mid-run and `--on-worker-loss` is `fail`: each was said as
+    /// it happened, and the reports were written.
+    #[error("{0}")]
+    WorkersLost(String),
+    /// `swarm worker`: refused, lost its coordinator, or cannot run the plan.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
 }
 
 impl CliError {
@@ -101,6 +114,15 @@ impl CliError {
             | CliError::Listen { .. }
             | CliError::Start(_)
             | CliError::RunFailed => exit::RUN_ERROR,
+            CliError::Dist(DistError::DataFile { .. } | DistError::Plan(_)) => exit::INVALID,
+            CliError::Dist(
+                DistError::Bind { .. }
+                | DistError::TooFewWorkers { .. }
+                | DistError::WorkerFailed { .. }
+                | DistError::Run(_),
+            )
+            | CliError::WorkersLost(_)
+            | CliError::Worker(_) => exit::RUN_ERROR,
             CliError::Interrupted => exit::INTERRUPTED,
             CliError::SloFailed => exit::SLO_FAILED,
         }
@@ -129,7 +151,10 @@ impl CliError {
             | CliError::Runtime(_)
             | CliError::Demo(_)
             | CliError::Listen { .. }
-            | CliError::Start(_) => eprintln!("error: {self}"),
+            | CliError::Start(_)
+            | CliError::Dist(_)
+            | CliError::WorkersLost(_)
+            | CliError::Worker(_) => eprintln!("error: {self}"),
         }
     }
 }

@@ -62,10 +62,31 @@ impl Feeders {
     /// Reads every feeder's CSV file. A `unique` feeder may be empty (the run then
     /// ends at its first use); the others need at least one row.
     pub fn load(plan: &CompiledPlan) -> Result<Feeders, FeederError> {
+        Feeders::load_share(plan, 0, 1)
+    }
+
+    /// Like [`Feeders::load`], for machine `index` of `of` in a run on many machines:
+    /// a `unique` feeder keeps only its rows `index`, `index + of`, ... so no row is
+    /// handed out by two machines. The other feeders keep every row.
+    pub fn load_share(
+        plan: &CompiledPlan,
+        index: usize,
+        of: usize,
+    ) -> Result<Feeders, FeederError> {
         let feeders = plan
             .feeders
             .iter()
-            .map(load_one)
+            .map(|f| {
+                let mut loaded = load_one(f)?;
+                if loaded.pick == Pick::Unique && of > 1 {
+                    loaded.rows = std::mem::take(&mut loaded.rows)
+                        .into_iter()
+                        .skip(index)
+                        .step_by(of)
+                        .collect();
+                }
+                Ok(loaded)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Feeders { feeders })
     }

@@ -67,6 +67,31 @@ pub struct JsonReport {
     /// The comparison with `--baseline`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::comparison::BaselineComparison>,
+    /// The workers of a run on many machines (absent for a run on one machine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerReport>,
+}
+
+/// One worker of a run on many machines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerReport {
+    /// The worker's name (`swarm worker --name`, by default host name and pid).
+    pub name: String,
+    /// The address it connected from.
+    pub address: String,
+    /// The run's threads it ran.
+    pub threads: u32,
+    /// `done`, or `lost` when it disappeared mid-run.
+    pub state: String,
+    /// Seconds into the run when it was lost: its load is missing from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at_s: Option<f64>,
+    /// Why it was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its own generator verdict, when it saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<String>,
 }
 
 /// Which plan ran, against what.
@@ -340,6 +365,7 @@ impl JsonReport {
             slos: verdicts.to_vec(),
             generator: GeneratorInfo::from(&snap.generator),
             baseline: None,
+            workers: Vec::new(),
         }
     }
 
