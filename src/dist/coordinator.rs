@@ -318,6 +318,9 @@ impl Coordinator {
             };
             tokio::spawn(drive(driven, sent.err().map(|e| e.to_string())));
         }
+        // The port keeps answering latecomers (with a refusal) while the run goes on:
+        // the accept loop is left running until the process ends.
+        drop(std::mem::replace(&mut self.accept, tokio::spawn(async {})));
         Ok(DistRun {
             handle: remote.handle,
             workers,

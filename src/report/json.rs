@@ -72,6 +72,23 @@ pub struct JsonReport {
     pub workers: Vec<WorkerReport>,
 }
 
+impl JsonReport {
+    /// One sentence per worker lost mid-run: the gap every report marks.
+    pub fn worker_gaps(&self) -> Vec<String> {
+        self.workers
+            .iter()
+            .filter_map(|w| {
+                let at = w.lost_at_s?;
+                let why = w.error.as_deref().unwrap_or("lost");
+                Some(format!(
+                    "worker `{}` was lost at {at:.1}s ({why}): its load is missing from then on",
+                    w.name
+                ))
+            })
+            .collect()
+    }
+}
+
 /// One worker of a run on many machines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WorkerReport {
