@@ -60,6 +60,9 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
     };
     if let Some(ui) = &ui {
         ui.attach(&session);
+        if let Some(workers) = &workers {
+            ui.show_workers(workers);
+        }
     }
     let style = progress::choose(
         args.progress.into(),

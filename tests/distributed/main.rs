@@ -9,5 +9,6 @@ mod common;
 mod cluster;
 mod faults;
 mod hostile;
+mod live;
 mod netns;
 mod runs;
