@@ -293,3 +293,67 @@ fn a_worker_that_cannot_run_the_plan_fails_the_run_with_its_error() {
     );
     assert_eq!(target.hits(), 0, "nothing was sent");
 }
+
+#[test]
+fn tls_on_the_coordinator_port_with_the_worker_trusting_its_ca() {
+    let _turn = serial();
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A fresh CA and a certificate for `localhost` signed by it, as PEM files.
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let file = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca = file("ca.pem", ca_pem);
+    let cert = file("cert.pem", leaf.pem());
+    let key = file("key.pem", leaf_key.serialize_pem());
+    let plan = plan(
+        dir.path(),
+        &target.url(),
+        "{ users: 2, iterations: 40 }",
+        "/ok",
+        &[],
+    );
+    let coordinator = Coordinator::start(
+        &plan,
+        1,
+        &[
+            "--coordinator-cert",
+            &cert,
+            "--coordinator-key",
+            &key,
+            "--token",
+            "t",
+        ],
+    );
+    let url = coordinator
+        .url
+        .replace("http://127.0.0.1", "https://localhost");
+    // Without the CA, the worker does not trust the coordinator: refused, clearly.
+    let out = output_within(
+        swarm().args(["worker", &url, "--token", "t"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&out), 3, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS"),
+        "{}",
+        describe(&out)
+    );
+    let trusting = worker(&url, "trusting", &["--token", "t", "--ca", &ca]);
+    let (code, out, err) = coordinator.proc.finish(LIMIT);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(trusting.finish(Duration::from_secs(20)).0, 0);
+    assert_eq!(target.hits(), 40);
+}
