@@ -740,3 +740,23 @@ impl Driven {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_stay_inside_the_plan_folder() {
+        assert!(is_plain_relative(Path::new("data/ids.csv")));
+        assert!(is_plain_relative(Path::new("./ids.csv")));
+        assert!(!is_plain_relative(Path::new("../ids.csv")));
+        assert!(!is_plain_relative(Path::new("data/../../x")));
+        assert!(!is_plain_relative(Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn the_plan_names_its_environment_variables() {
+        let names = crate::compile::env_names("a: ${API_KEY}\nb: ${REGION:-eu} ${API_KEY} ${}");
+        assert_eq!(names, ["API_KEY", "REGION"]);
+    }
+}

@@ -196,6 +196,32 @@ mod tests {
     }
 
     #[test]
+    fn machines_share_a_unique_feeder_without_overlap_and_keep_the_others_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ids.csv"), "id\n0\n1\n2\n3\n4\n").unwrap();
+        let plan = crate::testing::TestPlan::new()
+            .source(dir.path().join("plan.yaml"))
+            .data("ids", "ids.csv", "unique")
+            .data("all", "ids.csv", "sequential")
+            .flow("- get: /{{ ids.id }}/{{ all.id }}")
+            .compile();
+        let rows = |fs: &Feeders, id: u32| -> Vec<String> {
+            (0..6).map(|_| row(fs.take(FeederId(id)))).collect()
+        };
+        let first = Feeders::load_share(&plan, 0, 2).unwrap();
+        let second = Feeders::load_share(&plan, 1, 2).unwrap();
+        assert_eq!(
+            rows(&first, 0),
+            ["0", "2", "4", "<none>", "<none>", "<none>"]
+        );
+        assert_eq!(
+            rows(&second, 0),
+            ["1", "3", "<none>", "<none>", "<none>", "<none>"]
+        );
+        assert_eq!(rows(&second, 1), ["0", "1", "2", "3", "4", "0"]);
+    }
+
+    #[test]
     fn random_stays_in_range() {
         let dir = tempfile::tempdir().unwrap();
         let f = load_one(&feeder(&dir, Pick::Random, "user,password\na,1\nb,2\n")).unwrap();
