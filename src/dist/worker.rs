@@ -34,6 +34,8 @@ use crate::metrics::wire;
 
 /// Silence from the coordinator (which pings every second) past this is its loss.
 pub const SILENCE: Duration = Duration::from_secs(5);
+/// How long a worker keeps trying to reach a coordinator that is not listening yet.
+const CONNECT_FOR: Duration = Duration::from_secs(30);
 /// How long the start may take to come once the worker is ready.
 const START_WITHIN: Duration = Duration::from_secs(120);
 /// A second's unit goes out when every thread sent its part, or this long after the
@@ -84,12 +86,24 @@ pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     if config.url.host_str().is_none() {
         return Err(WorkerError::Url(config.url.to_string()));
     }
-    let mut socket = timeout(
-        transport::HANDSHAKE,
-        transport::connect(&config.url, config.token.as_deref(), tls),
-    )
-    .await
-    .map_err(|_| LinkError::Timeout)??;
+    // A coordinator that is not up yet (a worker pod started before it) is tried
+    // again for a while; a refusal is final.
+    let deadline = tokio::time::Instant::now() + CONNECT_FOR;
+    let mut socket = loop {
+        let attempt = timeout(
+            transport::HANDSHAKE,
+            transport::connect(&config.url, config.token.as_deref(), tls.clone()),
+        )
+        .await
+        .map_err(|_| LinkError::Timeout)?;
+        match attempt {
+            Err(e @ LinkError::Connect { .. }) if tokio::time::Instant::now() < deadline => {
+                tracing::info!("{e}; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => break other?,
+        }
+    };
     let threads = match config.engine.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -7,6 +7,7 @@
 mod common;
 
 mod cluster;
+mod exact;
 mod faults;
 mod hostile;
 mod live;
