@@ -12,6 +12,7 @@
 //!   signals;
 //! - [`dist`]: one run on many machines: the coordinator and its workers;
 //! - [`demo`]: the built-in demo target;
+//! - [`k8s`]: the Kubernetes manifests of a run on many machines (`swarm k8s`);
 //! - [`dashboard`]: the live web dashboard (cargo feature `ui`);
 //! - [`cli`]: the command line, which ties the stages together, reads the
 //!   environment and decides the exit code.
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod dist;
 pub mod engine;
 pub mod exit;
+pub mod k8s;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -13,6 +13,7 @@ mod coordinator;
 mod demo;
 pub mod env;
 mod error;
+mod k8s;
 mod live_ui;
 mod logging;
 mod schema;
@@ -39,10 +40,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once per process; boxing would only move the bytes"
-)]
 pub enum Command {
     /// Run a plan against its target, print the stats and exit non-zero when an SLO fails.
     Check(CheckArgs),
@@ -56,6 +53,8 @@ pub enum Command {
     Schema,
     /// Join a coordinator (`swarm check --coordinator`) and run its share of the load.
     Worker(WorkerArgs),
+    /// Print Kubernetes manifests that run the plan on many machines (kubectl apply -f -).
+    K8s(k8s::K8sArgs),
 }
 
 /// Options that change how a plan compiles: shared by `check`, `validate` and `ui`.
@@ -304,6 +303,7 @@ fn dispatch(env: &Environment) -> Result<(), CliError> {
         Command::Demo(args) => demo::run(args),
         Command::Schema => schema::run(),
         Command::Worker(args) => worker::run(args, env),
+        Command::K8s(args) => k8s::run(args),
     }
 }
 
