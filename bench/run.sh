@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall]...  (default: all)
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator]...
+#   (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
 # measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
@@ -26,6 +27,13 @@
 #   stall       the soak's plan with nginx's workers stopped (SIGSTOP) for 3 s every
 #               25 s, STALLS times (default 4; not in `all`): the RSS each stall adds,
 #               which must shrink towards nothing (bounded by max_users).
+#   coordinator  a real coordinator (pinned to core 1) and simulated workers (core 0,
+#               examples/coordinator_sim.rs: the real protocol, one real unit of 20
+#               request names and 1,000 requests per worker-second) at COORD_WORKERS
+#               (default "25 50 100 200") workers for COORD_SECONDS s (default 20):
+#               the coordinator's CPU per worker-second and peak RSS, and the time from
+#               the end of a second to its merged point on the dashboard stream (not in
+#               `all`).
 #
 # Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
 # a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
@@ -75,12 +83,14 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building swarm (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan)
+(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan \
+    --example coordinator_sim)
 SWARM="$ROOT/target/release/swarm"
 CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
 # The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
 # the profile uses it so that only the engine shows.
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
+COORD_SIM="$ROOT/target/release/examples/coordinator_sim"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -440,6 +450,29 @@ bench_instructions() {
         --target "$TARGET" --json "$WORK/swarm.@S@.json" --progress none --quiet
 }
 
+bench_coordinator() {
+    local secs=${COORD_SECONDS:-20} cport=$((PORT + 1)) uport=$((PORT + 2))
+    echo "== coordinator: simulated workers, 20 request names, ${secs} s each" >&2
+    {
+        printf 'name: coordinator bench\ntarget: http://127.0.0.1:9\n'
+        printf 'load: { users: 1, duration: %ss }\nflows:\n  - name: f\n    steps:\n' "$secs"
+        for i in $(seq -w 0 19); do
+            printf '      - { get: /r%s, name: r%s }\n' "$i" "$i"
+        done
+    } >"$WORK/coord.yaml"
+    for n in ${COORD_WORKERS:-25 50 100 200}; do
+        taskset -c "$CORE_GEN" "$SWARM" check "$WORK/coord.yaml" \
+            --coordinator "127.0.0.1:$cport" --workers "$n" --workers-timeout 60s \
+            --ui "127.0.0.1:$uport" --ui-exit --progress none --quiet \
+            >"$WORK/coord.$n.out" 2>&1 &
+        local pid=$!
+        sleep 1
+        taskset -c "$CORE_TARGET" "$COORD_SIM" "http://127.0.0.1:$cport" "127.0.0.1:$uport" \
+            "$pid" "$n" "$secs" || FAILED+=("coordinator-$n")
+        wait "$pid" || FAILED+=("coordinator-$n")
+    done
+}
+
 start_nginx
 what=("$@")
 ((${#what[@]})) || what=(all)
@@ -454,7 +487,8 @@ for w in "${what[@]}"; do
         instructions) bench_instructions ;;
         soak) bench_soak ;;
         stall) bench_stall ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall)" >&2; exit 2 ;;
+        coordinator) bench_coordinator ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

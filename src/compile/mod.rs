@@ -46,6 +46,36 @@ pub struct CompileOptions {
     pub users: Option<u32>,
     /// `--duration D`: the run's duration.
     pub duration: Option<Duration>,
+    /// Values of `${NAME}` that win over the process environment: a worker compiles
+    /// with its coordinator's. The fingerprint covers the values they resolve to.
+    pub env: Vec<(String, String)>,
+}
+
+impl CompileOptions {
+    /// The value of environment variable `name` for `${NAME}`.
+    fn env_var(&self, name: &str) -> Option<String> {
+        match self.env.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Some(v.clone()),
+            None => std::env::var(name).ok(),
+        }
+    }
+}
+
+/// The environment variables a plan's text names as `${NAME}` (or `${NAME:-d}`), in
+/// order of first use: what a coordinator passes on to its workers.
+pub fn env_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices("${") {
+        let rest = &text[i + 2..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 /// Reads and compiles a plan file.
@@ -282,7 +312,7 @@ impl<'a> Compiler<'a> {
     /// A var's value with `${ENV}` expanded in its strings.
     fn var_value(&mut self, node: &Node) -> Value {
         match &node.kind {
-            Kind::Str(s) => match env::expand(s, |n| std::env::var(n).ok()) {
+            Kind::Str(s) => match env::expand(s, |n| self.opts.env_var(n)) {
                 Ok(text) => Value::String(text),
                 Err((off, m, help)) => {
                     let pos = self.inner_pos(node.pos, s, off);
@@ -308,7 +338,7 @@ impl<'a> Compiler<'a> {
     fn target(&mut self, raw: &RawPlan) {
         let (text, pos) = match (&self.opts.target, &raw.target) {
             (Some(t), _) => (t.clone(), None),
-            (None, Some(t)) => match env::expand(&t.value, |n| std::env::var(n).ok()) {
+            (None, Some(t)) => match env::expand(&t.value, |n| self.opts.env_var(n)) {
                 Ok(text) => (text, Some(t.pos)),
                 Err((off, m, help)) => {
                     let pos = self.inner_pos(t.pos, &t.value, off);

@@ -191,6 +191,7 @@ fn overrides() {
         target: Some("http://localhost:9".into()),
         users: Some(7),
         duration: Some(Duration::from_secs(3)),
+        env: Vec::new(),
     };
     let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
     let (_, r_http) = http_call(&plan.flows[0].steps[0]);

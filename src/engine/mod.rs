@@ -13,8 +13,9 @@ pub mod control;
 pub mod expect;
 pub mod feeder;
 pub mod http;
-mod link;
+pub(crate) mod link;
 pub mod recorder;
+pub(crate) mod remote;
 pub mod render;
 pub mod request;
 pub mod schedule;
@@ -56,6 +57,7 @@ pub enum RunError {
 /// A running load test.
 #[derive(Debug)]
 pub struct RunHandle {
+    // (built by `start`, or by `remote::start_coordinator` for a run on many machines)
     control: mpsc::UnboundedSender<Control>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     task: tokio::task::JoinHandle<Result<Arc<Snapshot>, RunError>>,

@@ -43,6 +43,9 @@ pub fn render(report: &JsonReport) -> String {
     if let Some(why) = &report.generator.saturated {
         let _ = writeln!(out, "⚠ Results may be skewed: {why}");
     }
+    for gap in report.worker_gaps() {
+        let _ = writeln!(out, "⚠ A gap in the load: {gap}");
+    }
     out.push('\n');
     if let Some(search) = &report.search {
         super::capacity::console(&mut out, search);

@@ -50,6 +50,9 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
     if let Some(why) = &g.saturated {
         suite.add_property(Property::new("generator.saturated_reason", why.as_str()));
     }
+    for (i, gap) in report.worker_gaps().iter().enumerate() {
+        suite.add_property(Property::new(format!("workers.gap.{i}"), gap.as_str()));
+    }
     let classname = format!("{}.slo", report.plan.name);
     for v in &report.slos {
         suite.add_test_case(slo_case(v, &classname));

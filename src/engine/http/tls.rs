@@ -11,7 +11,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Builds the client configuration. ALPN offers HTTP/1.1 only, so every client
 /// implementation speaks the same protocol and measurements stay comparable.
-pub(super) fn client_config(
+pub(crate) fn client_config(
     insecure: bool,
     extra_roots: &[CertificateDer<'static>],
 ) -> Result<rustls::ClientConfig, rustls::Error> {
