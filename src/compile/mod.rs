@@ -13,6 +13,7 @@ pub mod fingerprint;
 mod flows;
 pub mod graph;
 mod grpc;
+mod grpc_message;
 pub mod jsonpath;
 mod load;
 mod slo;
