@@ -302,11 +302,11 @@ impl Compiler<'_> {
                 }
             }
         };
-        if method.is_client_streaming() || method.is_server_streaming() {
+        if method.is_client_streaming() {
             self.error_help(
                 s.grpc.as_ref().map_or(0, |g| g.pos),
-                format!("`{}` is a streaming method", method.full_name()),
-                "gRPC steps call unary methods (one request, one response)",
+                format!("`{}` streams its requests", method.full_name()),
+                "gRPC steps call unary and server-streaming methods (one request message)",
             );
             return None;
         }

@@ -21,17 +21,17 @@ use crate::engine::grpc::codec::ServerCodec;
 /// The demo's `.proto` file, as shipped in `plans/protos/`.
 pub const SHOP_PROTO: &str = include_str!("../../plans/protos/shop.proto");
 
-/// What a [`DynamicService`] answers a call with.
+/// What a [`DynamicService`] answers a call with: the reply messages (exactly one for
+/// a unary method), or a status.
+pub type Replies = Result<Response<Vec<DynamicMessage>>, Status>;
+
+/// Answers the calls of a [`DynamicService`].
 pub type Handler = Arc<
-    dyn Fn(
-            MethodDescriptor,
-            Request<DynamicMessage>,
-        ) -> BoxFuture<'static, Result<Response<DynamicMessage>, Status>>
-        + Send
-        + Sync,
+    dyn Fn(MethodDescriptor, Request<DynamicMessage>) -> BoxFuture<'static, Replies> + Send + Sync,
 >;
 
-/// Serves the unary methods of a schema, each call answered by one handler.
+/// Serves the unary and server-streaming methods of a schema, each call answered by
+/// one handler.
 #[derive(Clone)]
 pub struct DynamicService {
     pool: DescriptorPool,
@@ -80,22 +80,52 @@ where
             let mut grpc = tonic::server::Grpc::new(ServerCodec {
                 input: method.input(),
             });
-            Ok(grpc.unary(Unary { method, handler }, req).await)
+            let call = Call { method, handler };
+            Ok(if call.method.is_server_streaming() {
+                grpc.server_streaming(call, req).await
+            } else {
+                grpc.unary(call, req).await
+            })
         })
     }
 }
 
-struct Unary {
+struct Call {
     method: MethodDescriptor,
     handler: Handler,
 }
 
-impl tonic::server::UnaryService<DynamicMessage> for Unary {
+impl tonic::server::UnaryService<DynamicMessage> for Call {
     type Response = DynamicMessage;
     type Future = BoxFuture<'static, Result<Response<DynamicMessage>, Status>>;
 
     fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
-        (self.handler)(self.method.clone(), request)
+        let replies = (self.handler)(self.method.clone(), request);
+        Box::pin(async move {
+            let (metadata, mut messages, extensions) = replies.await?.into_parts();
+            match (messages.pop(), messages.is_empty()) {
+                (Some(message), true) => Ok(Response::from_parts(metadata, message, extensions)),
+                _ => Err(Status::internal("a unary method answers one message")),
+            }
+        })
+    }
+}
+
+type ReplyStream = futures_util::stream::Iter<std::vec::IntoIter<Result<DynamicMessage, Status>>>;
+
+impl tonic::server::ServerStreamingService<DynamicMessage> for Call {
+    type Response = DynamicMessage;
+    type ResponseStream = ReplyStream;
+    type Future = BoxFuture<'static, Result<Response<ReplyStream>, Status>>;
+
+    fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
+        let replies = (self.handler)(self.method.clone(), request);
+        Box::pin(async move {
+            let (metadata, messages, extensions) = replies.await?.into_parts();
+            let stream =
+                futures_util::stream::iter(messages.into_iter().map(Ok).collect::<Vec<_>>());
+            Ok(Response::from_parts(metadata, stream, extensions))
+        })
     }
 }
 
@@ -138,10 +168,7 @@ pub(super) fn routes(router: axum::Router) -> axum::Router {
         .route_service("/grpc.reflection.v1.ServerReflection/{method}", reflection)
 }
 
-async fn answer(
-    method: MethodDescriptor,
-    request: Request<DynamicMessage>,
-) -> Result<Response<DynamicMessage>, Status> {
+async fn answer(method: MethodDescriptor, request: Request<DynamicMessage>) -> Replies {
     let input = request.into_inner();
     let number = |name: &str| {
         input
@@ -155,7 +182,7 @@ async fn answer(
             let id = number("id");
             let product = catalog::product(id)
                 .ok_or_else(|| Status::not_found(format!("no product {id}")))?;
-            Ok(Response::new(product_message(&output, &product)))
+            Ok(Response::new(vec![product_message(&output, &product)]))
         }
         "ListProducts" => {
             let page = number("page").max(1);
@@ -170,7 +197,7 @@ async fn answer(
             let mut out = DynamicMessage::new(output);
             out.set_field_by_name("page", Value::U64(page));
             out.set_field_by_name("items", Value::List(items));
-            Ok(Response::new(out))
+            Ok(Response::new(vec![out]))
         }
         other => Err(Status::unimplemented(format!("no method {other}"))),
     }

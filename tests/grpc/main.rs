@@ -108,6 +108,27 @@ async fn a_unary_call_sends_its_message_and_metadata_and_is_judged_as_json() {
 }
 
 #[tokio::test]
+async fn a_server_stream_is_read_to_its_end_and_judged_as_an_array() {
+    let plan = plan(
+        r#"
+- grpc: test.v1.Echo/Watch
+  message: { text: w, n: 3 }
+  expect:
+    json:
+      $: { len: 3 }
+      $[2].text: "w #2"
+  capture: { first: "$[0].text" }
+- { grpc: test.v1.Echo/Watch, name: none, message: { n: 0 }, expect: { json: { $: { len: 0 } } } }
+"#,
+    )
+    .compile();
+    let (outcomes, ctx) = run(&plan).await;
+    assert_eq!(describe(&plan, &outcomes), ["ok", "ok"]);
+    assert!(outcomes[0].bytes > 0);
+    assert_eq!(ctx.slots[0], Some(Value::from("w #0")));
+}
+
+#[tokio::test]
 async fn statuses_fail_the_call_unless_expected() {
     let plan = plan(
         r#"

@@ -9,7 +9,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::stream;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
-use swarm::demo::grpc::DynamicService;
+use swarm::demo::grpc::{DynamicService, Replies};
 use tonic::{Code, Request, Response, Status};
 
 pub const PROTO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpc");
@@ -39,10 +39,7 @@ pub fn start() -> SocketAddr {
     crate::common::serve(app)
 }
 
-async fn answer(
-    method: MethodDescriptor,
-    request: Request<DynamicMessage>,
-) -> Result<Response<DynamicMessage>, Status> {
+async fn answer(method: MethodDescriptor, request: Request<DynamicMessage>) -> Replies {
     let user = request
         .metadata()
         .get("x-user")
@@ -70,7 +67,22 @@ async fn answer(
             out.set_field_by_name("n", Value::I32(n + 1));
             out.set_field_by_name("user", Value::String(user));
             out.set_field_by_name("flag", Value::Bool(flag));
-            Ok(Response::new(out))
+            Ok(Response::new(vec![out]))
+        }
+        "Watch" => {
+            let text = field("text")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let n = field("n").and_then(|v| v.as_i32()).unwrap_or(0);
+            let replies = (0..n)
+                .map(|i| {
+                    let mut reply = DynamicMessage::new(method.output());
+                    reply.set_field_by_name("text", Value::String(format!("{text} #{i}")));
+                    reply.set_field_by_name("n", Value::I32(i));
+                    reply
+                })
+                .collect();
+            Ok(Response::new(replies))
         }
         "Fail" => {
             let code = field("code").and_then(|v| v.as_i32()).unwrap_or(2);

@@ -134,8 +134,9 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
     }
 }
 
-/// A response body that fails as soon as a gRPC message declares a length past the
-/// limit (messages are a 1-byte flag and a 4-byte big-endian length, then the bytes).
+/// A response body that fails as soon as its gRPC messages declare more bytes in all
+/// than the limit (each message is a 1-byte flag and a 4-byte big-endian length, then
+/// the bytes), so neither one huge message nor an endless stream is held.
 #[derive(Debug)]
 pub struct Limited<B = Incoming> {
     inner: B,
@@ -145,6 +146,8 @@ pub struct Limited<B = Incoming> {
     prefix_len: usize,
     /// Bytes of the current message's body still to come.
     remaining: usize,
+    /// The declared lengths of the messages so far.
+    declared: usize,
 }
 
 impl<B> Limited<B> {
@@ -155,6 +158,7 @@ impl<B> Limited<B> {
             prefix: [0; 5],
             prefix_len: 0,
             remaining: 0,
+            declared: 0,
         }
     }
 
@@ -179,7 +183,8 @@ impl<B> Limited<B> {
                     self.prefix[3],
                     self.prefix[4],
                 ]) as usize;
-                if len > self.limit {
+                self.declared = self.declared.saturating_add(len);
+                if self.declared > self.limit {
                     return Err(Failed(ProtocolFailure::BodyTooLarge.into()));
                 }
                 self.remaining = len;
@@ -247,5 +252,9 @@ mod tests {
         }
         let mut l = Limited::new((), 10);
         assert!(l.watch(&stream[..15]).is_ok());
+        // Small messages that add up past the limit fail too (3 + 2 + 6 > 10).
+        let mut l = Limited::new((), 10);
+        assert!(l.watch(&stream[..15]).is_ok());
+        assert!(l.watch(&[0, 0, 0, 0, 6]).is_err());
     }
 }

@@ -12,6 +12,8 @@
 //! - **Size limit**: a response message longer than `defaults.max_response_body`
 //!   fails as soon as its length prefix arrives ([`ProtocolFailure::BodyTooLarge`]);
 //!   the response's metadata is bounded by `defaults.max_response_head`.
+//! - **Server streaming**: the stream is read to its end, and judged as a JSON array
+//!   of its messages; the limit counts all of them.
 //! - **Statuses**: a status the server sent is a reply, judged by `expect.status`
 //!   (default `OK`; another code without it is [`ProtocolFailure::GrpcStatus`]).
 //!   Failures below gRPC (refused, reset, invalid HTTP/2) are transport failures,
@@ -204,26 +206,13 @@ impl State {
         let codec = ClientCodec {
             output: call.method.output(),
         };
-        match client.unary(request, call.path.clone(), codec).await {
-            Ok(response) => {
-                let (metadata, message, _) = response.into_parts();
-                let json = if json {
-                    let mut out = Vec::new();
-                    let mut ser = serde_json::Serializer::new(&mut out);
-                    message
-                        .serialize_with_options(&mut ser, &JSON)
-                        .map_err(|_| CheckFailure::NotJson)?;
-                    out
-                } else {
-                    Vec::new()
-                };
-                Ok(GrpcReply {
-                    code: 0,
-                    metadata: metadata.into_headers(),
-                    json,
-                    bytes: message.encoded_len() as u64,
-                })
-            }
+        let reply = if call.method.is_server_streaming() {
+            streamed(&mut client, request, call, codec, json).await
+        } else {
+            unary(&mut client, request, call, codec, json).await
+        };
+        match reply {
+            Ok(reply) => Ok(reply),
             Err(status) => {
                 if let Some(kind) = failed_in(&status) {
                     if matches!(kind, FailureKind::Transport(_)) {
@@ -240,4 +229,77 @@ impl State {
             }
         }
     }
+}
+
+type Client = tonic::client::Grpc<H2>;
+
+/// One request, one reply.
+async fn unary(
+    client: &mut Client,
+    request: tonic::Request<Bytes>,
+    call: &GrpcCall,
+    codec: ClientCodec,
+    json: bool,
+) -> Result<GrpcReply, tonic::Status> {
+    let response = client.unary(request, call.path.clone(), codec).await?;
+    let (metadata, message, _) = response.into_parts();
+    let mut out = Vec::new();
+    if json {
+        write_json(&message, &mut out);
+    }
+    Ok(GrpcReply {
+        code: 0,
+        metadata: metadata.into_headers(),
+        json: out,
+        bytes: message.encoded_len() as u64,
+    })
+}
+
+/// One request, a stream of replies, read to its end: judged as a JSON array of the
+/// messages, with the trailers added to the metadata.
+async fn streamed(
+    client: &mut Client,
+    request: tonic::Request<Bytes>,
+    call: &GrpcCall,
+    codec: ClientCodec,
+    json: bool,
+) -> Result<GrpcReply, tonic::Status> {
+    let response = client
+        .server_streaming(request, call.path.clone(), codec)
+        .await?;
+    let (metadata, mut stream, _) = response.into_parts();
+    let mut headers = metadata.into_headers();
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    let mut count = 0usize;
+    while let Some(message) = stream.message().await? {
+        bytes += message.encoded_len() as u64;
+        if json {
+            out.push(if count == 0 { b'[' } else { b',' });
+            write_json(&message, &mut out);
+        }
+        count += 1;
+    }
+    if json {
+        if count == 0 {
+            out.push(b'[');
+        }
+        out.push(b']');
+    }
+    if let Some(trailers) = stream.trailers().await? {
+        headers.extend(trailers.into_headers());
+    }
+    Ok(GrpcReply {
+        code: 0,
+        metadata: headers,
+        json: out,
+        bytes,
+    })
+}
+
+/// Appends `message` as proto3 JSON. A message that cannot be written leaves the text
+/// short, so the checks that read it fail as "not JSON".
+fn write_json(message: &DynamicMessage, out: &mut Vec<u8>) {
+    let mut ser = serde_json::Serializer::new(out);
+    let _ = message.serialize_with_options(&mut ser, &JSON);
 }
