@@ -66,8 +66,12 @@ command -v wrk >/dev/null || need_install+=(wrk)
 [[ -x /usr/bin/time ]] || need_install+=(time)
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
+# The grpc benchmark's reference runs on Debian's python3 (where apt installs grpcio),
+# which another python3 earlier on PATH (pyenv) would hide.
+PY_GRPC=python3
+[[ -x /usr/bin/python3 ]] && PY_GRPC=/usr/bin/python3
 if [[ " $* " == *" grpc "* ]]; then
-    python3 -c 'import grpc' 2>/dev/null || need_install+=(python3-grpcio)
+    "$PY_GRPC" -c 'import grpc' 2>/dev/null || need_install+=(python3-grpcio)
 fi
 if [[ " $* " == *" instructions "* ]]; then
     command -v valgrind >/dev/null || need_install+=(valgrind)
@@ -464,7 +468,7 @@ bench_grpc() {
     ROWS=()
     local round
     for round in $(seq "$ROUNDS"); do
-        measure "grpcio#$round" python3 "$ROOT/bench/grpc_client.py" "127.0.0.1:$port" 50 "$DURATION"
+        measure "grpcio#$round" "$PY_GRPC" "$ROOT/bench/grpc_client.py" "127.0.0.1:$port" 50 "$DURATION"
         # shellcheck disable=SC2046
         row "grpcio#$round" $(out_counts "grpcio#$round")
         measure "swarm-grpc#$round" "$SWARM" check "$ROOT/bench/grpc.yaml" \
