@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use super::env::Environment;
 use crate::engine::RunError;
 use crate::exit;
+use crate::k8s::K8sError;
 use crate::plan::PlanErrors;
 use crate::report::annotations;
 use crate::report::baseline::BaselineError;
@@ -62,9 +63,16 @@ pub enum CliError {
     /// Ctrl-C or SIGTERM ended the run; the reports were written.
     #[error("the run was interrupted")]
     Interrupted,
+    /// `swarm k8s` could not render the manifests.
+    #[error(transparent)]
+    K8s(#[from] K8sError),
     /// An SLO or the baseline gate failed, as the verdict said.
     #[error("an SLO or the baseline gate failed")]
     SloFailed,
+    /// A capacity search's answer cannot be trusted (the generator saturated, or even
+    /// the first step failed), as its answer said.
+    #[error("the capacity search's answer cannot be trusted")]
+    Untrusted,
 }
 
 impl CliError {
@@ -101,6 +109,15 @@ impl CliError {
             | CliError::Listen { .. }
             | CliError::Start(_)
             | CliError::RunFailed => exit::RUN_ERROR,
+            CliError::Untrusted => exit::UNTRUSTED,
+            CliError::K8s(
+                K8sError::TooLarge { .. }
+                | K8sError::AbsoluteData { .. }
+                | K8sError::NotText { .. }
+                | K8sError::PathName { .. }
+                | K8sError::Invalid { .. },
+            ) => exit::INVALID,
+            CliError::K8s(K8sError::Unreadable { .. } | K8sError::Yaml(_)) => exit::RUN_ERROR,
             CliError::Interrupted => exit::INTERRUPTED,
             CliError::SloFailed => exit::SLO_FAILED,
         }
@@ -119,7 +136,10 @@ impl CliError {
                 eprint!("{errors}");
                 annotations::print_plan_errors(errors, &env.github);
             }
-            CliError::RunFailed | CliError::Interrupted | CliError::SloFailed => {}
+            CliError::RunFailed
+            | CliError::Interrupted
+            | CliError::SloFailed
+            | CliError::Untrusted => {}
             #[cfg(feature = "ui")]
             CliError::Dashboard(_) => eprintln!("error: {self}"),
             CliError::Usage(_)
@@ -129,6 +149,7 @@ impl CliError {
             | CliError::Runtime(_)
             | CliError::Demo(_)
             | CliError::Listen { .. }
+            | CliError::K8s(_)
             | CliError::Start(_) => eprintln!("error: {self}"),
         }
     }
@@ -152,6 +173,7 @@ mod tests {
         assert_eq!(CliError::RunFailed.code(), exit::RUN_ERROR);
         assert_eq!(CliError::Interrupted.code(), exit::INTERRUPTED);
         assert_eq!(CliError::SloFailed.code(), exit::SLO_FAILED);
+        assert_eq!(CliError::Untrusted.code(), 3);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod grpc;
 mod grpc_message;
 pub mod jsonpath;
 mod load;
+mod search;
 mod slo;
 mod template;
 pub mod units;

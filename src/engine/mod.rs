@@ -20,6 +20,7 @@ pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
+pub mod search;
 pub mod session;
 mod user;
 
