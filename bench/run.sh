@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator]...
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc]...
 #   (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
@@ -21,6 +21,10 @@
 #               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
+#   grpc        unary gRPC (shop.v1.Catalog/GetProduct) against the demo's gRPC
+#               service (on core 0, port PORT+1), 50 callers, no think time, DURATION s:
+#               swarm (bench/grpc.yaml) vs a Python grpcio asyncio loop
+#               (bench/grpc_client.py, Debian's python3-grpcio), per CPU-second.
 #   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
 #               every URL distinct under one name: swarm's RSS and CPU per request,
 #               sampled every SOAK_EVERY s (default 30), must stay flat.
@@ -70,6 +74,13 @@ command -v wrk >/dev/null || need_install+=(wrk)
 [[ -x /usr/bin/time ]] || need_install+=(time)
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
+# The grpc benchmark's reference runs on Debian's python3 (where apt installs grpcio),
+# which another python3 earlier on PATH (pyenv) would hide.
+PY_GRPC=python3
+[[ -x /usr/bin/python3 ]] && PY_GRPC=/usr/bin/python3
+if [[ " $* " == *" grpc "* ]]; then
+    "$PY_GRPC" -c 'import grpc' 2>/dev/null || need_install+=(python3-grpcio)
+fi
 if [[ " $* " == *" instructions "* ]]; then
     command -v valgrind >/dev/null || need_install+=(valgrind)
 fi
@@ -205,25 +216,28 @@ row() {
 FAILED=()
 
 print_table() {
-    python3 - "$@" <<'EOF'
-import re, statistics, sys
+    REF="${REF:-wrk}" python3 - "$@" <<'EOF'
+import os, re, statistics, sys
 rows = [r.split() for r in sys.argv[1:]]
+# The reference generator: rows whose label starts with it are what the others are
+# compared with (wrk, unless REF says otherwise).
+REF = os.environ.get("REF", "wrk")
 ref = None
 ratios = {}
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
-      f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+      f"{'req/cpu-s':>11}{'vs ' + REF:>8}{'peak RSS':>10}")
 failed = False
 for label, req, fail, secs, wall, user, sys_, rss in rows:
     if req == "-":
         failed = True
-        if label.startswith("wrk"):
+        if label.startswith(REF):
             ref = None
         print(f"{label:<22}  FAILED: no counts (exit status and stderr printed above)")
         continue
     req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
     cpu = float(user) + float(sys_)
     per_cpu = req / cpu if cpu else 0.0
-    if label.startswith("wrk"):
+    if label.startswith(REF):
         ref = per_cpu
     elif ref:
         # Each generator is compared with the wrk run just before it (same round).
@@ -234,7 +248,7 @@ for label, req, fail, secs, wall, user, sys_, rss in rows:
 for label, rs in ratios.items():
     if len(rs) > 1:
         each = " ".join(f"{r:.2f}x" for r in rs)
-        print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
+        print(f"{label} vs {REF}, per round: {each}; median {statistics.median(rs):.2f}x")
 sys.exit(1 if failed else 0)
 EOF
 }
@@ -438,6 +452,46 @@ count_swarm() {
         "$WORK/$1.$2.json" 2>/dev/null || echo 0
 }
 
+bench_grpc() {
+    local port=$((PORT + 1))
+    echo "== grpc: 50 callers, no think time, ${DURATION}s, unary GetProduct on the demo (127.0.0.1:$port), $ROUNDS rounds" >&2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "something already listens on 127.0.0.1:$port; set PORT" >&2
+        exit 3
+    fi
+    taskset -c "$CORE_TARGET" "$SWARM" demo --port "$port" >"$WORK/demo.log" 2>&1 &
+    local demo=$!
+    local up=
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            up=1
+            break
+        fi
+        sleep 0.05
+    done
+    if [[ -z $up ]]; then
+        echo "the demo did not start:" >&2
+        cat "$WORK/demo.log" >&2
+        kill "$demo" 2>/dev/null || true
+        exit 3
+    fi
+    ROWS=()
+    local round
+    for round in $(seq "$ROUNDS"); do
+        measure "grpcio#$round" "$PY_GRPC" "$ROOT/bench/grpc_client.py" "127.0.0.1:$port" 50 "$DURATION"
+        # shellcheck disable=SC2046
+        row "grpcio#$round" $(out_counts "grpcio#$round")
+        measure "swarm-grpc#$round" "$SWARM" check "$ROOT/bench/grpc.yaml" \
+            --target "http://127.0.0.1:$port" --duration "${DURATION}s" \
+            --json "$WORK/swarm-grpc#$round.json" --progress none --quiet
+        # shellcheck disable=SC2046
+        row "swarm-grpc#$round" $(swarm_counts "swarm-grpc#$round")
+    done
+    REF=grpcio print_table "${ROWS[@]}" || FAILED+=(grpc)
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
+}
+
 bench_instructions() {
     echo "== instructions: user-space instructions per request under callgrind (50 users)" >&2
     printf '%-14s%10s%10s%14s\n' generator "req (2s)" "req (6s)" "instr/req"
@@ -488,7 +542,8 @@ for w in "${what[@]}"; do
         soak) bench_soak ;;
         stall) bench_stall ;;
         coordinator) bench_coordinator ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator)" >&2; exit 2 ;;
+        grpc) bench_grpc ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

@@ -22,7 +22,7 @@ const OPS: &[&str] = &[
 ];
 
 impl Compiler<'_> {
-    fn expect_id(&mut self, request: RequestId, description: String) -> ExpectId {
+    pub(super) fn expect_id(&mut self, request: RequestId, description: String) -> ExpectId {
         let id = ExpectId(self.expectations.len() as u32);
         self.expectations.push(ExpectInfo {
             request,
@@ -31,10 +31,13 @@ impl Compiler<'_> {
         id
     }
 
-    pub(super) fn expect(&mut self, request: RequestId, raw: &Sp<RawExpect>) -> Expect {
+    /// A call's expectations; `grpc` reads `status` as gRPC codes.
+    pub(super) fn expect(&mut self, request: RequestId, raw: &Sp<RawExpect>, grpc: bool) -> Expect {
         let e = &raw.value;
         let mut out = Expect::default();
-        if let Some(status) = &e.status
+        if let Some(status) = e.status.as_ref().filter(|_| grpc) {
+            out.status = self.grpc_status(request, status);
+        } else if let Some(status) = &e.status
             && let Some(allowed) = self.status(status)
         {
             let text = allowed

@@ -21,9 +21,9 @@ use super::units;
 pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// The capture names visible at a step, and those made later (for messages).
-struct Scope<'s> {
-    captures: &'s HashMap<String, SlotId>,
-    later: &'s [String],
+pub(super) struct Scope<'s> {
+    pub captures: &'s HashMap<String, SlotId>,
+    pub later: &'s [String],
 }
 
 impl Compiler<'_> {
@@ -140,6 +140,8 @@ impl Compiler<'_> {
             ("json", s.json.as_ref().map(|n| n.pos)),
             ("form", s.form.as_ref().map(map_pos)),
             ("body", s.body.as_ref().map(|b| b.pos)),
+            ("message", s.message.as_ref().map(|n| n.pos)),
+            ("metadata", s.metadata.as_ref().map(map_pos)),
             ("timeout", s.timeout.as_ref().map(|t| t.pos)),
             ("expect", s.expect.as_ref().map(|e| e.pos)),
             (
@@ -209,6 +211,10 @@ impl Compiler<'_> {
                     name,
                 )
             }
+            RawCall::Grpc { method } => {
+                let call = self.grpc_call(s, method, scope, &mut feeders)?;
+                (CallKind::Grpc(call), method.value.trim().to_owned())
+            }
         };
         let name = match &s.name {
             Some(n) if n.value.trim().is_empty() => {
@@ -224,7 +230,7 @@ impl Compiler<'_> {
             None => self.default_timeout,
         };
         let expect = match &s.expect {
-            Some(e) => self.expect(request, e),
+            Some(e) => self.expect(request, e, matches!(kind, CallKind::Grpc(_))),
             None => Default::default(),
         };
         let captures = match &s.capture {
@@ -250,6 +256,24 @@ impl Compiler<'_> {
         scope: &Scope,
         feeders: &mut Vec<FeederId>,
     ) -> HttpCall {
+        for (key, pos) in [
+            ("message", s.message.as_ref().map(|n| n.pos)),
+            (
+                "metadata",
+                s.metadata
+                    .as_ref()
+                    .and_then(|m| m.0.first())
+                    .map(|(k, _)| k.pos),
+            ),
+        ] {
+            if let Some(pos) = pos {
+                self.error_help(
+                    pos,
+                    format!("`{key}` is for gRPC steps"),
+                    "an HTTP request sends `headers` and a body (`json`, `form` or `body`)",
+                );
+            }
+        }
         feeders.extend_from_slice(&self.default_header_feeders);
         let url = self.url(url, scope, feeders);
         let own = match &s.headers {
@@ -427,7 +451,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn json_template(
+    pub(super) fn json_template(
         &mut self,
         node: &Node,
         scope: &Scope,
@@ -481,7 +505,7 @@ fn leading_text(t: &Template) -> String {
     out
 }
 
-fn has_template(node: &Node) -> bool {
+pub(super) fn has_template(node: &Node) -> bool {
     match &node.kind {
         Kind::Str(s) => s.contains("{{"),
         Kind::Seq(items) => items.iter().any(has_template),

@@ -93,6 +93,7 @@ pub struct RequestInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallType {
     Http(Method),
+    Grpc,
 }
 
 impl CallType {
@@ -100,6 +101,7 @@ impl CallType {
     pub fn label(&self) -> &str {
         match self {
             CallType::Http(method) => method.as_str(),
+            CallType::Grpc => "GRPC",
         }
     }
 }
@@ -109,6 +111,7 @@ impl CallKind {
     pub fn label(&self) -> &str {
         match self {
             CallKind::Http(h) => h.method.as_str(),
+            CallKind::Grpc(_) => "GRPC",
         }
     }
 
@@ -116,6 +119,7 @@ impl CallKind {
     pub fn call_type(&self) -> CallType {
         match self {
             CallKind::Http(h) => CallType::Http(h.method.clone()),
+            CallKind::Grpc(_) => CallType::Grpc,
         }
     }
 }
@@ -324,6 +328,29 @@ impl Call {
 #[derive(Debug)]
 pub enum CallKind {
     Http(HttpCall),
+    Grpc(GrpcCall),
+}
+
+/// The gRPC parts of a call: the method resolved in the plan's schema, and the request
+/// message (encoded once when it has no templates).
+#[derive(Debug)]
+pub struct GrpcCall {
+    pub method: prost_reflect::MethodDescriptor,
+    /// The target's scheme and authority (and path prefix, if any).
+    pub origin: http::Uri,
+    /// `/package.Service/Method`.
+    pub path: http::uri::PathAndQuery,
+    pub message: GrpcMessage,
+    /// Metadata sent with the call (request headers).
+    pub metadata: Vec<(HeaderName, Template)>,
+}
+
+#[derive(Debug)]
+pub enum GrpcMessage {
+    /// The message's protobuf encoding, made when the plan was compiled.
+    Encoded(bytes::Bytes),
+    /// The message's JSON form, rendered and encoded per call.
+    Json(JsonTemplate),
 }
 
 /// The HTTP parts of a call.

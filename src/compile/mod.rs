@@ -12,6 +12,8 @@ mod feeders;
 pub mod fingerprint;
 mod flows;
 pub mod graph;
+mod grpc;
+mod grpc_message;
 pub mod jsonpath;
 mod load;
 mod search;
@@ -34,6 +36,8 @@ use graph::{
     CallKind, CaptureInfo, CompiledPlan, ExpectInfo, Feeder, FeederId, RequestId, RequestInfo,
     SlotId, SlotInfo, Template,
 };
+
+pub use grpc::code_name as grpc_code_name;
 
 /// Command-line overrides applied while compiling.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +140,10 @@ struct Compiler<'a> {
     /// The target was given but is unusable (already reported).
     target_failed: bool,
     limits: graph::ResponseLimits,
+    /// The plan's gRPC schema, when it has one and it could be read.
+    grpc: Option<grpc::GrpcSchema>,
+    /// A gRPC step without a schema was already reported.
+    grpc_failed: bool,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -163,6 +171,8 @@ impl<'a> Compiler<'a> {
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
             limits: graph::ResponseLimits::default(),
+            grpc: None,
+            grpc_failed: false,
         }
     }
 
@@ -175,6 +185,9 @@ impl<'a> Compiler<'a> {
         if let Some(d) = &raw.defaults {
             self.defaults(d);
         }
+        if let Some(g) = &raw.grpc {
+            self.grpc_schema(g);
+        }
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
@@ -185,6 +198,7 @@ impl<'a> Compiler<'a> {
             vars: &self.vars,
             feeders: &self.feeders,
             data: &self.data_digests,
+            grpc: self.grpc.as_ref().map(|g| &g.digest),
         });
         CompiledPlan {
             name: raw.name.value.clone(),

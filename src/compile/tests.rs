@@ -427,7 +427,9 @@ fn http_call(step: &Step) -> (&Call, &HttpCall) {
     let Step::Call(call) = step else {
         panic!("expected a request step, got {step:?}")
     };
-    let CallKind::Http(http) = &call.kind;
+    let CallKind::Http(http) = &call.kind else {
+        panic!("expected an HTTP call, got {:?}", call.kind)
+    };
     (call, http)
 }
 

@@ -7,6 +7,7 @@
 //! check is a hash, never a shared map.
 
 mod catalog;
+pub mod grpc;
 mod handlers;
 
 use std::net::SocketAddr;
@@ -45,7 +46,7 @@ pub async fn start(addr: SocketAddr) -> std::io::Result<DemoServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let app = handlers::router();
+    let app = grpc::routes(handlers::router());
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = rx.await;

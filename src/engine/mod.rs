@@ -1,4 +1,5 @@
-//! The engine: the only async part. Schedules virtual users, sends HTTP, measures.
+//! The engine: the only async part. Schedules virtual users, sends HTTP and gRPC,
+//! measures.
 //!
 //! [`start`] loads the run's data, starts one thread per core (each a
 //! current-thread tokio runtime running its share of the users) and a controller task
@@ -12,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod expect;
 pub mod feeder;
+pub mod grpc;
 pub mod http;
 pub(crate) mod link;
 pub mod recorder;

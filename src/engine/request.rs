@@ -18,8 +18,8 @@ use super::expect::{self, LazyJson};
 use super::http::Headers;
 use super::render::Scope;
 use super::session::{Protocols, Sessions};
-use crate::compile::graph::{Call, CallKind, CompiledPlan};
-use crate::metrics::failure::FailureKind;
+use crate::compile::graph::{Call, CallKind, CaptureSource, CompiledPlan};
+use crate::metrics::failure::{FailureKind, ProtocolFailure};
 
 /// One virtual user's state.
 pub struct VuContext {
@@ -89,7 +89,35 @@ pub async fn execute(call: &Call, ctx: &mut VuContext, start: Instant) -> Outcom
                 Err(kind) => failed(call, &mut ctx.slots, latency, kind),
             }
         }
+        CallKind::Grpc(grpc) => {
+            let json = reads_body(call);
+            let reply = ctx.sessions.grpc.call(grpc, call.timeout, json).await;
+            let latency = start.elapsed();
+            match reply {
+                // The default rule for gRPC: any status but OK fails.
+                Ok(r) if r.code != 0 && call.expect.status.is_none() => {
+                    let kind = ProtocolFailure::GrpcStatus(r.code).into();
+                    failed(call, &mut ctx.slots, latency, kind)
+                }
+                Ok(r) => Outcome {
+                    bytes: r.bytes,
+                    ..judge(call, &mut ctx.slots, latency, r.code, &r.metadata, &r.json)
+                },
+                Err(kind) => failed(call, &mut ctx.slots, latency, kind),
+            }
+        }
     }
+}
+
+/// Whether a check or capture reads the reply's body (so a gRPC reply is written as
+/// JSON only then).
+fn reads_body(call: &Call) -> bool {
+    call.json_queries() > 0
+        || call.expect.body.is_some()
+        || call
+            .captures
+            .iter()
+            .any(|c| !matches!(c.source, CaptureSource::Header(_)))
 }
 
 impl VuContext {
@@ -106,6 +134,7 @@ impl VuContext {
         };
         match &call.kind {
             CallKind::Http(http) => self.sessions.http.prepare(http, &mut scope),
+            CallKind::Grpc(grpc) => self.sessions.grpc.prepare(grpc, &mut scope),
         }
     }
 }

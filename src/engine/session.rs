@@ -8,20 +8,24 @@
 //! that holds nothing until its protocol is first used keeps idle users small.
 
 use super::config::EngineConfig;
+use super::grpc::{GrpcSession, GrpcShared};
 use super::http::{HttpSession, HttpSetupError, HttpShared};
 
 /// What every user of a run shares, per protocol. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Protocols {
     pub http: HttpShared,
+    pub grpc: GrpcShared,
 }
 
 impl Protocols {
     /// Builds each protocol's shared settings; a setup problem fails the run before
     /// any user starts.
     pub fn new(config: &EngineConfig) -> Result<Protocols, HttpSetupError> {
+        let http = HttpShared::new(&config.http)?;
         Ok(Protocols {
-            http: HttpShared::new(&config.http)?,
+            grpc: GrpcShared::new(&http),
+            http,
         })
     }
 
@@ -29,6 +33,7 @@ impl Protocols {
     pub fn sessions(&self, user: u32) -> Sessions {
         Sessions {
             http: HttpSession::new(user, &self.http),
+            grpc: GrpcSession::new(&self.grpc),
         }
     }
 }
@@ -37,4 +42,5 @@ impl Protocols {
 #[derive(Debug)]
 pub struct Sessions {
     pub http: HttpSession,
+    pub grpc: GrpcSession,
 }

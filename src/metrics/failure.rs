@@ -58,6 +58,8 @@ pub enum ProtocolFailure {
     TooManyRedirects,
     /// A status of 400 or more, without an `expect.status`.
     HttpStatus(u16),
+    /// A gRPC status other than OK (its code), without an `expect.status`.
+    GrpcStatus(u16),
 }
 
 /// The plan's own checks: the reply arrived, but the plan does not accept it, or the
@@ -127,6 +129,10 @@ impl ProtocolFailure {
             ProtocolFailure::BodyTooLarge => "response too large".into(),
             ProtocolFailure::TooManyRedirects => "too many redirects".into(),
             ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
+            ProtocolFailure::GrpcStatus(code) => match crate::compile::grpc_code_name(code) {
+                Some(name) => format!("grpc: {name}"),
+                None => format!("grpc: status {code}"),
+            },
         }
     }
 }

@@ -41,6 +41,26 @@ pub struct RawPlan {
     /// must have no failed request (`failures == 0`).
     #[schemars(with = "Option<Vec<SloEntrySchema>>")]
     pub slo: Option<Sp<Vec<Node>>>,
+    /// Where gRPC steps get their schema: `.proto` files, or the target's server
+    /// reflection.
+    pub grpc: Option<Sp<RawGrpc>>,
+}
+
+/// The schema of the plan's gRPC steps, read when the plan is compiled.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map with `proto` (and `import_paths`) or `reflection: true`"
+)]
+pub struct RawGrpc {
+    /// `.proto` files, relative to the plan file, compiled with the plan.
+    pub proto: Option<Vec<Sp<String>>>,
+    /// Directories imports are looked up in, relative to the plan file (default: the
+    /// directories of the `proto` files).
+    pub import_paths: Option<Vec<Sp<String>>>,
+    /// Ask the target's gRPC server reflection service for the schema when the plan
+    /// is compiled (before any load is sent).
+    pub reflection: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -170,7 +190,8 @@ pub struct RawFlow {
     pub teardown: Option<Vec<Sp<RawStep>>>,
 }
 
-/// A request (exactly one of `get post put patch delete head options`) or a pause (`think`).
+/// A request (exactly one of `get post put patch delete head options grpc`) or a pause
+/// (`think`).
 // (Not a doc comment, which would change the schema: the fields mirror the file's
 // keys, and `RawStep::calls` reads the protocol keys as one `RawCall`.)
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -183,6 +204,13 @@ pub struct RawStep {
     pub delete: Option<Sp<String>>,
     pub head: Option<Sp<String>>,
     pub options: Option<Sp<String>>,
+    /// A gRPC call: `package.Service/Method` (needs the plan's `grpc` schema).
+    pub grpc: Option<Sp<String>>,
+    /// The gRPC request message in its JSON form; strings inside are templates.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub message: Option<Node>,
+    /// gRPC metadata (request headers) sent with the call; values are templates.
+    pub metadata: Option<SpMap<Text>>,
     /// The stats key (default: `METHOD /path`, the path before templating).
     pub name: Option<Sp<String>>,
     pub headers: Option<SpMap<Text>>,
@@ -221,6 +249,8 @@ pub enum RawCall<'a> {
         method: http::Method,
         url: &'a Sp<String>,
     },
+    /// `grpc: package.Service/Method`: a gRPC call.
+    Grpc { method: &'a Sp<String> },
 }
 
 impl RawCall<'_> {
@@ -228,6 +258,7 @@ impl RawCall<'_> {
     pub fn key(&self) -> &'static str {
         match self {
             RawCall::Http { key, .. } => key,
+            RawCall::Grpc { .. } => "grpc",
         }
     }
 
@@ -235,6 +266,7 @@ impl RawCall<'_> {
     pub fn pos(&self) -> usize {
         match self {
             RawCall::Http { url, .. } => url.pos,
+            RawCall::Grpc { method } => method.pos,
         }
     }
 }
@@ -255,6 +287,7 @@ impl RawStep {
         ]
         .into_iter()
         .filter_map(|(key, method, url)| url.as_ref().map(|url| RawCall::Http { key, method, url }))
+        .chain(self.grpc.as_ref().map(|method| RawCall::Grpc { method }))
         .collect()
     }
 }

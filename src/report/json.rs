@@ -210,7 +210,8 @@ impl EndInfo {
 pub struct RequestReport {
     /// The request name (`Aggregated` for the total).
     pub name: String,
-    /// The HTTP method (absent for the total).
+    /// The request's type (the Type column): the HTTP method, or `GRPC` (absent for
+    /// the total).
     pub method: Option<String>,
     /// Requests completed, successful or failed.
     pub count: u64,
@@ -267,6 +268,8 @@ pub enum FailureKindName {
     BodyTooLarge,
     TooManyRedirects,
     Status,
+    /// A gRPC status other than OK, without an `expect.status`.
+    GrpcStatus,
     Expect,
     Capture,
     Unset,
@@ -289,6 +292,7 @@ impl From<&FailureKind> for FailureKindName {
                 FailureKindName::TooManyRedirects
             }
             FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
+            FailureKind::Protocol(ProtocolFailure::GrpcStatus(_)) => FailureKindName::GrpcStatus,
             FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
             FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
             FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,
