@@ -164,6 +164,7 @@ impl TryFrom<&PlanArgs> for CompileOptions {
             target: args.target.clone().filter(|t| !t.is_empty()),
             users: args.users,
             duration,
+            provided: Vec::new(),
         })
     }
 }
@@ -200,6 +201,9 @@ pub struct DemoArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
+    /// Port of the TCP line protocol (0 picks a free one).
+    #[arg(long, default_value_t = 6380)]
+    pub tcp_port: u16,
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -266,5 +270,7 @@ async fn start_demo(opts: &mut CompileOptions) -> Result<crate::demo::DemoServer
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
     let server = crate::demo::start(addr).await.map_err(CliError::Demo)?;
     opts.target = Some(server.url());
+    opts.provided
+        .push(("demo_tcp".into(), server.tcp_addr.to_string()));
     Ok(server)
 }

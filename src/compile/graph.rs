@@ -14,6 +14,7 @@ use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::jsonpath::JsonPath;
+pub use super::socket_graph::{Payload, TcpAwait, TcpCall, WsAwait, WsCall, split_addr};
 
 /// A compiled plan: the whole execution graph.
 #[derive(Debug)]
@@ -93,6 +94,8 @@ pub struct RequestInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallType {
     Http(Method),
+    Ws,
+    Tcp,
 }
 
 impl CallType {
@@ -100,6 +103,8 @@ impl CallType {
     pub fn label(&self) -> &str {
         match self {
             CallType::Http(method) => method.as_str(),
+            CallType::Ws => "WS",
+            CallType::Tcp => "TCP",
         }
     }
 }
@@ -109,6 +114,8 @@ impl CallKind {
     pub fn label(&self) -> &str {
         match self {
             CallKind::Http(h) => h.method.as_str(),
+            CallKind::Ws(_) => "WS",
+            CallKind::Tcp(_) => "TCP",
         }
     }
 
@@ -116,6 +123,8 @@ impl CallKind {
     pub fn call_type(&self) -> CallType {
         match self {
             CallKind::Http(h) => CallType::Http(h.method.clone()),
+            CallKind::Ws(_) => CallType::Ws,
+            CallKind::Tcp(_) => CallType::Tcp,
         }
     }
 }
@@ -290,6 +299,8 @@ impl Call {
 #[derive(Debug)]
 pub enum CallKind {
     Http(HttpCall),
+    Ws(WsCall),
+    Tcp(TcpCall),
 }
 
 /// The HTTP parts of a call.

@@ -15,6 +15,8 @@ pub mod graph;
 pub mod jsonpath;
 mod load;
 mod slo;
+mod socket_graph;
+mod sockets;
 mod template;
 pub mod units;
 
@@ -45,6 +47,10 @@ pub struct CompileOptions {
     pub users: Option<u32>,
     /// `--duration D`: the run's duration.
     pub duration: Option<Duration>,
+    /// Values swarm provides to the plans that declare these variables, and that
+    /// plans without them ignore: `--demo` provides `demo_tcp`, the address of the
+    /// demo's TCP port. `--var` still wins.
+    pub provided: Vec<(String, String)>,
 }
 
 /// Reads and compiles a plan file.
@@ -258,6 +264,11 @@ impl<'a> Compiler<'a> {
                 self.var_value(&v.value)
             };
             self.vars.insert(name.clone(), value);
+        }
+        for (k, v) in &self.opts.provided {
+            if self.vars.contains_key(k) && !self.opts.vars.iter().any(|(o, _)| o == k) {
+                self.vars.insert(k.clone(), Value::String(v.clone()));
+            }
         }
         for (k, v) in &self.opts.vars {
             if self.vars.contains_key(k) {

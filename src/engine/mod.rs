@@ -19,7 +19,9 @@ pub mod render;
 pub mod request;
 pub mod schedule;
 pub mod session;
+pub mod tcp;
 mod user;
+pub mod ws;
 
 use std::sync::Arc;
 

@@ -9,26 +9,34 @@
 
 use super::config::EngineConfig;
 use super::http::{HttpSession, HttpSetupError, HttpShared};
+use super::tcp::{SocketShared, TcpSession};
+use super::ws::WsSession;
 
 /// What every user of a run shares, per protocol. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Protocols {
     pub http: HttpShared,
+    /// WebSocket and TCP: TLS settings and the reply limit.
+    pub sockets: SocketShared,
 }
 
 impl Protocols {
     /// Builds each protocol's shared settings; a setup problem fails the run before
     /// any user starts.
     pub fn new(config: &EngineConfig) -> Result<Protocols, HttpSetupError> {
-        Ok(Protocols {
-            http: HttpShared::new(&config.http)?,
-        })
+        let http = HttpShared::new(&config.http)?;
+        let sockets = SocketShared::new(&http);
+        Ok(Protocols { http, sockets })
     }
 
     /// A new user's sessions: no cookies, no connections yet.
     pub fn sessions(&self, user: u32) -> Sessions {
         Sessions {
             http: HttpSession::new(user, &self.http),
+            sockets: Sockets {
+                shared: self.sockets.clone(),
+                open: None,
+            },
         }
     }
 }
@@ -37,4 +45,33 @@ impl Protocols {
 #[derive(Debug)]
 pub struct Sessions {
     pub http: HttpSession,
+    /// WebSocket and TCP, made on a user's first such step: a user of an HTTP-only
+    /// plan pays two words for them.
+    pub sockets: Sockets,
+}
+
+/// A user's WebSocket and TCP sessions, once it has used either.
+#[derive(Debug)]
+pub struct Sockets {
+    shared: SocketShared,
+    open: Option<Box<SocketSessions>>,
+}
+
+#[derive(Debug)]
+pub struct SocketSessions {
+    pub ws: WsSession,
+    pub tcp: TcpSession,
+}
+
+impl Sockets {
+    /// The sessions, made on first use.
+    pub fn get(&mut self) -> &mut SocketSessions {
+        let shared = &self.shared;
+        self.open.get_or_insert_with(|| {
+            Box::new(SocketSessions {
+                ws: WsSession::new(shared),
+                tcp: TcpSession::new(shared),
+            })
+        })
+    }
 }

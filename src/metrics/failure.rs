@@ -58,6 +58,12 @@ pub enum ProtocolFailure {
     TooManyRedirects,
     /// A status of 400 or more, without an `expect.status`.
     HttpStatus(u16),
+    /// The server closed the WebSocket or TCP connection before the reply.
+    ServerClosed,
+    /// A WebSocket or TCP step found no open connection (its connect step failed).
+    NotConnected,
+    /// The server broke the WebSocket protocol (a bad handshake or frame).
+    InvalidWebSocket,
 }
 
 /// The plan's own checks: the reply arrived, but the plan does not accept it, or the
@@ -127,6 +133,9 @@ impl ProtocolFailure {
             ProtocolFailure::BodyTooLarge => "response too large".into(),
             ProtocolFailure::TooManyRedirects => "too many redirects".into(),
             ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
+            ProtocolFailure::ServerClosed => "closed by the server".into(),
+            ProtocolFailure::NotConnected => "not connected (the connect step failed)".into(),
+            ProtocolFailure::InvalidWebSocket => "protocol error (invalid WebSocket)".into(),
         }
     }
 }

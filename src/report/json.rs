@@ -208,6 +208,8 @@ pub enum FailureKindName {
     Unset,
     NotJson,
     InvalidRequest,
+    ServerClosed,
+    NotConnected,
 }
 
 impl From<&FailureKind> for FailureKindName {
@@ -225,6 +227,9 @@ impl From<&FailureKind> for FailureKindName {
                 FailureKindName::TooManyRedirects
             }
             FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
+            FailureKind::Protocol(ProtocolFailure::ServerClosed) => FailureKindName::ServerClosed,
+            FailureKind::Protocol(ProtocolFailure::NotConnected) => FailureKindName::NotConnected,
+            FailureKind::Protocol(ProtocolFailure::InvalidWebSocket) => FailureKindName::Protocol,
             FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
             FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
             FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,
