@@ -73,12 +73,14 @@ impl Compiler<'_> {
             }
             RawCall::WsClose(code) => {
                 let code = match u16::try_from(code.value) {
-                    Ok(c) if c == 1000 || (3000..=4999).contains(&c) => c,
+                    // RFC 6455 7.4: 1004-1006 and 1015 are never sent; 1000-2999
+                    // beyond the defined codes are reserved.
+                    Ok(c @ (1000..=1003 | 1007..=1014 | 3000..=4999)) => c,
                     _ => {
                         self.error_help(
                             code.pos,
                             format!("`{}` is not a close code a client may send", code.value),
-                            "use 1000 (normal closure) or an application code from 3000 to 4999",
+                            "use 1000 (normal closure), another code of RFC 6455, or an application code from 3000 to 4999",
                         );
                         1000
                     }

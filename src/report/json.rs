@@ -146,7 +146,7 @@ impl EndInfo {
 pub struct RequestReport {
     /// The request name (`Aggregated` for the total).
     pub name: String,
-    /// The HTTP method (absent for the total).
+    /// The Type column: the HTTP method, or `WS` or `TCP` (absent for the total).
     pub method: Option<String>,
     /// Requests completed, successful or failed.
     pub count: u64,
