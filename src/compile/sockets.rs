@@ -474,3 +474,108 @@ impl Waits {
         self.tcp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::compile::graph::{CallKind, Payload, Step, TcpAwait, TcpCall, WsCall};
+    use crate::compile::{CompileOptions, compile_str};
+
+    const PLAN: &str = r#"
+name: t
+target: https://example.test/api
+load: { users: 1, duration: 1s }
+flows:
+  - name: f
+    steps:
+      - ws: /chat?room=1
+        subprotocols: [chat.v1]
+      - ws_send: { binary: AAEC }
+        await: { match: { $.type: pong }, timeout: 3s }
+      - ws_recv: {}
+      - ws_close: 1000
+      - tcp: "localhost:6379"
+        tls: true
+      - tcp_send: "PING\r\n"
+        await: { until: "\r\n" }
+      - tcp_send: { text: "x" }
+        await: { bytes: 4 }
+"#;
+
+    #[test]
+    fn socket_steps_compile_to_their_calls_names_and_types() {
+        let plan = compile_str(PLAN, Path::new("p.yaml"), &CompileOptions::default()).unwrap();
+        let calls: Vec<_> = plan.flows[0]
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Call(c) => c,
+                Step::Think(_) => panic!("no think step"),
+            })
+            .collect();
+        let names: Vec<(&str, &str)> = plan
+            .requests
+            .iter()
+            .map(|r| (r.name.as_str(), r.call.label()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("WS /chat", "WS"),
+                ("WS send", "WS"),
+                ("WS recv", "WS"),
+                ("WS close", "WS"),
+                ("TCP localhost:6379", "TCP"),
+                ("TCP send", "TCP"),
+            ]
+        );
+        let CallKind::Ws(WsCall::Connect {
+            url, subprotocols, ..
+        }) = &calls[0].kind
+        else {
+            panic!("{:?}", calls[0].kind)
+        };
+        assert_eq!(
+            url.as_literal(),
+            Some("https://example.test/api/chat?room=1")
+        );
+        assert_eq!(subprotocols, &["chat.v1"]);
+        let CallKind::Ws(WsCall::Send {
+            payload: Payload::Binary(bytes),
+            wait: Some(wait),
+        }) = &calls[1].kind
+        else {
+            panic!("{:?}", calls[1].kind)
+        };
+        assert_eq!(bytes, &[0, 1, 2]);
+        assert_eq!(wait.matches.len(), 1);
+        // `await.timeout` bounds the step.
+        assert_eq!(calls[1].timeout, Duration::from_secs(3));
+        assert!(matches!(&calls[2].kind, CallKind::Ws(WsCall::Recv(w)) if w.matches.is_empty()));
+        assert!(matches!(calls[3].kind, CallKind::Ws(WsCall::Close(1000))));
+        assert!(matches!(
+            &calls[4].kind,
+            CallKind::Tcp(TcpCall::Connect { tls: true, .. })
+        ));
+        let CallKind::Tcp(TcpCall::Send { wait, .. }) = &calls[5].kind else {
+            panic!("{:?}", calls[5].kind)
+        };
+        assert_eq!(wait, &Some(TcpAwait::Until(b"\r\n".to_vec())));
+        let CallKind::Tcp(TcpCall::Send { wait, .. }) = &calls[6].kind else {
+            panic!("{:?}", calls[6].kind)
+        };
+        assert_eq!(wait, &Some(TcpAwait::Bytes(4)));
+    }
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        use super::split_addr;
+        assert_eq!(split_addr("127.0.0.1:6379"), Some(("127.0.0.1", 6379)));
+        assert_eq!(split_addr("[::1]:80"), Some(("::1", 80)));
+        assert_eq!(split_addr("redis:x"), None);
+        assert_eq!(split_addr(":80"), None);
+        assert_eq!(split_addr("host"), None);
+    }
+}

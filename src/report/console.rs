@@ -60,13 +60,13 @@ pub fn render(report: &JsonReport) -> String {
     out
 }
 
-const HEADERS: [&str; 10] = [
-    "Name", "# reqs", "# fails", "Median", "p95", "p99", "Max", "Avg", "RPS", "Avg size",
+const HEADERS: [&str; 11] = [
+    "Type", "Name", "# reqs", "# fails", "Median", "p95", "p99", "Max", "Avg", "RPS", "Avg size",
 ];
 
 /// The per-request table, latencies in ms and sizes in bytes.
 fn stats_table(out: &mut String, report: &JsonReport) {
-    let mut rows: Vec<[String; 10]> = report.requests.iter().map(stats_row).collect();
+    let mut rows: Vec<[String; 11]> = report.requests.iter().map(stats_row).collect();
     let total = stats_row(&report.total);
     let mut widths = HEADERS.map(|h| h.chars().count());
     for row in rows.iter().chain(std::iter::once(&total)) {
@@ -88,14 +88,14 @@ fn stats_table(out: &mut String, report: &JsonReport) {
     }
 }
 
-fn write_row(out: &mut String, row: &[String; 10], widths: &[usize; 10]) {
+fn write_row(out: &mut String, row: &[String; 11], widths: &[usize; 11]) {
     let mut line = String::new();
     for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
         if i > 0 {
             line.push_str("  ");
         }
         let pad = w.saturating_sub(cell.chars().count());
-        if i == 0 {
+        if i < 2 {
             line.push_str(cell);
             line.push_str(&" ".repeat(pad));
         } else {
@@ -106,10 +106,11 @@ fn write_row(out: &mut String, row: &[String; 10], widths: &[usize; 10]) {
     let _ = writeln!(out, "{}", line.trim_end());
 }
 
-fn stats_row(r: &RequestReport) -> [String; 10] {
+fn stats_row(r: &RequestReport) -> [String; 11] {
     let sent = r.count > 0;
     let ms = |v: f64| if sent { fmt_ms(v) } else { "-".into() };
     [
+        r.method.clone().unwrap_or_default(),
         r.name.clone(),
         r.count.to_string(),
         format!("{} ({:.2}%)", r.failures, r.error_rate * 100.0),

@@ -74,6 +74,7 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
         let mut case = TestCase::new(r.name.as_str(), status);
         case.set_classname(classname.as_str());
         case.add_properties([
+            Property::new("type", r.method.as_deref().unwrap_or_default()),
             Property::new("requests", r.count.to_string()),
             Property::new("failures", r.failures.to_string()),
             Property::new("error_rate", format!("{:.4}", r.error_rate)),
