@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions]...  (default: all)
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|ws]...  (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
 # measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
@@ -20,6 +20,12 @@
 #               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
+#   ws          WebSocket message rate: 50 users each sending a small message and
+#               awaiting its echo from `swarm demo`'s /ws (pinned like nginx), DURATION s:
+#               swarm (bench/ws.yaml) next to raw loops (examples/ws_loop.rs) over
+#               tokio-tungstenite (the floor) and fastwebsockets; then the memory of
+#               idle connections: 1,000 and 5,000 users holding a WebSocket (or TCP)
+#               connection while they think, against as many holding none.
 #   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
 #               every URL distinct under one name: swarm's RSS and CPU per request,
 #               sampled every SOAK_EVERY s (default 30), must stay flat.
@@ -72,12 +78,14 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building swarm (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan)
+(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan \
+    --example ws_loop)
 SWARM="$ROOT/target/release/swarm"
 CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
 # The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
 # the profile uses it so that only the engine shows.
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
+WS_LOOP="$ROOT/target/release/examples/ws_loop"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -197,31 +205,33 @@ import re, statistics, sys
 rows = [r.split() for r in sys.argv[1:]]
 ref = None
 ratios = {}
+import os
+ref_label = os.environ.get("REF", "wrk")
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
-      f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+      f"{'req/cpu-s':>11}{'vs ' + ref_label:>{max(8, len(ref_label) + 5)}}{'peak RSS':>10}")
 failed = False
 for label, req, fail, secs, wall, user, sys_, rss in rows:
     if req == "-":
         failed = True
-        if label.startswith("wrk"):
+        if label.startswith(ref_label):
             ref = None
         print(f"{label:<22}  FAILED: no counts (exit status and stderr printed above)")
         continue
     req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
     cpu = float(user) + float(sys_)
     per_cpu = req / cpu if cpu else 0.0
-    if label.startswith("wrk"):
+    if label.startswith(ref_label):
         ref = per_cpu
     elif ref:
         # Each generator is compared with the wrk run just before it (same round).
         ratios.setdefault(re.sub(r"#\d+$", "", label), []).append(per_cpu / ref)
     ratio = f"{per_cpu / ref:.2f}x" if ref else "-"
     print(f"{label:<22}{req:>10}{fail:>8}{req / secs:>10.0f}{cpu:>8.2f}"
-          f"{per_cpu:>11.0f}{ratio:>8}{int(rss) / 1024:>8.1f}MB")
+          f"{per_cpu:>11.0f}{ratio:>{max(8, len(ref_label) + 5)}}{int(rss) / 1024:>8.1f}MB")
 for label, rs in ratios.items():
     if len(rs) > 1:
         each = " ".join(f"{r:.2f}x" for r in rs)
-        print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
+        print(f"{label} vs {ref_label}, per round: {each}; median {statistics.median(rs):.2f}x")
 sys.exit(1 if failed else 0)
 EOF
 }
@@ -399,6 +409,50 @@ bench_instructions() {
         --target "$TARGET" --json "$WORK/swarm.@S@.json" --progress none --quiet
 }
 
+bench_ws() {
+    local port=$((PORT + 1)) demo
+    echo "== ws: 50 users, a small message and its echo, ${DURATION}s, swarm demo's /ws" >&2
+    taskset -c "$CORE_TARGET" "$SWARM" demo --port "$port" --tcp-port $((PORT + 2)) \
+        >"$WORK/demo.out" 2>&1 &
+    demo=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    ROWS=()
+    for crate in tungstenite fastwebsockets; do
+        measure "loop-$crate" "$WS_LOOP" "ws://127.0.0.1:$port/ws" 50 "$DURATION" "$crate"
+        # shellcheck disable=SC2046  # the counts are three words
+        row "loop-$crate" $(out_counts "loop-$crate")
+    done
+    measure swarm-ws "$SWARM" check "$ROOT/bench/ws.yaml" --target "http://127.0.0.1:$port" \
+        --duration "${DURATION}s" --json "$WORK/swarm-ws.json" --progress none --quiet
+    # shellcheck disable=SC2046
+    row swarm-ws $(swarm_counts swarm-ws)
+    REF=loop-tungstenite print_table "${ROWS[@]}" || FAILED+=(ws)
+
+    echo "== ws idle: users holding a connection while they think, 20 s (peak RSS)" >&2
+    printf '%-10s%8s%12s\n' holding users "peak RSS" >&2
+    local kind users setup
+    for kind in none ws tcp; do
+        for users in 1000 5000; do
+            case $kind in
+                none) setup="setup: []" ;;
+                ws) setup="setup: [ { ws: /ws, name: connect } ]" ;;
+                tcp) setup="setup: [ { tcp: \"127.0.0.1:$((PORT + 2))\", name: connect } ]" ;;
+            esac
+            sed -e "s/@USERS@/$users/" -e "s|@SETUP@|$setup|" \
+                "$ROOT/bench/ws-idle.yaml" >"$WORK/idle-$kind.yaml"
+            measure "idle-$kind-$users" "$SWARM" check "$WORK/idle-$kind.yaml" \
+                --target "http://127.0.0.1:$port" --progress none --quiet
+            awk -v k="$kind" -v u="$users" '{printf "%-10s%8d%10.1fMB\n", k, u, $4 / 1024}' \
+                "$WORK/idle-$kind-$users.time" >&2
+        done
+    done
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
+}
+
 start_nginx
 what=("$@")
 ((${#what[@]})) || what=(all)
@@ -412,7 +466,8 @@ for w in "${what[@]}"; do
         profile) bench_profile ;;
         instructions) bench_instructions ;;
         soak) bench_soak ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak)" >&2; exit 2 ;;
+        ws) bench_ws ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|ws)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then
