@@ -23,8 +23,12 @@ const MESSAGE: &str = r#"{"type":"echo","n":1}"#;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = args.get(1).cloned().unwrap_or_else(|| usage());
-    let users: usize = args.get(2).map_or(50, |a| a.parse().unwrap_or_else(|_| usage()));
-    let seconds: u64 = args.get(3).map_or(10, |a| a.parse().unwrap_or_else(|_| usage()));
+    let users: usize = args
+        .get(2)
+        .map_or(50, |a| a.parse().unwrap_or_else(|_| usage()));
+    let seconds: u64 = args
+        .get(3)
+        .map_or(10, |a| a.parse().unwrap_or_else(|_| usage()));
     let fast = match args.get(4).map(String::as_str) {
         None | Some("tungstenite") => false,
         Some("fastwebsockets") => true,

@@ -243,3 +243,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub(super) fn io(e: &std::io::Error) -> FailureKind {
     super::http::io_failure(e).unwrap_or(FailureKind::Transport(TransportFailure::Reset))
 }
+
+#[cfg(test)]
+mod tests;

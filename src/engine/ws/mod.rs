@@ -228,3 +228,6 @@ fn matches(w: &WsAwait, message: &[u8]) -> bool {
         .iter()
         .all(|(path, m)| json.all(path, |v| eval(m, v)).unwrap_or(false))
 }
+
+#[cfg(test)]
+mod tests;
