@@ -187,6 +187,14 @@ flows:
 /// Runs the plan through `swarm check`: the JSON report by request name, and how
 /// long the run took.
 fn run(plan_text: String, memory_bound: u64) -> (BTreeMap<String, Value>, Duration) {
+    run_with(plan_text, memory_bound, &[])
+}
+
+fn run_with(
+    plan_text: String,
+    memory_bound: u64,
+    args: &[&str],
+) -> (BTreeMap<String, Value>, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let plan_path = dir.path().join("sockets.yaml");
     std::fs::write(&plan_path, plan_text).unwrap();
@@ -197,6 +205,7 @@ fn run(plan_text: String, memory_bound: u64) -> (BTreeMap<String, Value>, Durati
         .arg("--json")
         .arg(&report)
         .args(["--progress", "none"])
+        .args(args)
         .env("NO_COLOR", "1");
     let m = measured::run_measured(&mut cmd, RUN_BOUND);
     assert!(
@@ -290,5 +299,53 @@ fn a_100_mb_frame_or_answer_fails_as_too_large_in_bounded_memory() {
         assert!(r["count"].as_u64().unwrap() > 0, "{name}: {r}");
         assert_eq!(r["failures"], r["count"], "{name}: {r}");
         assert_eq!(kinds(r), ["body_too_large"], "{name}: {r}");
+    }
+}
+
+/// `wss://` and `tls: true` speak TLS with HTTP's settings: with `--insecure` the
+/// self-signed test certificate is accepted and every exchange succeeds; without
+/// it, both connects fail as `tls` (so TLS was really spoken).
+#[test]
+fn wss_and_tcp_over_tls_use_the_http_tls_settings() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let servers = rt.block_on(server::start());
+    let plan = format!(
+        r#"name: tls sockets
+load: {{ users: 2, duration: 2s }}
+flows:
+  - name: wss
+    pace: 100ms
+    setup:
+      - ws: "wss://localhost:{wss}/echo"
+        name: wss connect
+    steps:
+      - ws_send: {{ json: {{ type: ping }} }}
+        name: wss ping
+        await: {{ match: {{ $.type: pong }}, timeout: 2s }}
+  - name: tcp-tls
+    pace: 100ms
+    setup:
+      - tcp: "localhost:{tcp}"
+        tls: true
+        name: tls connect
+    steps:
+      - tcp_send: "PING\r\n"
+        name: tls ping
+        await: {{ until: "\r\n", timeout: 2s }}
+        expect: {{ body: "+PONG\r\n" }}
+"#,
+        wss = servers.wss.port(),
+        tcp = servers.tcp_tls.port(),
+    );
+    let (by_name, _) = run_with(plan.clone(), ALL_BOUND, &["--insecure"]);
+    for (name, r) in &by_name {
+        assert!(r["count"].as_u64().unwrap() > 0, "{name}: {r}");
+        assert_eq!(r["failures"], 0, "{name}: {r}");
+    }
+    assert_eq!(by_name.len(), 4, "{:?}", by_name.keys());
+    let (by_name, _) = run_with(plan, ALL_BOUND, &[]);
+    rt.shutdown_background();
+    for name in ["wss connect", "tls connect"] {
+        assert_eq!(kinds(&by_name[name]), ["tls"], "{name}: {}", by_name[name]);
     }
 }

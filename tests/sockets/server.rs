@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -23,6 +23,10 @@ pub const HUGE: u64 = 100 * 1024 * 1024;
 
 pub struct Servers {
     pub ws: SocketAddr,
+    /// `/echo` and the line protocol again, over TLS with the self-signed
+    /// `localhost` certificate of tests/fixtures.
+    pub wss: SocketAddr,
+    pub tcp_tls: SocketAddr,
     pub tcp_line: SocketAddr,
     pub tcp_silent: SocketAddr,
     pub tcp_close: SocketAddr,
@@ -30,8 +34,28 @@ pub struct Servers {
 }
 
 pub async fn start() -> Servers {
+    let tls = acceptor();
+    let tls2 = tls.clone();
     Servers {
         ws: listen(|s| tokio::spawn(ws_connection(s))).await,
+        wss: listen(move |s| {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = tls.accept(s).await {
+                    ws_connection(s).await;
+                }
+            })
+        })
+        .await,
+        tcp_tls: listen(move |s| {
+            let tls = tls2.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = tls.accept(s).await {
+                    tcp_line(s, false).await;
+                }
+            })
+        })
+        .await,
         tcp_line: listen(|s| tokio::spawn(tcp_line(s, false))).await,
         tcp_silent: listen(|s| tokio::spawn(tcp_silent(s))).await,
         tcp_close: listen(|s| tokio::spawn(tcp_line(s, true))).await,
@@ -53,7 +77,23 @@ async fn listen(
     addr
 }
 
-async fn ws_connection(stream: TcpStream) {
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let cert = CertificateDer::from_pem_file(dir.join("localhost.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+async fn ws_connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
     let mut path = String::new();
     #[expect(
         clippy::result_large_err,
@@ -139,8 +179,8 @@ fn answer(text: &str) -> Vec<String> {
 
 /// `PING` -> `+PONG`, `ECHO x` -> `+x`; with `close_after_one`, closes after its
 /// first answer.
-async fn tcp_line(stream: TcpStream, close_after_one: bool) {
-    let (read, mut write) = stream.into_split();
+async fn tcp_line<S: AsyncRead + AsyncWrite>(stream: S, close_after_one: bool) {
+    let (read, mut write) = tokio::io::split(stream);
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line = line.trim_end();
