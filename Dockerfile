@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # swarm as a container, for any CI:
 #   docker run --rm -v "$PWD:/work" swarm check plans/smoke.yaml --target http://host:8080
+# Tagged swarm:<crate version> (docker build -t swarm:0.1.0 .) it is the image that
+# `swarm k8s` manifests run by default (docs/kubernetes.md).
 # Build stage: the release binary (rustls, so no OpenSSL at run time).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|ws]...  (default: all)
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|ws]...  (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
 # measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
@@ -29,6 +29,9 @@
 #   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
 #               every URL distinct under one name: swarm's RSS and CPU per request,
 #               sampled every SOAK_EVERY s (default 30), must stay flat.
+#   stall       the soak's plan with nginx's workers stopped (SIGSTOP) for 3 s every
+#               25 s, STALLS times (default 4; not in `all`): the RSS each stall adds,
+#               which must shrink towards nothing (bounded by max_users).
 #
 # Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
 # a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
@@ -353,6 +356,44 @@ PY
     ((rc == 0)) || { echo "swarm exited $rc:" >&2; cat "$WORK/soak.out" >&2; FAILED+=(soak); }
 }
 
+# bench_stall: why a soak's RSS can step up once. A stalled target fills the pool of
+# users (max_users) with requests in flight, each with its buffers; the allocator keeps
+# that memory after the stall. The steps must shrink and stop: bounded by the pool,
+# never growing with the number of stalls or with time.
+bench_stall() {
+    local stalls=${STALLS:-4}
+    [[ $stalls =~ ^[1-9][0-9]*$ ]] || { echo "STALLS must be a whole number" >&2; exit 2; }
+    local duration=$(((stalls + 1) * 25))
+    echo "== stall: 5,000 req/s for ${duration} s, nginx stopped for 3 s every 25 s, $stalls times" >&2
+    sed -e "s/^  duration: 600s$/  duration: ${duration}s/" "$ROOT/bench/soak.yaml" >"$WORK/stall.yaml"
+    taskset -c "$CORE_GEN" "$SWARM" check "$WORK/stall.yaml" --target "$TARGET" \
+        --json "$WORK/stall.json" --progress none --quiet >"$WORK/stall.out" 2>&1 &
+    local pid=$! t rss
+    printf '%8s %10s\n' "t (s)" "RSS (MB)" >&2
+    for t in $(seq 5 5 $((duration - 5))); do
+        sleep 5
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+        [[ -n $rss ]] || break
+        awk -v t="$t" -v rss="$rss" 'BEGIN { printf "%8d %10.1f\n", t, rss / 1024 }' >&2
+        if ((t % 25 == 0)); then
+            pkill -STOP -P "$NGINX_PID"
+            sleep 3
+            pkill -CONT -P "$NGINX_PID"
+            echo "  (nginx stopped for 3 s)" >&2
+        fi
+    done
+    local rc=0
+    wait "$pid" || rc=$?
+    python3 - "$WORK/stall.json" <<'PY' >&2 || FAILED+=(stall)
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["total"]
+print(f"requests {t['count']} failures {t['failures']} dropped {r['dropped']}")
+PY
+    # Exit 1 is the SLO (failures == 0) failing on a timed-out request: not a fault here.
+    ((rc <= 1)) || { echo "swarm exited $rc:" >&2; cat "$WORK/stall.out" >&2; FAILED+=(stall); }
+}
+
 bench_profile() {
     echo "== profile: perf record (cpu-clock) of the throughput run, lean client" >&2
     command -v perf >/dev/null || { echo "perf is not installed" >&2; return; }
@@ -466,8 +507,9 @@ for w in "${what[@]}"; do
         profile) bench_profile ;;
         instructions) bench_instructions ;;
         soak) bench_soak ;;
+        stall) bench_stall ;;
         ws) bench_ws ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|ws)" >&2; exit 2 ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|ws)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

@@ -11,6 +11,7 @@
 //! - [`run`]: one run ([`run::RunSession`]), from engine start to report model, with its
 //!   signals;
 //! - [`demo`]: the built-in demo target;
+//! - [`k8s`]: the Kubernetes manifests of a run on many machines (`swarm k8s`);
 //! - [`dashboard`]: the live web dashboard (cargo feature `ui`);
 //! - [`cli`]: the command line, which ties the stages together, reads the
 //!   environment and decides the exit code.
@@ -26,6 +27,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod k8s;
 pub mod metrics;
 pub mod plan;
 pub mod report;

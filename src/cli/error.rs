@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use super::env::Environment;
 use crate::engine::RunError;
 use crate::exit;
+use crate::k8s::K8sError;
 use crate::plan::PlanErrors;
 use crate::report::annotations;
 use crate::report::baseline::BaselineError;
@@ -62,6 +63,9 @@ pub enum CliError {
     /// Ctrl-C or SIGTERM ended the run; the reports were written.
     #[error("the run was interrupted")]
     Interrupted,
+    /// `swarm k8s` could not render the manifests.
+    #[error(transparent)]
+    K8s(#[from] K8sError),
     /// An SLO or the baseline gate failed, as the verdict said.
     #[error("an SLO or the baseline gate failed")]
     SloFailed,
@@ -101,6 +105,14 @@ impl CliError {
             | CliError::Listen { .. }
             | CliError::Start(_)
             | CliError::RunFailed => exit::RUN_ERROR,
+            CliError::K8s(
+                K8sError::TooLarge { .. }
+                | K8sError::AbsoluteData { .. }
+                | K8sError::NotText { .. }
+                | K8sError::PathName { .. }
+                | K8sError::Invalid { .. },
+            ) => exit::INVALID,
+            CliError::K8s(K8sError::Unreadable { .. } | K8sError::Yaml(_)) => exit::RUN_ERROR,
             CliError::Interrupted => exit::INTERRUPTED,
             CliError::SloFailed => exit::SLO_FAILED,
         }
@@ -129,6 +141,7 @@ impl CliError {
             | CliError::Runtime(_)
             | CliError::Demo(_)
             | CliError::Listen { .. }
+            | CliError::K8s(_)
             | CliError::Start(_) => eprintln!("error: {self}"),
         }
     }

@@ -12,6 +12,7 @@ mod check;
 mod demo;
 pub mod env;
 mod error;
+mod k8s;
 mod live_ui;
 mod logging;
 mod schema;
@@ -48,6 +49,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the plan's JSON Schema.
     Schema,
+    /// Print Kubernetes manifests that run the plan on many machines (kubectl apply -f -).
+    K8s(k8s::K8sArgs),
 }
 
 /// Options that change how a plan compiles: shared by `check`, `validate` and `ui`.
@@ -228,6 +231,7 @@ fn dispatch(env: &Environment) -> Result<(), CliError> {
         Command::Ui(args) => ui::run(args, env),
         Command::Demo(args) => demo::run(args),
         Command::Schema => schema::run(),
+        Command::K8s(args) => k8s::run(args),
     }
 }
 

@@ -45,6 +45,7 @@ impl Compiler<'_> {
             self.feeders.push(Feeder {
                 name: name_text.clone(),
                 path,
+                file: csv.value.clone(),
                 columns,
                 pick,
             });

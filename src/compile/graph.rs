@@ -502,6 +502,9 @@ pub struct Feeder {
     pub name: String,
     /// Absolute path (resolved relative to the plan file).
     pub path: PathBuf,
+    /// The path as the plan wrote it (relative to the plan file, or absolute): what
+    /// a copy of the plan placed elsewhere resolves again.
+    pub file: String,
     pub columns: Vec<String>,
     pub pick: Pick,
 }

@@ -264,6 +264,7 @@ mod tests {
         let feeders = vec![Feeder {
             name: "acc".into(),
             path: "a.csv".into(),
+            file: "a.csv".into(),
             columns: vec!["user".into()],
             pick: Pick::Sequential,
         }];

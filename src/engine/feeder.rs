@@ -146,6 +146,7 @@ mod tests {
         Feeder {
             name: "accounts".into(),
             path,
+            file: "rows.csv".into(),
             columns: vec!["user".into(), "password".into()],
             pick,
         }
