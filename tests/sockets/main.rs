@@ -156,10 +156,9 @@ flows:
         name: tcp close-mid-flow
         await: {line}
   - name: tcp-silent
-    setup:
+    steps:
       - tcp: "{tcp_silent}"
         name: tcp silent connect
-    steps:
       - tcp_send: "PING\r\n"
         name: tcp silent
         await: {line}

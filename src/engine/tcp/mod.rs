@@ -142,7 +142,8 @@ impl TcpSession {
 
     /// Connects, or writes and reads the reply, within `timeout`. The reply is what
     /// the `await` read (empty without one). A failed exchange drops the connection,
-    /// except a timed-out wait: the reply may still come, for a later step to read.
+    /// a timeout too: a late reply would be read as the next step's, and a write cut
+    /// short leaves the stream mid-message.
     pub async fn exchange(
         &mut self,
         call: &TcpCall,
@@ -157,9 +158,7 @@ impl TcpSession {
                 Err(kind)
             }
             Err(_) => {
-                if matches!(call, TcpCall::Connect { .. }) {
-                    self.conn = None;
-                }
+                self.conn = None;
                 Err(TransportFailure::Timeout.into())
             }
         }
