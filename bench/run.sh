@@ -486,8 +486,10 @@ bench_ws() {
                 "$ROOT/bench/ws-idle.yaml" >"$WORK/idle-$kind.yaml"
             measure "idle-$kind-$users" "$SWARM" check "$WORK/idle-$kind.yaml" \
                 --target "http://127.0.0.1:$port" --progress none --quiet
-            awk -v k="$kind" -v u="$users" '{printf "%-10s%8d%10.1fMB\n", k, u, $4 / 1024}' \
-                "$WORK/idle-$kind-$users.time" >&2
+            # The last line: GNU time writes "Command exited with ..." before it
+            # when swarm exits non-zero (a plan that sends nothing fails its SLO).
+            tail -n 1 "$WORK/idle-$kind-$users.time" |
+                awk -v k="$kind" -v u="$users" '{printf "%-10s%8d%10.1fMB\n", k, u, $4 / 1024}' >&2
         done
     done
     kill "$demo" 2>/dev/null || true
