@@ -8,5 +8,8 @@ pub const SLO_FAILED: i32 = 1;
 pub const INVALID: i32 = 2;
 /// The run could not be carried out (a data file vanished, a report could not be written...).
 pub const RUN_ERROR: i32 = 3;
+/// A capacity search's answer cannot be trusted: the generator itself saturated, or
+/// even the first step failed. The same code as [`RUN_ERROR`]: no usable result.
+pub const UNTRUSTED: i32 = 3;
 /// Interrupted by Ctrl-C or SIGTERM; the reports were still written.
 pub const INTERRUPTED: i32 = 130;

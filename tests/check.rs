@@ -387,6 +387,13 @@ fn assert_held_unless_speed_bound(
     report: &serde_json::Value,
 ) {
     let passed = report["passed"].as_bool().expect("passed");
+    // A capacity search whose generator saturated says so with exit 3: the machine,
+    // not the plan.
+    if report["search"]["answer"]["trusted"] == false {
+        assert_eq!(code(out), 3, "{name}: {}", describe(out));
+        eprintln!("{name}: the search could not be trusted on this machine (speed-bound)");
+        return;
+    }
     assert_eq!(
         code(out),
         if passed { 0 } else { 1 },

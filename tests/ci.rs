@@ -37,6 +37,8 @@ fn slo_at(request: Option<u32>, text: &str, metric: Metric, op: CmpOp, t: f64, l
         threshold: t,
         line: Some(line),
         column: Some(5),
+        window: None,
+        abort: false,
     }
 }
 

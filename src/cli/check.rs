@@ -76,6 +76,7 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
         run_failed: ended.failure.is_some(),
         sink_errors: &errors,
         interrupted: result.snapshot.end == EndReason::Interrupted,
+        untrusted: result.untrusted(),
         slos_passed: result.passed(),
     })
 }
@@ -144,11 +145,14 @@ struct Outcome<'a> {
     run_failed: bool,
     sink_errors: &'a [SinkError],
     interrupted: bool,
+    /// A capacity search's answer cannot be trusted.
+    untrusted: bool,
     slos_passed: bool,
 }
 
 /// The end of the run, in order of precedence: a run or report error (exit 3), an
-/// interrupted run (130), a failed SLO or gate (1), success (0).
+/// interrupted run (130), an untrusted capacity answer (3), a failed SLO or gate
+/// (1), success (0).
 fn verdict(o: &Outcome) -> Result<(), CliError> {
     let report_failed = o.sink_errors.iter().any(|e| match e {
         SinkError::Write { .. } | SinkError::Render { .. } => true,
@@ -162,6 +166,8 @@ fn verdict(o: &Outcome) -> Result<(), CliError> {
         Err(CliError::RunFailed)
     } else if o.interrupted {
         Err(CliError::Interrupted)
+    } else if o.untrusted {
+        Err(CliError::Untrusted)
     } else if !o.slos_passed || gate_failed {
         Err(CliError::SloFailed)
     } else {
@@ -197,6 +203,7 @@ mod tests {
             run_failed,
             sink_errors: errors,
             interrupted,
+            untrusted: false,
             slos_passed: passed,
         })
         .map_or_else(|e| e.code(), |()| exit::OK)
@@ -211,5 +218,17 @@ mod tests {
         assert_eq!(code(false, &[write_error()], true, true), exit::RUN_ERROR);
         assert_eq!(code(false, &[write_error()], false, true), exit::RUN_ERROR);
         assert_eq!(code(true, &[], false, true), exit::RUN_ERROR);
+        let untrusted = |interrupted| {
+            verdict(&Outcome {
+                run_failed: false,
+                sink_errors: &[],
+                interrupted,
+                untrusted: true,
+                slos_passed: false,
+            })
+            .map_or_else(|e| e.code(), |()| exit::OK)
+        };
+        assert_eq!(untrusted(false), exit::UNTRUSTED);
+        assert_eq!(untrusted(true), exit::INTERRUPTED);
     }
 }

@@ -69,6 +69,10 @@ pub enum CliError {
     /// An SLO or the baseline gate failed, as the verdict said.
     #[error("an SLO or the baseline gate failed")]
     SloFailed,
+    /// A capacity search's answer cannot be trusted (the generator saturated, or even
+    /// the first step failed), as its answer said.
+    #[error("the capacity search's answer cannot be trusted")]
+    Untrusted,
 }
 
 impl CliError {
@@ -105,6 +109,7 @@ impl CliError {
             | CliError::Listen { .. }
             | CliError::Start(_)
             | CliError::RunFailed => exit::RUN_ERROR,
+            CliError::Untrusted => exit::UNTRUSTED,
             CliError::K8s(
                 K8sError::TooLarge { .. }
                 | K8sError::AbsoluteData { .. }
@@ -131,7 +136,10 @@ impl CliError {
                 eprint!("{errors}");
                 annotations::print_plan_errors(errors, &env.github);
             }
-            CliError::RunFailed | CliError::Interrupted | CliError::SloFailed => {}
+            CliError::RunFailed
+            | CliError::Interrupted
+            | CliError::SloFailed
+            | CliError::Untrusted => {}
             #[cfg(feature = "ui")]
             CliError::Dashboard(_) => eprintln!("error: {self}"),
             CliError::Usage(_)
@@ -165,6 +173,7 @@ mod tests {
         assert_eq!(CliError::RunFailed.code(), exit::RUN_ERROR);
         assert_eq!(CliError::Interrupted.code(), exit::INTERRUPTED);
         assert_eq!(CliError::SloFailed.code(), exit::SLO_FAILED);
+        assert_eq!(CliError::Untrusted.code(), 3);
     }
 
     #[test]

@@ -165,6 +165,40 @@ pub struct Load {
     pub duration: Option<Duration>,
     /// Exactly this many flow iterations run, shared among the users.
     pub iterations: Option<u64>,
+    /// A capacity search: the model starts at the range's low end and the run
+    /// session steers it step by step; `duration` and `iterations` are unset.
+    pub search: Option<Search>,
+}
+
+/// `load.search`: find the most load the target takes while the SLOs hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub axis: SearchAxis,
+    /// The first level tried (> 0).
+    pub low: f64,
+    /// The highest level tried (>= `low`).
+    pub high: f64,
+    /// The growth factor while steps pass (> 1).
+    pub step: f64,
+    /// How narrow the bracket must get, as a fraction of the pass (> 0).
+    pub precision: f64,
+    /// Each step warms up this long (not judged)...
+    pub warmup: Duration,
+    /// ...then is judged on this window, with fresh histograms.
+    pub hold: Duration,
+    /// How many times the best pass is re-run before it is believed.
+    pub confirm: u32,
+    /// Exit 1 when the capacity found is below this.
+    pub require: Option<f64>,
+}
+
+/// What a capacity search varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchAxis {
+    /// Concurrent users (the closed model); levels are whole numbers.
+    Users,
+    /// Arrivals per second (the open model).
+    Rate,
 }
 
 impl Load {
@@ -537,7 +571,17 @@ pub struct Slo {
     /// implied SLO.
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// Judged on this trailing window rather than the whole run; the verdict is the
+    /// worst window seen.
+    pub window: Option<Duration>,
+    /// The run stops as soon as this line fails (judged every second, never in the
+    /// first [`ABORT_GRACE`]).
+    pub abort: bool,
 }
+
+/// How long into a run an aborting SLO line is not yet judged: the first seconds'
+/// few samples would make any line flap.
+pub const ABORT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Metric {

@@ -22,6 +22,16 @@ pub const DEFAULT_MAX_USERS: u32 = 1000;
 impl Compiler<'_> {
     pub(super) fn load(&mut self, raw: &Sp<RawLoad>) -> Load {
         let l = &raw.value;
+        if let Some(search) = &l.search {
+            return self.search_load(raw, search);
+        }
+        if let Some(r) = &l.require {
+            self.error_help(
+                r.pos,
+                "`require` is a capacity search's gate",
+                "add `search:` to the load, or remove `require`",
+            );
+        }
         let duration = l.duration.as_ref().and_then(|d| {
             let v = self.duration(d)?;
             if v.is_zero() {
@@ -90,6 +100,7 @@ impl Compiler<'_> {
             model,
             duration,
             iterations,
+            search: None,
         };
         // `--duration` is an end of its own: it fills in a plan that sets none.
         if l.duration.is_none()

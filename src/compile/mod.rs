@@ -14,6 +14,7 @@ mod flows;
 pub mod graph;
 pub mod jsonpath;
 mod load;
+mod search;
 mod slo;
 mod socket_graph;
 mod sockets;

@@ -4,7 +4,9 @@
 
 use crate::plan::de::{Sp, closest, suggest};
 use crate::plan::diag::line_col;
-use crate::plan::node::{Kind, Node};
+use std::time::Duration;
+
+use crate::plan::node::{Key, Kind, Node};
 
 use super::Compiler;
 use super::graph::{CmpOp, Metric, RequestId, Slo};
@@ -26,6 +28,9 @@ const METRICS: &[&str] = &[
     "dropped",
 ];
 
+/// The keys of an SLO line written as a map.
+const SLO_OPTIONS: &[&str] = &["line", "window", "abort"];
+
 impl Compiler<'_> {
     pub(super) fn slos(&mut self, raw: Option<&Sp<Vec<Node>>>) -> Vec<Slo> {
         let entries = match raw {
@@ -39,21 +44,18 @@ impl Compiler<'_> {
                     threshold: 0.0,
                     line: None,
                     column: None,
+                    window: None,
+                    abort: false,
                 }];
             }
         };
         let mut out = Vec::new();
         for entry in entries {
             match &entry.kind {
-                Kind::Str(line) => match line.rsplit_once(':') {
-                    Some((name, cond)) => {
-                        let cond_off = name.len() + 1 + (cond.len() - cond.trim_start().len());
-                        let cond_pos = self.inner_pos(entry.pos, line, cond_off);
-                        let request = self.slo_request(name.trim(), entry.pos);
-                        out.extend(self.slo_line(cond.trim(), cond_pos, request));
-                    }
-                    None => out.extend(self.slo_line(line.trim(), entry.pos, Ok(None))),
-                },
+                Kind::Str(line) => out.extend(self.slo_text(line, entry.pos)),
+                Kind::Map(pairs) if pairs.iter().any(|(k, _)| k.name == "line") => {
+                    out.extend(self.slo_options(pairs));
+                }
                 Kind::Map(pairs) => {
                     for (k, v) in pairs {
                         let request = self.slo_request(k.name.trim(), k.pos);
@@ -87,6 +89,92 @@ impl Compiler<'_> {
             }
         }
         out
+    }
+
+    /// A line written as a string: `METRIC OP VALUE` or `REQUEST NAME: METRIC OP VALUE`.
+    fn slo_text(&mut self, line: &str, pos: usize) -> Option<Slo> {
+        match line.rsplit_once(':') {
+            Some((name, cond)) => {
+                let cond_off = name.len() + 1 + (cond.len() - cond.trim_start().len());
+                let cond_pos = self.inner_pos(pos, line, cond_off);
+                let request = self.slo_request(name.trim(), pos);
+                self.slo_line(cond.trim(), cond_pos, request)
+            }
+            None => self.slo_line(line.trim(), pos, Ok(None)),
+        }
+    }
+
+    /// A line with options: `{ line: "p95 < 300ms", window: 30s, abort: true }`.
+    fn slo_options(&mut self, pairs: &[(Key, Node)]) -> Option<Slo> {
+        let mut slo = None;
+        let mut window = None;
+        let mut abort = false;
+        let mut ok = true;
+        for (k, v) in pairs {
+            match (k.name.as_str(), &v.kind) {
+                ("line", Kind::Str(line)) => {
+                    slo = self.slo_text(line, v.pos);
+                    ok &= slo.is_some();
+                }
+                ("line", other) => {
+                    self.error_help(
+                        v.pos,
+                        format!("an SLO line is a string, not {}", other.describe()),
+                        "write e.g. `line: p95 < 300ms`",
+                    );
+                    ok = false;
+                }
+                ("window", Kind::Str(text)) => match units::parse_duration(text) {
+                    Ok(d) if d >= Duration::from_secs(1) && d.subsec_nanos() == 0 => {
+                        window = Some(d);
+                    }
+                    Ok(_) => {
+                        self.error(
+                            v.pos,
+                            format!(
+                                "a window is a whole number of seconds, at least 1s, not `{text}`"
+                            ),
+                        );
+                        ok = false;
+                    }
+                    Err(e) => {
+                        self.error(v.pos, e);
+                        ok = false;
+                    }
+                },
+                ("window", other) => {
+                    self.error_help(
+                        v.pos,
+                        format!("a window is a duration, not {}", other.describe()),
+                        "write e.g. `window: 30s`",
+                    );
+                    ok = false;
+                }
+                ("abort", Kind::Bool(b)) => abort = *b,
+                ("abort", other) => {
+                    self.error(
+                        v.pos,
+                        format!("`abort` is true or false, not {}", other.describe()),
+                    );
+                    ok = false;
+                }
+                (name, _) => {
+                    self.error_help(
+                        k.pos,
+                        format!("unknown key `{name}` in an SLO line"),
+                        suggest(name, SLO_OPTIONS),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let mut slo = slo?;
+        if !ok {
+            return None;
+        }
+        slo.window = window;
+        slo.abort = abort;
+        Some(slo)
     }
 
     /// The request an SLO names; `Err(())` when none has that name (already reported).
@@ -174,6 +262,8 @@ impl Compiler<'_> {
             threshold,
             line: Some(line),
             column: Some(column),
+            window: None,
+            abort: false,
         })
     }
 }
@@ -250,7 +340,65 @@ fn slo_value(metric: Metric, text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::compile::{CompileOptions, compile_str};
+
+    fn slos(slo: &str) -> Result<Vec<Slo>, Vec<String>> {
+        let src = format!(
+            "name: t\ntarget: http://127.0.0.1:1\nload: {{ users: 1, duration: 1m }}\n\
+             flows:\n  - name: f\n    steps:\n      - get: /a\n        name: list\n\
+             slo:\n{slo}"
+        );
+        compile_str(&src, Path::new("t.yaml"), &CompileOptions::default())
+            .map(|p| p.slos)
+            .map_err(|e| {
+                e.diagnostics
+                    .iter()
+                    .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+                    .collect()
+            })
+    }
+
+    #[test]
+    fn a_line_with_a_window_and_abort() {
+        let s = slos(
+            "  - p95 < 300ms\n  - line: error_rate < 5%\n    abort: true\n\
+             \x20\x20- { line: \"list: p99 < 1s\", window: 30s }\n",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].window, s[0].abort), (None, false));
+        assert_eq!(
+            (s[1].metric, s[1].window, s[1].abort),
+            (Metric::ErrorRate, None, true)
+        );
+        assert_eq!(s[1].line, Some(11), "located on the line text");
+        assert_eq!(s[2].request, Some(RequestId(0)));
+        assert_eq!(
+            (s[2].window, s[2].abort),
+            (Some(Duration::from_secs(30)), false)
+        );
+    }
+
+    #[test]
+    fn a_line_with_options_is_checked_key_by_key() {
+        let e = slos("  - line: p95 < 1s\n    windw: 30s\n").unwrap_err();
+        assert_eq!(e, ["11:5: unknown key `windw` in an SLO line"]);
+        let e = slos("  - line: p95 < 1s\n    window: 1500ms\n").unwrap_err();
+        assert_eq!(
+            e,
+            ["11:13: a window is a whole number of seconds, at least 1s, not `1500ms`"]
+        );
+        let e = slos("  - line: p95 < 1s\n    abort: yes\n").unwrap_err();
+        assert_eq!(e, ["11:12: `abort` is true or false, not a string"]);
+        let e = slos("  - line: p95 < fast\n    abort: true\n").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].contains("not a duration"), "{e:?}");
+        let e = slos("  - line: [p95 < 1s]\n").unwrap_err();
+        assert_eq!(e, ["10:11: an SLO line is a string, not a list"]);
+    }
 
     #[test]
     fn metrics_and_values() {

@@ -2,6 +2,10 @@
 //! handler and (later) capacity search and the distributed coordinator steer a run
 //! through these, never by touching engine state.
 
+use std::sync::Arc;
+
+use crate::metrics::capacity::CapacityReport;
+
 /// A command for a running engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
@@ -16,4 +20,7 @@ pub enum Control {
     Interrupt,
     /// Zero all statistics and the time series, as if the run started now.
     ResetStats,
+    /// The capacity search's record so far: attached to every snapshot from now on,
+    /// so that the reports, the dashboard and a coordinator see the steps.
+    Search(Arc<CapacityReport>),
 }

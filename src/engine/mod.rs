@@ -18,6 +18,7 @@ pub mod recorder;
 pub mod render;
 pub mod request;
 pub mod schedule;
+pub mod search;
 pub mod session;
 pub mod tcp;
 mod user;

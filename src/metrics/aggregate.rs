@@ -20,6 +20,7 @@ pub use super::delta::Delta;
 use super::series;
 use super::snapshot::{GeneratorHealth, SeriesPoint, Snapshot};
 use super::stats::{RequestStats, latency_histogram};
+use super::window::WindowJudge;
 use super::wire;
 
 /// The default bound on the number of series points a snapshot carries.
@@ -65,6 +66,10 @@ pub struct Aggregator {
     /// unit in memory takes a histogram's 190 KB per request name), oldest first.
     recent: VecDeque<(u64, Vec<u8>)>,
     keep_recent: usize,
+    /// The windowed and aborting SLO lines, fed each second as it is finalised.
+    judge: Option<WindowJudge>,
+    /// The last second the judge was given.
+    judged: u64,
 }
 
 impl Aggregator {
@@ -89,7 +94,27 @@ impl Aggregator {
             max_points: max_points.max(4),
             recent: VecDeque::new(),
             keep_recent: RECENT_SECONDS,
+            judge: None,
+            judged: 0,
         }
+    }
+
+    /// Judges windowed and aborting SLO lines with `judge`, one finalised second at a
+    /// time (about [`OPEN_SECONDS`] after the second, when no more units arrive).
+    pub fn judge_windows(&mut self, judge: WindowJudge) {
+        self.judge = Some(judge);
+    }
+
+    /// The aborting line that failed, as the reason the run must end.
+    pub fn aborted(&self) -> Option<super::snapshot::EndReason> {
+        let judge = self.judge.as_ref()?;
+        let abort = judge.abort()?;
+        Some(super::snapshot::EndReason::Aborted {
+            slo: abort.slo,
+            line: judge.label(abort.slo).to_string(),
+            // The judge counts seconds since the (last) reset.
+            at: abort.at,
+        })
     }
 
     /// Keeps the last `seconds` finalised seconds (at least 1) for [`Self::trailing`].
@@ -209,6 +234,14 @@ impl Aggregator {
         if self.series.len() > self.max_points {
             self.series = series::downsample(&self.series, self.max_points);
         }
+        if let Some(judge) = self.judge.as_mut() {
+            // A second in which no thread sent anything still passes in the windows.
+            for _ in self.judged + 1..p.second {
+                judge.push(&[], 0);
+            }
+            judge.push(&p.unit.requests, p.unit.dropped);
+            self.judged = p.second;
+        }
         let mut unit = p.unit;
         unit.active = p.users;
         self.recent.push_back((p.second, wire::encode(&unit)));
@@ -265,6 +298,11 @@ impl Aggregator {
         self.finalized = 0;
         self.series.clear();
         self.recent.clear();
+        // The first second after the reset is the one it happened in.
+        self.judged = at.as_secs();
+        if let Some(judge) = self.judge.as_mut() {
+            judge.reset();
+        }
     }
 
     /// The scheduling lag since the previous call (then emptied) and since the start.
@@ -303,6 +341,13 @@ impl Aggregator {
             requests: self.requests.clone(),
             series,
             generator: GeneratorHealth::default(),
+            windows: self
+                .judge
+                .as_ref()
+                .map(WindowJudge::worst)
+                .unwrap_or_default(),
+            epoch: self.epoch,
+            search: None,
         }
     }
 }
@@ -342,6 +387,7 @@ impl OpenPoint {
 mod tests {
     use super::*;
     use crate::metrics::failure::{FailureKind, TransportFailure};
+    use crate::metrics::snapshot::EndReason;
 
     fn delta(second: u64, n: u64, ms: u64) -> Delta {
         let mut d = Delta::new(2);
@@ -482,6 +528,50 @@ mod tests {
         assert!(agg.trailing(7).is_none());
         agg.reset(Duration::from_secs(10));
         assert!(agg.trailing(0).is_none());
+    }
+
+    /// The judge sees each second once it is final, quiet seconds included, and a
+    /// reset starts its windows and its abort grace again.
+    #[test]
+    fn finalised_seconds_feed_the_window_judge() {
+        let plan = crate::testing::TestPlan::new()
+            .flow("- get: /a\n  name: a\n- get: /b\n  name: b")
+            .slo("{ line: \"a: requests >= 15\", window: 2s }")
+            .slo("{ line: \"b: failures == 0\", abort: true }")
+            .compile();
+        let mut agg = Aggregator::new(2);
+        agg.judge_windows(WindowJudge::new(&plan).unwrap());
+        // Ten busy seconds, a silent one (no unit, and the controller, late, never
+        // published it), then busy again.
+        for s in (1..=10).chain(12..=16) {
+            agg.merge(&delta(s, 10, 5));
+            agg.close_second(s, 1);
+        }
+        // Seconds 1 to 13 are final: 13 seconds judged, the silent 11th among them.
+        let worst = agg.snapshot(Duration::from_secs(16), None, 16).windows;
+        let w = worst[0].1.as_ref().unwrap();
+        // Only the windows with the silent second in them fall short.
+        assert_eq!(
+            (w.value, w.passed, w.ended_at),
+            (Some(10.0), false, 11),
+            "{w:?}"
+        );
+        let abort = agg
+            .aborted()
+            .expect("b failed every second; past the grace");
+        assert!(
+            matches!(&abort, EndReason::Aborted { slo: 1, line, at: 11 } if line == "b: failures == 0"),
+            "{abort:?}"
+        );
+        agg.reset(Duration::from_millis(16_500));
+        assert_eq!(agg.aborted(), None, "the grace starts again");
+        let mut d = delta(17, 1, 5);
+        d.epoch = agg.epoch();
+        agg.merge(&d);
+        agg.finish(Duration::from_secs(17), 1);
+        let worst = agg.snapshot(Duration::from_secs(17), None, 17).windows;
+        let w = worst[0].1.as_ref().unwrap();
+        assert_eq!(w.value, Some(1.0), "only the second after the reset: {w:?}");
     }
 
     #[test]

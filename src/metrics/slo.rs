@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::figures::{self, trim_float};
-use super::snapshot::Snapshot;
+use super::snapshot::{EndReason, Snapshot};
 use super::stats::RequestStats;
 use crate::compile::graph::{CompiledPlan, Metric, Slo};
 
@@ -140,8 +140,27 @@ pub fn metric_unit(metric: Metric) -> SloUnit {
     }
 }
 
-/// Evaluates every SLO of `plan` against `snap` (normally the final snapshot).
+/// Evaluates every SLO of `plan` against `snap` (normally the final snapshot). A
+/// windowed line's verdict is its worst window's; a line that aborted the run failed.
 pub fn evaluate(plan: &CompiledPlan, snap: &Snapshot) -> Vec<SloVerdict> {
+    let mut verdicts = evaluate_cumulative(plan, snap);
+    super::window::apply_worst(&plan.slos, &snap.windows, &mut verdicts);
+    if let EndReason::Aborted { slo, at, .. } = snap.end
+        && let Some(v) = verdicts.get_mut(slo)
+    {
+        v.passed = false;
+        let note = format!("failed {at} s into the run, which it stopped");
+        v.note = Some(match v.note.take() {
+            Some(n) => format!("{note}; {n}"),
+            None => note,
+        });
+    }
+    verdicts
+}
+
+/// Every SLO of `plan` over the whole of `snap`, windows or not: what a capacity
+/// search's step is judged on (its snapshot covers its hold only).
+pub fn evaluate_cumulative(plan: &CompiledPlan, snap: &Snapshot) -> Vec<SloVerdict> {
     let total = snap.total();
     plan.slos
         .iter()
@@ -193,8 +212,20 @@ fn evaluate_one(
     }
 }
 
-/// The metric's value over `stats`; `None` when it is undefined over no requests.
+/// The metric's value over `stats` in the run so far; `None` when it is undefined.
 fn measure(metric: Metric, stats: &RequestStats, snap: &Snapshot) -> Option<f64> {
+    measure_over(metric, stats, snap.elapsed.as_secs_f64(), snap.dropped)
+}
+
+/// The metric's value over `stats`, made in `seconds` (for `rps`) while `dropped`
+/// arrivals were dropped; `None` when it is undefined over no requests. The one
+/// definition of every metric, for the whole run and for windows alike.
+pub fn measure_over(
+    metric: Metric,
+    stats: &RequestStats,
+    seconds: f64,
+    dropped: u64,
+) -> Option<f64> {
     let latency_defined = stats.count > 0;
     match metric {
         Metric::Min => latency_defined.then(|| stats.min_ms()),
@@ -202,10 +233,14 @@ fn measure(metric: Metric, stats: &RequestStats, snap: &Snapshot) -> Option<f64>
         Metric::Max => latency_defined.then(|| stats.max_ms()),
         Metric::Percentile(p) => latency_defined.then(|| stats.percentile_ms(p)),
         Metric::ErrorRate => latency_defined.then(|| stats.error_rate()),
-        Metric::Rps => Some(snap.rps(stats)),
+        Metric::Rps => Some(if seconds > 0.0 {
+            stats.count as f64 / seconds
+        } else {
+            0.0
+        }),
         Metric::Requests => Some(stats.count as f64),
         Metric::Failures => Some(stats.failures as f64),
-        Metric::Dropped => Some(snap.dropped as f64),
+        Metric::Dropped => Some(dropped as f64),
     }
 }
 

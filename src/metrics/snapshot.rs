@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::capacity::CapacityReport;
 use super::stats::RequestStats;
+use super::window::WorstWindows;
 use super::wire::PackedHistogram;
 
 /// Why a run ended (or that it has not yet).
@@ -23,6 +25,15 @@ pub enum EndReason {
     Stopped,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// An SLO line with `abort: true` failed.
+    Aborted {
+        /// The line's index in the plan's SLOs.
+        slo: usize,
+        /// The line as people read it, e.g. `error_rate < 5%`.
+        line: String,
+        /// The second of the run at which it failed.
+        at: u64,
+    },
 }
 
 /// One point of the per-second time series (see [`super::series`]).
@@ -86,6 +97,14 @@ pub struct Snapshot {
     /// One point per second (older points may be downsampled).
     pub series: Vec<SeriesPoint>,
     pub generator: GeneratorHealth,
+    /// The worst window so far of each windowed SLO line (`window: 30s`), by SLO
+    /// index: the final verdict of such a line is its worst window's.
+    pub windows: WorstWindows,
+    /// The statistics' epoch: bumped by each reset, so a reader can tell the
+    /// snapshots taken after a reset from those before it.
+    pub epoch: u64,
+    /// A capacity search's steps so far and, once it ended, its answer.
+    pub search: Option<Arc<CapacityReport>>,
 }
 
 impl Snapshot {
@@ -103,6 +122,9 @@ impl Snapshot {
             requests: vec![RequestStats::default(); requests],
             series: Vec::new(),
             generator: GeneratorHealth::default(),
+            windows: Vec::new(),
+            epoch: 0,
+            search: None,
         }
     }
 

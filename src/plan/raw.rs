@@ -104,6 +104,34 @@ pub struct RawLoad {
     pub iterations: Option<Sp<i64>>,
     /// Linear ramps between targets: `{ duration, users }` or `{ duration, arrival_rate }`.
     pub stages: Option<Sp<Vec<Sp<RawStage>>>>,
+    /// A capacity search instead of a fixed load: the most load the SLOs hold at.
+    pub search: Option<Sp<RawSearch>>,
+    /// With `search`: exit 1 when the capacity found is below this (`800/s`, or a
+    /// user count).
+    pub require: Option<Sp<Text>>,
+}
+
+/// `load.search`: a range of users or arrival rates, and how to search it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a capacity search (a map with `users` or `arrival_rate`)"
+)]
+pub struct RawSearch {
+    /// Closed model: the range of users, e.g. `10..5000`.
+    pub users: Option<Sp<Text>>,
+    /// Open model: the range of arrival rates, e.g. `20/s..5000/s`.
+    pub arrival_rate: Option<Sp<Text>>,
+    /// Growth while every step passes, e.g. `2x` (default `2x`).
+    pub step: Option<Sp<Text>>,
+    /// Stop bisecting when the bracket [pass, fail] is this narrow (default `5%`).
+    pub precision: Option<Sp<Text>>,
+    /// Each step first ramps and warms up for this long, not judged (default `10s`).
+    pub warmup: Option<Sp<Text>>,
+    /// Then judges every SLO line on this window only (default `30s`).
+    pub hold: Option<Sp<Text>>,
+    /// Re-run the best passing step this many times (default 1).
+    pub confirm: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -408,12 +436,33 @@ pub struct CaptureFrom {
     regex: Option<String>,
 }
 
-/// `METRIC OP VALUE`, or `{ REQUEST NAME: "METRIC OP VALUE" | [ ... ] }`.
+/// `METRIC OP VALUE`, `{ line: ..., window: 30s, abort: true }`, or
+/// `{ REQUEST NAME: "METRIC OP VALUE" | [ ... ] }`.
 #[derive(JsonSchema)]
 #[schemars(untagged)]
 pub enum SloEntrySchema {
     Line(String),
+    WithOptions(SloOptions),
     PerRequest(std::collections::BTreeMap<String, SloConditions>),
+}
+
+/// An SLO line with options. A map with a `line` key is read this way; a request
+/// named `line` is written in the string form, `"line: p95 < 1s"`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "only describes the JSON Schema; the compiler reads the node"
+)]
+pub struct SloOptions {
+    /// The line: `METRIC OP VALUE` or `REQUEST NAME: METRIC OP VALUE`.
+    line: String,
+    /// Judge the line on this trailing window (whole seconds, e.g. `30s`) instead of
+    /// the whole run; the verdict is the worst window seen.
+    window: Option<String>,
+    /// Stop the run as soon as the line fails (exit 1, reports written). Judged every
+    /// second, never in the first 10 s.
+    abort: Option<bool>,
 }
 
 #[derive(JsonSchema)]

@@ -157,6 +157,9 @@ fn check_names(baseline: &Baseline, plan_name: &str, names: &[&str]) -> Result<(
 /// Compares `current` with `baseline`, request name by request name.
 pub fn compare(baseline: &Baseline, current: &JsonReport, tolerance: f64) -> BaselineComparison {
     let old = &baseline.report;
+    if current.search.is_some() {
+        return compare_capacity(baseline, current, tolerance);
+    }
     let mut requests = Vec::new();
     let mut only_in_run = Vec::new();
     for new in &current.requests {
@@ -186,6 +189,47 @@ pub fn compare(baseline: &Baseline, current: &JsonReport, tolerance: f64) -> Bas
     }
 }
 
+/// A capacity search against its baseline: the capacity alone. The statistics of a
+/// search's last hold depend on the level it ran at, so they are not compared.
+fn compare_capacity(baseline: &Baseline, current: &JsonReport, tol: f64) -> BaselineComparison {
+    let capacity = |r: &JsonReport| {
+        (r.search.as_ref())
+            .and_then(|s| s.answer.as_ref())
+            .and_then(|a| a.capacity)
+    };
+    let old = &baseline.report;
+    let comparison = match (capacity(old), capacity(current)) {
+        (Some(was), now) => {
+            let now = now.unwrap_or(0.0);
+            RequestComparison {
+                name: "capacity".into(),
+                metrics: vec![MetricComparison {
+                    metric: BaselineMetric::Capacity,
+                    baseline: was,
+                    current: now,
+                    change: relative_change(was, now),
+                    regressed: BaselineMetric::Capacity.regressed(was, now, tol),
+                }],
+                note: None,
+            }
+        }
+        (None, _) => RequestComparison {
+            name: "capacity".into(),
+            metrics: Vec::new(),
+            note: Some("the baseline found no capacity".into()),
+        },
+    };
+    BaselineComparison {
+        file: baseline.path.display().to_string(),
+        baseline_started_at: old.started_at.clone(),
+        tolerance: tol,
+        regressed: comparison.metrics.iter().any(|m| m.regressed),
+        requests: vec![comparison],
+        only_in_baseline: Vec::new(),
+        only_in_run: Vec::new(),
+    }
+}
+
 /// The value of `metric` in one request's report.
 fn metric_value(metric: BaselineMetric, r: &RequestReport) -> f64 {
     match metric {
@@ -194,6 +238,9 @@ fn metric_value(metric: BaselineMetric, r: &RequestReport) -> f64 {
         BaselineMetric::P99 => r.latency_ms.p99,
         BaselineMetric::ErrorRate => r.error_rate,
         BaselineMetric::Rps => r.rps,
+        // Not a request's figure: a search's capacity is compared on its own
+        // (`compare_capacity`), never through a request.
+        BaselineMetric::Capacity => 0.0,
     }
 }
 

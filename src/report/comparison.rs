@@ -24,6 +24,8 @@ pub enum BaselineMetric {
     P99,
     ErrorRate,
     Rps,
+    /// A capacity search's answer (users or arrivals per second): lower is worse.
+    Capacity,
 }
 
 impl BaselineMetric {
@@ -42,6 +44,7 @@ impl BaselineMetric {
             BaselineMetric::P99 => "p99",
             BaselineMetric::ErrorRate => "error_rate",
             BaselineMetric::Rps => "rps",
+            BaselineMetric::Capacity => "capacity",
         }
     }
 
@@ -52,7 +55,7 @@ impl BaselineMetric {
                 new > old * (1.0 + tol) && new - old > LATENCY_FLOOR_MS
             }
             BaselineMetric::ErrorRate => new - old > (old * tol).max(ERROR_RATE_FLOOR),
-            BaselineMetric::Rps => new < old * (1.0 - tol),
+            BaselineMetric::Rps | BaselineMetric::Capacity => new < old * (1.0 - tol),
         }
     }
 
@@ -64,6 +67,7 @@ impl BaselineMetric {
             }
             BaselineMetric::ErrorRate => figures::percent(v),
             BaselineMetric::Rps => figures::per_second(v),
+            BaselineMetric::Capacity => trim_float(v, 2),
         }
     }
 }

@@ -44,6 +44,12 @@ pub fn render(report: &JsonReport) -> String {
         let _ = writeln!(out, "⚠ Results may be skewed: {why}");
     }
     out.push('\n');
+    if let Some(search) = &report.search {
+        super::capacity::console(&mut out, search);
+        // The statistics below are the last step's, its SLO verdicts those of the
+        // step that decided the answer.
+        out.push_str("\nThe last step's hold:\n");
+    }
     stats_table(&mut out, report);
     if report.dropped > 0 {
         let _ = writeln!(
@@ -183,6 +189,10 @@ pub fn verdict_line(report: &JsonReport) -> String {
     let mark = if failed == 0 { '✓' } else { '✗' };
     let noun = if total == 1 { "SLO" } else { "SLOs" };
     let name = &report.plan.name;
+    if let Some(search) = &report.search {
+        let mark = if report.passed { '✓' } else { '✗' };
+        return format!("{mark} {name}: {}", super::capacity::answer(search));
+    }
     let mut line = match (failed, total) {
         (0, 1) => format!("{mark} {name}: the SLO held"),
         (0, _) => format!("{mark} {name}: all {total} {noun} held"),

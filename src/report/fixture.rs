@@ -25,6 +25,8 @@ pub fn slo(request: Option<RequestId>, text: &str, metric: Metric, op: CmpOp, t:
         threshold: t,
         line: Some(10),
         column: Some(5),
+        window: None,
+        abort: false,
     }
 }
 

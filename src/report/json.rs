@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
@@ -67,6 +68,11 @@ pub struct JsonReport {
     /// The comparison with `--baseline`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::comparison::BaselineComparison>,
+    /// A capacity search (`load.search`): every step and the answer. The run's
+    /// statistics above are then those of the last step's hold, and `slos` the
+    /// verdicts of the step that decided the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<CapacityReport>,
 }
 
 /// Which plan ran, against what.
@@ -90,6 +96,10 @@ pub struct EndInfo {
     pub reason: EndKind,
     /// The feeder that ran out of rows, for `feeder_exhausted`.
     pub feeder: Option<String>,
+    /// The SLO line that stopped the run, for `aborted`, as written
+    /// (`checkout: p99 < 1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
     /// The reason, for people.
     pub message: String,
 }
@@ -109,6 +119,8 @@ pub enum EndKind {
     Stopped,
     /// Ctrl-C or SIGTERM.
     Interrupted,
+    /// An SLO line with `abort: true` failed (see `line`).
+    Aborted,
 }
 
 impl EndInfo {
@@ -132,10 +144,20 @@ impl EndInfo {
                 None,
                 "interrupted (Ctrl-C or SIGTERM); the numbers cover the run until then".to_string(),
             ),
+            EndReason::Aborted { line, at, .. } => (
+                EndKind::Aborted,
+                None,
+                format!("aborted by the SLO line `{line}` at {at} s"),
+            ),
+        };
+        let line = match end {
+            EndReason::Aborted { line, .. } => Some(line.clone()),
+            _ => None,
         };
         EndInfo {
             reason,
             feeder,
+            line,
             message,
         }
     }
@@ -345,6 +367,7 @@ impl JsonReport {
             slos: verdicts.to_vec(),
             generator: GeneratorInfo::from(&snap.generator),
             baseline: None,
+            search: None,
         }
     }
 

@@ -54,6 +54,12 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
     for v in &report.slos {
         suite.add_test_case(slo_case(v, &classname));
     }
+    if let Some(search) = &report.search {
+        let classname = format!("{}.capacity", report.plan.name);
+        for case in super::capacity::junit_cases(search, &classname) {
+            suite.add_test_case(case);
+        }
+    }
     let classname = format!("{}.requests", report.plan.name);
     for r in report.requests.iter().filter(|r| r.failures > 0) {
         let reasons: Vec<String> = r

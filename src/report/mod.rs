@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::compile::graph::CompiledPlan;
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::slo;
 use crate::metrics::snapshot::Snapshot;
 
 pub mod annotations;
 pub mod baseline;
+pub mod capacity;
 pub mod comparison;
 pub mod console;
 #[cfg(test)]
@@ -51,8 +53,17 @@ impl RunResult {
         started: SystemTime,
         baseline: Option<(&baseline::Baseline, f64)>,
     ) -> Self {
-        let verdicts = slo::evaluate(&plan, &snapshot);
+        // A search's verdicts are those of the step that decided its answer.
+        let verdicts = match snapshot.search.as_deref() {
+            Some(record) => deciding_verdicts(record),
+            None => None,
+        }
+        .unwrap_or_else(|| slo::evaluate(&plan, &snapshot));
         let mut report = JsonReport::build(&plan, &snapshot, &verdicts, started);
+        if let Some(record) = snapshot.search.as_deref() {
+            report.passed = record.answer.as_ref().is_some_and(|a| a.passed);
+            report.search = Some(record.clone());
+        }
         report.baseline = baseline.map(|(b, tolerance)| baseline::compare(b, &report, tolerance));
         RunResult {
             plan,
@@ -61,10 +72,31 @@ impl RunResult {
         }
     }
 
-    /// Whether every SLO held.
+    /// Whether every SLO held (for a capacity search: whether its gate held).
     pub fn passed(&self) -> bool {
         self.report.passed
     }
+
+    /// Whether a capacity search's answer cannot be trusted.
+    pub fn untrusted(&self) -> bool {
+        (self.report.search.as_ref())
+            .and_then(|s| s.answer.as_ref())
+            .is_some_and(|a| !a.trusted)
+    }
+}
+
+/// The SLO verdicts of the step that decided a search's answer: the last run of the
+/// capacity's level, else the lowest failure, else the last step.
+fn deciding_verdicts(record: &CapacityReport) -> Option<Vec<slo::SloVerdict>> {
+    let answer = record.answer.as_ref();
+    let at = |level: Option<f64>| {
+        let level = level?;
+        record.steps.iter().rev().find(|s| s.level == level)
+    };
+    at(answer.and_then(|a| a.capacity))
+        .or_else(|| at(answer.and_then(|a| a.failed_at)))
+        .or(record.steps.last())
+        .map(|s| s.slos.clone())
 }
 
 /// Why a sink could not do its job.

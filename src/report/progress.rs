@@ -70,6 +70,7 @@ impl Progress {
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut view = View::new(style);
+            let mut steps_shown = 0;
             loop {
                 tokio::select! {
                     _ = &mut stop_rx => break,
@@ -79,6 +80,7 @@ impl Progress {
                         }
                         let snap = snapshots.borrow_and_update().clone();
                         view.update(&snap);
+                        steps_shown = view.steps(&snap, steps_shown);
                     }
                 }
             }
@@ -130,6 +132,26 @@ impl View {
                 }
             }
         }
+    }
+
+    /// A capacity search: one line per step run since the `shown` first ones;
+    /// returns how many are shown now.
+    fn steps(&self, snap: &Snapshot, shown: usize) -> usize {
+        let Some(search) = &snap.search else {
+            return shown;
+        };
+        for i in shown..search.steps.len() {
+            let Some(line) = search.step_line(i) else {
+                continue;
+            };
+            match self {
+                View::Bar(Some(bar)) => bar.println(line),
+                View::Bar(None) | View::Plain { .. } => {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+        }
+        search.steps.len()
     }
 
     fn finish(self) {

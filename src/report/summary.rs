@@ -85,7 +85,10 @@ pub fn render(report: &JsonReport) -> String {
     let baseline = report.baseline.as_ref();
     let mut out = String::new();
     let regressed = baseline.is_some_and(|b| b.regressed);
+    let search = report.search.as_ref();
     let verdict = match (report.passed, regressed) {
+        (true, false) if search.is_some() => "✅ capacity found",
+        (false, false) if search.is_some() => "❌ failed: the capacity search's gate",
         (true, false) => "✅ passed",
         (false, false) => "❌ failed: SLOs not met",
         (true, true) => "❌ failed: regression against the baseline",
@@ -113,6 +116,9 @@ pub fn render(report: &JsonReport) -> String {
             "> [!WARNING]\n> The load generator was saturated ({}); latencies include its own delays.\n",
             cell(why)
         );
+    }
+    if let Some(r) = search {
+        super::capacity::markdown(&mut out, r);
     }
     slo_table(&mut out, report);
     request_table(&mut out, report);
@@ -258,7 +264,7 @@ fn baseline_section(out: &mut String, cmp: &BaselineComparison) {
 
 /// Text made safe for a Markdown table cell: pipes escaped, no line breaks, and no
 /// HTML (a `<` that could open a tag is escaped; `p95 < 300ms` stays readable).
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

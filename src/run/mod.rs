@@ -8,17 +8,20 @@
 //! report, and knows nothing of the command line or the dashboard. (The engine's
 //! `session` module is another thing: what each user keeps per protocol.)
 
+pub mod search;
 pub mod signals;
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
 use crate::compile::graph::CompiledPlan;
 use crate::engine::config::EngineConfig;
 use crate::engine::control::Control;
+use crate::engine::search::SearchOutcome;
 use crate::engine::{RunError, RunHandle};
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::snapshot::{EndReason, Snapshot};
 use crate::report::RunResult;
 use crate::report::baseline::Baseline;
@@ -55,6 +58,24 @@ impl Ended {
             baseline,
         )
     }
+}
+
+/// How long a run that ended waits for its capacity search's answer.
+const SEARCH_ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// `snapshot` with the search's final `record`. A search that ran to its answer
+/// stopped the run itself: the run completed.
+fn with_search(snapshot: &Arc<Snapshot>, record: CapacityReport) -> Arc<Snapshot> {
+    let mut s = Snapshot::clone(snapshot);
+    let finished = record
+        .answer
+        .as_ref()
+        .is_some_and(|a| a.outcome != SearchOutcome::Stopped);
+    if finished && s.end == EndReason::Stopped {
+        s.end = EndReason::Completed;
+    }
+    s.search = Some(Arc::new(record));
+    Arc::new(s)
 }
 
 impl RunSession {
@@ -99,6 +120,16 @@ impl RunSession {
         } = self;
         let snapshots = handle.snapshots();
         let control = handle.control();
+        // A capacity search steers the run from beside it, through the same two ends
+        // a coordinator would use; it stops the run when it has its answer.
+        let mut driver = plan.load.search.clone().map(|spec| {
+            let steer = search::Steering {
+                control: control.clone(),
+                snapshots: snapshots.clone(),
+            };
+            let plan = plan.clone();
+            tokio::spawn(async move { search::drive(&plan, &spec, steer).await })
+        });
         let wait = handle.wait();
         tokio::pin!(wait);
         let outcome = match signals {
@@ -122,11 +153,18 @@ impl RunSession {
             }
         };
         let last = || snapshots.borrow().clone();
-        let (snapshot, failure) = match outcome {
+        let (mut snapshot, failure) = match outcome {
             Some(Ok(snapshot)) => (snapshot, None),
             Some(Err(e)) => (Snapshot::ended(last(), EndReason::Stopped), Some(e)),
             None => (Snapshot::ended(last(), EndReason::Interrupted), None),
         };
+        if let Some(task) = driver.as_mut() {
+            // The search saw the run end (or ended it): its answer is moments away.
+            match tokio::time::timeout(SEARCH_ANSWER_WAIT, &mut *task).await {
+                Ok(Ok(record)) => snapshot = with_search(&snapshot, record),
+                _ => task.abort(),
+            }
+        }
         Ended {
             plan,
             started,

@@ -31,9 +31,11 @@ use super::link::{RunClock, ThreadCmd, ThreadEvent};
 use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::Aggregator;
+use crate::metrics::capacity::CapacityReport;
 use crate::metrics::delta::Delta;
 use crate::metrics::generator::GeneratorMonitor;
 use crate::metrics::snapshot::{EndReason, Snapshot};
+use crate::metrics::window::WindowJudge;
 
 /// How long users get, once the run ends, to finish their in-flight request and
 /// their teardown; what still runs after it is abandoned and not recorded.
@@ -79,6 +81,8 @@ pub(crate) struct Controller {
     snapshots: watch::Sender<Arc<Snapshot>>,
     agg: Aggregator,
     monitor: GeneratorMonitor,
+    /// A capacity search's record, as the session last sent it.
+    search: Option<Arc<CapacityReport>>,
 }
 
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
@@ -161,6 +165,14 @@ pub(crate) fn launch(
             thread: Some(thread),
         });
     }
+    let mut agg = Aggregator::new(plan.requests.len());
+    // A search judges every line on each step's hold instead (`run::search`): a
+    // failing step is what it looks for, not a reason to stop.
+    if plan.load.search.is_none()
+        && let Some(judge) = WindowJudge::new(&plan)
+    {
+        agg.judge_windows(judge);
+    }
     let controller = Controller {
         clock,
         planned,
@@ -170,8 +182,9 @@ pub(crate) fn launch(
         events: event_rx,
         control,
         snapshots,
-        agg: Aggregator::new(plan.requests.len()),
+        agg,
         monitor: GeneratorMonitor::new(threads),
+        search: None,
     };
     controller.send(first);
     Ok(controller)
@@ -213,6 +226,9 @@ impl Controller {
                 _ = steer.tick(), if closed => self.steer(),
                 _ = sleep_until(publish_at) => {
                     self.publish(second);
+                    if let Some(reason) = self.agg.aborted() {
+                        break reason;
+                    }
                     let now = self.elapsed().as_secs();
                     second = (second + 1).max(now);
                 }
@@ -296,6 +312,7 @@ impl Controller {
                 self.monitor.reset();
                 self.broadcast(ThreadCmd::Reset(self.agg.epoch()));
             }
+            Control::Search(record) => self.search = Some(record),
             Control::Stop | Control::Interrupt => {}
         }
     }
@@ -335,6 +352,7 @@ impl Controller {
     fn render_at(&mut self, now: Duration, upto: u64, end: EndReason) -> Snapshot {
         let mut snap = self.agg.snapshot(now, self.planned, upto);
         snap.end = end;
+        snap.search = self.search.clone();
         snap.active_users = self.active();
         match &self.shape {
             Shape::Closed { curve, .. } => snap.target_users = curve.target_at(now),

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::compile::graph::{CompiledPlan, LoadModel, RateShape, Slo};
+use crate::metrics::capacity::{CapacityAxis, CapacityReport, StepOutcome, StepPhase};
 use crate::metrics::series;
+use crate::metrics::slo::SloUnit;
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
 use crate::report::json::EndInfo;
@@ -212,6 +214,60 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
         "rps": r3(snap.rps(&total)),
         "failures": failures.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
         "slos": slos,
+        "search": snap.search.as_deref().map(search_view),
+    })
+}
+
+/// A capacity search for the page: each step as `[level, achieved, p50, p95, p99,
+/// error rate, dropped, verdict, phase, line value]`, where the line is the first
+/// latency SLO line (its label and limit in `line`), the answer for people.
+pub fn search_view(r: &CapacityReport) -> Value {
+    // The first latency line, by its index among the steps' verdicts.
+    let line = r.steps.first().and_then(|s| {
+        s.slos
+            .iter()
+            .position(|v| v.unit == SloUnit::Ms)
+            .map(|i| (i, s.slos[i].label(), s.slos[i].threshold))
+    });
+    let steps: Vec<Value> = r
+        .steps
+        .iter()
+        .map(|s| {
+            let verdict = match s.outcome {
+                StepOutcome::Pass => "pass",
+                StepOutcome::Fail => "fail",
+                StepOutcome::Untrusted => "untrusted",
+            };
+            let phase = match s.phase {
+                StepPhase::Grow => "grow",
+                StepPhase::Bisect => "bisect",
+                StepPhase::Confirm => "confirm",
+            };
+            let value = line
+                .as_ref()
+                .and_then(|(i, ..)| s.slos.get(*i))
+                .and_then(|v| v.value)
+                .map(r3);
+            json!([
+                r3(s.level),
+                r3(s.achieved_rps),
+                r3(s.p50_ms),
+                r3(s.p95_ms),
+                r3(s.p99_ms),
+                r3(s.error_rate),
+                s.dropped,
+                verdict,
+                phase,
+                value,
+            ])
+        })
+        .collect();
+    json!({
+        "axis": match r.axis { CapacityAxis::Users => "users", CapacityAxis::ArrivalRate => "arrival_rate" },
+        "answer": crate::report::capacity::answer(r),
+        "passed": r.answer.as_ref().map(|a| a.passed),
+        "line": line.map(|(_, label, limit)| json!([label, r3(limit)])),
+        "steps": steps,
     })
 }
 
@@ -225,6 +281,7 @@ pub fn end_state(end: &EndReason) -> (&'static str, String) {
         }
         EndReason::Stopped => "stopped",
         EndReason::Interrupted => "interrupted",
+        EndReason::Aborted { .. } => "aborted",
     };
     (state, EndInfo::from_reason(end).message)
 }
@@ -300,6 +357,11 @@ mod tests {
             feeder,
             EndReason::Stopped,
             EndReason::Interrupted,
+            EndReason::Aborted {
+                slo: 0,
+                line: "p95 < 1s".into(),
+                at: 12,
+            },
         ] {
             assert_eq!(end_state(&end).1, EndInfo::from_reason(&end).message);
         }

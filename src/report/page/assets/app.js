@@ -29,6 +29,11 @@
     users: new LineChart($("ch-users"), { legend: $("lg-users"), stepped: true, series: [
       { label: "users", color: "--c5", unit: "" }] }),
   };
+  const stepX = (x) => (Number.isInteger(x) ? `step ${x}` : "");
+  charts.capLoad = new LineChart($("ch-cap-load"), { legend: $("lg-cap-load"), xfmt: stepX, series: [
+    { label: "offered", color: "--c5", unit: "" }, { label: "achieved /s", color: "--c1", unit: "/s" }] });
+  charts.capLat = new LineChart($("ch-cap-lat"), { legend: $("lg-cap-lat"), xfmt: stepX, series: [
+    { label: "measured", color: "--c4", unit: "ms" }, { label: "limit", color: "--c2", unit: "ms" }] });
   function redrawCharts() { Object.values(charts).forEach((c) => c.draw()); }
 
   function clearSeries() { Object.values(series).forEach((a) => { a.length = 0; }); }
@@ -158,6 +163,35 @@
     renderSlos(s);
     renderFailures(s);
     renderStats(s);
+    renderSearch(s.search);
+  }
+
+  // A capacity search: each step's offered load against what was achieved, and the
+  // first latency line's measured value against its limit.
+  // Steps: [level, achieved, p50, p95, p99, error rate, dropped, verdict, phase, line value].
+  function renderSearch(c) {
+    $("capacity").hidden = !c;
+    if (!c) return;
+    const xs = c.steps.map((_, i) => i + 1);
+    charts.capLoad.minSpan = 1;
+    charts.capLat.minSpan = 1;
+    charts.capLoad.setData(xs, [c.steps.map((st) => st[0]), c.steps.map((st) => st[1])]);
+    charts.capLoad.opts.series[0].label = c.axis === "users" ? "offered users" : "offered /s";
+    if (c.line) {
+      $("cap-lat-title").textContent = `${c.line[0]}, by step`;
+      charts.capLat.setData(xs, [c.steps.map((st) => st[9]), c.steps.map(() => c.line[1])]);
+    } else {
+      $("cap-lat-title").textContent = "p95 by step";
+      charts.capLat.setData(xs, [c.steps.map((st) => st[3]), []]);
+    }
+    $("cap-answer").textContent = c.answer;
+    $("cap-body").innerHTML = c.steps.map((st, i) => {
+      const pill = st[7] === "pass" ? '<span class="pill pass">PASS</span>'
+        : st[7] === "fail" ? '<span class="pill fail">FAIL</span>' : '<span class="pill wait">UNTRUSTED</span>';
+      return `<tr><td class="num">${i + 1}</td><td>${esc(st[8])}</td><td class="num">${fmtNum(st[0])}</td><td class="num">${fmtFig(st[1])}</td>` +
+        `<td class="num">${fmtFig(st[2])}</td><td class="num">${fmtFig(st[3])}</td><td class="num">${fmtFig(st[4])}</td>` +
+        `<td class="num">${fmtNum(st[5] * 100)}%</td><td class="num">${fmtInt(st[6])}</td><td class="num">${pill}</td></tr>`;
+    }).join("");
   }
 
   function renderSlos(s) {

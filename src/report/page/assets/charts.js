@@ -44,7 +44,8 @@ const SwarmCharts = (() => {
   const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800];
 
   class LineChart {
-    // opts: { series: [{ label, color: "--c1", unit }], unit, legend: element, stepped }
+    // opts: { series: [{ label, color: "--c1", unit }], unit, legend: element, stepped,
+    //         xfmt: how x values read (times by default) }
     constructor(canvas, opts) {
       this.canvas = canvas;
       this.opts = opts;
@@ -118,7 +119,7 @@ const SwarmCharts = (() => {
       for (let t = Math.ceil(x0 / tstep) * tstep; t <= x1; t += tstep) {
         const x = Math.round(X(t)) + 0.5;
         g.beginPath(); g.moveTo(x, padT); g.lineTo(x, padT + ph); g.stroke();
-        const label = fmtTime(t), lw = g.measureText(label).width / 2;
+        const label = (this.opts.xfmt || fmtTime)(t), lw = g.measureText(label).width / 2;
         if (x + lw <= w && x - lw >= padL - 4) g.fillText(label, x, padT + ph + 6);
       }
 
@@ -189,7 +190,7 @@ const SwarmCharts = (() => {
       g.setLineDash([3, 3]);
       g.beginPath(); g.moveTo(x, padT); g.lineTo(x, padT + ph); g.stroke();
       g.setLineDash([]);
-      let html = `<div class="t">${fmtTime(this.xs[best])}</div>`;
+      let html = `<div class="t">${(this.opts.xfmt || fmtTime)(this.xs[best])}</div>`;
       this.opts.series.forEach((s, si) => {
         const v = this.ys[si][best];
         g.fillStyle = css(s.color);
