@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc]...
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc|ws]...
 #   (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
@@ -25,6 +25,12 @@
 #               service (on core 0, port PORT+1), 50 callers, no think time, DURATION s:
 #               swarm (bench/grpc.yaml) vs a Python grpcio asyncio loop
 #               (bench/grpc_client.py, Debian's python3-grpcio), per CPU-second.
+#   ws          WebSocket message rate: 50 users each sending a small message and
+#               awaiting its echo from `swarm demo`'s /ws (pinned like nginx), DURATION s:
+#               swarm (bench/ws.yaml) next to raw loops (examples/ws_loop.rs) over
+#               tokio-tungstenite (the floor) and fastwebsockets; then the memory of
+#               idle connections: 1,000 and 5,000 users holding a WebSocket (or TCP)
+#               connection while they think, against as many holding none.
 #   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
 #               every URL distinct under one name: swarm's RSS and CPU per request,
 #               sampled every SOAK_EVERY s (default 30), must stay flat.
@@ -95,13 +101,14 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building swarm (release)..." >&2
 (cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan \
-    --example coordinator_sim)
+    --example coordinator_sim --example ws_loop)
 SWARM="$ROOT/target/release/swarm"
 CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
 # The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
 # the profile uses it so that only the engine shows.
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
 COORD_SIM="$ROOT/target/release/examples/coordinator_sim"
+WS_LOOP="$ROOT/target/release/examples/ws_loop"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -527,6 +534,52 @@ bench_coordinator() {
     done
 }
 
+bench_ws() {
+    local port=$((PORT + 1)) demo
+    echo "== ws: 50 users, a small message and its echo, ${DURATION}s, swarm demo's /ws" >&2
+    taskset -c "$CORE_TARGET" "$SWARM" demo --port "$port" --tcp-port $((PORT + 2)) \
+        >"$WORK/demo.out" 2>&1 &
+    demo=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    ROWS=()
+    for crate in tungstenite fastwebsockets; do
+        measure "loop-$crate" "$WS_LOOP" "ws://127.0.0.1:$port/ws" 50 "$DURATION" "$crate"
+        # shellcheck disable=SC2046  # the counts are three words
+        row "loop-$crate" $(out_counts "loop-$crate")
+    done
+    measure swarm-ws "$SWARM" check "$ROOT/bench/ws.yaml" --target "http://127.0.0.1:$port" \
+        --duration "${DURATION}s" --json "$WORK/swarm-ws.json" --progress none --quiet
+    # shellcheck disable=SC2046
+    row swarm-ws $(swarm_counts swarm-ws)
+    REF=loop-tungstenite print_table "${ROWS[@]}" || FAILED+=(ws)
+
+    echo "== ws idle: users holding a connection while they think, 20 s (peak RSS)" >&2
+    printf '%-10s%8s%12s\n' holding users "peak RSS" >&2
+    local kind users setup
+    for kind in none ws tcp; do
+        for users in 1000 5000; do
+            case $kind in
+                none) setup="setup: []" ;;
+                ws) setup="setup: [ { ws: /ws, name: connect } ]" ;;
+                tcp) setup="setup: [ { tcp: \"127.0.0.1:$((PORT + 2))\", name: connect } ]" ;;
+            esac
+            sed -e "s/@USERS@/$users/" -e "s|@SETUP@|$setup|" \
+                "$ROOT/bench/ws-idle.yaml" >"$WORK/idle-$kind.yaml"
+            measure "idle-$kind-$users" "$SWARM" check "$WORK/idle-$kind.yaml" \
+                --target "http://127.0.0.1:$port" --progress none --quiet
+            # The last line: GNU time writes "Command exited with ..." before it
+            # when swarm exits non-zero (a plan that sends nothing fails its SLO).
+            tail -n 1 "$WORK/idle-$kind-$users.time" |
+                awk -v k="$kind" -v u="$users" '{printf "%-10s%8d%10.1fMB\n", k, u, $4 / 1024}' >&2
+        done
+    done
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
+}
+
 start_nginx
 what=("$@")
 ((${#what[@]})) || what=(all)
@@ -543,7 +596,8 @@ for w in "${what[@]}"; do
         stall) bench_stall ;;
         coordinator) bench_coordinator ;;
         grpc) bench_grpc ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc)" >&2; exit 2 ;;
+        ws) bench_ws ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc|ws)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

@@ -242,6 +242,7 @@ impl TryFrom<&PlanArgs> for CompileOptions {
             users: args.users,
             duration,
             env: Vec::new(),
+            provided: Vec::new(),
         })
     }
 }
@@ -278,6 +279,9 @@ pub struct DemoArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
+    /// Port of the TCP line protocol (0 picks a free one).
+    #[arg(long, default_value_t = 6380)]
+    pub tcp_port: u16,
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -346,5 +350,7 @@ async fn start_demo(opts: &mut CompileOptions) -> Result<crate::demo::DemoServer
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
     let server = crate::demo::start(addr).await.map_err(CliError::Demo)?;
     opts.target = Some(server.url());
+    opts.provided
+        .push(("demo_tcp".into(), server.tcp_addr.to_string()));
     Ok(server)
 }

@@ -103,6 +103,7 @@ impl Compiler<'_> {
             }
             out
         };
+        self.connections_in_order(f);
         let setup = section(self, setup_raw);
         let steps = section(self, &f.steps.value);
         let teardown = section(self, teardown_raw);
@@ -144,6 +145,9 @@ impl Compiler<'_> {
             ("metadata", s.metadata.as_ref().map(map_pos)),
             ("timeout", s.timeout.as_ref().map(|t| t.pos)),
             ("expect", s.expect.as_ref().map(|e| e.pos)),
+            ("subprotocols", s.subprotocols.as_ref().map(|e| e.pos)),
+            ("tls", s.tls.as_ref().map(|e| e.pos)),
+            ("await", s.await_.as_ref().map(|e| e.pos)),
             (
                 "capture",
                 s.capture
@@ -203,6 +207,8 @@ impl Compiler<'_> {
     /// A measured call: the protocol's own parts, then the parts every call shares.
     fn call(&mut self, s: &RawStep, call: RawCall, scope: &Scope) -> Option<Call> {
         let mut feeders = Vec::new();
+        self.socket_keys(s, &call);
+        let mut wait_timeout = None;
         let (kind, default_name) = match call {
             RawCall::Http { method, url, .. } => {
                 let name = default_name(&method, &url.value);
@@ -215,6 +221,7 @@ impl Compiler<'_> {
                 let call = self.grpc_call(s, method, scope, &mut feeders)?;
                 (CallKind::Grpc(call), method.value.trim().to_owned())
             }
+            socket => self.socket_call(s, socket, scope, &mut feeders, &mut wait_timeout)?,
         };
         let name = match &s.name {
             Some(n) if n.value.trim().is_empty() => {
@@ -225,9 +232,10 @@ impl Compiler<'_> {
             None => default_name,
         };
         let request = self.request_id(&name, &kind);
-        let timeout = match &s.timeout {
-            Some(t) => self.duration(t).unwrap_or(self.default_timeout),
-            None => self.default_timeout,
+        let timeout = match (&s.timeout, wait_timeout) {
+            (_, Some(t)) => t,
+            (Some(t), None) => self.duration(t).unwrap_or(self.default_timeout),
+            (None, None) => self.default_timeout,
         };
         let expect = match &s.expect {
             Some(e) => self.expect(request, e, matches!(kind, CallKind::Grpc(_))),
@@ -274,19 +282,8 @@ impl Compiler<'_> {
                 );
             }
         }
-        feeders.extend_from_slice(&self.default_header_feeders);
         let url = self.url(url, scope, feeders);
-        let own = match &s.headers {
-            Some(h) => self.headers(h, scope.captures, scope.later, feeders),
-            None => Vec::new(),
-        };
-        let mut headers: Vec<(HeaderName, Template)> = self
-            .default_headers
-            .iter()
-            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
-            .cloned()
-            .collect();
-        headers.extend(own);
+        let headers = self.merged_headers(s, scope, feeders);
         let query = match &s.query {
             Some(q) => self.pairs(q, scope, feeders),
             None => Vec::new(),
@@ -301,8 +298,30 @@ impl Compiler<'_> {
         }
     }
 
+    /// The plan's default headers merged with the step's own (the step wins).
+    pub(super) fn merged_headers(
+        &mut self,
+        s: &RawStep,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> Vec<(HeaderName, Template)> {
+        feeders.extend_from_slice(&self.default_header_feeders);
+        let own = match &s.headers {
+            Some(h) => self.headers(h, scope.captures, scope.later, feeders),
+            None => Vec::new(),
+        };
+        let mut headers: Vec<(HeaderName, Template)> = self
+            .default_headers
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
+            .cloned()
+            .collect();
+        headers.extend(own);
+        headers
+    }
+
     /// Resolves a template written at `pos`; problems are reported at their spot.
-    fn template(
+    pub(super) fn template(
         &mut self,
         text: &str,
         pos: usize,
@@ -335,7 +354,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn url(&mut self, url: &Sp<String>, scope: &Scope, feeders: &mut Vec<FeederId>) -> Template {
+    pub(super) fn url(
+        &mut self,
+        url: &Sp<String>,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> Template {
         let text = url.value.trim();
         let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
         // A URL that starts with a variable holding `http://...` is absolute too.

@@ -14,6 +14,7 @@ use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::jsonpath::JsonPath;
+pub use super::socket_graph::{Payload, TcpAwait, TcpCall, WsAwait, WsCall, split_addr};
 
 /// A compiled plan: the whole execution graph.
 #[derive(Debug)]
@@ -94,6 +95,8 @@ pub struct RequestInfo {
 pub enum CallType {
     Http(Method),
     Grpc,
+    Ws,
+    Tcp,
 }
 
 impl CallType {
@@ -102,6 +105,8 @@ impl CallType {
         match self {
             CallType::Http(method) => method.as_str(),
             CallType::Grpc => "GRPC",
+            CallType::Ws => "WS",
+            CallType::Tcp => "TCP",
         }
     }
 }
@@ -112,6 +117,8 @@ impl CallKind {
         match self {
             CallKind::Http(h) => h.method.as_str(),
             CallKind::Grpc(_) => "GRPC",
+            CallKind::Ws(_) => "WS",
+            CallKind::Tcp(_) => "TCP",
         }
     }
 
@@ -120,6 +127,8 @@ impl CallKind {
         match self {
             CallKind::Http(h) => CallType::Http(h.method.clone()),
             CallKind::Grpc(_) => CallType::Grpc,
+            CallKind::Ws(_) => CallType::Ws,
+            CallKind::Tcp(_) => CallType::Tcp,
         }
     }
 }
@@ -328,6 +337,8 @@ impl Call {
 #[derive(Debug)]
 pub enum CallKind {
     Http(HttpCall),
+    Ws(WsCall),
+    Tcp(TcpCall),
     Grpc(GrpcCall),
 }
 

@@ -18,6 +18,8 @@ pub mod jsonpath;
 mod load;
 mod search;
 mod slo;
+mod socket_graph;
+mod sockets;
 mod template;
 pub mod units;
 
@@ -53,6 +55,10 @@ pub struct CompileOptions {
     /// Values of `${NAME}` that win over the process environment: a worker compiles
     /// with its coordinator's. The fingerprint covers the values they resolve to.
     pub env: Vec<(String, String)>,
+    /// Values swarm provides to the plans that declare these variables, and that
+    /// plans without them ignore: `--demo` provides `demo_tcp`, the address of the
+    /// demo's TCP port. `--var` still wins.
+    pub provided: Vec<(String, String)>,
 }
 
 impl CompileOptions {
@@ -303,6 +309,11 @@ impl<'a> Compiler<'a> {
                 self.var_value(&v.value)
             };
             self.vars.insert(name.clone(), value);
+        }
+        for (k, v) in &self.opts.provided {
+            if self.vars.contains_key(k) && !self.opts.vars.iter().any(|(o, _)| o == k) {
+                self.vars.insert(k.clone(), Value::String(v.clone()));
+            }
         }
         for (k, v) in &self.opts.vars {
             if self.vars.contains_key(k) {

@@ -192,6 +192,7 @@ fn overrides() {
         users: Some(7),
         duration: Some(Duration::from_secs(3)),
         env: Vec::new(),
+        provided: Vec::new(),
     };
     let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
     let (_, r_http) = http_call(&plan.flows[0].steps[0]);

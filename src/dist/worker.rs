@@ -276,6 +276,9 @@ async fn prepare(msg: &PlanMsg, folder: &Folder) -> Result<CompiledPlan, String>
         users: msg.users,
         duration: msg.duration_ms.map(Duration::from_millis),
         env: msg.env.clone(),
+        // `--demo`'s provided values name the coordinator's loopback demo; the
+        // coordinator's `--var` overrides arrive in `vars`.
+        provided: Vec::new(),
     };
     let plan = crate::compile::compile_file(&path, &opts).map_err(|e| e.to_string())?;
     if plan.fingerprint.0 != msg.fingerprint {

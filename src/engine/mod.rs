@@ -23,7 +23,9 @@ pub mod request;
 pub mod schedule;
 pub mod search;
 pub mod session;
+pub mod tcp;
 mod user;
+pub mod ws;
 
 use std::sync::Arc;
 

@@ -106,6 +106,29 @@ pub async fn execute(call: &Call, ctx: &mut VuContext, start: Instant) -> Outcom
                 Err(kind) => failed(call, &mut ctx.slots, latency, kind),
             }
         }
+        // Boxed: a socket exchange's state is not carried by every thinking user.
+        CallKind::Ws(ws) => {
+            let reply = Box::pin(ctx.sessions.sockets.get().ws.exchange(ws, call.timeout)).await;
+            socket_reply(call, &mut ctx.slots, start.elapsed(), reply.as_deref())
+        }
+        CallKind::Tcp(tcp) => {
+            let reply = Box::pin(ctx.sessions.sockets.get().tcp.exchange(tcp, call.timeout)).await;
+            socket_reply(call, &mut ctx.slots, start.elapsed(), reply.as_deref())
+        }
+    }
+}
+
+/// Judges what a WebSocket or TCP step received: no status (the default status
+/// rule never fails it) and no headers.
+fn socket_reply(
+    call: &Call,
+    slots: &mut [Option<Value>],
+    latency: Duration,
+    reply: Result<&[u8], &FailureKind>,
+) -> Outcome {
+    match reply {
+        Ok(body) => judge(call, slots, latency, 0, &http::HeaderMap::new(), body),
+        Err(kind) => failed(call, slots, latency, *kind),
     }
 }
 
@@ -135,6 +158,8 @@ impl VuContext {
         match &call.kind {
             CallKind::Http(http) => self.sessions.http.prepare(http, &mut scope),
             CallKind::Grpc(grpc) => self.sessions.grpc.prepare(grpc, &mut scope),
+            CallKind::Ws(ws) => self.sessions.sockets.get().ws.prepare(ws, &mut scope),
+            CallKind::Tcp(tcp) => self.sessions.sockets.get().tcp.prepare(tcp, &mut scope),
         }
     }
 }

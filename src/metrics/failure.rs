@@ -60,6 +60,12 @@ pub enum ProtocolFailure {
     HttpStatus(u16),
     /// A gRPC status other than OK (its code), without an `expect.status`.
     GrpcStatus(u16),
+    /// The server closed the WebSocket or TCP connection before the reply.
+    ServerClosed,
+    /// A WebSocket or TCP step found no open connection (its connect step failed).
+    NotConnected,
+    /// The server broke the WebSocket protocol (a bad handshake or frame).
+    InvalidWebSocket,
 }
 
 /// The plan's own checks: the reply arrived, but the plan does not accept it, or the
@@ -133,6 +139,9 @@ impl ProtocolFailure {
                 Some(name) => format!("grpc: {name}"),
                 None => format!("grpc: status {code}"),
             },
+            ProtocolFailure::ServerClosed => "closed by the server".into(),
+            ProtocolFailure::NotConnected => "not connected (the connect step failed)".into(),
+            ProtocolFailure::InvalidWebSocket => "protocol error (invalid WebSocket)".into(),
         }
     }
 }

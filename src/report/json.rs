@@ -210,8 +210,8 @@ impl EndInfo {
 pub struct RequestReport {
     /// The request name (`Aggregated` for the total).
     pub name: String,
-    /// The request's type (the Type column): the HTTP method, or `GRPC` (absent for
-    /// the total).
+    /// The Type column: the HTTP method, or `GRPC`, `WS` or `TCP` (absent for the
+    /// total).
     pub method: Option<String>,
     /// Requests completed, successful or failed.
     pub count: u64,
@@ -275,6 +275,8 @@ pub enum FailureKindName {
     Unset,
     NotJson,
     InvalidRequest,
+    ServerClosed,
+    NotConnected,
 }
 
 impl From<&FailureKind> for FailureKindName {
@@ -293,6 +295,9 @@ impl From<&FailureKind> for FailureKindName {
             }
             FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
             FailureKind::Protocol(ProtocolFailure::GrpcStatus(_)) => FailureKindName::GrpcStatus,
+            FailureKind::Protocol(ProtocolFailure::ServerClosed) => FailureKindName::ServerClosed,
+            FailureKind::Protocol(ProtocolFailure::NotConnected) => FailureKindName::NotConnected,
+            FailureKind::Protocol(ProtocolFailure::InvalidWebSocket) => FailureKindName::Protocol,
             FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
             FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
             FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,

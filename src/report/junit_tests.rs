@@ -157,6 +157,8 @@ fn one_suite_with_a_case_per_slo_and_per_failing_request() {
     );
     assert_eq!(failure.text, "2 × HTTP 500\n1 × expected status 201");
     assert_eq!(cases[3].attr("classname"), "shop.requests");
+    // The Type column: the method, or WS, TCP.
+    assert_eq!(cases[3].properties()["type"], "POST");
 
     let props = suite.properties();
     assert_eq!(props["generator.saturated"], "false");
