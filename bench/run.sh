@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # swarm's benchmark: swarm and wrk side by side against the same nginx, in one run.
 #
-#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall]...  (default: all)
+#   bench/run.sh [all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc|ws]...
+#   (default: all)
 #
 # nginx (one worker) is pinned to core 0; every generator is pinned to core 1 and
 # measured with /usr/bin/time (wall, user+sys CPU, peak RSS). Installs nginx, wrk and
@@ -20,12 +21,29 @@
 #               top symbols.
 #   instructions  user-space instructions per request, swarm vs wrk, counted by
 #               valgrind (callgrind): exact where the timings above are noisy.
+#   grpc        unary gRPC (shop.v1.Catalog/GetProduct) against the demo's gRPC
+#               service (on core 0, port PORT+1), 50 callers, no think time, DURATION s:
+#               swarm (bench/grpc.yaml) vs a Python grpcio asyncio loop
+#               (bench/grpc_client.py, Debian's python3-grpcio), per CPU-second.
+#   ws          WebSocket message rate: 50 users each sending a small message and
+#               awaiting its echo from `swarm demo`'s /ws (pinned like nginx), DURATION s:
+#               swarm (bench/ws.yaml) next to raw loops (examples/ws_loop.rs) over
+#               tokio-tungstenite (the floor) and fastwebsockets; then the memory of
+#               idle connections: 1,000 and 5,000 users holding a WebSocket (or TCP)
+#               connection while they think, against as many holding none.
 #   soak        a steady 5,000 req/s for SOAK_DURATION s (default 600; not in `all`),
 #               every URL distinct under one name: swarm's RSS and CPU per request,
 #               sampled every SOAK_EVERY s (default 30), must stay flat.
 #   stall       the soak's plan with nginx's workers stopped (SIGSTOP) for 3 s every
 #               25 s, STALLS times (default 4; not in `all`): the RSS each stall adds,
 #               which must shrink towards nothing (bounded by max_users).
+#   coordinator  a real coordinator (pinned to core 1) and simulated workers (core 0,
+#               examples/coordinator_sim.rs: the real protocol, one real unit of 20
+#               request names and 1,000 requests per worker-second) at COORD_WORKERS
+#               (default "25 50 100 200") workers for COORD_SECONDS s (default 20):
+#               the coordinator's CPU per worker-second and peak RSS, and the time from
+#               the end of a second to its merged point on the dashboard stream (not in
+#               `all`).
 #
 # Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
 # a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
@@ -62,6 +80,13 @@ command -v wrk >/dev/null || need_install+=(wrk)
 [[ -x /usr/bin/time ]] || need_install+=(time)
 command -v taskset >/dev/null || need_install+=(util-linux)
 command -v python3 >/dev/null || need_install+=(python3)
+# The grpc benchmark's reference runs on Debian's python3 (where apt installs grpcio),
+# which another python3 earlier on PATH (pyenv) would hide.
+PY_GRPC=python3
+[[ -x /usr/bin/python3 ]] && PY_GRPC=/usr/bin/python3
+if [[ " $* " == *" grpc "* ]]; then
+    "$PY_GRPC" -c 'import grpc' 2>/dev/null || need_install+=(python3-grpcio)
+fi
 if [[ " $* " == *" instructions "* ]]; then
     command -v valgrind >/dev/null || need_install+=(valgrind)
 fi
@@ -75,12 +100,15 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building swarm (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan)
+(cd "$ROOT" && cargo build --release --quiet --bin swarm --example client_loop --example run_plan \
+    --example coordinator_sim --example ws_loop)
 SWARM="$ROOT/target/release/swarm"
 CLIENT_LOOP="$ROOT/target/release/examples/client_loop"
 # The plan runner is `swarm check` without reports and console (examples/run_plan.rs):
 # the profile uses it so that only the engine shows.
 RUN_PLAN="$ROOT/target/release/examples/run_plan"
+COORD_SIM="$ROOT/target/release/examples/coordinator_sim"
+WS_LOOP="$ROOT/target/release/examples/ws_loop"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -195,25 +223,28 @@ row() {
 FAILED=()
 
 print_table() {
-    python3 - "$@" <<'EOF'
-import re, statistics, sys
+    REF="${REF:-wrk}" python3 - "$@" <<'EOF'
+import os, re, statistics, sys
 rows = [r.split() for r in sys.argv[1:]]
+# The reference generator: rows whose label starts with it are what the others are
+# compared with (wrk, unless REF says otherwise).
+REF = os.environ.get("REF", "wrk")
 ref = None
 ratios = {}
 print(f"{'generator':<22}{'requests':>10}{'failed':>8}{'req/s':>10}{'cpu s':>8}"
-      f"{'req/cpu-s':>11}{'vs wrk':>8}{'peak RSS':>10}")
+      f"{'req/cpu-s':>11}{'vs ' + REF:>8}{'peak RSS':>10}")
 failed = False
 for label, req, fail, secs, wall, user, sys_, rss in rows:
     if req == "-":
         failed = True
-        if label.startswith("wrk"):
+        if label.startswith(REF):
             ref = None
         print(f"{label:<22}  FAILED: no counts (exit status and stderr printed above)")
         continue
     req, fail, secs = int(float(req)), int(float(fail)), float(secs) or float(wall)
     cpu = float(user) + float(sys_)
     per_cpu = req / cpu if cpu else 0.0
-    if label.startswith("wrk"):
+    if label.startswith(REF):
         ref = per_cpu
     elif ref:
         # Each generator is compared with the wrk run just before it (same round).
@@ -224,7 +255,7 @@ for label, req, fail, secs, wall, user, sys_, rss in rows:
 for label, rs in ratios.items():
     if len(rs) > 1:
         each = " ".join(f"{r:.2f}x" for r in rs)
-        print(f"{label} vs wrk, per round: {each}; median {statistics.median(rs):.2f}x")
+        print(f"{label} vs {REF}, per round: {each}; median {statistics.median(rs):.2f}x")
 sys.exit(1 if failed else 0)
 EOF
 }
@@ -428,6 +459,46 @@ count_swarm() {
         "$WORK/$1.$2.json" 2>/dev/null || echo 0
 }
 
+bench_grpc() {
+    local port=$((PORT + 1))
+    echo "== grpc: 50 callers, no think time, ${DURATION}s, unary GetProduct on the demo (127.0.0.1:$port), $ROUNDS rounds" >&2
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "something already listens on 127.0.0.1:$port; set PORT" >&2
+        exit 3
+    fi
+    taskset -c "$CORE_TARGET" "$SWARM" demo --port "$port" >"$WORK/demo.log" 2>&1 &
+    local demo=$!
+    local up=
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            up=1
+            break
+        fi
+        sleep 0.05
+    done
+    if [[ -z $up ]]; then
+        echo "the demo did not start:" >&2
+        cat "$WORK/demo.log" >&2
+        kill "$demo" 2>/dev/null || true
+        exit 3
+    fi
+    ROWS=()
+    local round
+    for round in $(seq "$ROUNDS"); do
+        measure "grpcio#$round" "$PY_GRPC" "$ROOT/bench/grpc_client.py" "127.0.0.1:$port" 50 "$DURATION"
+        # shellcheck disable=SC2046
+        row "grpcio#$round" $(out_counts "grpcio#$round")
+        measure "swarm-grpc#$round" "$SWARM" check "$ROOT/bench/grpc.yaml" \
+            --target "http://127.0.0.1:$port" --duration "${DURATION}s" \
+            --json "$WORK/swarm-grpc#$round.json" --progress none --quiet
+        # shellcheck disable=SC2046
+        row "swarm-grpc#$round" $(swarm_counts "swarm-grpc#$round")
+    done
+    REF=grpcio print_table "${ROWS[@]}" || FAILED+=(grpc)
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
+}
+
 bench_instructions() {
     echo "== instructions: user-space instructions per request under callgrind (50 users)" >&2
     printf '%-14s%10s%10s%14s\n' generator "req (2s)" "req (6s)" "instr/req"
@@ -438,6 +509,75 @@ bench_instructions() {
     done
     COUNT=count_swarm instructions_per_request swarm "$SWARM" check "$WORK/tp@S@.yaml" \
         --target "$TARGET" --json "$WORK/swarm.@S@.json" --progress none --quiet
+}
+
+bench_coordinator() {
+    local secs=${COORD_SECONDS:-20} cport=$((PORT + 1)) uport=$((PORT + 2))
+    echo "== coordinator: simulated workers, 20 request names, ${secs} s each" >&2
+    {
+        printf 'name: coordinator bench\ntarget: http://127.0.0.1:9\n'
+        printf 'load: { users: 1, duration: %ss }\nflows:\n  - name: f\n    steps:\n' "$secs"
+        for i in $(seq -w 0 19); do
+            printf '      - { get: /r%s, name: r%s }\n' "$i" "$i"
+        done
+    } >"$WORK/coord.yaml"
+    for n in ${COORD_WORKERS:-25 50 100 200}; do
+        taskset -c "$CORE_GEN" "$SWARM" check "$WORK/coord.yaml" \
+            --coordinator "127.0.0.1:$cport" --workers "$n" --workers-timeout 60s \
+            --ui "127.0.0.1:$uport" --ui-exit --progress none --quiet \
+            >"$WORK/coord.$n.out" 2>&1 &
+        local pid=$!
+        sleep 1
+        taskset -c "$CORE_TARGET" "$COORD_SIM" "http://127.0.0.1:$cport" "127.0.0.1:$uport" \
+            "$pid" "$n" "$secs" || FAILED+=("coordinator-$n")
+        wait "$pid" || FAILED+=("coordinator-$n")
+    done
+}
+
+bench_ws() {
+    local port=$((PORT + 1)) demo
+    echo "== ws: 50 users, a small message and its echo, ${DURATION}s, swarm demo's /ws" >&2
+    taskset -c "$CORE_TARGET" "$SWARM" demo --port "$port" --tcp-port $((PORT + 2)) \
+        >"$WORK/demo.out" 2>&1 &
+    demo=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    ROWS=()
+    for crate in tungstenite fastwebsockets; do
+        measure "loop-$crate" "$WS_LOOP" "ws://127.0.0.1:$port/ws" 50 "$DURATION" "$crate"
+        # shellcheck disable=SC2046  # the counts are three words
+        row "loop-$crate" $(out_counts "loop-$crate")
+    done
+    measure swarm-ws "$SWARM" check "$ROOT/bench/ws.yaml" --target "http://127.0.0.1:$port" \
+        --duration "${DURATION}s" --json "$WORK/swarm-ws.json" --progress none --quiet
+    # shellcheck disable=SC2046
+    row swarm-ws $(swarm_counts swarm-ws)
+    REF=loop-tungstenite print_table "${ROWS[@]}" || FAILED+=(ws)
+
+    echo "== ws idle: users holding a connection while they think, 20 s (peak RSS)" >&2
+    printf '%-10s%8s%12s\n' holding users "peak RSS" >&2
+    local kind users setup
+    for kind in none ws tcp; do
+        for users in 1000 5000; do
+            case $kind in
+                none) setup="setup: []" ;;
+                ws) setup="setup: [ { ws: /ws, name: connect } ]" ;;
+                tcp) setup="setup: [ { tcp: \"127.0.0.1:$((PORT + 2))\", name: connect } ]" ;;
+            esac
+            sed -e "s/@USERS@/$users/" -e "s|@SETUP@|$setup|" \
+                "$ROOT/bench/ws-idle.yaml" >"$WORK/idle-$kind.yaml"
+            measure "idle-$kind-$users" "$SWARM" check "$WORK/idle-$kind.yaml" \
+                --target "http://127.0.0.1:$port" --progress none --quiet
+            # The last line: GNU time writes "Command exited with ..." before it
+            # when swarm exits non-zero (a plan that sends nothing fails its SLO).
+            tail -n 1 "$WORK/idle-$kind-$users.time" |
+                awk -v k="$kind" -v u="$users" '{printf "%-10s%8d%10.1fMB\n", k, u, $4 / 1024}' >&2
+        done
+    done
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
 }
 
 start_nginx
@@ -454,7 +594,10 @@ for w in "${what[@]}"; do
         instructions) bench_instructions ;;
         soak) bench_soak ;;
         stall) bench_stall ;;
-        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall)" >&2; exit 2 ;;
+        coordinator) bench_coordinator ;;
+        grpc) bench_grpc ;;
+        ws) bench_ws ;;
+        *) echo "unknown benchmark: $w (all|throughput|idle|startup|client|profile|instructions|soak|stall|coordinator|grpc|ws)" >&2; exit 2 ;;
     esac
 done
 if ((${#FAILED[@]})); then

@@ -10,6 +10,7 @@
 //!   render it;
 //! - [`run`]: one run ([`run::RunSession`]), from engine start to report model, with its
 //!   signals;
+//! - [`dist`]: one run on many machines: the coordinator and its workers;
 //! - [`demo`]: the built-in demo target;
 //! - [`k8s`]: the Kubernetes manifests of a run on many machines (`swarm k8s`);
 //! - [`dashboard`]: the live web dashboard (cargo feature `ui`);
@@ -17,14 +18,15 @@
 //!   environment and decides the exit code.
 //!
 //! The layers point one way: no module in `plan`, `compile`, `engine`, `metrics` or
-//! `report` names `run`, `dashboard` or `cli`, and `run` names neither of
-//! the last two (a test reads the sources to check).
+//! `report` names `run`, `dist`, `dashboard` or `cli`; `run` names none of the last
+//! three and `dist` neither of the last two (a test reads the sources to check).
 
 pub mod cli;
 pub mod compile;
 #[cfg(feature = "ui")]
 pub mod dashboard;
 pub mod demo;
+pub mod dist;
 pub mod engine;
 pub mod exit;
 pub mod k8s;

@@ -26,6 +26,8 @@ pub struct TestPlan {
     data: Vec<String>,
     flows: Vec<String>,
     slos: Vec<String>,
+    /// Other top-level keys, each given whole (`grpc: { ... }`).
+    top: Vec<String>,
     options: CompileOptions,
 }
 
@@ -52,6 +54,7 @@ impl TestPlan {
             data: Vec::new(),
             flows: Vec::new(),
             slos: Vec::new(),
+            top: Vec::new(),
             options: CompileOptions::default(),
         }
     }
@@ -122,6 +125,13 @@ impl TestPlan {
         self
     }
 
+    /// A top-level key given whole, as the YAML a user writes, e.g.
+    /// `grpc: { proto: [test.proto] }` or `defaults: { timeout: 1s }`.
+    pub fn top(mut self, yaml: &str) -> TestPlan {
+        self.top.push(yaml.trim_matches('\n').to_string());
+        self
+    }
+
     /// The command line's overrides (`--var`, `--users`, ...).
     pub fn options(mut self, options: CompileOptions) -> TestPlan {
         self.options = options;
@@ -134,6 +144,9 @@ impl TestPlan {
             "name: {:?}\ntarget: {:?}\nload: {}\n",
             self.name, self.target, self.load
         );
+        for t in &self.top {
+            let _ = writeln!(text, "{t}");
+        }
         if !self.data.is_empty() {
             text.push_str("data:\n");
             for d in &self.data {

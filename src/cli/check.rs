@@ -41,12 +41,28 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
     let plan = Arc::new(super::compile_plan(&args.plan, &opts)?);
     // The baseline is checked before anything is sent: a wrong one is exit 2.
     let baseline = load_baseline(&args, &plan)?;
+    let coordinator = match &args.dist.coordinator {
+        Some(addr) => Some(super::coordinator::config(&args, addr)?),
+        None => None,
+    };
     let ui = LiveUi::open(&args, &plan).await?;
 
-    let engine = super::engine_config(args.insecure, env);
-    let session = RunSession::start(plan, engine).map_err(CliError::Start)?;
+    let (session, workers) = match coordinator {
+        Some(config) => {
+            let (session, workers) = super::coordinator::start(config, &plan, &opts).await?;
+            (session, Some(workers))
+        }
+        None => {
+            let engine = super::engine_config(args.insecure, env);
+            let session = RunSession::start(plan, engine).map_err(CliError::Start)?;
+            (session, None)
+        }
+    };
     if let Some(ui) = &ui {
         ui.attach(&session);
+        if let Some(workers) = &workers {
+            ui.show_workers(workers);
+        }
     }
     let style = progress::choose(
         args.progress.into(),
@@ -62,7 +78,10 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
     }
     drop(demo);
 
-    let result = ended.result(baseline.as_ref().map(|(b, tolerance)| (b, *tolerance)));
+    let mut result = ended.result(baseline.as_ref().map(|(b, tolerance)| (b, *tolerance)));
+    if let Some(workers) = &workers {
+        result.report.workers = workers.report();
+    }
     log_failures(&result);
     let errors = sinks(&args, env).emit_all(&result);
     for e in &errors {
@@ -72,6 +91,12 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
         let after = AfterRun::choose(args.ui_exit, env.can_wait_for_ctrl_c());
         ui.after_run(result.snapshot.clone(), after).await;
     }
+    if let Some(lost) = workers
+        .as_ref()
+        .and_then(|w| lost_workers(&args, &result.plan, w))
+    {
+        return Err(CliError::WorkersLost(lost));
+    }
     verdict(&Outcome {
         run_failed: ended.failure.is_some(),
         sink_errors: &errors,
@@ -79,6 +104,24 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
         untrusted: result.untrusted(),
         slos_passed: result.passed(),
     })
+}
+
+/// `--on-worker-loss fail`: the workers lost mid-run end it with exit code 3.
+/// (Under `iterations` too: the lost worker took its tickets with it.)
+fn lost_workers(
+    args: &CheckArgs,
+    plan: &CompiledPlan,
+    workers: &crate::dist::Workers,
+) -> Option<String> {
+    if args.dist.on_worker_loss != super::OnWorkerLoss::Fail && plan.load.iterations.is_none() {
+        return None;
+    }
+    let lost: Vec<String> = workers
+        .lost()
+        .into_iter()
+        .map(|(name, at, why)| format!("worker `{name}` was lost at {at:.1}s ({why})"))
+        .collect();
+    (!lost.is_empty()).then(|| format!("the run ended early: {}", lost.join("; ")))
 }
 
 /// The sinks of this run, in the order they emit. Each `--flag FILE` is one push.

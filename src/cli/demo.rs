@@ -14,10 +14,15 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let addr = SocketAddr::new(ip, args.port);
-        let server = crate::demo::start(addr)
+        let server = crate::demo::start_on(addr, args.tcp_port)
             .await
             .map_err(|source| CliError::Listen { addr, source })?;
         println!("swarm demo shop listening on {}", server.url());
+        println!(
+            "WebSocket on {}/ws, TCP line protocol on {}",
+            server.url().replacen("http", "ws", 1),
+            server.tcp_addr
+        );
         println!(
             "try: swarm check plans/quickstart.yaml --target {}",
             server.url()

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 
 use super::env::Environment;
+use crate::dist::coordinator::DistError;
+use crate::dist::worker::WorkerError;
 use crate::engine::RunError;
 use crate::exit;
 use crate::k8s::K8sError;
@@ -73,6 +75,17 @@ pub enum CliError {
     /// the first step failed), as its answer said.
     #[error("the capacity search's answer cannot be trusted")]
     Untrusted,
+    /// A run on many machines could not start (too few workers, a worker that
+    /// cannot run the plan...).
+    #[error(transparent)]
+    Dist(#[from] DistError),
+    /// Workers were lost mid-run and `--on-worker-loss` is `fail`: each was said as
+    /// it happened, and the reports were written.
+    #[error("{0}")]
+    WorkersLost(String),
+    /// `swarm worker`: refused, lost its coordinator, or cannot run the plan.
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
 }
 
 impl CliError {
@@ -110,6 +123,15 @@ impl CliError {
             | CliError::Start(_)
             | CliError::RunFailed => exit::RUN_ERROR,
             CliError::Untrusted => exit::UNTRUSTED,
+            CliError::Dist(DistError::DataFile { .. } | DistError::Plan(_)) => exit::INVALID,
+            CliError::Dist(
+                DistError::Bind { .. }
+                | DistError::TooFewWorkers { .. }
+                | DistError::WorkerFailed { .. }
+                | DistError::Run(_),
+            )
+            | CliError::WorkersLost(_)
+            | CliError::Worker(_) => exit::RUN_ERROR,
             CliError::K8s(
                 K8sError::TooLarge { .. }
                 | K8sError::AbsoluteData { .. }
@@ -150,7 +172,10 @@ impl CliError {
             | CliError::Demo(_)
             | CliError::Listen { .. }
             | CliError::K8s(_)
-            | CliError::Start(_) => eprintln!("error: {self}"),
+            | CliError::Start(_)
+            | CliError::Dist(_)
+            | CliError::WorkersLost(_)
+            | CliError::Worker(_) => eprintln!("error: {self}"),
         }
     }
 }

@@ -78,6 +78,14 @@ impl LiveUi {
         let _ = session;
     }
 
+    /// A run on many machines: the page shows its workers table.
+    pub fn show_workers(&self, workers: &crate::dist::Workers) {
+        #[cfg(feature = "ui")]
+        self.dashboard.show_workers(workers.clone());
+        #[cfg(not(feature = "ui"))]
+        let _ = workers;
+    }
+
     /// Shows the final results (the ones the reports were built from), then does
     /// what `after` says.
     pub async fn after_run(self, snapshot: Arc<Snapshot>, after: AfterRun) {

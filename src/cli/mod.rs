@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
+mod coordinator;
 mod demo;
 pub mod env;
 mod error;
@@ -18,6 +19,7 @@ mod logging;
 mod schema;
 mod ui;
 mod validate;
+mod worker;
 
 pub use env::Environment;
 pub use error::CliError;
@@ -49,6 +51,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the plan's JSON Schema.
     Schema,
+    /// Join a coordinator (`swarm check --coordinator`) and run its share of the load.
+    Worker(WorkerArgs),
     /// Print Kubernetes manifests that run the plan on many machines (kubectl apply -f -).
     K8s(k8s::K8sArgs),
 }
@@ -115,6 +119,76 @@ pub struct CheckArgs {
     /// Skip TLS certificate verification.
     #[arg(long)]
     pub insecure: bool,
+    #[command(flatten)]
+    pub dist: CoordinatorArgs,
+}
+
+/// `swarm check --coordinator`: one run on many machines.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CoordinatorArgs {
+    /// Run the plan on workers (`swarm worker URL`) that connect to ADDR
+    /// (default 127.0.0.1:7700).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:7700")]
+    pub coordinator: Option<String>,
+    /// How many workers to wait for before the run starts.
+    #[arg(long, value_name = "N", requires = "coordinator")]
+    pub workers: Option<usize>,
+    /// Token the workers must present (required when ADDR is not loopback).
+    #[arg(long, env = "SWARM_TOKEN", value_name = "T", hide_env_values = true)]
+    pub token: Option<String>,
+    /// How long to wait for the workers, e.g. 60s or 5m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "coordinator"
+    )]
+    pub workers_timeout: String,
+    /// What a worker lost mid-run does to the run.
+    #[arg(long, value_enum, default_value_t = OnWorkerLoss::Fail, requires = "coordinator")]
+    pub on_worker_loss: OnWorkerLoss,
+    /// TLS certificate (PEM) for the coordinator's port.
+    #[arg(long, value_name = "FILE", requires_all = ["coordinator", "coordinator_key"])]
+    pub coordinator_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the coordinator's port.
+    #[arg(long, value_name = "FILE", requires_all = ["coordinator", "coordinator_cert"])]
+    pub coordinator_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OnWorkerLoss {
+    /// End the run with exit code 3, naming the worker.
+    #[default]
+    Fail,
+    /// Go on with the other workers; every report marks the gap.
+    Continue,
+}
+
+impl From<OnWorkerLoss> for crate::dist::OnLoss {
+    fn from(v: OnWorkerLoss) -> Self {
+        match v {
+            OnWorkerLoss::Fail => crate::dist::OnLoss::Fail,
+            OnWorkerLoss::Continue => crate::dist::OnLoss::Continue,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The coordinator: http://host:port, or https://host:port for TLS.
+    pub url: String,
+    /// The coordinator's token.
+    #[arg(long, env = "SWARM_TOKEN", value_name = "T", hide_env_values = true)]
+    pub token: Option<String>,
+    /// This worker's name in the coordinator's table and reports (default: host name and pid).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A CA certificate (PEM) to trust for an https:// coordinator.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Accept any certificate from an https:// coordinator.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,6 +241,8 @@ impl TryFrom<&PlanArgs> for CompileOptions {
             target: args.target.clone().filter(|t| !t.is_empty()),
             users: args.users,
             duration,
+            env: Vec::new(),
+            provided: Vec::new(),
         })
     }
 }
@@ -203,6 +279,9 @@ pub struct DemoArgs {
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
+    /// Port of the TCP line protocol (0 picks a free one).
+    #[arg(long, default_value_t = 6380)]
+    pub tcp_port: u16,
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
@@ -227,6 +306,7 @@ fn dispatch(env: &Environment) -> Result<(), CliError> {
         Command::Ui(args) => ui::run(args, env),
         Command::Demo(args) => demo::run(args),
         Command::Schema => schema::run(),
+        Command::Worker(args) => worker::run(args, env),
         Command::K8s(args) => k8s::run(args),
     }
 }
@@ -270,5 +350,7 @@ async fn start_demo(opts: &mut CompileOptions) -> Result<crate::demo::DemoServer
     let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
     let server = crate::demo::start(addr).await.map_err(CliError::Demo)?;
     opts.target = Some(server.url());
+    opts.provided
+        .push(("demo_tcp".into(), server.tcp_addr.to_string()));
     Ok(server)
 }

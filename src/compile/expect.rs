@@ -22,7 +22,7 @@ const OPS: &[&str] = &[
 ];
 
 impl Compiler<'_> {
-    fn expect_id(&mut self, request: RequestId, description: String) -> ExpectId {
+    pub(super) fn expect_id(&mut self, request: RequestId, description: String) -> ExpectId {
         let id = ExpectId(self.expectations.len() as u32);
         self.expectations.push(ExpectInfo {
             request,
@@ -31,10 +31,13 @@ impl Compiler<'_> {
         id
     }
 
-    pub(super) fn expect(&mut self, request: RequestId, raw: &Sp<RawExpect>) -> Expect {
+    /// A call's expectations; `grpc` reads `status` as gRPC codes.
+    pub(super) fn expect(&mut self, request: RequestId, raw: &Sp<RawExpect>, grpc: bool) -> Expect {
         let e = &raw.value;
         let mut out = Expect::default();
-        if let Some(status) = &e.status
+        if let Some(status) = e.status.as_ref().filter(|_| grpc) {
+            out.status = self.grpc_status(request, status);
+        } else if let Some(status) = &e.status
             && let Some(allowed) = self.status(status)
         {
             let text = allowed
@@ -59,26 +62,7 @@ impl Compiler<'_> {
             }
         }
         for (k, v) in e.json.iter().flat_map(|j| &j.0) {
-            let path = match JsonPath::parse(k.value.trim()) {
-                Ok(p) => Some(p),
-                Err(err) => {
-                    let help = if k.value.trim().starts_with('$') {
-                        "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`"
-                            .to_owned()
-                    } else {
-                        format!(
-                            "a JSONPath starts at the root `$`: did you mean `$.{}`?",
-                            k.value.trim()
-                        )
-                    };
-                    self.error_help(
-                        k.pos,
-                        format!("invalid JSONPath `{}`: {}", k.value, err.reason),
-                        help,
-                    );
-                    None
-                }
-            };
+            let path = self.json_path(k);
             let matcher = self.matcher(&v.value);
             if let (Some(path), Some((matcher, text))) = (path, matcher) {
                 let id = self.expect_id(request, format!("json {} {text}", path.as_str()));
@@ -101,6 +85,30 @@ impl Compiler<'_> {
             out.latency = Some(LatencyExpect { id, max });
         }
         out
+    }
+
+    /// A JSONPath written as a map key (`expect.json`, `await.match`).
+    pub(super) fn json_path(&mut self, k: &Sp<String>) -> Option<JsonPath> {
+        match JsonPath::parse(k.value.trim()) {
+            Ok(p) => Some(p),
+            Err(err) => {
+                let help = if k.value.trim().starts_with('$') {
+                    "JSONPath (RFC 9535) looks like `$.items[0].id` or `$.items[?@.price > 1]`"
+                        .to_owned()
+                } else {
+                    format!(
+                        "a JSONPath starts at the root `$`: did you mean `$.{}`?",
+                        k.value.trim()
+                    )
+                };
+                self.error_help(
+                    k.pos,
+                    format!("invalid JSONPath `{}`: {}", k.value, err.reason),
+                    help,
+                );
+                None
+            }
+        }
     }
 
     fn status(&mut self, node: &Node) -> Option<Vec<StatusPattern>> {
@@ -146,7 +154,7 @@ impl Compiler<'_> {
     }
 
     /// A matcher and its description (e.g. `len >= 1`).
-    fn matcher(&mut self, node: &Node) -> Option<(Matcher, String)> {
+    pub(super) fn matcher(&mut self, node: &Node) -> Option<(Matcher, String)> {
         let Kind::Map(entries) = &node.kind else {
             let v = node.to_json();
             return Some((Matcher::Eq(v.clone()), format!("== {v}")));

@@ -3,7 +3,7 @@
 //!
 //! It covers the plan text, the resolved target and variables (so `${ENV}` values
 //! count), the command-line overrides (`--var`, `--target`, `--users`, `--duration`)
-//! and the bytes of every data file. It does not cover what only changes how one
+//! and the bytes of every data file and `.proto` file. It does not cover what only changes how one
 //! machine runs it (threads, timeouts of the client, report options). Every field is
 //! length-prefixed and tagged, so no two different inputs hash the same bytes.
 
@@ -38,6 +38,8 @@ pub(super) struct Inputs<'a> {
     pub feeders: &'a [Feeder],
     /// SHA-256 of each feeder's data file, hashed when its header was read.
     pub data: &'a [[u8; 32]],
+    /// SHA-256 of the gRPC schema's sources (`.proto` files or reflection).
+    pub grpc: Option<&'a [u8; 32]>,
 }
 
 /// Hashes the inputs.
@@ -69,6 +71,9 @@ pub(super) fn fingerprint(inputs: &Inputs) -> Fingerprint {
     for (f, digest) in inputs.feeders.iter().zip(inputs.data) {
         h.field(b"feeder", f.name.as_bytes());
         h.field(b"data", digest);
+    }
+    if let Some(digest) = inputs.grpc {
+        h.field(b"grpc", digest);
     }
     Fingerprint(h.0.finalize().into())
 }

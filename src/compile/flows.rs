@@ -21,9 +21,9 @@ use super::units;
 pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// The capture names visible at a step, and those made later (for messages).
-struct Scope<'s> {
-    captures: &'s HashMap<String, SlotId>,
-    later: &'s [String],
+pub(super) struct Scope<'s> {
+    pub captures: &'s HashMap<String, SlotId>,
+    pub later: &'s [String],
 }
 
 impl Compiler<'_> {
@@ -103,6 +103,7 @@ impl Compiler<'_> {
             }
             out
         };
+        self.connections_in_order(f);
         let setup = section(self, setup_raw);
         let steps = section(self, &f.steps.value);
         let teardown = section(self, teardown_raw);
@@ -140,8 +141,13 @@ impl Compiler<'_> {
             ("json", s.json.as_ref().map(|n| n.pos)),
             ("form", s.form.as_ref().map(map_pos)),
             ("body", s.body.as_ref().map(|b| b.pos)),
+            ("message", s.message.as_ref().map(|n| n.pos)),
+            ("metadata", s.metadata.as_ref().map(map_pos)),
             ("timeout", s.timeout.as_ref().map(|t| t.pos)),
             ("expect", s.expect.as_ref().map(|e| e.pos)),
+            ("subprotocols", s.subprotocols.as_ref().map(|e| e.pos)),
+            ("tls", s.tls.as_ref().map(|e| e.pos)),
+            ("await", s.await_.as_ref().map(|e| e.pos)),
             (
                 "capture",
                 s.capture
@@ -201,6 +207,8 @@ impl Compiler<'_> {
     /// A measured call: the protocol's own parts, then the parts every call shares.
     fn call(&mut self, s: &RawStep, call: RawCall, scope: &Scope) -> Option<Call> {
         let mut feeders = Vec::new();
+        self.socket_keys(s, &call);
+        let mut wait_timeout = None;
         let (kind, default_name) = match call {
             RawCall::Http { method, url, .. } => {
                 let name = default_name(&method, &url.value);
@@ -209,6 +217,11 @@ impl Compiler<'_> {
                     name,
                 )
             }
+            RawCall::Grpc { method } => {
+                let call = self.grpc_call(s, method, scope, &mut feeders)?;
+                (CallKind::Grpc(call), method.value.trim().to_owned())
+            }
+            socket => self.socket_call(s, socket, scope, &mut feeders, &mut wait_timeout)?,
         };
         let name = match &s.name {
             Some(n) if n.value.trim().is_empty() => {
@@ -219,12 +232,13 @@ impl Compiler<'_> {
             None => default_name,
         };
         let request = self.request_id(&name, &kind);
-        let timeout = match &s.timeout {
-            Some(t) => self.duration(t).unwrap_or(self.default_timeout),
-            None => self.default_timeout,
+        let timeout = match (&s.timeout, wait_timeout) {
+            (_, Some(t)) => t,
+            (Some(t), None) => self.duration(t).unwrap_or(self.default_timeout),
+            (None, None) => self.default_timeout,
         };
         let expect = match &s.expect {
-            Some(e) => self.expect(request, e),
+            Some(e) => self.expect(request, e, matches!(kind, CallKind::Grpc(_))),
             None => Default::default(),
         };
         let captures = match &s.capture {
@@ -250,19 +264,26 @@ impl Compiler<'_> {
         scope: &Scope,
         feeders: &mut Vec<FeederId>,
     ) -> HttpCall {
-        feeders.extend_from_slice(&self.default_header_feeders);
+        for (key, pos) in [
+            ("message", s.message.as_ref().map(|n| n.pos)),
+            (
+                "metadata",
+                s.metadata
+                    .as_ref()
+                    .and_then(|m| m.0.first())
+                    .map(|(k, _)| k.pos),
+            ),
+        ] {
+            if let Some(pos) = pos {
+                self.error_help(
+                    pos,
+                    format!("`{key}` is for gRPC steps"),
+                    "an HTTP request sends `headers` and a body (`json`, `form` or `body`)",
+                );
+            }
+        }
         let url = self.url(url, scope, feeders);
-        let own = match &s.headers {
-            Some(h) => self.headers(h, scope.captures, scope.later, feeders),
-            None => Vec::new(),
-        };
-        let mut headers: Vec<(HeaderName, Template)> = self
-            .default_headers
-            .iter()
-            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
-            .cloned()
-            .collect();
-        headers.extend(own);
+        let headers = self.merged_headers(s, scope, feeders);
         let query = match &s.query {
             Some(q) => self.pairs(q, scope, feeders),
             None => Vec::new(),
@@ -277,8 +298,30 @@ impl Compiler<'_> {
         }
     }
 
+    /// The plan's default headers merged with the step's own (the step wins).
+    pub(super) fn merged_headers(
+        &mut self,
+        s: &RawStep,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> Vec<(HeaderName, Template)> {
+        feeders.extend_from_slice(&self.default_header_feeders);
+        let own = match &s.headers {
+            Some(h) => self.headers(h, scope.captures, scope.later, feeders),
+            None => Vec::new(),
+        };
+        let mut headers: Vec<(HeaderName, Template)> = self
+            .default_headers
+            .iter()
+            .filter(|(n, _)| !own.iter().any(|(h, _)| h == n))
+            .cloned()
+            .collect();
+        headers.extend(own);
+        headers
+    }
+
     /// Resolves a template written at `pos`; problems are reported at their spot.
-    fn template(
+    pub(super) fn template(
         &mut self,
         text: &str,
         pos: usize,
@@ -311,7 +354,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn url(&mut self, url: &Sp<String>, scope: &Scope, feeders: &mut Vec<FeederId>) -> Template {
+    pub(super) fn url(
+        &mut self,
+        url: &Sp<String>,
+        scope: &Scope,
+        feeders: &mut Vec<FeederId>,
+    ) -> Template {
         let text = url.value.trim();
         let mut t = self.template(text, url.pos, scope.captures, scope.later, feeders);
         // A URL that starts with a variable holding `http://...` is absolute too.
@@ -427,7 +475,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn json_template(
+    pub(super) fn json_template(
         &mut self,
         node: &Node,
         scope: &Scope,
@@ -481,7 +529,7 @@ fn leading_text(t: &Template) -> String {
     out
 }
 
-fn has_template(node: &Node) -> bool {
+pub(super) fn has_template(node: &Node) -> bool {
     match &node.kind {
         Kind::Str(s) => s.contains("{{"),
         Kind::Seq(items) => items.iter().any(has_template),

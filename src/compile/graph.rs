@@ -14,6 +14,7 @@ use http::{HeaderName, Method};
 use serde_json::Value;
 
 use super::jsonpath::JsonPath;
+pub use super::socket_graph::{Payload, TcpAwait, TcpCall, WsAwait, WsCall, split_addr};
 
 /// A compiled plan: the whole execution graph.
 #[derive(Debug)]
@@ -124,6 +125,9 @@ pub struct RequestInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallType {
     Http(Method),
+    Grpc,
+    Ws,
+    Tcp,
 }
 
 impl CallType {
@@ -131,6 +135,9 @@ impl CallType {
     pub fn label(&self) -> &str {
         match self {
             CallType::Http(method) => method.as_str(),
+            CallType::Grpc => "GRPC",
+            CallType::Ws => "WS",
+            CallType::Tcp => "TCP",
         }
     }
 }
@@ -140,6 +147,9 @@ impl CallKind {
     pub fn label(&self) -> &str {
         match self {
             CallKind::Http(h) => h.method.as_str(),
+            CallKind::Grpc(_) => "GRPC",
+            CallKind::Ws(_) => "WS",
+            CallKind::Tcp(_) => "TCP",
         }
     }
 
@@ -147,6 +157,9 @@ impl CallKind {
     pub fn call_type(&self) -> CallType {
         match self {
             CallKind::Http(h) => CallType::Http(h.method.clone()),
+            CallKind::Grpc(_) => CallType::Grpc,
+            CallKind::Ws(_) => CallType::Ws,
+            CallKind::Tcp(_) => CallType::Tcp,
         }
     }
 }
@@ -355,6 +368,31 @@ impl Call {
 #[derive(Debug)]
 pub enum CallKind {
     Http(HttpCall),
+    Ws(WsCall),
+    Tcp(TcpCall),
+    Grpc(GrpcCall),
+}
+
+/// The gRPC parts of a call: the method resolved in the plan's schema, and the request
+/// message (encoded once when it has no templates).
+#[derive(Debug)]
+pub struct GrpcCall {
+    pub method: prost_reflect::MethodDescriptor,
+    /// The target's scheme and authority (and path prefix, if any).
+    pub origin: http::Uri,
+    /// `/package.Service/Method`.
+    pub path: http::uri::PathAndQuery,
+    pub message: GrpcMessage,
+    /// Metadata sent with the call (request headers).
+    pub metadata: Vec<(HeaderName, Template)>,
+}
+
+#[derive(Debug)]
+pub enum GrpcMessage {
+    /// The message's protobuf encoding, made when the plan was compiled.
+    Encoded(bytes::Bytes),
+    /// The message's JSON form, rendered and encoded per call.
+    Json(JsonTemplate),
 }
 
 /// The HTTP parts of a call.

@@ -12,10 +12,14 @@ mod feeders;
 pub mod fingerprint;
 mod flows;
 pub mod graph;
+mod grpc;
+mod grpc_message;
 pub mod jsonpath;
 mod load;
 mod search;
 mod slo;
+mod socket_graph;
+mod sockets;
 mod template;
 pub mod units;
 
@@ -35,6 +39,8 @@ use graph::{
     SlotId, SlotInfo, Template,
 };
 
+pub use grpc::code_name as grpc_code_name;
+
 /// Command-line overrides applied while compiling.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
@@ -46,6 +52,40 @@ pub struct CompileOptions {
     pub users: Option<u32>,
     /// `--duration D`: the run's duration.
     pub duration: Option<Duration>,
+    /// Values of `${NAME}` that win over the process environment: a worker compiles
+    /// with its coordinator's. The fingerprint covers the values they resolve to.
+    pub env: Vec<(String, String)>,
+    /// Values swarm provides to the plans that declare these variables, and that
+    /// plans without them ignore: `--demo` provides `demo_tcp`, the address of the
+    /// demo's TCP port. `--var` still wins.
+    pub provided: Vec<(String, String)>,
+}
+
+impl CompileOptions {
+    /// The value of environment variable `name` for `${NAME}`.
+    fn env_var(&self, name: &str) -> Option<String> {
+        match self.env.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => Some(v.clone()),
+            None => std::env::var(name).ok(),
+        }
+    }
+}
+
+/// The environment variables a plan's text names as `${NAME}` (or `${NAME:-d}`), in
+/// order of first use: what a coordinator passes on to its workers.
+pub fn env_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, _) in text.match_indices("${") {
+        let rest = &text[i + 2..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if !name.is_empty() && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 /// Reads and compiles a plan file.
@@ -107,6 +147,10 @@ struct Compiler<'a> {
     target_failed: bool,
     limits: graph::ResponseLimits,
     http_version: graph::HttpVersion,
+    /// The plan's gRPC schema, when it has one and it could be read.
+    grpc: Option<grpc::GrpcSchema>,
+    /// A gRPC step without a schema was already reported.
+    grpc_failed: bool,
 }
 
 /// The timeout of a request when neither the step nor `defaults` sets one.
@@ -135,6 +179,8 @@ impl<'a> Compiler<'a> {
             target_failed: false,
             limits: graph::ResponseLimits::default(),
             http_version: graph::HttpVersion::default(),
+            grpc: None,
+            grpc_failed: false,
         }
     }
 
@@ -157,6 +203,9 @@ impl<'a> Compiler<'a> {
                 ),
             }
         }
+        if let Some(g) = &raw.grpc {
+            self.grpc_schema(g);
+        }
         let load = self.load(&raw.load);
         let flows = self.flows(&raw.flows);
         let slos = self.slos(raw.slo.as_ref());
@@ -167,6 +216,7 @@ impl<'a> Compiler<'a> {
             vars: &self.vars,
             feeders: &self.feeders,
             data: &self.data_digests,
+            grpc: self.grpc.as_ref().map(|g| &g.digest),
         });
         CompiledPlan {
             name: raw.name.value.clone(),
@@ -273,6 +323,11 @@ impl<'a> Compiler<'a> {
             };
             self.vars.insert(name.clone(), value);
         }
+        for (k, v) in &self.opts.provided {
+            if self.vars.contains_key(k) && !self.opts.vars.iter().any(|(o, _)| o == k) {
+                self.vars.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
         for (k, v) in &self.opts.vars {
             if self.vars.contains_key(k) {
                 self.vars.insert(k.clone(), parse_cli_value(v));
@@ -295,7 +350,7 @@ impl<'a> Compiler<'a> {
     /// A var's value with `${ENV}` expanded in its strings.
     fn var_value(&mut self, node: &Node) -> Value {
         match &node.kind {
-            Kind::Str(s) => match env::expand(s, |n| std::env::var(n).ok()) {
+            Kind::Str(s) => match env::expand(s, |n| self.opts.env_var(n)) {
                 Ok(text) => Value::String(text),
                 Err((off, m, help)) => {
                     let pos = self.inner_pos(node.pos, s, off);
@@ -321,7 +376,7 @@ impl<'a> Compiler<'a> {
     fn target(&mut self, raw: &RawPlan) {
         let (text, pos) = match (&self.opts.target, &raw.target) {
             (Some(t), _) => (t.clone(), None),
-            (None, Some(t)) => match env::expand(&t.value, |n| std::env::var(n).ok()) {
+            (None, Some(t)) => match env::expand(&t.value, |n| self.opts.env_var(n)) {
                 Ok(text) => (text, Some(t.pos)),
                 Err((off, m, help)) => {
                     let pos = self.inner_pos(t.pos, &t.value, off);

@@ -191,6 +191,8 @@ fn overrides() {
         target: Some("http://localhost:9".into()),
         users: Some(7),
         duration: Some(Duration::from_secs(3)),
+        env: Vec::new(),
+        provided: Vec::new(),
     };
     let plan = compile_str(&src, Path::new("p.yaml"), &opts).unwrap();
     let (_, r_http) = http_call(&plan.flows[0].steps[0]);
@@ -426,7 +428,9 @@ fn http_call(step: &Step) -> (&Call, &HttpCall) {
     let Step::Call(call) = step else {
         panic!("expected a request step, got {step:?}")
     };
-    let CallKind::Http(http) = &call.kind;
+    let CallKind::Http(http) = &call.kind else {
+        panic!("expected an HTTP call, got {:?}", call.kind)
+    };
     (call, http)
 }
 

@@ -57,6 +57,8 @@ pub struct Hub {
     runs: Mutex<Vec<Arc<RunEntry>>>,
     current: watch::Sender<Option<Arc<RunEntry>>>,
     closed: watch::Sender<bool>,
+    /// A run on many machines: its workers table.
+    workers: Mutex<Option<crate::dist::Workers>>,
 }
 
 impl Hub {
@@ -73,6 +75,7 @@ impl Hub {
             runs: Mutex::new(Vec::new()),
             current: watch::Sender::new(None),
             closed: watch::Sender::new(false),
+            workers: Mutex::new(None),
         })
     }
 
@@ -137,6 +140,16 @@ impl Hub {
     }
 
     /// Publishes `snapshot` as the final state of the current run.
+    pub(crate) fn show_workers(&self, workers: crate::dist::Workers) {
+        *self.workers.lock().unwrap_or_else(PoisonError::into_inner) = Some(workers);
+    }
+
+    /// The workers table, empty for a run on one machine.
+    pub(crate) fn workers(&self) -> Vec<crate::dist::WorkerRow> {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.as_ref().map(|w| w.rows()).unwrap_or_default()
+    }
+
     pub(crate) fn finish_current(&self, snapshot: Arc<Snapshot>) {
         if let Some(run) = self.current() {
             let _ = run.finals.send(snapshot);

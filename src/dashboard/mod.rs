@@ -194,6 +194,11 @@ impl Dashboard {
         });
     }
 
+    /// A run on many machines: the page shows its workers table too.
+    pub fn show_workers(&self, workers: crate::dist::Workers) {
+        self.hub.show_workers(workers);
+    }
+
     /// Shows `snapshot` as the final state of the current run (call with the result of
     /// `RunHandle::wait`, so the page's last frame is the one the reports were built from).
     pub fn finish(&self, snapshot: Arc<Snapshot>) {

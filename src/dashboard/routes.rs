@@ -24,11 +24,37 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/api/control", post(control))
         .route("/api/start", post(start))
         .route("/api/report/{kind}", get(report))
+        .route("/api/workers", get(workers))
         .layer(axum::middleware::from_fn_with_state(
             hub.clone(),
             auth::guard,
         ))
         .with_state(hub)
+}
+
+/// The workers table of a run on many machines (empty otherwise): state, users,
+/// requests/s, CPU and generator lag of each.
+async fn workers(State(hub): State<Arc<Hub>>) -> Response {
+    let rows: Vec<serde_json::Value> = hub
+        .workers()
+        .into_iter()
+        .map(|w| {
+            serde_json::json!({
+                "name": w.name,
+                "address": w.address,
+                "threads": w.threads,
+                "state": w.state.name(),
+                "users": w.status.users,
+                "rps": w.status.requests_per_s,
+                "cpu_percent": w.status.cpu_percent,
+                "lag_p99_ms": w.status.lag_p99_ms,
+                "saturated": w.status.saturated,
+                "lost_at_s": w.lost.as_ref().map(|(at, _)| *at),
+                "error": w.lost.map(|(_, why)| why),
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "workers": rows })).into_response()
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

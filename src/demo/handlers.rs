@@ -84,6 +84,7 @@ pub(super) fn router() -> Router {
         .route("/flaky", get(flaky))
         .route("/status/{code}", get(status))
         .route("/capacity", get(capacity))
+        .route("/ws", get(super::ws::upgrade))
         .with_state(Shop {
             keys: Keys(Arc::new(RandomState::new())),
             capacity: Arc::new(tokio::sync::Semaphore::new(CAPACITY_SLOTS)),

@@ -1,5 +1,6 @@
 //! The built-in demo target: a small shop API to load-test against (`swarm demo`,
-//! `swarm check --demo`, tests and benchmarks).
+//! `swarm check --demo`, tests and benchmarks), with a WebSocket endpoint (`/ws`,
+//! [`ws`]) and a TCP line protocol on a port of its own ([`tcp`]).
 //!
 //! It is also a benchmark target, so the hot path takes no lock at all: login tokens
 //! and session cookies are stateless (a keyed hash of the user and a nonce, keyed by
@@ -7,7 +8,10 @@
 //! check is a hash, never a shared map.
 
 mod catalog;
+pub mod grpc;
 mod handlers;
+mod tcp;
+mod ws;
 
 use std::net::SocketAddr;
 
@@ -21,6 +25,9 @@ pub use handlers::{CAPACITY_MS, CAPACITY_SLOTS};
 pub struct DemoServer {
     /// The address it listens on (with the real port when bound to port 0).
     pub addr: SocketAddr,
+    /// The address of the TCP line protocol.
+    pub tcp_addr: SocketAddr,
+    tcp: tokio::task::JoinHandle<()>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -33,6 +40,7 @@ impl DemoServer {
 
 impl Drop for DemoServer {
     fn drop(&mut self) {
+        self.tcp.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -40,12 +48,21 @@ impl Drop for DemoServer {
 }
 
 /// Binds `addr` and serves the demo shop API on the current tokio runtime until the
-/// returned [`DemoServer`] is dropped.
+/// returned [`DemoServer`] is dropped; the TCP line protocol listens on any free port
+/// of the same IP.
 pub async fn start(addr: SocketAddr) -> std::io::Result<DemoServer> {
+    start_on(addr, 0).await
+}
+
+/// [`start`], with the TCP line protocol on port `tcp_port` (0: any free port).
+pub async fn start_on(addr: SocketAddr, tcp_port: u16) -> std::io::Result<DemoServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let tcp_listener = tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), tcp_port)).await?;
+    let tcp_addr = tcp_listener.local_addr()?;
+    let tcp = tokio::spawn(tcp::serve(tcp_listener));
     let (tx, rx) = oneshot::channel::<()>();
-    let app = handlers::router();
+    let app = grpc::routes(handlers::router());
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = rx.await;
@@ -59,6 +76,8 @@ pub async fn start(addr: SocketAddr) -> std::io::Result<DemoServer> {
     });
     Ok(DemoServer {
         addr,
+        tcp_addr,
+        tcp,
         shutdown: Some(tx),
     })
 }

@@ -62,10 +62,31 @@ impl Feeders {
     /// Reads every feeder's CSV file. A `unique` feeder may be empty (the run then
     /// ends at its first use); the others need at least one row.
     pub fn load(plan: &CompiledPlan) -> Result<Feeders, FeederError> {
+        Feeders::load_share(plan, 0, 1)
+    }
+
+    /// Like [`Feeders::load`], for machine `index` of `of` in a run on many machines:
+    /// a `unique` feeder keeps only its rows `index`, `index + of`, ... so no row is
+    /// handed out by two machines. The other feeders keep every row.
+    pub fn load_share(
+        plan: &CompiledPlan,
+        index: usize,
+        of: usize,
+    ) -> Result<Feeders, FeederError> {
         let feeders = plan
             .feeders
             .iter()
-            .map(load_one)
+            .map(|f| {
+                let mut loaded = load_one(f)?;
+                if loaded.pick == Pick::Unique && of > 1 {
+                    loaded.rows = std::mem::take(&mut loaded.rows)
+                        .into_iter()
+                        .skip(index)
+                        .step_by(of)
+                        .collect();
+                }
+                Ok(loaded)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Feeders { feeders })
     }
@@ -173,6 +194,32 @@ mod tests {
         let u: Vec<String> = (0..3).map(|_| row(fs.take(FeederId(1)))).collect();
         assert_eq!(u, ["a", "b", "<none>"]);
         assert_eq!(fs.take(FeederId(7)), Take::Exhausted);
+    }
+
+    #[test]
+    fn machines_share_a_unique_feeder_without_overlap_and_keep_the_others_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ids.csv"), "id\n0\n1\n2\n3\n4\n").unwrap();
+        let plan = crate::testing::TestPlan::new()
+            .source(dir.path().join("plan.yaml"))
+            .data("ids", "ids.csv", "unique")
+            .data("all", "ids.csv", "sequential")
+            .flow("- get: /{{ ids.id }}/{{ all.id }}")
+            .compile();
+        let rows = |fs: &Feeders, id: u32| -> Vec<String> {
+            (0..6).map(|_| row(fs.take(FeederId(id)))).collect()
+        };
+        let first = Feeders::load_share(&plan, 0, 2).unwrap();
+        let second = Feeders::load_share(&plan, 1, 2).unwrap();
+        assert_eq!(
+            rows(&first, 0),
+            ["0", "2", "4", "<none>", "<none>", "<none>"]
+        );
+        assert_eq!(
+            rows(&second, 0),
+            ["1", "3", "<none>", "<none>", "<none>", "<none>"]
+        );
+        assert_eq!(rows(&second, 1), ["0", "1", "2", "3", "4", "0"]);
     }
 
     #[test]

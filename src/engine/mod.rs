@@ -1,4 +1,5 @@
-//! The engine: the only async part. Schedules virtual users, sends HTTP, measures.
+//! The engine: the only async part. Schedules virtual users, sends HTTP and gRPC,
+//! measures.
 //!
 //! [`start`] loads the run's data, starts one thread per core (each a
 //! current-thread tokio runtime running its share of the users) and a controller task
@@ -12,15 +13,19 @@ pub mod config;
 pub mod control;
 pub mod expect;
 pub mod feeder;
+pub mod grpc;
 pub mod http;
-mod link;
+pub(crate) mod link;
 pub mod recorder;
+pub(crate) mod remote;
 pub mod render;
 pub mod request;
 pub mod schedule;
 pub mod search;
 pub mod session;
+pub mod tcp;
 mod user;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -56,6 +61,7 @@ pub enum RunError {
 /// A running load test.
 #[derive(Debug)]
 pub struct RunHandle {
+    // (built by `start`, or by `remote::start_coordinator` for a run on many machines)
     control: mpsc::UnboundedSender<Control>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     task: tokio::task::JoinHandle<Result<Arc<Snapshot>, RunError>>,

@@ -18,8 +18,8 @@ use super::expect::{self, LazyJson};
 use super::http::Headers;
 use super::render::Scope;
 use super::session::{Protocols, Sessions};
-use crate::compile::graph::{Call, CallKind, CompiledPlan};
-use crate::metrics::failure::FailureKind;
+use crate::compile::graph::{Call, CallKind, CaptureSource, CompiledPlan};
+use crate::metrics::failure::{FailureKind, ProtocolFailure};
 use crate::metrics::stats::HttpVersionUsed;
 
 /// One virtual user's state.
@@ -95,7 +95,58 @@ pub async fn execute(call: &Call, ctx: &mut VuContext, start: Instant) -> Outcom
                 Err(kind) => failed(call, &mut ctx.slots, latency, kind),
             }
         }
+        CallKind::Grpc(grpc) => {
+            let json = reads_body(call);
+            let reply = ctx.sessions.grpc.call(grpc, call.timeout, json).await;
+            let latency = start.elapsed();
+            match reply {
+                // The default rule for gRPC: any status but OK fails.
+                Ok(r) if r.code != 0 && call.expect.status.is_none() => {
+                    let kind = ProtocolFailure::GrpcStatus(r.code).into();
+                    failed(call, &mut ctx.slots, latency, kind)
+                }
+                Ok(r) => Outcome {
+                    bytes: r.bytes,
+                    ..judge(call, &mut ctx.slots, latency, r.code, &r.metadata, &r.json)
+                },
+                Err(kind) => failed(call, &mut ctx.slots, latency, kind),
+            }
+        }
+        // Boxed: a socket exchange's state is not carried by every thinking user.
+        CallKind::Ws(ws) => {
+            let reply = Box::pin(ctx.sessions.sockets.get().ws.exchange(ws, call.timeout)).await;
+            socket_reply(call, &mut ctx.slots, start.elapsed(), reply.as_deref())
+        }
+        CallKind::Tcp(tcp) => {
+            let reply = Box::pin(ctx.sessions.sockets.get().tcp.exchange(tcp, call.timeout)).await;
+            socket_reply(call, &mut ctx.slots, start.elapsed(), reply.as_deref())
+        }
     }
+}
+
+/// Judges what a WebSocket or TCP step received: no status (the default status
+/// rule never fails it) and no headers.
+fn socket_reply(
+    call: &Call,
+    slots: &mut [Option<Value>],
+    latency: Duration,
+    reply: Result<&[u8], &FailureKind>,
+) -> Outcome {
+    match reply {
+        Ok(body) => judge(call, slots, latency, 0, &http::HeaderMap::new(), body),
+        Err(kind) => failed(call, slots, latency, *kind),
+    }
+}
+
+/// Whether a check or capture reads the reply's body (so a gRPC reply is written as
+/// JSON only then).
+fn reads_body(call: &Call) -> bool {
+    call.json_queries() > 0
+        || call.expect.body.is_some()
+        || call
+            .captures
+            .iter()
+            .any(|c| !matches!(c.source, CaptureSource::Header(_)))
 }
 
 impl VuContext {
@@ -112,6 +163,9 @@ impl VuContext {
         };
         match &call.kind {
             CallKind::Http(http) => self.sessions.http.prepare(http, &mut scope),
+            CallKind::Grpc(grpc) => self.sessions.grpc.prepare(grpc, &mut scope),
+            CallKind::Ws(ws) => self.sessions.sockets.get().ws.prepare(ws, &mut scope),
+            CallKind::Tcp(tcp) => self.sessions.sockets.get().tcp.prepare(tcp, &mut scope),
         }
     }
 }

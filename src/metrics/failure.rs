@@ -68,6 +68,14 @@ pub enum ProtocolFailure {
     /// `http.version: "2"` (or `h2c` over TLS), but the server did not agree to
     /// HTTP/2, or the URL is cleartext where HTTP/2 needs TLS.
     NoHttp2,
+    /// A gRPC status other than OK (its code), without an `expect.status`.
+    GrpcStatus(u16),
+    /// The server closed the WebSocket or TCP connection before the reply.
+    ServerClosed,
+    /// A WebSocket or TCP step found no open connection (its connect step failed).
+    NotConnected,
+    /// The server broke the WebSocket protocol (a bad handshake or frame).
+    InvalidWebSocket,
 }
 
 /// The plan's own checks: the reply arrived, but the plan does not accept it, or the
@@ -181,6 +189,13 @@ impl ProtocolFailure {
             ProtocolFailure::TooManyRedirects => "too many redirects".into(),
             ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
             ProtocolFailure::NoHttp2 => "HTTP/2 not negotiated".into(),
+            ProtocolFailure::GrpcStatus(code) => match crate::compile::grpc_code_name(code) {
+                Some(name) => format!("grpc: {name}"),
+                None => format!("grpc: status {code}"),
+            },
+            ProtocolFailure::ServerClosed => "closed by the server".into(),
+            ProtocolFailure::NotConnected => "not connected (the connect step failed)".into(),
+            ProtocolFailure::InvalidWebSocket => "protocol error (invalid WebSocket)".into(),
         }
     }
 }

@@ -33,7 +33,7 @@ use super::stats::{LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, RequestStats
 const MAGIC: [u8; 3] = *b"SWM";
 /// The unit's format version; bump it on any change to what is encoded, including
 /// the order of [`FailureKind`]'s variants (postcard encodes a variant by index).
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 4;
 
 /// HdrHistogram's V2 cookie (for 8-byte counts) and the length of its header.
 const V2_COOKIE: u32 = 0x1c84_9313;

@@ -43,6 +43,26 @@ pub struct RawPlan {
     /// must have no failed request (`failures == 0`).
     #[schemars(with = "Option<Vec<SloEntrySchema>>")]
     pub slo: Option<Sp<Vec<Node>>>,
+    /// Where gRPC steps get their schema: `.proto` files, or the target's server
+    /// reflection.
+    pub grpc: Option<Sp<RawGrpc>>,
+}
+
+/// The schema of the plan's gRPC steps, read when the plan is compiled.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map with `proto` (and `import_paths`) or `reflection: true`"
+)]
+pub struct RawGrpc {
+    /// `.proto` files, relative to the plan file, compiled with the plan.
+    pub proto: Option<Vec<Sp<String>>>,
+    /// Directories imports are looked up in, relative to the plan file (default: the
+    /// directories of the `proto` files).
+    pub import_paths: Option<Vec<Sp<String>>>,
+    /// Ask the target's gRPC server reflection service for the schema when the plan
+    /// is compiled (before any load is sent).
+    pub reflection: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -208,7 +228,9 @@ pub struct RawFlow {
     pub teardown: Option<Vec<Sp<RawStep>>>,
 }
 
-/// A request (exactly one of `get post put patch delete head options`) or a pause (`think`).
+/// A request (exactly one of `get post put patch delete head options grpc`), a
+/// WebSocket or TCP step (`ws ws_send ws_recv ws_close tcp tcp_send`) or a pause
+/// (`think`).
 // (Not a doc comment, which would change the schema: the fields mirror the file's
 // keys, and `RawStep::calls` reads the protocol keys as one `RawCall`.)
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -221,6 +243,13 @@ pub struct RawStep {
     pub delete: Option<Sp<String>>,
     pub head: Option<Sp<String>>,
     pub options: Option<Sp<String>>,
+    /// A gRPC call: `package.Service/Method` (needs the plan's `grpc` schema).
+    pub grpc: Option<Sp<String>>,
+    /// The gRPC request message in its JSON form; strings inside are templates.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub message: Option<Node>,
+    /// gRPC metadata (request headers) sent with the call; values are templates.
+    pub metadata: Option<SpMap<Text>>,
     /// The stats key (default: `METHOD /path`, the path before templating).
     pub name: Option<Sp<String>>,
     pub headers: Option<SpMap<Text>>,
@@ -242,6 +271,51 @@ pub struct RawStep {
     pub capture: Option<SpMap<Node>>,
     /// An explicit pause (a step of its own): `5s` or `1s..3s`.
     pub think: Option<Sp<Text>>,
+    /// WebSocket: connects to this URL (`/path` joins the target; http becomes ws,
+    /// https wss). `headers` are sent with the handshake.
+    pub ws: Option<Sp<String>>,
+    /// WebSocket: the subprotocols offered in the handshake.
+    pub subprotocols: Option<Sp<Vec<Sp<String>>>>,
+    /// WebSocket: sends a message: a string (text), or one of `{ text }`, `{ json }`,
+    /// `{ binary }` (base64).
+    #[schemars(with = "Option<PayloadSchema>")]
+    pub ws_send: Option<Node>,
+    /// WebSocket: waits for a message without sending: `{ match, timeout }`.
+    pub ws_recv: Option<Sp<RawAwait>>,
+    /// WebSocket: closes the connection with this close code, e.g. `1000`.
+    pub ws_close: Option<Sp<i64>>,
+    /// TCP: connects to `host:port`.
+    pub tcp: Option<Sp<String>>,
+    /// TCP: connect with TLS (default false).
+    pub tls: Option<Sp<bool>>,
+    /// TCP: sends bytes: a string (text), or one of `{ text }`, `{ json }`,
+    /// `{ binary }` (base64).
+    #[schemars(with = "Option<PayloadSchema>")]
+    pub tcp_send: Option<Node>,
+    /// On `ws_send` and `tcp_send`: the reply to wait for, measured from the send.
+    #[serde(rename = "await")]
+    pub await_: Option<Sp<RawAwait>>,
+}
+
+/// What a WebSocket or TCP step waits for. WebSocket: the first message whose JSON
+/// satisfies every `match` (any message without `match`). TCP: the bytes up to and
+/// including `until`, or exactly `bytes` bytes.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a map with `match`, `until`, `bytes` or `timeout`"
+)]
+pub struct RawAwait {
+    /// WebSocket: JSONPath (RFC 9535) -> matcher, as in `expect.json`.
+    #[serde(rename = "match")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, MatcherSchema>>")]
+    pub match_: Option<SpMap<Node>>,
+    /// TCP: read up to and including this delimiter, e.g. `"\r\n"`.
+    pub until: Option<Sp<String>>,
+    /// TCP: read exactly this many bytes.
+    pub bytes: Option<Sp<i64>>,
+    /// How long to wait (default: the step's timeout).
+    pub timeout: Option<Sp<Text>>,
 }
 
 /// The call a step's protocol keys name. The file keeps one key per call (`get:`,
@@ -259,6 +333,20 @@ pub enum RawCall<'a> {
         method: http::Method,
         url: &'a Sp<String>,
     },
+    /// `grpc: package.Service/Method`: a gRPC call.
+    Grpc { method: &'a Sp<String> },
+    /// `ws: /path`: opens the user's WebSocket connection.
+    Ws(&'a Sp<String>),
+    /// `ws_send: ...`: sends a message, and may await a reply.
+    WsSend(&'a Node),
+    /// `ws_recv: { ... }`: awaits a message.
+    WsRecv(&'a Sp<RawAwait>),
+    /// `ws_close: 1000`: closes the connection.
+    WsClose(&'a Sp<i64>),
+    /// `tcp: host:port`: opens the user's TCP connection.
+    Tcp(&'a Sp<String>),
+    /// `tcp_send: ...`: sends bytes, and may await a reply.
+    TcpSend(&'a Node),
 }
 
 impl RawCall<'_> {
@@ -266,6 +354,13 @@ impl RawCall<'_> {
     pub fn key(&self) -> &'static str {
         match self {
             RawCall::Http { key, .. } => key,
+            RawCall::Grpc { .. } => "grpc",
+            RawCall::Ws(_) => "ws",
+            RawCall::WsSend(_) => "ws_send",
+            RawCall::WsRecv(_) => "ws_recv",
+            RawCall::WsClose(_) => "ws_close",
+            RawCall::Tcp(_) => "tcp",
+            RawCall::TcpSend(_) => "tcp_send",
         }
     }
 
@@ -273,6 +368,11 @@ impl RawCall<'_> {
     pub fn pos(&self) -> usize {
         match self {
             RawCall::Http { url, .. } => url.pos,
+            RawCall::Grpc { method } => method.pos,
+            RawCall::Ws(v) | RawCall::Tcp(v) => v.pos,
+            RawCall::WsSend(n) | RawCall::TcpSend(n) => n.pos,
+            RawCall::WsRecv(a) => a.pos,
+            RawCall::WsClose(c) => c.pos,
         }
     }
 }
@@ -293,6 +393,13 @@ impl RawStep {
         ]
         .into_iter()
         .filter_map(|(key, method, url)| url.as_ref().map(|url| RawCall::Http { key, method, url }))
+        .chain(self.grpc.as_ref().map(|method| RawCall::Grpc { method }))
+        .chain(self.ws.as_ref().map(RawCall::Ws))
+        .chain(self.ws_send.as_ref().map(RawCall::WsSend))
+        .chain(self.ws_recv.as_ref().map(RawCall::WsRecv))
+        .chain(self.ws_close.as_ref().map(RawCall::WsClose))
+        .chain(self.tcp.as_ref().map(RawCall::Tcp))
+        .chain(self.tcp_send.as_ref().map(RawCall::TcpSend))
         .collect()
     }
 }
@@ -334,6 +441,26 @@ pub enum StatusSchema {
 pub enum StatusOneSchema {
     Code(u16),
     Class(String),
+}
+
+/// A message or bytes to send: a string is text.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum PayloadSchema {
+    Text(String),
+    Of(PayloadOf),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes the schema only")]
+pub struct PayloadOf {
+    /// Text; a template.
+    text: Option<String>,
+    /// A JSON value, sent as text; strings inside are templates.
+    json: Option<serde_json::Value>,
+    /// Bytes, written in base64.
+    binary: Option<String>,
 }
 
 /// A plain value (equal), or a map of operators.

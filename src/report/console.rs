@@ -43,6 +43,9 @@ pub fn render(report: &JsonReport) -> String {
     if let Some(why) = &report.generator.saturated {
         let _ = writeln!(out, "⚠ Results may be skewed: {why}");
     }
+    for gap in report.worker_gaps() {
+        let _ = writeln!(out, "⚠ A gap in the load: {gap}");
+    }
     out.push('\n');
     if let Some(search) = &report.search {
         super::capacity::console(&mut out, search);
@@ -66,13 +69,16 @@ pub fn render(report: &JsonReport) -> String {
     out
 }
 
-const HEADERS: [&str; 10] = [
-    "Name", "# reqs", "# fails", "Median", "p95", "p99", "Max", "Avg", "RPS", "Avg size",
+const COLUMNS: usize = 11;
+
+/// `Type` is the protocol (for HTTP the method): `GET`, `GRPC`...
+const HEADERS: [&str; COLUMNS] = [
+    "Type", "Name", "# reqs", "# fails", "Median", "p95", "p99", "Max", "Avg", "RPS", "Avg size",
 ];
 
 /// The per-request table, latencies in ms and sizes in bytes.
 fn stats_table(out: &mut String, report: &JsonReport) {
-    let mut rows: Vec<[String; 10]> = report.requests.iter().map(stats_row).collect();
+    let mut rows: Vec<[String; COLUMNS]> = report.requests.iter().map(stats_row).collect();
     let total = stats_row(&report.total);
     let mut widths = HEADERS.map(|h| h.chars().count());
     for row in rows.iter().chain(std::iter::once(&total)) {
@@ -94,14 +100,14 @@ fn stats_table(out: &mut String, report: &JsonReport) {
     }
 }
 
-fn write_row(out: &mut String, row: &[String; 10], widths: &[usize; 10]) {
+fn write_row(out: &mut String, row: &[String; COLUMNS], widths: &[usize; COLUMNS]) {
     let mut line = String::new();
     for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
         if i > 0 {
             line.push_str("  ");
         }
         let pad = w.saturating_sub(cell.chars().count());
-        if i == 0 {
+        if i <= 1 {
             line.push_str(cell);
             line.push_str(&" ".repeat(pad));
         } else {
@@ -112,10 +118,11 @@ fn write_row(out: &mut String, row: &[String; 10], widths: &[usize; 10]) {
     let _ = writeln!(out, "{}", line.trim_end());
 }
 
-fn stats_row(r: &RequestReport) -> [String; 10] {
+fn stats_row(r: &RequestReport) -> [String; COLUMNS] {
     let sent = r.count > 0;
     let ms = |v: f64| if sent { fmt_ms(v) } else { "-".into() };
     [
+        r.method.clone().unwrap_or_default(),
         r.name.clone(),
         r.count.to_string(),
         format!("{} ({:.2}%)", r.failures, r.error_rate * 100.0),

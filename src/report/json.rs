@@ -74,6 +74,48 @@ pub struct JsonReport {
     /// verdicts of the step that decided the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<CapacityReport>,
+    /// The workers of a run on many machines (absent for a run on one machine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerReport>,
+}
+
+impl JsonReport {
+    /// One sentence per worker lost mid-run: the gap every report marks.
+    pub fn worker_gaps(&self) -> Vec<String> {
+        self.workers
+            .iter()
+            .filter_map(|w| {
+                let at = w.lost_at_s?;
+                let why = w.error.as_deref().unwrap_or("lost");
+                Some(format!(
+                    "worker `{}` was lost at {at:.1}s ({why}): its load is missing from then on",
+                    w.name
+                ))
+            })
+            .collect()
+    }
+}
+
+/// One worker of a run on many machines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerReport {
+    /// The worker's name (`swarm worker --name`, by default host name and pid).
+    pub name: String,
+    /// The address it connected from.
+    pub address: String,
+    /// The run's threads it ran.
+    pub threads: u32,
+    /// `done`, or `lost` when it disappeared mid-run.
+    pub state: String,
+    /// Seconds into the run when it was lost: its load is missing from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at_s: Option<f64>,
+    /// Why it was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its own generator verdict, when it saturated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<String>,
 }
 
 /// Which plan ran, against what.
@@ -169,7 +211,8 @@ impl EndInfo {
 pub struct RequestReport {
     /// The request name (`Aggregated` for the total).
     pub name: String,
-    /// The HTTP method (absent for the total).
+    /// The Type column: the HTTP method, or `GRPC`, `WS` or `TCP` (absent for the
+    /// total).
     pub method: Option<String>,
     /// Requests completed, successful or failed.
     pub count: u64,
@@ -234,11 +277,15 @@ pub enum FailureKindName {
     TooManyRedirects,
     Status,
     NoHttp2,
+    /// A gRPC status other than OK, without an `expect.status`.
+    GrpcStatus,
     Expect,
     Capture,
     Unset,
     NotJson,
     InvalidRequest,
+    ServerClosed,
+    NotConnected,
 }
 
 impl From<&FailureKind> for FailureKindName {
@@ -262,6 +309,10 @@ impl From<&FailureKind> for FailureKindName {
             }
             FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
             FailureKind::Protocol(ProtocolFailure::NoHttp2) => FailureKindName::NoHttp2,
+            FailureKind::Protocol(ProtocolFailure::GrpcStatus(_)) => FailureKindName::GrpcStatus,
+            FailureKind::Protocol(ProtocolFailure::ServerClosed) => FailureKindName::ServerClosed,
+            FailureKind::Protocol(ProtocolFailure::NotConnected) => FailureKindName::NotConnected,
+            FailureKind::Protocol(ProtocolFailure::InvalidWebSocket) => FailureKindName::Protocol,
             FailureKind::Check(CheckFailure::Expect(_)) => FailureKindName::Expect,
             FailureKind::Check(CheckFailure::Capture(_)) => FailureKindName::Capture,
             FailureKind::Check(CheckFailure::Unset(_)) => FailureKindName::Unset,
@@ -378,6 +429,7 @@ impl JsonReport {
             generator: GeneratorInfo::from(&snap.generator),
             baseline: None,
             search: None,
+            workers: Vec::new(),
         }
     }
 

@@ -57,6 +57,9 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
             versions(&r.versions),
         ));
     }
+    for (i, gap) in report.worker_gaps().iter().enumerate() {
+        suite.add_property(Property::new(format!("workers.gap.{i}"), gap.as_str()));
+    }
     let classname = format!("{}.slo", report.plan.name);
     for v in &report.slos {
         suite.add_test_case(slo_case(v, &classname));
@@ -87,6 +90,7 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
         let mut case = TestCase::new(r.name.as_str(), status);
         case.set_classname(classname.as_str());
         case.add_properties([
+            Property::new("type", r.method.as_deref().unwrap_or_default()),
             Property::new("requests", r.count.to_string()),
             Property::new("failures", r.failures.to_string()),
             Property::new("error_rate", format!("{:.4}", r.error_rate)),

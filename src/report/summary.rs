@@ -120,6 +120,9 @@ pub fn render(report: &JsonReport) -> String {
     if let Some(r) = search {
         super::capacity::markdown(&mut out, r);
     }
+    for gap in report.worker_gaps() {
+        let _ = writeln!(out, "> [!WARNING]\n> A gap in the load: {}.\n", cell(&gap));
+    }
     slo_table(&mut out, report);
     request_table(&mut out, report);
     top_failures(&mut out, report);

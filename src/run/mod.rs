@@ -90,6 +90,20 @@ impl RunSession {
         })
     }
 
+    /// A run already started elsewhere (a coordinator's, whose threads are on
+    /// other machines), with its wall-clock start.
+    pub fn from_handle(
+        plan: Arc<CompiledPlan>,
+        started: SystemTime,
+        handle: RunHandle,
+    ) -> RunSession {
+        RunSession {
+            plan,
+            started,
+            handle,
+        }
+    }
+
     pub fn plan(&self) -> &Arc<CompiledPlan> {
         &self.plan
     }

@@ -236,8 +236,10 @@ pub fn step(method: Method, url: impl Into<String>) -> Call {
 
 /// The HTTP parts of a call made by [`step`].
 pub fn http(call: &mut Call) -> &mut HttpCall {
-    let CallKind::Http(http) = &mut call.kind;
-    http
+    match &mut call.kind {
+        CallKind::Http(http) => http,
+        other => panic!("expected an HTTP call, got {other:?}"),
+    }
 }
 
 pub struct Env {

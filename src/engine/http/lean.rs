@@ -14,7 +14,7 @@
 //! on a new one. Redirects are followed up to a limit, and cookies are kept per user
 //! ([`cookies`]). Every failure maps to a [`FailureKind`]; nothing formats a string.
 
-mod conn;
+pub(crate) mod conn;
 mod cookies;
 mod h2;
 mod pool;

@@ -49,7 +49,7 @@
 pub mod lean;
 pub mod reqwest_client;
 mod session;
-mod tls;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,7 +15,7 @@ use crate::compile::graph::HttpVersion;
 /// `http/1.1` under `auto` (the server picks), `h2` alone where HTTP/2 is required,
 /// `http/1.1` alone under `"1.1"`. Both client implementations use the version
 /// negotiated, so their measurements stay comparable.
-pub(super) fn client_config(
+pub(crate) fn client_config(
     insecure: bool,
     extra_roots: &[CertificateDer<'static>],
     version: HttpVersion,

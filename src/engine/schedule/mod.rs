@@ -27,7 +27,7 @@ use self::weights::FlowTable;
 use super::RunError;
 use super::control::Control;
 use super::feeder::Feeders;
-use super::link::{RunClock, ThreadCmd, ThreadEvent};
+use super::link::{Events, RunClock, ThreadCmd, ThreadEvent};
 use super::session::Protocols;
 use crate::compile::graph::{CompiledPlan, LoadModel};
 use crate::metrics::aggregate::Aggregator;
@@ -49,13 +49,33 @@ const STEER_EVERY: Duration = Duration::from_millis(50);
 const PUBLISH_DELAY: Duration = Duration::from_millis(250);
 
 /// The controller's end of one thread: its commands, where its emptied units go back
-/// for reuse, what it last said about its users, and the thread itself.
-struct ThreadLink {
-    cmds: mpsc::UnboundedSender<ThreadCmd>,
-    recycle: std::sync::mpsc::Sender<Delta>,
+/// for reuse, what it last said about its users, and the thread itself (none when the
+/// thread runs on another machine).
+pub(crate) struct ThreadLink {
+    pub cmds: mpsc::UnboundedSender<ThreadCmd>,
+    pub recycle: std::sync::mpsc::Sender<Delta>,
     /// Users (closed) or iterations (open) running, as of the thread's last report.
     active: u32,
-    thread: Option<std::thread::JoinHandle<()>>,
+    pub thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Which of a run's threads one process runs: `count` threads from the run-wide
+/// index `first`, of `total` in the whole run. Users, arrivals and the pool are
+/// shared by run-wide index, so the parts of a run on many machines add up exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub first: usize,
+    pub count: usize,
+    pub total: usize,
+}
+
+/// The threads a run of `plan` uses when `threads` are available: the open model
+/// uses no more threads than `max_users` (each thread owns a share of the pool).
+pub(crate) fn thread_count(plan: &CompiledPlan, threads: usize) -> usize {
+    match &plan.load.model {
+        LoadModel::Closed(_) => threads,
+        LoadModel::Open(open) => threads.min(open.max_users.max(1) as usize),
+    }
 }
 
 enum Shape {
@@ -83,6 +103,8 @@ pub(crate) struct Controller {
     monitor: GeneratorMonitor,
     /// A capacity search's record, as the session last sent it.
     search: Option<Arc<CapacityReport>>,
+    /// Threads on other machines: their generator verdict (naming the machine).
+    saturated: Option<watch::Receiver<Option<String>>>,
 }
 
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
@@ -94,30 +116,39 @@ pub(crate) fn launch(
     control: mpsc::UnboundedReceiver<Control>,
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) -> Result<Controller, RunError> {
-    let planned = plan.load.total_duration();
     let clock = RunClock::now();
+    let threads = thread_count(&plan, threads);
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let part = Part {
+        first: 0,
+        count: threads,
+        total: threads,
+    };
+    let links = spawn_threads(&plan, &protocols, &feeders, part, clock, &event_tx)?;
+    drop(event_tx);
+    let ends = ControllerEnds {
+        events: event_rx,
+        control,
+        snapshots,
+    };
+    Ok(Controller::new(&plan, clock, links, ends, None))
+}
+
+/// Starts the threads `part` names, on this machine.
+pub(crate) fn spawn_threads(
+    plan: &Arc<CompiledPlan>,
+    protocols: &Protocols,
+    feeders: &Arc<Feeders>,
+    part: Part,
+    clock: RunClock,
+    events: &Events,
+) -> Result<Vec<ThreadLink>, RunError> {
+    let planned = plan.load.total_duration();
+    let threads = part.total;
     let weights: Vec<u32> = plan.flows.iter().map(|f| f.weight).collect();
     let flows = Arc::new(FlowTable::new(&weights));
-    let (shape, threads) = match &plan.load.model {
-        LoadModel::Closed(load) => (
-            Shape::Closed {
-                curve: UsersCurve::new(load),
-                sent: None,
-            },
-            threads,
-        ),
-        LoadModel::Open(open) => (
-            Shape::Open {
-                curve: RateCurve::new(&open.rate),
-            },
-            threads.min(open.max_users.max(1) as usize),
-        ),
-    };
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let mut tickets = plan.load.iterations.map(|n| Tickets::new(n, threads));
-    let first = tickets.as_mut().map(Tickets::start).unwrap_or_default();
-    let mut links: Vec<ThreadLink> = Vec::with_capacity(threads);
-    for index in 0..threads {
+    let mut links: Vec<ThreadLink> = Vec::with_capacity(part.count);
+    for index in part.first..part.first + part.count {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
         let model = match &plan.load.model {
@@ -145,7 +176,7 @@ pub(crate) fn launch(
             flows: flows.clone(),
             model,
             cmds: cmd_rx,
-            events: event_tx.clone(),
+            events: events.clone(),
             recycled: recycle_rx,
         };
         let thread = match thread::spawn(setup) {
@@ -165,35 +196,103 @@ pub(crate) fn launch(
             thread: Some(thread),
         });
     }
-    let mut agg = Aggregator::new(plan.requests.len());
-    // A search judges every line on each step's hold instead (`run::search`): a
-    // failing step is what it looks for, not a reason to stop.
-    if plan.load.search.is_none()
-        && let Some(judge) = WindowJudge::new(&plan)
-    {
-        agg.judge_windows(judge);
-    }
-    let controller = Controller {
-        clock,
-        planned,
-        shape,
-        links,
-        tickets,
-        events: event_rx,
-        control,
-        snapshots,
-        agg,
-        monitor: GeneratorMonitor::new(threads),
-        search: None,
-    };
-    controller.send(first);
-    Ok(controller)
+    Ok(links)
+}
+
+/// The controller's ends of the channels of a run: the threads' events, the control
+/// messages, and where snapshots go.
+pub(crate) struct ControllerEnds {
+    pub events: mpsc::UnboundedReceiver<(usize, ThreadEvent)>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub snapshots: watch::Sender<Arc<Snapshot>>,
+}
+
+/// A controller for `total` threads that run on other machines: its links carry the
+/// commands to channels whose receiving ends are returned, for a transport to carry.
+/// `saturated` is the generator verdict of those machines (the controller's own CPU
+/// says nothing about them).
+pub(crate) fn remote(
+    plan: &Arc<CompiledPlan>,
+    total: usize,
+    clock: RunClock,
+    ends: ControllerEnds,
+    saturated: watch::Receiver<Option<String>>,
+) -> (Controller, Vec<mpsc::UnboundedReceiver<ThreadCmd>>) {
+    let mut receivers = Vec::with_capacity(total);
+    let links = (0..total)
+        .map(|_| {
+            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+            receivers.push(cmd_rx);
+            ThreadLink {
+                cmds: cmd_tx,
+                // Units from other machines are decoded, not reused.
+                recycle: std::sync::mpsc::channel().0,
+                active: 0,
+                thread: None,
+            }
+        })
+        .collect();
+    let controller = Controller::new(plan, clock, links, ends, Some(saturated));
+    (controller, receivers)
 }
 
 impl Controller {
-    /// Runs the run to its end and returns the final snapshot.
+    fn new(
+        plan: &CompiledPlan,
+        clock: RunClock,
+        links: Vec<ThreadLink>,
+        ends: ControllerEnds,
+        saturated: Option<watch::Receiver<Option<String>>>,
+    ) -> Controller {
+        let shape = match &plan.load.model {
+            LoadModel::Closed(load) => Shape::Closed {
+                curve: UsersCurve::new(load),
+                sent: None,
+            },
+            LoadModel::Open(open) => Shape::Open {
+                curve: RateCurve::new(&open.rate),
+            },
+        };
+        let threads = links.len();
+        let mut tickets = plan.load.iterations.map(|n| Tickets::new(n, threads));
+        let first = tickets.as_mut().map(Tickets::start).unwrap_or_default();
+        let mut agg = Aggregator::new(plan.requests.len());
+        // A search judges every line on each step's hold instead (`run::search`): a
+        // failing step is what it looks for, not a reason to stop.
+        if plan.load.search.is_none()
+            && let Some(judge) = WindowJudge::new(plan)
+        {
+            agg.judge_windows(judge);
+        }
+        let controller = Controller {
+            clock,
+            planned: plan.load.total_duration(),
+            shape,
+            links,
+            tickets,
+            events: ends.events,
+            control: ends.control,
+            snapshots: ends.snapshots,
+            agg,
+            // Threads on other machines: the monitor judges this process's CPU
+            // against its own cores, and the machines' verdict replaces it.
+            monitor: GeneratorMonitor::new(if saturated.is_some() {
+                usize::MAX
+            } else {
+                threads
+            }),
+            saturated,
+            search: None,
+        };
+        controller.send(first);
+        controller
+    }
+
+    /// Runs the run to its end and returns the final snapshot. A run whose origin
+    /// lies ahead (threads on other machines start together then) waits for it.
     pub(crate) async fn run(mut self) -> Result<Arc<Snapshot>, RunError> {
         let origin = tokio::time::Instant::from_std(self.clock.origin);
+        sleep_until(origin).await;
         let end_at = self.planned.map(|d| origin + d);
         let mut second = 1u64;
         let mut steer = tokio::time::interval(STEER_EVERY);
@@ -363,6 +462,9 @@ impl Controller {
         snap.generator = self
             .monitor
             .sample(now.saturating_sub(offset), &interval, total);
+        if let Some(remote) = &self.saturated {
+            snap.generator.saturated = remote.borrow().clone();
+        }
         snap
     }
 

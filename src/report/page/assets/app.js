@@ -345,4 +345,28 @@
     };
   }
   connect();
+
+  // ---- a run on many machines: the workers table -----------------------------------
+  function renderWorkers(rows) {
+    $("workers-panel").hidden = rows.length === 0;
+    const lost = rows.filter((w) => w.state === "lost").length;
+    $("workers-summary").textContent = `${rows.length} workers` + (lost ? ` · ${lost} lost` : "");
+    $("workers-body").innerHTML = rows.map((w) => {
+      const notes = [];
+      if (w.lost_at_s !== null) notes.push(`lost at ${w.lost_at_s.toFixed(1)}s: ${w.error || ""}`);
+      if (w.saturated) notes.push(`saturated: ${w.saturated}`);
+      return `<tr data-state="${esc(w.state)}"><td class="name">${esc(w.name)}</td><td>${esc(w.state)}</td>` +
+        `<td class="num">${fmtInt(w.users)}</td><td class="num">${fmtInt(w.rps)}</td>` +
+        `<td class="num">${fmtInt(w.cpu_percent)}</td><td class="num">${w.lag_p99_ms.toFixed(2)}</td>` +
+        `<td>${esc(notes.join("; "))}</td></tr>`;
+    }).join("");
+  }
+  async function pollWorkers() {
+    try {
+      const r = await fetch("/api/workers", { credentials: "same-origin" });
+      if (r.ok) renderWorkers((await r.json()).workers);
+    } catch (e) { /* the stream's badge already says the dashboard is unreachable */ }
+  }
+  pollWorkers();
+  setInterval(pollWorkers, 1000);
 })();
