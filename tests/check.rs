@@ -500,6 +500,12 @@ fn every_example_plan_runs_against_the_demo() {
                 .arg(&json),
             Duration::from_secs(60),
         );
+        assert!(
+            json.exists(),
+            "{}: no report was written: {}",
+            plan.display(),
+            describe(&out)
+        );
         let report = read_json(&json);
         assert_valid(&report);
         assert_held_unless_speed_bound(&plan.display().to_string(), &out, &report);
