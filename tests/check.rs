@@ -500,6 +500,12 @@ fn every_example_plan_runs_against_the_demo() {
                 .arg(&json),
             Duration::from_secs(60),
         );
+        assert!(
+            json.exists(),
+            "{}: no report was written: {}",
+            plan.display(),
+            describe(&out)
+        );
         let report = read_json(&json);
         assert_valid(&report);
         assert_held_unless_speed_bound(&plan.display().to_string(), &out, &report);
@@ -753,7 +759,7 @@ fn tls_server() -> (u16, Arc<AtomicU64>) {
 }
 
 /// `--insecure` reaches the engine: the same self-signed target fails every request
-/// without it (exit 1, TLS errors) and passes with it.
+/// without it (exit 1, an unknown issuer) and passes with it.
 #[test]
 fn insecure_is_wired_through_the_binary() {
     let _turn = serial();
@@ -775,8 +781,9 @@ fn insecure_is_wired_through_the_binary() {
     assert_eq!(code(&out), 1, "{}", describe(&out));
     let report = read_json(&json);
     assert_eq!(report["total"]["failures"], 3, "{report:#}");
-    let reason = report["total"]["failure_reasons"][0].to_string();
-    assert!(reason.contains("TLS"), "{reason}");
+    let reason = &report["total"]["failure_reasons"][0];
+    assert_eq!(reason["kind"], "tls_unknown_issuer", "{reason}");
+    assert_eq!(reason["reason"], "tls: unknown issuer", "{reason}");
     assert_eq!(answered.load(Ordering::SeqCst), 0);
 
     let out = run(
@@ -793,4 +800,88 @@ fn insecure_is_wired_through_the_binary() {
     assert_eq!(report["total"]["count"], 3);
     assert_eq!(report["total"]["failures"], 0);
     assert_eq!(answered.load(Ordering::SeqCst), 3);
+}
+
+/// A loopback server speaking HTTP/1.1 and HTTP/2 (h2c by its preface) that answers
+/// `ok` and counts the requests it answered over HTTP/2.
+fn h2c_server() -> (u16, Arc<AtomicU64>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let over_h2 = Arc::new(AtomicU64::new(0));
+    let counted = over_h2.clone();
+    let addr = common::listen(move |listener| async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let counted = counted.clone();
+                        async move {
+                            if req.version() == hyper::Version::HTTP_2 {
+                                counted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            let body = http_body_util::Full::new(bytes::Bytes::from_static(b"ok"));
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                        }
+                    },
+                );
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr.port(), over_h2)
+}
+
+/// The plan's `http.version` reaches the engine through the binary, with either
+/// client, and the reports say which version answered: `h2c` is HTTP/2 at the server
+/// and in the JSON and JUnit reports; without it the same server gets HTTP/1.1.
+#[test]
+fn the_plans_http_version_reaches_the_engine_and_the_reports() {
+    let _turn = serial();
+    let (port, over_h2) = h2c_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit) = (dir.path().join("report.json"), dir.path().join("junit.xml"));
+    for client in ["lean", "reqwest"] {
+        for (http, label) in [("http: { version: h2c }\n", "HTTP/2"), ("", "HTTP/1.1")] {
+            let plan = dir.path().join("plan.yaml");
+            std::fs::write(
+                &plan,
+                format!(
+                    "name: versions\ntarget: http://127.0.0.1:{port}\n{http}load: {{ users: 1, iterations: 3 }}\nflows:\n  - name: f\n    steps:\n      - get: /ok\n        name: ok\n"
+                ),
+            )
+            .unwrap();
+            let before = over_h2.load(Ordering::SeqCst);
+            let out = run(
+                swarm()
+                    .arg("check")
+                    .arg(&plan)
+                    .args(["--json".as_ref(), json.as_os_str()])
+                    .args(["--junit".as_ref(), junit.as_os_str()])
+                    .env("SWARM_HTTP_CLIENT", client),
+                Duration::from_secs(60),
+            );
+            assert_eq!(code(&out), 0, "{client} {label}: {}", describe(&out));
+            let report = read_json(&json);
+            assert_valid(&report);
+            let versions = &report["requests"][0]["versions"];
+            assert_eq!(
+                *versions,
+                serde_json::json!({ label: 3 }),
+                "{client}: {report:#}"
+            );
+            assert_eq!(report["total"]["versions"][label], 3);
+            let sent_h2 = over_h2.load(Ordering::SeqCst) - before;
+            assert_eq!(
+                sent_h2,
+                if label == "HTTP/2" { 3 } else { 0 },
+                "{client} {label}"
+            );
+            let xml = std::fs::read_to_string(&junit).unwrap();
+            let property = format!("<property name=\"versions.ok\" value=\"{label}=3\"/>");
+            assert!(xml.contains(&property), "{client}: {xml}");
+        }
+    }
 }

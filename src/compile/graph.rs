@@ -42,8 +42,39 @@ pub struct CompiledPlan {
     pub slos: Vec<Slo>,
     /// `defaults.max_response_head` / `max_response_body`, when the plan sets them.
     pub limits: ResponseLimits,
+    /// `http.version`: which HTTP version requests speak.
+    pub http_version: HttpVersion,
     /// A hash of the plan text, its data files and the options that change what runs.
     pub fingerprint: super::fingerprint::Fingerprint,
+}
+
+/// Which HTTP version requests speak (`http.version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/2 where TLS negotiates it (ALPN offers `h2` and `http/1.1`), else
+    /// HTTP/1.1; cleartext targets speak HTTP/1.1. The default.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only (`"1.1"`).
+    Http1,
+    /// HTTP/2 over TLS only (`"2"`): a server that does not negotiate `h2`, or a
+    /// cleartext URL, fails the request.
+    Http2,
+    /// HTTP/2 with prior knowledge on cleartext targets (`h2c`); over TLS as `"2"`.
+    H2c,
+}
+
+impl HttpVersion {
+    /// The version named as in a plan: `auto`, `1.1`, `2` or `h2c`.
+    pub fn from_name(name: &str) -> Option<HttpVersion> {
+        match name {
+            "auto" => Some(HttpVersion::Auto),
+            "1.1" => Some(HttpVersion::Http1),
+            "2" => Some(HttpVersion::Http2),
+            "h2c" => Some(HttpVersion::H2c),
+            _ => None,
+        }
+    }
 }
 
 /// The largest response the plan accepts; `None` keeps the engine's default

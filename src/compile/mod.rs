@@ -146,6 +146,7 @@ struct Compiler<'a> {
     /// The target was given but is unusable (already reported).
     target_failed: bool,
     limits: graph::ResponseLimits,
+    http_version: graph::HttpVersion,
     /// The plan's gRPC schema, when it has one and it could be read.
     grpc: Option<grpc::GrpcSchema>,
     /// A gRPC step without a schema was already reported.
@@ -177,6 +178,7 @@ impl<'a> Compiler<'a> {
             default_timeout: DEFAULT_TIMEOUT,
             target_failed: false,
             limits: graph::ResponseLimits::default(),
+            http_version: graph::HttpVersion::default(),
             grpc: None,
             grpc_failed: false,
         }
@@ -190,6 +192,16 @@ impl<'a> Compiler<'a> {
         }
         if let Some(d) = &raw.defaults {
             self.defaults(d);
+        }
+        if let Some(version) = raw.http.as_ref().and_then(|h| h.version.as_ref()) {
+            match graph::HttpVersion::from_name(&version.value.0) {
+                Some(v) => self.http_version = v,
+                None => self.error_help(
+                    version.pos,
+                    format!("unknown HTTP version `{}`", version.value.0),
+                    "write `auto`, \"1.1\", \"2\" (HTTP/2 over TLS) or `h2c` (cleartext HTTP/2)",
+                ),
+            }
         }
         if let Some(g) = &raw.grpc {
             self.grpc_schema(g);
@@ -219,6 +231,7 @@ impl<'a> Compiler<'a> {
             feeders: std::mem::take(&mut self.feeders),
             slos,
             limits: self.limits,
+            http_version: self.http_version,
             fingerprint,
         }
     }

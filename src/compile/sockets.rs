@@ -284,6 +284,8 @@ impl Compiler<'_> {
     pub(super) fn socket_keys(&mut self, s: &RawStep, call: &RawCall) {
         let key = call.key();
         let http = matches!(call, RawCall::Http { .. });
+        // A gRPC step checks its own request keys (`compile::grpc`), and has a status.
+        let grpc = matches!(call, RawCall::Grpc { .. });
         let sends = matches!(call, RawCall::WsSend(_) | RawCall::TcpSend(_));
         let checks = !matches!(call, RawCall::Ws(_) | RawCall::Tcp(_) | RawCall::WsClose(_));
         let misplaced = [
@@ -311,7 +313,7 @@ impl Compiler<'_> {
                     .as_ref()
                     .and_then(|h| h.0.first())
                     .map(|(k, _)| k.pos),
-                http || matches!(call, RawCall::Ws(_)),
+                http || grpc || matches!(call, RawCall::Ws(_)),
                 "on an HTTP request or a `ws` step",
             ),
             (
@@ -320,13 +322,13 @@ impl Compiler<'_> {
                     .as_ref()
                     .and_then(|q| q.0.first())
                     .map(|(k, _)| k.pos),
-                http,
+                http || grpc,
                 "on an HTTP request",
             ),
             (
                 "json",
                 s.json.as_ref().map(|j| j.pos),
-                http,
+                http || grpc,
                 "on an HTTP request (`ws_send` takes `{ json: ... }`)",
             ),
             (
@@ -335,13 +337,13 @@ impl Compiler<'_> {
                     .as_ref()
                     .and_then(|f| f.0.first())
                     .map(|(k, _)| k.pos),
-                http,
+                http || grpc,
                 "on an HTTP request",
             ),
             (
                 "body",
                 s.body.as_ref().map(|b| b.pos),
-                http,
+                http || grpc,
                 "on an HTTP request",
             ),
         ];
@@ -356,7 +358,7 @@ impl Compiler<'_> {
                 );
             }
         }
-        if http {
+        if http || grpc {
             return;
         }
         let expect = s.expect.as_ref().map(|e| &e.value);

@@ -487,3 +487,33 @@ fn user_counts_have_a_ceiling() {
     .unwrap_err();
     assert!(err.diagnostics[0].message.contains("--users is too large"));
 }
+
+/// `http.version` takes its four names, quoted or not (`1.1` and `2` are numbers in
+/// YAML); anything else is an error on its value.
+#[test]
+fn the_http_version_is_named_and_defaults_to_auto() {
+    let base = "name: x\ntarget: https://127.0.0.1:1\nload: { users: 1, duration: 1s }\nflows: [ { name: a, steps: [ { get: / } ] } ]\n";
+    assert_eq!(
+        compile(base).unwrap().http_version,
+        graph::HttpVersion::Auto
+    );
+    for (written, version) in [
+        ("auto", graph::HttpVersion::Auto),
+        ("\"1.1\"", graph::HttpVersion::Http1),
+        ("1.1", graph::HttpVersion::Http1),
+        ("2", graph::HttpVersion::Http2),
+        ("'2'", graph::HttpVersion::Http2),
+        ("h2c", graph::HttpVersion::H2c),
+    ] {
+        let plan = compile(&format!("{base}http: {{ version: {written} }}\n")).unwrap();
+        assert_eq!(plan.http_version, version, "{written}");
+    }
+    let errs = errors(&format!("{base}http:\n  version: h3\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("6:12:") && errs[0].contains("unknown HTTP version `h3`"),
+        "{errs:?}"
+    );
+    let errs = errors(&format!("{base}http: {{ versoin: 2 }}\n"));
+    assert!(errs[0].contains("versoin"), "{errs:?}");
+}

@@ -78,8 +78,12 @@ pub async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let tls = match config.url.scheme() {
         "http" => None,
         "https" => Some(Arc::new(
-            crate::engine::http::tls::client_config(config.insecure, &config.ca)
-                .map_err(|e| WorkerError::Link(LinkError::Tls(std::io::Error::other(e))))?,
+            crate::engine::http::tls::client_config(
+                config.insecure,
+                &config.ca,
+                crate::compile::graph::HttpVersion::Http1,
+            )
+            .map_err(|e| WorkerError::Link(LinkError::Tls(std::io::Error::other(e))))?,
         )),
         _ => return Err(WorkerError::Url(config.url.to_string())),
     };

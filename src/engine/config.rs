@@ -11,7 +11,10 @@ pub struct EngineConfig {
     pub http: HttpConfig,
 }
 
-/// How HTTP calls are made: the client, TLS, and the limits on a response.
+pub use crate::compile::graph::HttpVersion;
+
+/// How HTTP calls are made: the client, TLS, the HTTP version, and the limits on a
+/// response.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Which client implementation the users get.
@@ -27,6 +30,8 @@ pub struct HttpConfig {
     pub head_limit: usize,
     /// Redirects followed per request before it fails.
     pub max_redirects: u32,
+    /// Which HTTP version requests speak (the plan's `http.version`).
+    pub version: HttpVersion,
 }
 
 /// The response body limit when the plan sets none (`defaults.max_response_body`).
@@ -43,6 +48,7 @@ impl Default for HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             head_limit: DEFAULT_HEAD_LIMIT,
             max_redirects: 10,
+            version: HttpVersion::Auto,
         }
     }
 }

@@ -96,6 +96,7 @@ pub fn start(plan: Arc<CompiledPlan>, config: EngineConfig) -> Result<RunHandle,
     let mut config = config;
     config.http.head_limit = plan.limits.head.unwrap_or(config.http.head_limit);
     config.http.body_limit = plan.limits.body.unwrap_or(config.http.body_limit);
+    config.http.version = plan.http_version;
     let protocols = Protocols::new(&config)?;
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::compile::graph::RequestId;
 use crate::metrics::delta::Delta;
 use crate::metrics::failure::FailureKind;
-use crate::metrics::stats::record_latency;
+use crate::metrics::stats::{HttpVersionUsed, record_latency};
 
 /// What one thread measured since its last flush.
 #[derive(Debug)]
@@ -31,7 +31,8 @@ impl Recorder {
         }
     }
 
-    /// Records one completed request under its request name.
+    /// Records one completed request under its request name, with the HTTP version
+    /// its reply came in, if it got an HTTP reply.
     #[inline]
     pub fn request(
         &mut self,
@@ -39,9 +40,13 @@ impl Recorder {
         latency: Duration,
         bytes: u64,
         result: Result<(), FailureKind>,
+        version: Option<HttpVersionUsed>,
     ) {
         if let Some(stats) = self.current.requests.get_mut(id.0 as usize) {
             stats.record(latency, bytes, result);
+            if let Some(v) = version {
+                stats.version(v);
+            }
         }
     }
 
@@ -93,14 +98,21 @@ mod tests {
     fn take_hands_over_and_reuses_deltas() {
         let (back, recycled) = std::sync::mpsc::channel();
         let mut r = Recorder::new(2, recycled);
-        r.request(RequestId(1), Duration::from_millis(3), 7, Ok(()));
-        r.request(RequestId(9), Duration::from_millis(3), 7, Ok(())); // unknown: ignored
+        r.request(
+            RequestId(1),
+            Duration::from_millis(3),
+            7,
+            Ok(()),
+            Some(HttpVersionUsed::Http2),
+        );
+        r.request(RequestId(9), Duration::from_millis(3), 7, Ok(()), None); // unknown: ignored
         r.iteration();
         r.dropped();
         r.lag(Duration::from_micros(500));
         let d = r.take(2, 5, 4_000);
         assert_eq!((d.epoch, d.second, d.start_unix_ms), (2, 5, 4_000));
         assert_eq!(d.requests[1].count, 1);
+        assert_eq!(d.requests[1].versions, [0, 0, 1]);
         assert_eq!((d.iterations, d.dropped, d.lag.len()), (1, 1, 1));
         back.send(d).unwrap();
         let next = r.take(2, 6, 5_000);

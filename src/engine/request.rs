@@ -20,6 +20,7 @@ use super::render::Scope;
 use super::session::{Protocols, Sessions};
 use crate::compile::graph::{Call, CallKind, CaptureSource, CompiledPlan};
 use crate::metrics::failure::{FailureKind, ProtocolFailure};
+use crate::metrics::stats::HttpVersionUsed;
 
 /// One virtual user's state.
 pub struct VuContext {
@@ -70,6 +71,8 @@ pub struct Outcome {
     /// The reply body's length.
     pub bytes: u64,
     pub result: Result<(), FailureKind>,
+    /// The HTTP version of the reply; `None` when there was no HTTP reply.
+    pub version: Option<HttpVersionUsed>,
 }
 
 /// Renders, sends and judges one call; updates the user's captures and session.
@@ -85,7 +88,10 @@ pub async fn execute(call: &Call, ctx: &mut VuContext, start: Instant) -> Outcom
             let response = ctx.sessions.http.send(&http.method, call.timeout).await;
             let latency = start.elapsed();
             match response {
-                Ok(r) => judge(call, &mut ctx.slots, latency, r.status(), &r, r.body()),
+                Ok(r) => Outcome {
+                    version: Some(r.version()),
+                    ..judge(call, &mut ctx.slots, latency, r.status(), &r, r.body())
+                },
                 Err(kind) => failed(call, &mut ctx.slots, latency, kind),
             }
         }
@@ -184,6 +190,7 @@ fn judge(
         latency,
         bytes: body.len() as u64,
         result: checked.and(captured),
+        version: None,
     }
 }
 
@@ -199,6 +206,7 @@ fn failed(
         latency,
         bytes: 0,
         result: Err(kind),
+        version: None,
     }
 }
 

@@ -313,9 +313,13 @@ async fn run_steps(
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
                 let out = execute(call, &mut user.ctx, start).await;
-                env.recorder
-                    .borrow_mut()
-                    .request(call.request, out.latency, out.bytes, out.result);
+                env.recorder.borrow_mut().request(
+                    call.request,
+                    out.latency,
+                    out.bytes,
+                    out.result,
+                    out.version,
+                );
                 if let Some(t) = think
                     && !pause(env, user, Instant::now() + pick(t), heed).await
                 {

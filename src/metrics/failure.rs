@@ -38,8 +38,15 @@ pub enum TransportFailure {
     Timeout,
     /// The host name did not resolve.
     Dns,
-    /// The TLS handshake failed.
+    /// The TLS handshake failed for a reason other than the certificates below.
     Tls,
+    /// The server's certificate has expired (or is not valid yet).
+    TlsExpired,
+    /// The server's certificate was not issued by a trusted authority (self-signed,
+    /// or a private CA that is not among the trusted roots).
+    TlsUnknownIssuer,
+    /// The server's certificate is not valid for the host name in the URL.
+    TlsHostname,
     /// Another error while connecting.
     Connect,
 }
@@ -58,6 +65,9 @@ pub enum ProtocolFailure {
     TooManyRedirects,
     /// A status of 400 or more, without an `expect.status`.
     HttpStatus(u16),
+    /// `http.version: "2"` (or `h2c` over TLS), but the server did not agree to
+    /// HTTP/2, or the URL is cleartext where HTTP/2 needs TLS.
+    NoHttp2,
     /// A gRPC status other than OK (its code), without an `expect.status`.
     GrpcStatus(u16),
     /// The server closed the WebSocket or TCP connection before the reply.
@@ -83,6 +93,46 @@ pub enum CheckFailure {
     NotJson,
     /// The rendered request could not be sent: its URL or a header value is invalid.
     InvalidRequest,
+}
+
+impl FailureKind {
+    /// The reason a TLS handshake failed, from the rustls error it reported: a bad
+    /// certificate by what is wrong with it; a server that refused every protocol
+    /// offered (only `h2` is, under `http.version: "2"`) as
+    /// [`ProtocolFailure::NoHttp2`]; anything else as [`TransportFailure::Tls`].
+    pub fn from_tls(e: &rustls::Error) -> FailureKind {
+        use rustls::CertificateError as C;
+        if let rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) = e {
+            return ProtocolFailure::NoHttp2.into();
+        }
+        let transport = match e {
+            rustls::Error::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            ) => TransportFailure::TlsExpired,
+            rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+                TransportFailure::TlsUnknownIssuer
+            }
+            // A self-signed certificate made as most are (`openssl req -x509`) is a CA
+            // certificate, which webpki rejects as a server's before looking for its
+            // issuer: it is self-signed all the same, and no trusted CA issued it.
+            rustls::Error::InvalidCertificate(C::Other(other))
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                TransportFailure::TlsUnknownIssuer
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => TransportFailure::TlsHostname,
+            _ => TransportFailure::Tls,
+        };
+        transport.into()
+    }
 }
 
 impl From<TransportFailure> for FailureKind {
@@ -123,6 +173,9 @@ impl TransportFailure {
             TransportFailure::Timeout => "timeout",
             TransportFailure::Dns => "DNS lookup failed",
             TransportFailure::Tls => "TLS error",
+            TransportFailure::TlsExpired => "tls: certificate expired",
+            TransportFailure::TlsUnknownIssuer => "tls: unknown issuer",
+            TransportFailure::TlsHostname => "tls: hostname mismatch",
             TransportFailure::Connect => "connection failed",
         }
     }
@@ -135,6 +188,7 @@ impl ProtocolFailure {
             ProtocolFailure::BodyTooLarge => "response too large".into(),
             ProtocolFailure::TooManyRedirects => "too many redirects".into(),
             ProtocolFailure::HttpStatus(s) => format!("HTTP {s}"),
+            ProtocolFailure::NoHttp2 => "HTTP/2 not negotiated".into(),
             ProtocolFailure::GrpcStatus(code) => match crate::compile::grpc_code_name(code) {
                 Some(name) => format!("grpc: {name}"),
                 None => format!("grpc: status {code}"),

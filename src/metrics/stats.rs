@@ -37,6 +37,33 @@ pub fn percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
     h.value_at_percentile(percentile) as f64 / 1000.0
 }
 
+/// The HTTP version a reply came in: counted per request name, so the reports say
+/// which version each request used (`http.version: auto` may negotiate either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpVersionUsed {
+    Http10,
+    Http11,
+    Http2,
+}
+
+impl HttpVersionUsed {
+    /// Every version, in the order of [`RequestStats::versions`].
+    pub const ALL: [HttpVersionUsed; 3] = [
+        HttpVersionUsed::Http10,
+        HttpVersionUsed::Http11,
+        HttpVersionUsed::Http2,
+    ];
+
+    /// How reports name it: `HTTP/1.1`, `HTTP/2`.
+    pub fn label(self) -> &'static str {
+        match self {
+            HttpVersionUsed::Http10 => "HTTP/1.0",
+            HttpVersionUsed::Http11 => "HTTP/1.1",
+            HttpVersionUsed::Http2 => "HTTP/2",
+        }
+    }
+}
+
 /// Statistics for one request name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestStats {
@@ -52,6 +79,9 @@ pub struct RequestStats {
     pub latency: Histogram<u64>,
     /// Failures by typed reason.
     pub reasons: BTreeMap<FailureKind, u64>,
+    /// Replies by HTTP version, indexed as [`HttpVersionUsed::ALL`]; a call that got
+    /// no HTTP reply counts under none.
+    pub versions: [u64; 3],
 }
 
 impl Default for RequestStats {
@@ -62,6 +92,7 @@ impl Default for RequestStats {
             bytes: 0,
             latency: latency_histogram(),
             reasons: BTreeMap::new(),
+            versions: [0; 3],
         }
     }
 }
@@ -80,8 +111,17 @@ impl RequestStats {
         }
     }
 
+    /// Counts one reply in HTTP version `v`.
+    #[inline]
+    pub fn version(&mut self, v: HttpVersionUsed) {
+        self.versions[v as usize] += 1;
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &RequestStats) {
+        for (total, n) in self.versions.iter_mut().zip(other.versions) {
+            *total += n;
+        }
         self.count += other.count;
         self.failures += other.failures;
         self.bytes += other.bytes;
@@ -99,6 +139,7 @@ impl RequestStats {
         self.bytes = 0;
         self.latency.reset();
         self.reasons.clear();
+        self.versions = [0; 3];
     }
 
     pub fn is_empty(&self) -> bool {

@@ -33,7 +33,7 @@ use super::stats::{LATENCY_HIGH_US, LATENCY_LOW_US, LATENCY_SIGFIG, RequestStats
 const MAGIC: [u8; 3] = *b"SWM";
 /// The unit's format version; bump it on any change to what is encoded, including
 /// the order of [`FailureKind`]'s variants (postcard encodes a variant by index).
-pub const WIRE_VERSION: u8 = 3;
+pub const WIRE_VERSION: u8 = 4;
 
 /// HdrHistogram's V2 cookie (for 8-byte counts) and the length of its header.
 const V2_COOKIE: u32 = 0x1c84_9313;
@@ -178,6 +178,7 @@ struct WireStats {
     bytes: u64,
     latency: PackedHistogram,
     reasons: Vec<(FailureKind, u64)>,
+    versions: [u64; 3],
 }
 
 /// The unit as encoded.
@@ -212,6 +213,7 @@ pub fn encode(delta: &Delta) -> Vec<u8> {
                 bytes: r.bytes,
                 latency: PackedHistogram::pack(&r.latency),
                 reasons: r.reasons.iter().map(|(k, n)| (*k, *n)).collect(),
+                versions: r.versions,
             })
             .collect(),
     };
@@ -245,9 +247,17 @@ pub fn decode(bytes: &[u8], requests: usize) -> Result<Delta, WireError> {
     for r in wire.requests {
         let latency = r.latency.unpack()?;
         let reasons: u64 = r.reasons.iter().map(|(_, n)| n).sum();
-        if r.failures > r.count || reasons != r.failures || latency.len() > r.count {
+        let versions = r
+            .versions
+            .iter()
+            .try_fold(0u64, |sum, n| sum.checked_add(*n));
+        if r.failures > r.count
+            || reasons != r.failures
+            || latency.len() > r.count
+            || versions.is_none_or(|v| v > r.count)
+        {
             return Err(WireError::Counts(
-                "failures, reasons and latencies must fit the count",
+                "failures, reasons, latencies and versions must fit the count",
             ));
         }
         stats.push(RequestStats {
@@ -256,6 +266,7 @@ pub fn decode(bytes: &[u8], requests: usize) -> Result<Delta, WireError> {
             bytes: r.bytes,
             latency,
             reasons: r.reasons.into_iter().collect(),
+            versions: r.versions,
         });
     }
     Ok(Delta {

@@ -27,6 +27,8 @@ pub struct RawPlan {
     pub target: Option<Sp<String>>,
     /// Applied to every request; a step's own value wins.
     pub defaults: Option<RawDefaults>,
+    /// How HTTP requests are made, plan-wide.
+    pub http: Option<RawHttp>,
     /// Plan-wide constants, usable as `{{ name }}`. `${ENV}` and `${ENV:-default}` are
     /// expanded in string values; `--var K=V` overrides them.
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
@@ -80,6 +82,42 @@ pub struct RawDefaults {
     /// the request as "response too large" as soon as it passes the limit.
     pub max_response_body: Option<Sp<Text>>,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "a map with `version`")]
+pub struct RawHttp {
+    /// `auto` (the default): HTTP/2 where TLS negotiates it, else HTTP/1.1; `"1.1"`:
+    /// HTTP/1.1 only; `"2"`: HTTP/2 over TLS only; `h2c`: HTTP/2 on cleartext
+    /// targets with prior knowledge.
+    #[schemars(with = "Option<HttpVersionSchema>")]
+    pub version: Option<Sp<Text>>,
+}
+
+/// `auto`, `"1.1"`, `"2"` or `h2c` (unquoted `1.1` and `2` are read as these too).
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+pub enum HttpVersionSchema {
+    Name(HttpVersionName),
+    Number(HttpVersionNumber),
+}
+
+#[derive(JsonSchema)]
+pub enum HttpVersionName {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "1.1")]
+    Http1,
+    #[serde(rename = "2")]
+    Http2,
+    #[serde(rename = "h2c")]
+    H2c,
+}
+
+/// `1.1` or `2`, written unquoted.
+#[derive(JsonSchema)]
+#[schemars(extend("enum" = [1.1, 2]))]
+#[expect(dead_code, reason = "describes the schema only")]
+pub struct HttpVersionNumber(f64);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(

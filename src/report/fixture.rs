@@ -111,6 +111,8 @@ pub fn snapshot() -> Snapshot {
         };
         snap.requests[1].record(Duration::from_millis(100), 250, outcome);
     }
+    // Most replies to the cart came over HTTP/2; the others were never told.
+    snap.requests[1].versions = [0, 2, 18];
     snap.series = (1..=3)
         .map(|t| SeriesPoint {
             t: t as f64,

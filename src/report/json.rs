@@ -4,6 +4,7 @@
 //! from these types ([`report_schema`]); a test fails when the two drift apart.
 //! Other sinks (JUnit, summary, baseline gate, HTML) read this type, not the engine.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
@@ -15,7 +16,7 @@ use crate::metrics::capacity::CapacityReport;
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::slo::SloVerdict;
 use crate::metrics::snapshot::{EndReason, GeneratorHealth, SeriesPoint, Snapshot};
-use crate::metrics::stats::RequestStats;
+use crate::metrics::stats::{HttpVersionUsed, RequestStats};
 
 /// Writes the JSON report to a file.
 pub struct JsonSink {
@@ -227,6 +228,10 @@ pub struct RequestReport {
     pub latency_ms: LatencyReport,
     /// Failures by reason, most frequent first.
     pub failure_reasons: Vec<FailureReport>,
+    /// Replies by HTTP version (`HTTP/1.1`, `HTTP/2`, `HTTP/1.0`); absent when no
+    /// HTTP reply came.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, u64>,
 }
 
 /// Latency of every request (failed ones included), in milliseconds; all 0 when
@@ -263,11 +268,15 @@ pub enum FailureKindName {
     Timeout,
     Dns,
     Tls,
+    TlsExpired,
+    TlsUnknownIssuer,
+    TlsHostname,
     Connect,
     Protocol,
     BodyTooLarge,
     TooManyRedirects,
     Status,
+    NoHttp2,
     /// A gRPC status other than OK, without an `expect.status`.
     GrpcStatus,
     Expect,
@@ -287,6 +296,11 @@ impl From<&FailureKind> for FailureKindName {
             FailureKind::Transport(TransportFailure::Timeout) => FailureKindName::Timeout,
             FailureKind::Transport(TransportFailure::Dns) => FailureKindName::Dns,
             FailureKind::Transport(TransportFailure::Tls) => FailureKindName::Tls,
+            FailureKind::Transport(TransportFailure::TlsExpired) => FailureKindName::TlsExpired,
+            FailureKind::Transport(TransportFailure::TlsUnknownIssuer) => {
+                FailureKindName::TlsUnknownIssuer
+            }
+            FailureKind::Transport(TransportFailure::TlsHostname) => FailureKindName::TlsHostname,
             FailureKind::Transport(TransportFailure::Connect) => FailureKindName::Connect,
             FailureKind::Protocol(ProtocolFailure::InvalidHttp) => FailureKindName::Protocol,
             FailureKind::Protocol(ProtocolFailure::BodyTooLarge) => FailureKindName::BodyTooLarge,
@@ -294,6 +308,7 @@ impl From<&FailureKind> for FailureKindName {
                 FailureKindName::TooManyRedirects
             }
             FailureKind::Protocol(ProtocolFailure::HttpStatus(_)) => FailureKindName::Status,
+            FailureKind::Protocol(ProtocolFailure::NoHttp2) => FailureKindName::NoHttp2,
             FailureKind::Protocol(ProtocolFailure::GrpcStatus(_)) => FailureKindName::GrpcStatus,
             FailureKind::Protocol(ProtocolFailure::ServerClosed) => FailureKindName::ServerClosed,
             FailureKind::Protocol(ProtocolFailure::NotConnected) => FailureKindName::NotConnected,
@@ -473,6 +488,12 @@ fn request_report(
             p99_9: stats.percentile_ms(99.9),
         },
         failure_reasons,
+        versions: HttpVersionUsed::ALL
+            .into_iter()
+            .zip(stats.versions)
+            .filter(|(_, n)| *n > 0)
+            .map(|(v, n)| (v.label().to_owned(), n))
+            .collect(),
     }
 }
 

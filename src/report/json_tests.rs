@@ -39,6 +39,13 @@ fn the_report_carries_the_run() {
     assert_eq!(cart.failure_reasons[0].kind, FailureKindName::Status);
     assert_eq!(cart.failure_reasons[0].count, 2);
     assert_eq!(cart.failure_reasons[1].reason, "expected status 201");
+    let versions: Vec<(&str, u64)> = cart
+        .versions
+        .iter()
+        .map(|(v, n)| (v.as_str(), *n))
+        .collect();
+    assert_eq!(versions, [("HTTP/1.1", 2), ("HTTP/2", 18)]);
+    assert!(r.requests[0].versions.is_empty());
     assert!((r.requests[0].latency_ms.p99_9 - 19.0).abs() < 0.1);
     assert_eq!(r.series.len(), 3);
     assert_eq!(r.slos.len(), 2);
@@ -53,6 +60,11 @@ fn the_json_names_fields_as_documented() {
     assert_eq!(v["version"], 1);
     assert_eq!(v["end"]["reason"], "completed");
     assert_eq!(v["requests"][1]["failure_reasons"][0]["kind"], "status");
+    assert_eq!(v["requests"][1]["versions"]["HTTP/2"], 18);
+    assert!(
+        v["requests"][0].get("versions").is_none(),
+        "absent when none"
+    );
     assert!(v["total"]["latency_ms"]["p99.9"].is_number());
     assert_eq!(v["slos"][1]["request"], "add to cart");
     assert_eq!(v["slos"][1]["unit"], "count");

@@ -2,7 +2,8 @@
 //! testsuite named after the plan, one testcase per SLO (measured value and limit in
 //! the failure message and in properties), and one testcase per request name that had
 //! failures, listing the reasons with their counts. Generator health goes into the
-//! suite's properties. Rendered from the [`JsonReport`] with quick-junit.
+//! suite's properties, and so do the HTTP versions each request name's replies came
+//! in (`versions.NAME`: `HTTP/2=40, HTTP/1.1=2`), and a failing request's testcase. Rendered from the [`JsonReport`] with quick-junit.
 
 use std::path::PathBuf;
 
@@ -50,6 +51,12 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
     if let Some(why) = &g.saturated {
         suite.add_property(Property::new("generator.saturated_reason", why.as_str()));
     }
+    for r in report.requests.iter().filter(|r| !r.versions.is_empty()) {
+        suite.add_property(Property::new(
+            format!("versions.{}", r.name),
+            versions(&r.versions),
+        ));
+    }
     for (i, gap) in report.worker_gaps().iter().enumerate() {
         suite.add_property(Property::new(format!("workers.gap.{i}"), gap.as_str()));
     }
@@ -88,6 +95,9 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
             Property::new("failures", r.failures.to_string()),
             Property::new("error_rate", format!("{:.4}", r.error_rate)),
         ]);
+        if !r.versions.is_empty() {
+            case.add_property(Property::new("versions", versions(&r.versions)));
+        }
         suite.add_test_case(case);
     }
     let mut junit = Report::new("swarm");
@@ -97,6 +107,14 @@ pub fn render(report: &JsonReport) -> Result<String, String> {
     junit.set_time(report.duration());
     junit.add_test_suite(suite);
     junit.to_string().map_err(|e| e.to_string())
+}
+
+/// Replies by HTTP version, most first: `HTTP/2=40, HTTP/1.1=2`.
+fn versions(by_version: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut all: Vec<(&String, &u64)> = by_version.iter().collect();
+    all.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    let all: Vec<String> = all.iter().map(|(v, n)| format!("{v}={n}")).collect();
+    all.join(", ")
 }
 
 fn slo_case(v: &SloVerdict, classname: &str) -> TestCase {

@@ -157,12 +157,15 @@ fn one_suite_with_a_case_per_slo_and_per_failing_request() {
     );
     assert_eq!(failure.text, "2 × HTTP 500\n1 × expected status 201");
     assert_eq!(cases[3].attr("classname"), "shop.requests");
+    assert_eq!(cases[3].properties()["versions"], "HTTP/2=18, HTTP/1.1=2");
     // The Type column: the method, or WS, TCP.
     assert_eq!(cases[3].properties()["type"], "POST");
 
     let props = suite.properties();
     assert_eq!(props["generator.saturated"], "false");
     assert_eq!(props["target"], "http://127.0.0.1:8080");
+    assert_eq!(props["versions.add to cart"], "HTTP/2=18, HTTP/1.1=2");
+    assert!(!props.contains_key("versions.list products"), "{props:?}");
 }
 
 #[test]

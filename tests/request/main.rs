@@ -24,6 +24,7 @@ macro_rules! per_client {
     };
 }
 
+mod h2;
 mod pipeline;
 mod plans;
 mod support;

@@ -257,7 +257,7 @@ async fn tls_verification_and_insecure(imp: Implementation) {
     let mut user = strict.user(0);
     assert_eq!(
         strict.run(&s, &mut user).await.result,
-        Err(FailureKind::Transport(TransportFailure::Tls)),
+        Err(FailureKind::Transport(TransportFailure::TlsUnknownIssuer)),
         "a self-signed certificate is rejected"
     );
     let insecure = Env::with_config(
@@ -275,7 +275,8 @@ async fn tls_verification_and_insecure(imp: Implementation) {
 }
 
 /// Verification on, against a test CA the run trusts: a current certificate for the
-/// name is accepted; one for another name, or an expired one, is a TLS failure; and
+/// name is accepted; one for another name, or an expired one, fails with its own
+/// reason; and
 /// without the CA the same good certificate is rejected (the CA is what let it pass).
 async fn tls_verification_against_a_test_ca(imp: Implementation) {
     let ca = TestCa::new();
@@ -292,12 +293,12 @@ async fn tls_verification_against_a_test_ca(imp: Implementation) {
         (
             "elsewhere.test",
             false,
-            Err(FailureKind::Transport(TransportFailure::Tls)),
+            Err(FailureKind::Transport(TransportFailure::TlsHostname)),
         ),
         (
             "localhost",
             true,
-            Err(FailureKind::Transport(TransportFailure::Tls)),
+            Err(FailureKind::Transport(TransportFailure::TlsExpired)),
         ),
     ];
     for (name, expired, want) in cases {
@@ -316,7 +317,7 @@ async fn tls_verification_against_a_test_ca(imp: Implementation) {
             let mut user = strict.user(0);
             assert_eq!(
                 strict.run(&s, &mut user).await.result,
-                Err(FailureKind::Transport(TransportFailure::Tls)),
+                Err(FailureKind::Transport(TransportFailure::TlsUnknownIssuer)),
                 "without the CA"
             );
         }

@@ -1,5 +1,6 @@
 //! The lean HTTP/1.1 client: one per virtual user, holding almost nothing while its
-//! user thinks.
+//! user thinks. Where TLS negotiates HTTP/2 (or under `h2c`), it hands the
+//! connection to hyper's HTTP/2 client ([`h2`]) and keeps that one connection.
 //!
 //! A user keeps only its keep-alive connections (a socket, plus TLS state for https)
 //! and its cookie jar. Request bytes and the response are written into a scratch
@@ -15,6 +16,7 @@
 
 pub(crate) mod conn;
 mod cookies;
+mod h2;
 mod pool;
 mod wire;
 
@@ -28,7 +30,7 @@ use rustls::ClientConfig;
 
 use tokio::io::AsyncWriteExt;
 
-use super::{HttpRequest, HttpShared};
+use super::{HttpRequest, HttpShared, HttpVersion};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 
 use conn::Conn;
@@ -51,6 +53,9 @@ struct Origin {
     /// Where scheme, host and port sit in `text`.
     span: OriginSpan,
     conn: Option<Conn>,
+    /// The HTTP/2 connection, once TLS negotiated `h2` (or under `h2c`): it carries
+    /// every later request to the origin, and `conn` stays empty.
+    h2: Option<Box<h2::H2>>,
     idle_since: Instant,
 }
 
@@ -139,6 +144,7 @@ impl LeanClient {
             let Some(next) = next else {
                 return Ok(Response {
                     status: parsed.status,
+                    version: parsed.version,
                     scratch,
                     body_start: parsed.body_start,
                 });
@@ -165,7 +171,13 @@ impl LeanClient {
         }
     }
 
-    /// One request and response on the keep-alive connection of origin slot `i`.
+    /// One request and response on the connection of origin slot `i`: its HTTP/2
+    /// connection if it has one, else its keep-alive HTTP/1.1 connection, else a new
+    /// connection, which speaks HTTP/2 if TLS negotiated it (or under `h2c`).
+    ///
+    /// Picking the connection and the HTTP/1.1 round trip are awaited one after the
+    /// other, and the HTTP/2 exchange is boxed, so the state this future keeps (moved
+    /// and zeroed per request) is no larger than the HTTP/1.1 exchange needs.
     async fn exchange(
         &mut self,
         shared: &HttpShared,
@@ -174,26 +186,16 @@ impl LeanClient {
         s: &mut pool::Scratch,
         now: Instant,
     ) -> Result<Parsed, FailureKind> {
+        let (mut conn, mut reused) = match self.connection(shared, head.target, i, now).await? {
+            Picked::H1(conn, reused) => (conn, reused),
+            Picked::H2 => return Box::pin(self.exchange_h2(shared, head, i, s, now)).await,
+        };
         let target = head.target;
         wire::write_request(&mut s.out, head, |out| {
             self.jar
                 .write_header(out, target.host, target.path, target.tls)
         });
         let origin = &mut self.origins[i];
-        let tls = target.tls.then(|| {
-            let config = self
-                .tls
-                .get_or_insert_with(|| Arc::new(shared.user_tls_config()));
-            Arc::clone(config)
-        });
-        let tls = tls.as_ref();
-        // `idle_since` is when the connection's last request started, so a connection
-        // counts as idle for at least as long as it was: never probed too little.
-        let fresh = now.saturating_duration_since(origin.idle_since) < PROBE_AFTER;
-        let (mut conn, mut reused) = match origin.conn.take() {
-            Some(c) if fresh || c.looks_alive() => (c, true),
-            _ => (connect(target, tls).await?, false),
-        };
         let head_request = head.method == "HEAD";
         loop {
             match round_trip(
@@ -215,7 +217,14 @@ impl LeanClient {
                 // The server closed the idle connection just as we used it: nothing
                 // was processed, so an idempotent request is safe to send again.
                 Err(ReadError::ClosedBeforeResponse) if reused && idempotent(head.method) => {
-                    conn = connect(target, tls).await?;
+                    let tls = self.tls.as_ref().filter(|_| target.tls);
+                    let link = Box::pin(open(target, tls, shared.version(), shared.head_limit()));
+                    conn = match link.await? {
+                        Link::H1(c) => c,
+                        // The server switched to HTTP/2 between two connections; the
+                        // request, written for HTTP/1.1, is not sent again.
+                        Link::H2(_) => return Err(FailureKind::Transport(TransportFailure::Reset)),
+                    };
                     reused = false;
                 }
                 Err(ReadError::ClosedBeforeResponse) => {
@@ -224,6 +233,91 @@ impl LeanClient {
                 Err(ReadError::Failed(kind)) => return Err(kind),
             }
         }
+    }
+
+    /// The connection for a request to origin slot `i`, opened if needed: an HTTP/2
+    /// connection stays in its slot.
+    async fn connection(
+        &mut self,
+        shared: &HttpShared,
+        target: &wire::Target<'_>,
+        i: usize,
+        now: Instant,
+    ) -> Result<Picked, FailureKind> {
+        let version = shared.version();
+        // HTTP/2 is required, and HTTP/2 on cleartext is only `h2c`: nothing is sent.
+        if version == HttpVersion::Http2 && !target.tls {
+            return Err(FailureKind::Protocol(ProtocolFailure::NoHttp2));
+        }
+        let origin = &mut self.origins[i];
+        if let Some(h2) = &origin.h2 {
+            if !h2.is_closed() {
+                return Ok(Picked::H2);
+            }
+            origin.h2 = None;
+        }
+        // `idle_since` is when the connection's last request started, so a
+        // connection counts as idle for at least as long as it was: never probed
+        // too little.
+        let fresh = now.saturating_duration_since(origin.idle_since) < PROBE_AFTER;
+        if let Some(c) = origin.conn.take()
+            && (fresh || c.looks_alive())
+        {
+            return Ok(Picked::H1(c, true));
+        }
+        let tls = target.tls.then(|| {
+            let config = self
+                .tls
+                .get_or_insert_with(|| Arc::new(shared.user_tls_config()));
+            Arc::clone(config)
+        });
+        // Boxed: connecting is rare on kept connections, and its state (the TLS
+        // handshake, about 1.2 KB) would otherwise be part of every exchange's.
+        match Box::pin(open(target, tls.as_ref(), version, shared.head_limit())).await? {
+            Link::H1(c) => Ok(Picked::H1(c, false)),
+            Link::H2(h) => {
+                self.origins[i].h2 = Some(h);
+                Ok(Picked::H2)
+            }
+        }
+    }
+
+    /// One request and response on a stream of origin slot `i`'s HTTP/2 connection.
+    async fn exchange_h2(
+        &mut self,
+        shared: &HttpShared,
+        head: &Head<'_>,
+        i: usize,
+        s: &mut pool::Scratch,
+        now: Instant,
+    ) -> Result<Parsed, FailureKind> {
+        let target = head.target;
+        s.out.clear();
+        self.jar
+            .write_header(&mut s.out, target.host, target.path, target.tls);
+        let origin = &mut self.origins[i];
+        origin.idle_since = now;
+        let Some(h2) = origin.h2.as_deref_mut() else {
+            return Err(FailureKind::Transport(TransportFailure::Connect));
+        };
+        let cookie = std::mem::take(&mut s.out);
+        let result = h2::exchange(
+            h2,
+            head,
+            &cookie,
+            s,
+            shared.head_limit(),
+            shared.body_limit(),
+        )
+        .await;
+        s.out = cookie;
+        if result.is_err() {
+            // A stream that failed may have taken the connection with it; the next
+            // request opens a new one if so.
+            let origin = &mut self.origins[i];
+            origin.h2 = origin.h2.take().filter(|h| !h.is_closed());
+        }
+        result
     }
 
     /// The index of the origin slot for `url`, made if needed; `None` when `url` is
@@ -258,21 +352,48 @@ impl LeanClient {
             text,
             span,
             conn: None,
+            h2: None,
             idle_since: now,
         });
         Some(self.origins.len() - 1)
     }
 }
 
-/// Opens a connection to the target's origin. The connect future (about 1.2 KB, most
-/// of it the TLS handshake) is boxed: inline, it would make every exchange's state
-/// that large, and that state is moved and zeroed per request, though connecting is
-/// rare on keep-alive connections.
-async fn connect(
+/// The connection a request goes out on: HTTP/1.1 (and whether it carried an
+/// earlier request), or the origin's HTTP/2 connection, which stays in its slot.
+enum Picked {
+    H1(Conn, bool),
+    H2,
+}
+
+/// A new connection to an origin, in the version it speaks.
+enum Link {
+    H1(Conn),
+    H2(Box<h2::H2>),
+}
+
+/// Opens a connection to the target's origin: HTTP/2 when TLS negotiated `h2`, or on
+/// cleartext under `h2c`; HTTP/1.1 otherwise, unless HTTP/2 is required
+/// ([`ProtocolFailure::NoHttp2`]: a server without ALPN leaves the choice to us).
+async fn open(
     target: &wire::Target<'_>,
     tls: Option<&Arc<ClientConfig>>,
-) -> Result<Conn, FailureKind> {
-    Box::pin(conn::connect(target.host, target.port, tls)).await
+    version: HttpVersion,
+    head_limit: usize,
+) -> Result<Link, FailureKind> {
+    let conn = conn::connect(target.host, target.port, tls).await?;
+    let speaks_h2 = if target.tls {
+        h2::negotiated(&conn)
+    } else {
+        version == HttpVersion::H2c
+    };
+    if speaks_h2 {
+        return Ok(Link::H2(Box::new(h2::handshake(conn, head_limit).await?)));
+    }
+    if target.tls && matches!(version, HttpVersion::Http2 | HttpVersion::H2c) {
+        return Err(FailureKind::Protocol(ProtocolFailure::NoHttp2));
+    }
+    Ok(Link::H1(conn))
 }
 
 /// Writes the request and reads the response. A write that fails, or a connection

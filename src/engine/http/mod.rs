@@ -22,8 +22,14 @@
 //!   that is not HTTP is [`ProtocolFailure::InvalidHttp`]; a URL or header the client
 //!   cannot send is [`CheckFailure::InvalidRequest`].
 //! - **TLS** uses [`HttpShared::user_tls_config`]: the shared rustls settings (the
-//!   `ring` provider; verification off under `--insecure`; ALPN `http/1.1`) with a
-//!   session cache of the user's own.
+//!   `ring` provider; verification off under `--insecure`; ALPN as `http.version`
+//!   allows) with a session cache of the user's own. A bad certificate fails by what
+//!   is wrong with it (expired, unknown issuer, another host's).
+//! - **Version** ([`HttpShared::version`], the plan's `http.version`): HTTP/2 where
+//!   TLS negotiates `h2` under `auto`, required over TLS under `"2"` (else
+//!   [`ProtocolFailure::NoHttp2`]), with prior knowledge on cleartext under `h2c`;
+//!   HTTP/1.1 otherwise. One HTTP/2 connection per origin carries all of a user's
+//!   requests to it. [`Response::version`] says which version answered.
 //! - **Headers**: it sends the caller's headers as given, plus `host`,
 //!   `content-length`, the cookies, and `user-agent: `[`USER_AGENT`] unless the
 //!   caller set one. (reqwest also adds `accept: */*` when the caller has none.)
@@ -37,6 +43,7 @@
 //! [`ProtocolFailure::TooManyRedirects`]: crate::metrics::failure::ProtocolFailure::TooManyRedirects
 //! [`ProtocolFailure::BodyTooLarge`]: crate::metrics::failure::ProtocolFailure::BodyTooLarge
 //! [`ProtocolFailure::InvalidHttp`]: crate::metrics::failure::ProtocolFailure::InvalidHttp
+//! [`ProtocolFailure::NoHttp2`]: crate::metrics::failure::ProtocolFailure::NoHttp2
 //! [`CheckFailure::InvalidRequest`]: crate::metrics::failure::CheckFailure::InvalidRequest
 
 pub mod lean;
@@ -50,8 +57,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 
-pub use crate::engine::config::{HttpConfig, Implementation};
+pub use crate::engine::config::{HttpConfig, HttpVersion, Implementation};
 use crate::metrics::failure::{FailureKind, TransportFailure};
+use crate::metrics::stats::HttpVersionUsed;
 
 pub use lean::LeanClient;
 pub use reqwest_client::ReqwestClient;
@@ -75,6 +83,7 @@ struct SharedInner {
     head_limit: usize,
     max_redirects: u32,
     implementation: Implementation,
+    version: HttpVersion,
 }
 
 /// Why the HTTP layer could not be set up for a run.
@@ -92,11 +101,16 @@ impl HttpShared {
     pub fn new(config: &HttpConfig) -> Result<HttpShared, HttpSetupError> {
         let shared = HttpShared {
             inner: Arc::new(SharedInner {
-                tls: Arc::new(tls::client_config(config.insecure, &config.extra_roots)?),
+                tls: Arc::new(tls::client_config(
+                    config.insecure,
+                    &config.extra_roots,
+                    config.version,
+                )?),
                 body_limit: config.body_limit,
                 head_limit: config.head_limit,
                 max_redirects: config.max_redirects,
                 implementation: config.client,
+                version: config.version,
             }),
         };
         shared.client()?;
@@ -128,6 +142,11 @@ impl HttpShared {
     /// [`ProtocolFailure::TooManyRedirects`](crate::metrics::failure::ProtocolFailure::TooManyRedirects).
     pub fn max_redirects(&self) -> u32 {
         self.inner.max_redirects
+    }
+
+    /// Which HTTP version requests speak.
+    pub fn version(&self) -> HttpVersion {
+        self.inner.version
     }
 
     /// A new client with its own cookie jar and connections.
@@ -167,6 +186,7 @@ pub struct HttpRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: StatusCode,
+    pub version: HttpVersionUsed,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -186,6 +206,14 @@ impl Response {
         match self {
             Response::Lean(r) => r.status(),
             Response::Owned(r) => r.status.as_u16(),
+        }
+    }
+
+    /// The HTTP version the response came in.
+    pub fn version(&self) -> HttpVersionUsed {
+        match self {
+            Response::Lean(r) => r.version(),
+            Response::Owned(r) => r.version,
         }
     }
 
@@ -217,6 +245,39 @@ impl Headers for Response {
             Response::Owned(r) => r.headers.first(name),
         }
     }
+}
+
+/// The largest header block an HTTP/2 connection accepts. Both clients apply the
+/// head limit themselves, counted as HTTP/1.1 carries the head, so a head past it
+/// fails as too large; HTTP/2's own bound, four times that, only keeps an endless
+/// header block from being buffered (past it the stream breaks as a protocol error).
+pub(crate) fn h2_header_list_size(head_limit: usize) -> u32 {
+    u32::try_from(head_limit.saturating_mul(4)).unwrap_or(u32::MAX)
+}
+
+/// The failure an HTTP/2 error (other than I/O) names: a frame or header block that
+/// breaks HTTP/2's rules, found on our side, is an invalid reply; a stream or
+/// connection the server broke off is a reset.
+pub(crate) fn h2_failure(e: &h2::Error) -> FailureKind {
+    let malformed = matches!(
+        e.reason(),
+        Some(
+            h2::Reason::PROTOCOL_ERROR
+                | h2::Reason::COMPRESSION_ERROR
+                | h2::Reason::FRAME_SIZE_ERROR
+        )
+    );
+    if malformed && !e.is_remote() {
+        FailureKind::Protocol(crate::metrics::failure::ProtocolFailure::InvalidHttp)
+    } else {
+        FailureKind::Transport(TransportFailure::Reset)
+    }
+}
+
+/// Whether `url` is an `https://` URL (any case).
+pub(crate) fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// The failure an I/O error names, if it names one: refused, reset (or closed

@@ -7,20 +7,30 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{HttpRequest, HttpResponse, HttpSetupError, HttpShared};
+use super::{HttpRequest, HttpResponse, HttpSetupError, HttpShared, HttpVersion};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
+use crate::metrics::stats::HttpVersionUsed;
 
 /// One user's reqwest client.
 pub struct ReqwestClient {
     client: reqwest::Client,
     body_limit: usize,
     head_limit: usize,
+    /// `http.version: "2"`: a reply in another version fails the request.
+    require_h2: bool,
 }
 
 impl ReqwestClient {
     /// A client with a fresh cookie jar and no connections yet.
     pub fn new(shared: &HttpShared) -> Result<ReqwestClient, HttpSetupError> {
-        let client = reqwest::Client::builder()
+        // The TLS configuration's ALPN offers what `http.version` allows, and reqwest
+        // speaks what was negotiated; only the cleartext choices are made here.
+        let builder = match shared.version() {
+            HttpVersion::Http1 => reqwest::Client::builder().http1_only(),
+            HttpVersion::H2c => reqwest::Client::builder().http2_prior_knowledge(),
+            HttpVersion::Auto | HttpVersion::Http2 => reqwest::Client::builder(),
+        };
+        let client = builder
             .tls_backend_preconfigured(shared.user_tls_config())
             .user_agent(super::USER_AGENT)
             .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
@@ -28,13 +38,14 @@ impl ReqwestClient {
                 shared.max_redirects() as usize
             ))
             .no_proxy()
-            .http1_only()
+            .http2_max_header_list_size(super::h2_header_list_size(shared.head_limit()))
             .tcp_nodelay(true)
             .build()?;
         Ok(ReqwestClient {
             client,
             body_limit: shared.body_limit(),
             head_limit: shared.head_limit(),
+            require_h2: shared.version() == HttpVersion::Http2,
         })
     }
 
@@ -47,6 +58,10 @@ impl ReqwestClient {
     }
 
     async fn exchange(&self, req: &HttpRequest<'_>) -> Result<HttpResponse, FailureKind> {
+        // HTTP/2 is required, and cleartext would speak HTTP/1.1: nothing is sent.
+        if self.require_h2 && !super::is_https(req.url) {
+            return Err(FailureKind::Protocol(ProtocolFailure::NoHttp2));
+        }
         let mut builder = self
             .client
             .request(req.method.clone(), req.url)
@@ -56,6 +71,16 @@ impl ReqwestClient {
         }
         let mut response = builder.send().await.map_err(|e| classify(&e))?;
         let status = response.status();
+        let version = match response.version() {
+            http::Version::HTTP_2 => HttpVersionUsed::Http2,
+            http::Version::HTTP_10 | http::Version::HTTP_09 => HttpVersionUsed::Http10,
+            _ => HttpVersionUsed::Http11,
+        };
+        // A server without ALPN leaves reqwest on HTTP/1.1 (one that refuses `h2`
+        // fails the handshake instead).
+        if self.require_h2 && version != HttpVersionUsed::Http2 {
+            return Err(FailureKind::Protocol(ProtocolFailure::NoHttp2));
+        }
         // swarm never asks to switch protocols, so a 101 is a server that broke HTTP
         // (hyper hands it over as a final response).
         if status == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -80,6 +105,7 @@ impl ReqwestClient {
         let body = read_body(&mut response, self.body_limit).await?;
         Ok(HttpResponse {
             status,
+            version,
             headers,
             body,
         })
@@ -130,8 +156,8 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
     let mut source: Option<&(dyn StdError + 'static)> = err.source();
     let mut undecodable = false;
     while let Some(e) = source {
-        if e.is::<rustls::Error>() {
-            return FailureKind::Transport(TransportFailure::Tls);
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return FailureKind::from_tls(tls);
         }
         let io = e.downcast_ref::<io::Error>();
         if let Some(kind) = io.and_then(super::io_failure) {
@@ -145,6 +171,11 @@ pub(crate) fn classify(err: &reqwest::Error) -> FailureKind {
                 io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
             )
         });
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && h2.get_io().is_none()
+        {
+            return super::h2_failure(h2);
+        }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_parse_too_large() {
                 return FailureKind::Protocol(ProtocolFailure::BodyTooLarge);

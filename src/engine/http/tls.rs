@@ -9,11 +9,16 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-/// Builds the client configuration. ALPN offers HTTP/1.1 only, so every client
-/// implementation speaks the same protocol and measurements stay comparable.
+use crate::compile::graph::HttpVersion;
+
+/// Builds the client configuration. ALPN offers what `http.version` allows: `h2` and
+/// `http/1.1` under `auto` (the server picks), `h2` alone where HTTP/2 is required,
+/// `http/1.1` alone under `"1.1"`. Both client implementations use the version
+/// negotiated, so their measurements stay comparable.
 pub(crate) fn client_config(
     insecure: bool,
     extra_roots: &[CertificateDer<'static>],
+    version: HttpVersion,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -34,7 +39,11 @@ pub(crate) fn client_config(
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match version {
+        HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+        HttpVersion::Http2 | HttpVersion::H2c => vec![b"h2".to_vec()],
+    };
     Ok(config)
 }
 

@@ -44,7 +44,9 @@ struct SharedInner {
 impl SocketShared {
     /// The TLS settings come from HTTP's (the same roots, `--insecure` and extra CAs).
     pub fn new(http: &HttpShared) -> SocketShared {
-        let ws_tls = http.user_tls_config();
+        let mut ws_tls = http.user_tls_config();
+        // A WebSocket handshake is an HTTP/1.1 upgrade, whatever `http.version` offers.
+        ws_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut tcp_tls = ws_tls.clone();
         tcp_tls.alpn_protocols.clear();
         SocketShared {

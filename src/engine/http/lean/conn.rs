@@ -100,11 +100,18 @@ pub(crate) async fn connect(
         .await
         .map_err(|e| match e.kind() {
             io::ErrorKind::TimedOut => FailureKind::Transport(TransportFailure::Timeout),
-            // A rustls error, or the server hung up mid-handshake: it does not speak
-            // TLS here. Either way the handshake failed.
-            _ => FailureKind::Transport(TransportFailure::Tls),
+            // A rustls error says what was wrong (a bad certificate, by reason); a
+            // server that hung up mid-handshake does not speak TLS here.
+            _ => tls_error(&e).map_or(TransportFailure::Tls.into(), FailureKind::from_tls),
         })?;
     Ok(Conn::Tls(Box::new(stream)))
+}
+
+/// The rustls error inside an I/O error, if it carries one (TLS streams report
+/// those as `InvalidData`).
+pub(crate) fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, FailureKind> {

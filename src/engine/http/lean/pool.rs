@@ -92,6 +92,7 @@ impl Drop for Pooled {
 #[derive(Debug)]
 pub struct Response {
     pub(crate) status: u16,
+    pub(crate) version: crate::metrics::stats::HttpVersionUsed,
     pub(crate) scratch: Pooled,
     /// Where the body starts in the scratch buffer (the head comes before).
     pub(crate) body_start: usize,
@@ -101,6 +102,11 @@ impl Response {
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The HTTP version the response came in.
+    pub fn version(&self) -> crate::metrics::stats::HttpVersionUsed {
+        self.version
     }
 
     /// The response body, de-chunked.

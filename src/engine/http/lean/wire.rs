@@ -10,6 +10,7 @@ use http::{HeaderMap, header};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
+use crate::metrics::stats::HttpVersionUsed;
 
 use super::pool::Scratch;
 
@@ -136,7 +137,7 @@ fn path_byte_ok(b: u8) -> bool {
 }
 
 /// Appends `path`, percent-encoding what must not appear raw in a request line.
-fn push_path(out: &mut Vec<u8>, path: &str) {
+pub(crate) fn push_path(out: &mut Vec<u8>, path: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     if path.starts_with('?') {
         out.push(b'/');
@@ -191,16 +192,7 @@ pub(crate) fn write_request(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let (mut has_host, mut has_agent, mut has_cookie) = (false, false, false);
     for (name, value) in head.headers {
-        // The body's length is ours to state; a template must not contradict it.
-        let skip = name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || head.dropped.credentials
-                && (name == header::AUTHORIZATION
-                    || name == header::PROXY_AUTHORIZATION
-                    || name == header::COOKIE)
-            || head.dropped.content
-                && (name == header::CONTENT_TYPE || name == header::CONTENT_ENCODING);
-        if skip {
+        if skipped(head, name) {
             continue;
         }
         has_host |= name == header::HOST;
@@ -242,6 +234,20 @@ pub(crate) fn write_request(
     out.extend_from_slice(head.body);
 }
 
+/// Whether the caller's header `name` stays out of the request: the body's length
+/// is ours to state (a template must not contradict it), and a redirect may have
+/// dropped credentials or content headers ([`Dropped`]).
+pub(crate) fn skipped(head: &Head<'_>, name: &header::HeaderName) -> bool {
+    name == header::CONTENT_LENGTH
+        || name == header::TRANSFER_ENCODING
+        || head.dropped.credentials
+            && (name == header::AUTHORIZATION
+                || name == header::PROXY_AUTHORIZATION
+                || name == header::COOKIE)
+        || head.dropped.content
+            && (name == header::CONTENT_TYPE || name == header::CONTENT_ENCODING)
+}
+
 /// How a read of a response ended badly.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -259,8 +265,8 @@ impl From<FailureKind> for ReadError {
 
 /// Maps an I/O error during an exchange on an open connection.
 pub(crate) fn exchange_error(e: &io::Error) -> FailureKind {
-    if is_tls_error(e) {
-        return FailureKind::Transport(TransportFailure::Tls);
+    if let Some(tls) = super::conn::tls_error(e) {
+        return FailureKind::from_tls(tls);
     }
     // An open connection cannot be refused; whatever else breaks it is a reset.
     match crate::engine::http::io_failure(e) {
@@ -271,11 +277,6 @@ pub(crate) fn exchange_error(e: &io::Error) -> FailureKind {
     }
 }
 
-/// Whether an I/O error carries a rustls error (TLS streams report those as InvalidData).
-pub(crate) fn is_tls_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
-}
-
 /// What the response head said about the connection and the body.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Parsed {
@@ -283,6 +284,7 @@ pub(crate) struct Parsed {
     pub(crate) body_start: usize,
     /// The connection can carry the next request.
     pub(crate) keep_alive: bool,
+    pub(crate) version: HttpVersionUsed,
 }
 
 /// Reads more bytes into `buf`; `Ok(0)` is the end of the connection.
@@ -291,6 +293,15 @@ async fn fill<R: AsyncRead + Unpin>(io: &mut R, buf: &mut Vec<u8>) -> Result<usi
         buf.reserve(buf.capacity().max(8192));
     }
     io.read_buf(buf).await.map_err(|e| exchange_error(&e))
+}
+
+/// What a complete response head says.
+struct ParsedHead {
+    status: u16,
+    head_len: usize,
+    framing: Framing,
+    keep_alive: bool,
+    version: HttpVersionUsed,
 }
 
 enum Framing {
@@ -311,7 +322,13 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
 ) -> Result<Parsed, ReadError> {
     s.buf.clear();
     loop {
-        let (status, head_len, framing, keep_alive) = loop {
+        let ParsedHead {
+            status,
+            head_len,
+            framing,
+            keep_alive,
+            version,
+        } = loop {
             if let Some(head) = parse_head(s, head_request)? {
                 break head;
             }
@@ -346,15 +363,13 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
             status,
             body_start: head_len,
             keep_alive,
+            version,
         });
     }
 }
 
 /// Parses the head if it is complete: status, head length, body framing, keep-alive.
-fn parse_head(
-    s: &mut Scratch,
-    head_request: bool,
-) -> Result<Option<(u16, usize, Framing, bool)>, FailureKind> {
+fn parse_head(s: &mut Scratch, head_request: bool) -> Result<Option<ParsedHead>, FailureKind> {
     // Uninitialised slots: initialising 96 headers costs more than parsing a small head.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
@@ -413,7 +428,17 @@ fn parse_head(
     } else {
         Framing::UntilClose
     };
-    Ok(Some((status, head_len, framing, keep_alive)))
+    let version = match resp.version {
+        Some(1) => HttpVersionUsed::Http11,
+        _ => HttpVersionUsed::Http10,
+    };
+    Ok(Some(ParsedHead {
+        status,
+        head_len,
+        framing,
+        keep_alive,
+        version,
+    }))
 }
 
 fn has_token(value: &[u8], token: &[u8]) -> bool {
