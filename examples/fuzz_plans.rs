@@ -15,20 +15,31 @@
 //! `fuzz-failures`) and the exit status is 1.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 use swarm::compile::{CompileOptions, compile_str};
 use swarm::plan::{Format, to_json};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// Where the seed plans are: the working folder when it is a checkout (bench/fuzz.sh
+/// runs from the repository's root), else where the example was built. The built-in
+/// path alone goes stale when one target folder serves two checkouts (`.ci/run`'s
+/// fresh clone shares it).
+fn root() -> PathBuf {
+    let here = std::env::current_dir().unwrap_or_default();
+    if here.join("tests/fixtures/shared-plans").is_dir() {
+        here
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
 
 fn main() {
     let args = Args::parse();
     let seeds = load_seeds();
     if seeds.is_empty() {
-        eprintln!("no seed plans found under {ROOT}");
+        eprintln!("no seed plans found under {}", root().display());
         std::process::exit(2);
     }
     let vocabulary = vocabulary(&seeds);
@@ -169,6 +180,7 @@ struct Seed {
 
 fn load_seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
+    let root = root();
     for dir in [
         "plans",
         "tests/fixtures/valid",
@@ -176,7 +188,7 @@ fn load_seeds() -> Vec<Seed> {
         "tests/fixtures/shared-plans",
         "bench",
     ] {
-        let Ok(entries) = std::fs::read_dir(Path::new(ROOT).join(dir)) else {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
