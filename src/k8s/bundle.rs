@@ -177,7 +177,7 @@ mod tests {
         let files = [
             Path::new("/a/plans/p.yaml"),
             Path::new("/a/plans/data/u.csv"),
-            Path::new("/a/shared/x.csv"),
+            Path::new("/a/common/x.csv"),
         ];
         assert_eq!(common_dir(files.into_iter()), Path::new("/a"));
         assert_eq!(
@@ -189,8 +189,8 @@ mod tests {
     #[test]
     fn dot_dot_resolves_by_name() {
         assert_eq!(
-            normalize(Path::new("/a/plans/../shared/./x.csv")),
-            Path::new("/a/shared/x.csv")
+            normalize(Path::new("/a/plans/../common/./x.csv")),
+            Path::new("/a/common/x.csv")
         );
     }
 

@@ -7,7 +7,7 @@ use super::*;
 use crate::compile::{CompileOptions, compile_str};
 
 /// A project on disk: `plans/shop.yaml` reading `plans/data/accounts.csv` and
-/// `shared/skus.csv` (through `..`).
+/// `common/skus.csv` (through `..`).
 struct Project {
     dir: tempfile::TempDir,
 }
@@ -17,7 +17,7 @@ name: shop smoke test
 target: http://shop.example:8080
 data:
   accounts: { csv: data/accounts.csv, pick: unique }
-  skus: { csv: ../shared/skus.csv }
+  skus: { csv: ../common/skus.csv }
 load: { users: 40, duration: 10m }
 flows:
   - name: buy
@@ -31,14 +31,14 @@ impl Project {
     fn new() -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("plans/data")).unwrap();
-        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        std::fs::create_dir_all(dir.path().join("common")).unwrap();
         std::fs::write(dir.path().join("plans/shop.yaml"), PLAN).unwrap();
         std::fs::write(
             dir.path().join("plans/data/accounts.csv"),
             "user\nann\nbob\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("shared/skus.csv"), "id\n1\n2\n").unwrap();
+        std::fs::write(dir.path().join("common/skus.csv"), "id\n1\n2\n").unwrap();
         Project { dir }
     }
 
@@ -156,10 +156,10 @@ fn the_config_map_holds_the_plan_and_its_data_verbatim_at_their_relative_paths()
             .to_owned()
     };
     // The common directory of the three files is the project: the plan keeps its
-    // `plans/` folder so that `../shared` still leads to the shared file.
+    // `plans/` folder so that `../common` still leads to the common file.
     assert_eq!(at("plans/shop.yaml"), PLAN);
     assert_eq!(at("plans/data/accounts.csv"), "user\nann\nbob\n");
-    assert_eq!(at("shared/skus.csv"), "id\n1\n2\n");
+    assert_eq!(at("common/skus.csv"), "id\n1\n2\n");
     assert_eq!(items.len(), 3);
     let mount = &spec["containers"][0]["volumeMounts"][0];
     assert_eq!(mount["mountPath"], PLAN_DIR);
@@ -316,16 +316,16 @@ fn data_past_a_config_maps_limit_is_refused_naming_the_largest_file() {
         "id\n{}",
         "12345678\n".repeat(bundle::CONFIGMAP_LIMIT / 9 + 1)
     );
-    std::fs::write(p.dir.path().join("shared/skus.csv"), big).unwrap();
+    std::fs::write(p.dir.path().join("common/skus.csv"), big).unwrap();
     let err = p.render(&options(2)).unwrap_err();
     let K8sError::TooLarge { total, files } = &err else {
         panic!("{err}");
     };
     assert!(*total > bundle::CONFIGMAP_LIMIT);
-    assert_eq!(files[0].0, "shared/skus.csv");
+    assert_eq!(files[0].0, "common/skus.csv");
     let message = err.to_string();
     assert!(
-        message.contains("1048576") && message.contains("shared/skus.csv"),
+        message.contains("1048576") && message.contains("common/skus.csv"),
         "{message}"
     );
 }
@@ -334,7 +334,7 @@ fn data_past_a_config_maps_limit_is_refused_naming_the_largest_file() {
 fn big_data_under_the_limit_gets_a_note_on_kubectl_apply() {
     let p = Project::new();
     let big = format!("id\n{}", "12345678\n".repeat(30_000));
-    std::fs::write(p.dir.path().join("shared/skus.csv"), big).unwrap();
+    std::fs::write(p.dir.path().join("common/skus.csv"), big).unwrap();
     let m = p.render(&options(2)).unwrap();
     assert!(
         m.notes.iter().any(|n| n.contains("--server-side")),
@@ -347,8 +347,8 @@ fn big_data_under_the_limit_gets_a_note_on_kubectl_apply() {
 #[test]
 fn an_absolute_data_path_is_refused() {
     let p = Project::new();
-    let abs = p.dir.path().join("shared/skus.csv");
-    let text = PLAN.replace("../shared/skus.csv", abs.to_str().unwrap());
+    let abs = p.dir.path().join("common/skus.csv");
+    let text = PLAN.replace("../common/skus.csv", abs.to_str().unwrap());
     std::fs::write(p.plan_path(), text).unwrap();
     let err = p.render(&options(2)).unwrap_err();
     assert!(
@@ -361,7 +361,7 @@ fn an_absolute_data_path_is_refused() {
 fn awkward_file_text_still_reads_back_exactly() {
     let p = Project::new();
     let awkward = "id\r\n  1\t\r\n\n\n#2 \u{feff}\n\"3\": x\n";
-    std::fs::write(p.dir.path().join("shared/skus.csv"), awkward).unwrap();
+    std::fs::write(p.dir.path().join("common/skus.csv"), awkward).unwrap();
     let m = p.render(&options(1)).unwrap();
     let docs = parse(&m.yaml);
     let data = &find(&docs, "ConfigMap", "swarm-shop-smoke-test-plan")["data"];
