@@ -7,8 +7,8 @@
 //! seconds since the run's origin), so a unit that arrives late still lands in its
 //! own second. A second stays open (as one merged unit, so everything in it is exact)
 //! for a few seconds, then is finalised: it becomes a series point, which keeps the
-//! second's whole latency histogram, and its merged unit, encoded, joins the ring of
-//! recent seconds that trailing windows are judged on. The series is kept bounded by
+//! second's whole latency histogram, and, when a ring of recent seconds is kept
+//! ([`Aggregator::keep_recent`]), its merged unit joins the ring, encoded. The series is kept bounded by
 //! [`series::downsample`], which merges histograms, so it stays exact too.
 
 use std::collections::VecDeque;
@@ -25,9 +25,6 @@ use super::wire;
 
 /// The default bound on the number of series points a snapshot carries.
 pub const MAX_SERIES_POINTS: usize = 600;
-
-/// How many finalised seconds the ring of recent units keeps by default.
-pub const RECENT_SECONDS: usize = 60;
 
 /// How many seconds a series point stays open for late deltas.
 const OPEN_SECONDS: u64 = 3;
@@ -93,7 +90,7 @@ impl Aggregator {
             series: Vec::new(),
             max_points: max_points.max(4),
             recent: VecDeque::new(),
-            keep_recent: RECENT_SECONDS,
+            keep_recent: 0,
             judge: None,
             judged: 0,
         }
@@ -118,6 +115,8 @@ impl Aggregator {
     }
 
     /// Keeps the last `seconds` finalised seconds (at least 1) for [`Self::trailing`].
+    /// Without this call no ring is kept: encoding each second's unit costs a pass
+    /// over its histograms that a run without a reader of the ring should not pay.
     pub fn keep_recent(&mut self, seconds: usize) {
         self.keep_recent = seconds.max(1);
         while self.recent.len() > self.keep_recent {
@@ -140,6 +139,50 @@ impl Aggregator {
         if delta.epoch != self.epoch {
             return;
         }
+        self.add_to_totals(delta);
+        let point = self.point(self.second_of(delta));
+        point.unit.merge(delta);
+        point.rendered.replace(None);
+    }
+
+    /// Adds a unit, as [`Self::merge`], keeping it: the first unit of a second becomes
+    /// that second's merged unit instead of being copied into a cleared one (two
+    /// whole histograms copied and two cleared per second saved). Returns a unit the
+    /// sender may reuse once cleared: the one given when it was merged into an
+    /// existing second (or ignored), else a finalised one when there is one.
+    pub fn merge_owned(&mut self, delta: Delta) -> Option<Delta> {
+        if delta.epoch != self.epoch {
+            return Some(delta);
+        }
+        self.add_to_totals(&delta);
+        let second = self.second_of(&delta);
+        let pos = match self.open.iter().position(|p| p.second >= second) {
+            Some(i) if self.open[i].second == second => {
+                let point = &mut self.open[i];
+                point.unit.merge(&delta);
+                point.rendered.replace(None);
+                return Some(delta);
+            }
+            Some(i) => i,
+            None => self.open.len(),
+        };
+        // What `new_point` and a merge into its cleared unit would have made.
+        let mut unit = delta;
+        unit.second = second;
+        self.open.insert(
+            pos,
+            OpenPoint {
+                second,
+                unit,
+                users: 0,
+                rendered: std::cell::RefCell::new(None),
+            },
+        );
+        self.spare.pop()
+    }
+
+    /// Adds a unit to the run's totals and the lag histograms.
+    fn add_to_totals(&mut self, delta: &Delta) {
         for (total, d) in self.requests.iter_mut().zip(&delta.requests) {
             if !d.is_empty() {
                 total.merge(d);
@@ -149,11 +192,12 @@ impl Aggregator {
         self.dropped += delta.dropped;
         let _ = self.lag_total.add(&delta.lag);
         let _ = self.lag_interval.add(&delta.lag);
-        // A unit later than its second's finalisation lands in the oldest open
-        // second, so the series stays in time order.
-        let point = self.point(delta.second.max(self.finalized + 1));
-        point.unit.merge(delta);
-        point.rendered.replace(None);
+    }
+
+    /// The open second a unit lands in: its own, or, for a unit later than its
+    /// second's finalisation, the oldest open one, so the series stays in time order.
+    fn second_of(&self, delta: &Delta) -> u64 {
+        delta.second.max(self.finalized + 1)
     }
 
     /// The open point for `second`, created in order when missing.
@@ -244,9 +288,11 @@ impl Aggregator {
         }
         let mut unit = p.unit;
         unit.active = p.users;
-        self.recent.push_back((p.second, wire::encode(&unit)));
-        if self.recent.len() > self.keep_recent {
-            self.recent.pop_front();
+        if self.keep_recent > 0 {
+            self.recent.push_back((p.second, wire::encode(&unit)));
+            if self.recent.len() > self.keep_recent {
+                self.recent.pop_front();
+            }
         }
         self.spare.push(unit);
     }
@@ -305,11 +351,17 @@ impl Aggregator {
         }
     }
 
-    /// The scheduling lag since the previous call (then emptied) and since the start.
-    pub fn take_lag(&mut self) -> (Histogram<u64>, &Histogram<u64>) {
-        let interval = self.lag_interval.clone();
-        self.lag_interval.reset();
-        (interval, &self.lag_total)
+    /// The scheduling lag since the previous [`Self::lag_sampled`] and since the start.
+    pub fn lag(&self) -> (&Histogram<u64>, &Histogram<u64>) {
+        (&self.lag_interval, &self.lag_total)
+    }
+
+    /// Starts the next lag interval. (Read in place and emptied after, the interval's
+    /// histogram is not copied: a whole histogram is 190 KB.)
+    pub fn lag_sampled(&mut self) {
+        if !self.lag_interval.is_empty() {
+            self.lag_interval.reset();
+        }
     }
 
     /// Seconds since the origin at which the stats were last reset.
@@ -365,7 +417,14 @@ impl OpenPoint {
             .rendered
             .borrow_mut()
             .get_or_insert_with(|| {
-                let all = self.unit.all();
+                let merged;
+                let all = match only_busy(&self.unit.requests) {
+                    Some(one) => one,
+                    None => {
+                        merged = self.unit.all();
+                        &merged
+                    }
+                };
                 let mut point = SeriesPoint {
                     requests: all.count,
                     failures: all.failures,
@@ -380,6 +439,17 @@ impl OpenPoint {
         point.width = width;
         point.users = self.users;
         point
+    }
+}
+
+/// The stats of the only request name that ran anything (or of the first, when none
+/// did): then they are what [`Delta::all`] would merge, without a new histogram.
+fn only_busy(requests: &[RequestStats]) -> Option<&RequestStats> {
+    let mut busy = requests.iter().filter(|r| !r.is_empty());
+    match (busy.next(), busy.next()) {
+        (Some(one), None) => Some(one),
+        (None, _) => requests.first(),
+        (Some(_), Some(_)) => None,
     }
 }
 
@@ -424,6 +494,71 @@ mod tests {
         assert_eq!(s.series[1].requests, 6);
         assert!((s.series[1].p50_ms - 50.0).abs() < 0.1);
         assert!((s.series[1].t - 2.0).abs() < 1e-9);
+    }
+
+    /// The engine's path: units kept instead of copied add up exactly as copies do,
+    /// late, stale and several per second included, and units come back for reuse.
+    #[test]
+    fn kept_units_merge_as_copies_do() {
+        let mut copied = Aggregator::new(2);
+        let mut kept = Aggregator::new(2);
+        let mut back = 0;
+        let mut feed = |d: Delta, copied: &mut Aggregator, kept: &mut Aggregator| {
+            copied.merge(&d);
+            back += usize::from(kept.merge_owned(d).is_some());
+        };
+        for s in 1..=8 {
+            // Two threads a second, the second one slower.
+            feed(delta(s, s, 5), &mut copied, &mut kept);
+            feed(delta(s, 2, 40 * s), &mut copied, &mut kept);
+            if s == 6 {
+                // Second 1 is final by now: this one lands in the oldest open second.
+                feed(delta(1, 4, 900), &mut copied, &mut kept);
+                // An older epoch's unit is ignored, and handed back.
+                let mut stale = delta(s, 1, 5);
+                stale.epoch = 7;
+                feed(stale, &mut copied, &mut kept);
+            }
+            copied.close_second(s, 2);
+            kept.close_second(s, 2);
+        }
+        copied.finish(Duration::from_millis(7_500), 1);
+        kept.finish(Duration::from_millis(7_500), 1);
+        let a = copied.snapshot(Duration::from_millis(7_500), None, 8);
+        let b = kept.snapshot(Duration::from_millis(7_500), None, 8);
+        assert_eq!(a.requests, b.requests);
+        assert_eq!(a.series, b.series);
+        assert_eq!((a.iterations, a.dropped), (b.iterations, b.dropped));
+        assert_eq!(kept.lag(), copied.lag());
+        // Every second's second unit, the late and the stale one come straight back,
+        // and finalised units once seconds close.
+        assert!(back >= 8 + 2, "{back} units came back");
+    }
+
+    /// A second in which one request name ran is drawn from that name's histogram
+    /// as it stands, the same as merging every name would give.
+    #[test]
+    fn a_second_of_one_request_name_draws_that_name() {
+        let mut agg = Aggregator::new(3);
+        let mut d = Delta::new(3);
+        d.second = 1;
+        for ms in [3, 9, 27] {
+            d.requests[1].record(Duration::from_millis(ms), 1, Ok(()));
+        }
+        let all = d.all();
+        agg.merge_owned(d);
+        agg.close_second(1, 1);
+        let s = agg.snapshot(Duration::from_secs(1), None, 1);
+        let mut want = SeriesPoint {
+            requests: 3,
+            ..SeriesPoint::default()
+        };
+        series::set_latency(&mut want, &all.latency);
+        let got = &s.series[0];
+        assert_eq!((got.requests, got.failures), (3, 0));
+        assert_eq!(got.latency, want.latency);
+        assert_eq!(got.p99_ms, want.p99_ms);
+        assert!((got.p50_ms - 9.0).abs() < 0.1, "{got:?}");
     }
 
     #[test]

@@ -431,10 +431,13 @@ impl Controller {
     }
 
     fn merge(&mut self, thread: usize, delta: Delta) {
-        self.agg.merge(&delta);
+        let active = delta.active;
+        let back = self.agg.merge_owned(delta);
         if let Some(l) = self.links.get_mut(thread) {
-            l.active = delta.active;
-            let _ = l.recycle.send(delta);
+            l.active = active;
+            if let Some(back) = back {
+                let _ = l.recycle.send(back);
+            }
         }
     }
 
@@ -458,10 +461,11 @@ impl Controller {
             Shape::Open { curve } => snap.target_rate = Some(curve.rate_at(now)),
         }
         let offset = self.agg.offset();
-        let (interval, total) = self.agg.take_lag();
+        let (interval, total) = self.agg.lag();
         snap.generator = self
             .monitor
-            .sample(now.saturating_sub(offset), &interval, total);
+            .sample(now.saturating_sub(offset), interval, total);
+        self.agg.lag_sampled();
         if let Some(remote) = &self.saturated {
             snap.generator.saturated = remote.borrow().clone();
         }
