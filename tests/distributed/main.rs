@@ -6,10 +6,16 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../capacity/support.rs"]
+#[expect(dead_code, reason = "only the capacity target is used here")]
+mod capacity_target;
 mod cluster;
+mod early;
 mod exact;
 mod faults;
 mod hostile;
 mod live;
+mod loss;
 mod netns;
 mod runs;
+mod search;
