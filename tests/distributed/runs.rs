@@ -1,10 +1,10 @@
-//! Runs that end normally: the merged totals, the split, the percentiles, a central
-//! SLO verdict.
+//! Runs that end normally: the merged totals, the split, a central SLO verdict.
+//! (The percentiles are in `exact.rs`.)
 
 use std::time::Duration;
 
-use crate::cluster::{Coordinator, LIMIT, Target, plan, read_json, swarm, worker};
-use crate::common::{code, describe, output_within, serial};
+use crate::cluster::{Coordinator, LIMIT, Target, plan, read_json, worker};
+use crate::common::serial;
 
 #[test]
 fn merged_totals_equal_what_the_target_counted_and_iterations_are_exact() {
@@ -86,57 +86,6 @@ fn a_timed_run_counts_at_the_coordinator_what_the_target_got() {
         hits >= merged && hits <= merged + 4,
         "the target counted {hits}, the coordinator merged {merged}"
     );
-}
-
-#[test]
-fn percentiles_match_a_single_process_run_of_the_same_load() {
-    let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    // A target with a known latency (20 ms): both runs measure the same
-    // distribution.
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, iterations: 200 }",
-        "/slow",
-        &[],
-    );
-    let single = dir.path().join("single.json");
-    let out = output_within(
-        swarm().arg("check").arg(&plan).args([
-            "--progress",
-            "none",
-            "--json",
-            single.to_str().unwrap(),
-        ]),
-        LIMIT,
-    );
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let merged = dir.path().join("merged.json");
-    let coordinator = Coordinator::start(&plan, 2, &["--json", merged.to_str().unwrap()]);
-    let _a = worker(&coordinator.url, "a", &[]);
-    let _b = worker(&coordinator.url, "b", &[]);
-    let (code, out, err) = coordinator.proc.finish(LIMIT);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let (single, merged) = (read_json(&single), read_json(&merged));
-    assert_eq!(single["total"]["count"], merged["total"]["count"]);
-    for p in ["min", "p50"] {
-        let a = single["total"]["latency_ms"][p].as_f64().unwrap();
-        let b = merged["total"]["latency_ms"][p].as_f64().unwrap();
-        // Both at the target's 20 ms or more. A busy machine adds its own delays to
-        // either run (a p50 of 22 ms against 30 ms was seen under load), so only a
-        // gross difference fails here; that the merge itself is exact, to HDR
-        // precision, is proven in `exact.rs` with known units.
-        assert!(
-            a >= 19.9 && b >= 19.9,
-            "{p}: {a} and {b} below the target's 20 ms"
-        );
-        assert!(a < 1_000.0 && b < 1_000.0, "{p}: single {a}, merged {b}");
-    }
-    // The merged p99 is never above the merged max (nothing is rounded up).
-    let t = &merged["total"]["latency_ms"];
-    assert!(t["p99"].as_f64() <= t["max"].as_f64(), "{t}");
 }
 
 #[test]
