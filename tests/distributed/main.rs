@@ -6,6 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "ui")]
+mod browser;
 #[path = "../capacity/support.rs"]
 #[expect(dead_code, reason = "only the capacity target is used here")]
 mod capacity_target;
@@ -13,6 +15,8 @@ mod cluster;
 mod early;
 mod exact;
 mod faults;
+#[cfg(feature = "ui")]
+mod gap;
 mod hostile;
 mod live;
 mod loss;
