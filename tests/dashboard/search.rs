@@ -125,10 +125,17 @@ async fn the_capacity_panel_shows_every_step_live_and_in_the_html_report() {
     // The page's last frame is the final snapshot: every step, then the answer.
     dash.finish(result.snapshot.clone());
     let want = record.steps.len();
+    // The table is written at once, the charts on the next animation frame.
+    let every_step = format!(
+        "return document.querySelectorAll('#cap-body tr').length === {want} \
+         && +document.getElementById('ch-cap-load').dataset.points === {points} \
+         && +document.getElementById('ch-cap-lat').dataset.points === {points};",
+        points = 2 * want
+    );
     browser
         .wait_for(
             "every step on the live page",
-            &format!("return document.querySelectorAll('#cap-body tr').length === {want};"),
+            &every_step,
             Duration::from_secs(20),
         )
         .await;
@@ -148,11 +155,7 @@ async fn the_capacity_panel_shows_every_step_live_and_in_the_html_report() {
     browser
         .wait_for(
             "the report's capacity panel",
-            &format!(
-                "return document.querySelectorAll('#cap-body tr').length === {want} \
-                 && +document.getElementById('ch-cap-load').dataset.points === {};",
-                2 * want
-            ),
+            &every_step,
             Duration::from_secs(20),
         )
         .await;
