@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::cluster::{Coordinator, LIMIT, Target, plan, read_json, worker};
+use crate::cluster::{Coordinator, LIMIT, Setup, read_json, worker};
 use crate::common::{serial, wait_until};
 
 /// The worker is told an address that refuses connections at first: a socket the
@@ -15,15 +15,7 @@ use crate::common::{serial, wait_until};
 #[test]
 fn a_worker_started_before_its_coordinator_joins_once_it_listens() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, iterations: 40 }",
-        "/ok",
-        &[],
-    );
+    let s = Setup::new("{ users: 2, iterations: 40 }", "/ok", &[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -39,8 +31,8 @@ fn a_worker_started_before_its_coordinator_joins_once_it_listens() {
         Duration::from_secs(20),
         || early.stderr().matches("trying again").count() >= 2,
     );
-    let json = dir.path().join("run.json");
-    let mut coordinator = Coordinator::start(&plan, 1, &["--json", json.to_str().unwrap()]);
+    let json = s.file("run.json");
+    let mut coordinator = Coordinator::start(&s.plan, 1, &["--json", &json]);
     let upstream = coordinator.url.trim_start_matches("http://").to_owned();
     // The listener is made inside the runtime (it registers with its reactor).
     let listener = rt.block_on(async { held.listen(16).unwrap() });
@@ -61,6 +53,6 @@ fn a_worker_started_before_its_coordinator_joins_once_it_listens() {
     assert_eq!(code, 0, "{out}\n{err}");
     let (code, _, err) = early.finish(Duration::from_secs(20));
     assert_eq!(code, 0, "the early worker ran the plan: {err}");
-    assert_eq!(target.hits(), 40);
+    assert_eq!(s.target.hits(), 40);
     assert_eq!(read_json(&json)["total"]["count"], 40);
 }

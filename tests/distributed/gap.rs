@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::browser::webdriver::Browser;
-use crate::cluster::{Coordinator, LIMIT, Target, plan, worker};
-use crate::common::{serial, wait_until};
+use crate::cluster::{Coordinator, LIMIT, Setup, lost};
+use crate::common::serial;
 use crate::live::http;
 
 /// What the page shows of a lost worker `doomed`: the warning, and one mark on each
@@ -21,29 +21,18 @@ const GAP_SHOWN: &str = "const gap = document.getElementById('gap-note'); \
 #[test]
 fn a_lost_workers_gap_is_marked_on_the_dashboard_and_in_the_html_report() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, duration: 60s }",
-        "/ok",
-        &[],
-    );
-    let html = dir.path().join("report.html");
-    let mut coordinator = Coordinator::start(
-        &plan,
-        2,
-        &[
-            "--html",
-            html.to_str().unwrap(),
-            "--on-worker-loss",
-            "continue",
-            "--ui",
-            "127.0.0.1:0",
-            "--ui-exit",
-        ],
-    );
+    let s = Setup::new("{ users: 4, duration: 60s }", "/ok", &[]);
+    let html = s.dir.path().join("report.html");
+    let args = [
+        "--html",
+        html.to_str().unwrap(),
+        "--on-worker-loss",
+        "continue",
+        "--ui",
+        "127.0.0.1:0",
+        "--ui-exit",
+    ];
+    let mut coordinator = Coordinator::start(&s.plan, 2, &args);
     let dash = coordinator
         .proc
         .line("dashboard: ", Duration::from_secs(20));
@@ -51,15 +40,8 @@ fn a_lost_workers_gap_is_marked_on_the_dashboard_and_in_the_html_report() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    let _keep = worker(&coordinator.url, "keep", &[]);
-    let doomed = worker(&coordinator.url, "doomed", &[]);
-    coordinator
-        .proc
-        .line("worker `doomed` joined", Duration::from_secs(20));
-    wait_until("load at the target", Duration::from_secs(20), || {
-        target.hits() > 20
-    });
-    doomed.signal("-KILL");
+    let [_keep, doomed] = coordinator.join(["keep", "doomed"]);
+    s.kill_under_load(&doomed);
     coordinator
         .proc
         .line("worker `doomed` lost at", Duration::from_secs(10));
@@ -87,12 +69,7 @@ fn a_lost_workers_gap_is_marked_on_the_dashboard_and_in_the_html_report() {
     assert_eq!(code, 0, "the run went on and was stopped:\n{out}\n{err}");
     let page = std::fs::read_to_string(&html).expect("the HTML report was written");
     let data = swarm::report::html::embedded_data(&page).expect("the page embeds its data");
-    let lost: Vec<_> = data["workers"]
-        .as_array()
-        .expect("the report lists the workers")
-        .iter()
-        .filter(|w| w["state"] == "lost")
-        .collect();
+    let lost = lost(&data);
     assert_eq!(lost.len(), 1, "{}", data["workers"]);
     assert_eq!(lost[0]["name"], "doomed");
     assert!(lost[0]["lost_at_s"].as_f64().is_some(), "{}", lost[0]);

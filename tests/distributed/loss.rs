@@ -6,37 +6,22 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Coordinator, Target, plan, read_json, worker};
-use crate::common::{serial, wait_until};
+use crate::cluster::{Coordinator, Setup, lost, read_json};
+use crate::common::serial;
 
 /// Kills one of two workers of a run of far more iterations than the test waits
 /// for; returns the coordinator's exit code, stderr and JSON report, and how long
 /// it took to end after the kill.
 fn kill_one_during_iterations(extra: &[&str]) -> (i32, String, serde_json::Value, Duration) {
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
     // 4 users pausing 20 ms: a few hundred iterations a second at most, so 1,000,000
     // would take most of an hour.
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, iterations: 1000000 }",
-        "/ok",
-        &[],
-    );
-    let json = dir.path().join("run.json");
-    let mut args = vec!["--json", json.to_str().unwrap()];
+    let s = Setup::new("{ users: 4, iterations: 1000000 }", "/ok", &[]);
+    let json = s.file("run.json");
+    let mut args = vec!["--json", json.as_str()];
     args.extend_from_slice(extra);
-    let mut coordinator = Coordinator::start(&plan, 2, &args);
-    let keep = worker(&coordinator.url, "keep", &[]);
-    let doomed = worker(&coordinator.url, "doomed", &[]);
-    coordinator
-        .proc
-        .line("worker `doomed` joined", Duration::from_secs(20));
-    wait_until("load at the target", Duration::from_secs(20), || {
-        target.hits() > 20
-    });
-    doomed.signal("-KILL");
+    let mut coordinator = Coordinator::start(&s.plan, 2, &args);
+    let [keep, doomed] = coordinator.join(["keep", "doomed"]);
+    s.kill_under_load(&doomed);
     let killed = Instant::now();
     let (code, out, err) = coordinator.proc.finish(Duration::from_secs(30));
     let took = killed.elapsed();
@@ -49,12 +34,7 @@ fn kill_one_during_iterations(extra: &[&str]) -> (i32, String, serde_json::Value
 }
 
 fn assert_lost(report: &serde_json::Value) {
-    let lost: Vec<_> = report["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["state"] == "lost")
-        .collect();
+    let lost = lost(report);
     assert_eq!(lost.len(), 1, "{report}");
     assert_eq!(lost[0]["name"], "doomed");
     let count = report["total"]["count"].as_u64().unwrap();
