@@ -115,7 +115,7 @@ fn lost_workers(
     plan: &CompiledPlan,
     workers: &crate::dist::Workers,
 ) -> Option<String> {
-    let continued = args.dist.on_worker_loss != super::OnWorkerLoss::Fail;
+    let continued = args.dist.on_worker_loss != crate::dist::OnLoss::Fail;
     if continued && plan.load.iterations.is_none() {
         return None;
     }
