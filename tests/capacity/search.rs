@@ -135,21 +135,23 @@ async fn the_closed_model_finds_where_the_slo_breaks() {
     assert!(r.steps.iter().all(|s| s.level.fract() == 0.0));
 }
 
-/// A target whose latency grows smoothly with load (5 ms plus 3 ms per request in
-/// flight): the step table is monotone where the target is. More users, never a
+/// A target whose latency grows smoothly with load (5 ms plus 10 ms per request in
+/// flight): the step table is monotone where the target is. (At most 100 requests a
+/// second whatever the users: with 3 ms per request, 300/s in a debug build on a
+/// busy machine made the generator's own lag fail every search.) More users, never a
 /// lower median latency or a lower throughput (beyond measurement noise of a few
 /// percent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_smooth_target_gives_a_monotone_step_table() {
     let _turn = common::serial_async().await;
-    let target = Target::smooth(Duration::from_millis(3));
+    let target = Target::smooth(Duration::from_millis(10));
     let plan = TestPlan::new()
         .target(&target.base)
         .load(
             "{ search: { users: 1..64, step: 2x, precision: 10%, warmup: 1s, hold: 2s, confirm: 0 } }",
         )
         .flow("- get: /smooth")
-        .slo("p95 < 60ms");
+        .slo("p95 < 200ms");
     let (r, _) = search(plan).await;
     // An untrusted step (the generator saturated) says nothing about the target.
     let mut steps: Vec<_> = (r.steps.iter())
@@ -186,7 +188,7 @@ async fn a_smooth_target_gives_a_monotone_step_table() {
             table(&r)
         );
     }
-    // 5 + 3N < 60 up to N = 18.
+    // 5 + 10N < 200 up to N = 19.
     let cap = r.answer.unwrap().capacity.unwrap();
     assert!((14.0..=20.0).contains(&cap), "{cap}");
 }
