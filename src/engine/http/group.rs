@@ -11,6 +11,11 @@
 //!   [`H1_LANES`] lanes, each on a connection of its own, as browsers open up to six
 //!   connections per host. The user keeps one connection per origin afterwards.
 //!
+//! With reqwest (`SWARM_HTTP_CLIENT=reqwest`) the lanes are clones of the user's
+//! client, sharing its pool and cookie jar; it cannot be asked which version an
+//! origin speaks before sending, so there is a lane per request only under `h2c` and
+//! `"2"`, and at most [`H1_LANES`] under `auto`.
+//!
 //! Each request's timeout counts from the group's start, so one that waited for a
 //! lane has that much less time. Cookies set by the group's responses are kept, the
 //! last lane's where two set the same cookie.
