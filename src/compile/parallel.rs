@@ -108,3 +108,40 @@ impl Compiler<'_> {
 fn is_http(call: &RawCall) -> bool {
     matches!(call, RawCall::Http { .. })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::compile::graph::{CallKind, Step};
+    use crate::compile::{CompileOptions, compile_str};
+
+    /// A group is one step holding its calls in order, each with its own name; its
+    /// captures are usable by the steps after it.
+    #[test]
+    fn a_group_compiles_to_one_step_of_named_calls() {
+        let src = "name: p\ntarget: http://127.0.0.1:1\nload: { users: 1, duration: 1s }\n\
+                   flows:\n  - name: f\n    steps:\n      - parallel:\n\
+                   \x20         - { get: /a, name: a, capture: { x: $.x } }\n\
+                   \x20         - { post: /b, json: { k: 1 } }\n\
+                   \x20     - get: /c/{{ x }}\n";
+        let plan = compile_str(src, Path::new("p.yaml"), &CompileOptions::default()).unwrap();
+        let steps = &plan.flows[0].steps;
+        assert_eq!(steps.len(), 2);
+        let Step::Parallel(group) = &steps[0] else {
+            panic!("a group, got {:?}", steps[0]);
+        };
+        let names: Vec<&str> = (group.calls.iter())
+            .map(|c| plan.requests[c.request.0 as usize].name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "POST /b"]);
+        assert!(
+            group
+                .calls
+                .iter()
+                .all(|c| matches!(c.kind, CallKind::Http(_)))
+        );
+        assert_eq!(steps[0].calls().len(), 2);
+        assert_eq!(steps[1].calls().len(), 1);
+    }
+}
