@@ -227,6 +227,26 @@ pub struct Search {
     pub require: Option<f64>,
 }
 
+impl Search {
+    /// The most steps one search runs, whatever its settings: a bound on a search
+    /// whose range and precision would otherwise ask for very many steps.
+    pub const MAX_STEPS: usize = 64;
+    /// The most steps the growth from `low` to `high` may take, so that bisection
+    /// and confirmation still fit in [`Search::MAX_STEPS`] after it.
+    pub const MAX_GROWTH_STEPS: usize = Self::MAX_STEPS / 2;
+
+    /// How many steps growing from `low` to `high` by `step` takes at most: the
+    /// levels `low`, `low·step`, ... up to `high`.
+    pub fn growth_steps(low: f64, high: f64, step: f64) -> usize {
+        if high <= low || step <= 1.0 {
+            return 1;
+        }
+        // Each step grows by at least `step` (levels are rounded up to move), so
+        // this counts the steps to reach the top, the top included.
+        1 + ((high / low).ln() / step.ln()).ceil() as usize
+    }
+}
+
 /// What a capacity search varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchAxis {

@@ -76,6 +76,26 @@ impl Compiler<'_> {
             .step
             .as_ref()
             .map_or(DEFAULT_STEP, |t| self.search_step(t));
+        // A growth too slow for its range would spend the search's steps before any
+        // step failed, and end without a bracket: refuse it where it is written.
+        let growth = Search::growth_steps(low, high, step);
+        if growth > Search::MAX_GROWTH_STEPS {
+            let least = (high / low).powf(1.0 / (Search::MAX_GROWTH_STEPS - 1) as f64);
+            let pos = s.step.as_ref().map_or(search.pos, |t| t.pos);
+            self.error_help(
+                pos,
+                format!(
+                    "growing from {low} to {high} by {step}x takes {growth} steps; \
+                     a search grows for at most {} of its {} steps",
+                    Search::MAX_GROWTH_STEPS,
+                    Search::MAX_STEPS
+                ),
+                format!(
+                    "raise `step` to at least {:.1}x, or narrow the range",
+                    (least * 10.0).ceil() / 10.0
+                ),
+            );
+        }
         let precision = s.precision.as_ref().map_or(DEFAULT_PRECISION, |t| {
             match units::parse_percent(&t.value.0) {
                 Ok(p) if p > 0.0 && p < 1.0 => p,
@@ -371,6 +391,10 @@ mod tests {
         (
             "  search: { users: 1..9, step: 1x }\n",
             "4:32: `1x` is not a growth factor",
+        ),
+        (
+            "  search: { arrival_rate: 1/s..10000/s, step: 1.1x }\n",
+            "4:47: growing from 1 to 10000 by 1.1x takes 98 steps; a search grows for at most 32 of its 64 steps",
         ),
         (
             "  search: { users: 1..9, hold: 500ms }\n",

@@ -86,9 +86,9 @@ pub struct SearchResult {
     pub starved: bool,
 }
 
-/// The most steps one search runs, whatever its settings: a bound on a search whose
-/// range and precision would otherwise ask for very many steps.
-pub const MAX_STEPS: usize = 64;
+/// The most steps one search runs, whatever its settings (the compiler refuses a
+/// range whose growth alone would take more than half of them).
+pub const MAX_STEPS: usize = SearchSpec::MAX_STEPS;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
@@ -499,6 +499,10 @@ mod tests {
         ) {
             let axis = if users { SearchAxis::Users } else { SearchAxis::Rate };
             let high = low * span;
+            // The compiler refuses a growth that cannot fit in the search's steps.
+            proptest::prop_assume!(
+                SearchSpec::growth_steps(low, high, step) <= SearchSpec::MAX_GROWTH_STEPS
+            );
             let hold = std::time::Duration::from_secs(1);
             let warmup = std::time::Duration::ZERO;
             let spec = SearchSpec { axis, low, high, step, precision, warmup, hold, confirm, require: None };
