@@ -124,7 +124,13 @@ async fn worker(
     for s in 1..=seconds {
         tokio::time::sleep_until((origin + Duration::from_secs(s)).into()).await;
         let bytes = wire::encode(&unit(s));
-        tx.send(send(&Up::Unit { run, unit: bytes })).await.unwrap();
+        tx.send(send(&Up::Unit {
+            run,
+            unit: bytes,
+            through: s,
+        }))
+        .await
+        .unwrap();
         let status = Status {
             users: 10,
             requests_per_s: 1000.0,

@@ -6,7 +6,10 @@
 //! Every worker has one task ([`drive`]). It refuses (and drops) a worker that sends
 //! a malformed or oversized frame, a message of another run, a unit for a second the
 //! run has not reached, a thread that is not its own, or more messages than any
-//! worker sends; silence for [`LOSS_AFTER`] is a loss too. The other workers are
+//! worker sends; silence for [`LOSS_AFTER`] is a loss too, and so is a watermark
+//! (the last second a worker sent all its units for) [`UNITS_WITHIN`] behind the
+//! run: the controller makes a second final only once every live worker's watermark
+//! passed it, so a worker that falls that far behind would hold the whole run back. The other workers are
 //! served all along: connections are handled by tasks of their own, and a handshake
 //! has a deadline and a cap on how many run at once.
 
@@ -33,6 +36,9 @@ use crate::metrics::wire;
 
 /// A worker silent this long (no unit, status or pong) is lost.
 pub const LOSS_AFTER: Duration = Duration::from_secs(3);
+/// A worker whose units for a second have not all come this long after the second
+/// ended is lost (the second is then final without it; the loss marks the gap).
+pub const UNITS_WITHIN: Duration = Duration::from_secs(10);
 /// How far ahead of the start message the run's origin lies: the workers' barrier.
 const START_IN: Duration = Duration::from_millis(1500);
 /// How long workers have to compile the plan and answer.
@@ -157,6 +163,21 @@ impl PlanSource {
     }
 }
 
+#[cfg(test)]
+impl PlanSource {
+    /// A plan source with no file behind it (the workers of a test only echo the
+    /// fingerprint).
+    pub(crate) fn for_test(file: &str, text: &str, opts: CompileOptions) -> PlanSource {
+        PlanSource {
+            file: file.into(),
+            text: text.into(),
+            files: Vec::new(),
+            opts,
+            env: Vec::new(),
+        }
+    }
+}
+
 /// A relative path with no `..`, root or prefix: it stays inside the folder it is
 /// joined to.
 pub(crate) fn is_plain_relative(path: &Path) -> bool {
@@ -249,7 +270,6 @@ impl Coordinator {
         self.close();
         let run: RunId = *uuid::Uuid::new_v4().as_bytes();
         let parts = split_threads(&plan, &joined);
-        let total: usize = parts.iter().map(|(_, n)| n).sum();
         let ready = send_plans(
             &mut joined,
             &plan,
@@ -282,7 +302,7 @@ impl Coordinator {
         };
         let (saturated_tx, saturated_rx) = watch::channel(None);
         let mut remote =
-            crate::engine::remote::start_coordinator(plan.clone(), total, clock, saturated_rx)?;
+            crate::engine::remote::start_coordinator(plan.clone(), &parts, clock, saturated_rx)?;
         let wall_unix_ms = started
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -315,6 +335,7 @@ impl Coordinator {
                 origin: clock.origin,
                 workers: workers.clone(),
                 saturated: saturated.clone(),
+                through: 0,
             };
             tokio::spawn(drive(driven, sent.err().map(|e| e.to_string())));
         }
@@ -552,6 +573,8 @@ struct Driven {
     origin: Instant,
     workers: Workers,
     saturated: Arc<watch::Sender<Option<String>>>,
+    /// The worker's watermark: it sent every unit up to this second.
+    through: u64,
 }
 
 /// What to do after a message.
@@ -615,6 +638,9 @@ async fn drive(mut d: Driven, failed_start: Option<String>) {
                     None => commands_open = false,
                 },
                 _ = keepalive.tick() => {
+                    if let Some(why) = d.behind() {
+                        break Err(refused(&mut d.socket, why).await);
+                    }
                     if let Err(e) = timeout(SEND_WITHIN, transport::ping(&mut d.socket)).await.map_err(|_| "it stopped reading".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
                         break Err(e);
                     }
@@ -622,6 +648,8 @@ async fn drive(mut d: Driven, failed_start: Option<String>) {
             }
         },
     };
+    // Done or lost, it sends no more units: its seconds no longer wait for it.
+    d.mark(u64::MAX);
     match outcome {
         Ok(()) => {
             tracing::info!(worker = %d.name, "worker done");
@@ -651,6 +679,29 @@ async fn refused(socket: &mut Socket, why: String) -> String {
 }
 
 impl Driven {
+    /// Passes the worker's watermark on to the controller (a worker with no threads
+    /// sends no units and holds nothing back).
+    fn mark(&mut self, through: u64) {
+        if self.count > 0 && through > self.through {
+            self.through = through;
+            let _ = self
+                .events
+                .send((self.first, ThreadEvent::Through(through)));
+        }
+    }
+
+    /// Why the worker is too far behind with its units, if it is.
+    fn behind(&self) -> Option<String> {
+        let waiting = self.through.saturating_add(1);
+        let due = self.origin + Duration::from_secs(waiting) + UNITS_WITHIN;
+        (self.count > 0 && Instant::now() > due).then(|| {
+            format!(
+                "its units for second {waiting} did not all come within {}s",
+                UNITS_WITHIN.as_secs()
+            )
+        })
+    }
+
     /// Handles one message; an error is why the worker is refused.
     fn on_message(&mut self, up: Up) -> Result<Next, String> {
         let run = match &up {
@@ -666,7 +717,7 @@ impl Driven {
             return Err("a message of another run (replayed?)".into());
         }
         match up {
-            Up::Unit { unit, .. } => {
+            Up::Unit { unit, through, .. } => {
                 let delta = wire::decode(&unit, self.requests).map_err(|e| e.to_string())?;
                 let now = self.origin.elapsed().as_secs();
                 if delta.second > now + 2 {
@@ -682,6 +733,7 @@ impl Driven {
                     r.status.users = users;
                 });
                 let _ = self.events.send((self.first, ThreadEvent::Second(delta)));
+                self.mark(through.min(now + 2));
             }
             Up::Event { thread, event, .. } => {
                 let thread = thread as usize;

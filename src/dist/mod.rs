@@ -23,6 +23,9 @@ pub mod proto;
 mod transport;
 pub mod worker;
 
+#[cfg(test)]
+mod merge_tests;
+
 use std::sync::{Arc, Mutex};
 
 pub use transport::LinkError;

@@ -6,10 +6,16 @@
 //! Units are labelled with the second of the run they cover (threads flush on whole
 //! seconds since the run's origin), so a unit that arrives late still lands in its
 //! own second. A second stays open (as one merged unit, so everything in it is exact)
-//! for a few seconds, then is finalised: it becomes a series point, which keeps the
-//! second's whole latency histogram, and its merged unit, encoded, joins the ring of
-//! recent seconds that trailing windows are judged on. The series is kept bounded by
-//! [`series::downsample`], which merges histograms, so it stays exact too.
+//! until the controller seals it, once every source of units has sent all of its
+//! units for it (see `engine::schedule::marks`); only then is it finalised: it
+//! becomes a series point, which keeps the second's whole latency histogram, and its
+//! merged unit, encoded, joins the ring of recent seconds that trailing windows are
+//! judged on. Snapshots show finalised seconds only, so no reader ever sees a second
+//! that is still filling. The series is kept bounded by [`series::downsample`], which
+//! merges histograms, so it stays exact too.
+//!
+//! A unit for a second already final (its source was past the controller's bound)
+//! still counts in the totals, never in another second: it is counted as late.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -29,19 +35,12 @@ pub const MAX_SERIES_POINTS: usize = 600;
 /// How many finalised seconds the ring of recent units keeps by default.
 pub const RECENT_SECONDS: usize = 60;
 
-/// How many seconds a series point stays open for late deltas.
-const OPEN_SECONDS: u64 = 3;
-
 /// A second still accepting late units: their merge, and the users at its end.
 #[derive(Debug)]
 struct OpenPoint {
     second: u64,
     unit: Delta,
     users: u32,
-    /// The point's latency-derived figures (counts, percentiles, packed histogram),
-    /// computed when first rendered and kept until another unit arrives: a second is
-    /// rendered by every snapshot while it is open.
-    rendered: std::cell::RefCell<Option<SeriesPoint>>,
 }
 
 /// Cumulative totals and the time series of a run.
@@ -70,6 +69,9 @@ pub struct Aggregator {
     judge: Option<WindowJudge>,
     /// The last second the judge was given.
     judged: u64,
+    /// Requests of units that came after their second was final: in the totals, in
+    /// no second of the series.
+    late: u64,
 }
 
 impl Aggregator {
@@ -96,11 +98,12 @@ impl Aggregator {
             keep_recent: RECENT_SECONDS,
             judge: None,
             judged: 0,
+            late: 0,
         }
     }
 
     /// Judges windowed and aborting SLO lines with `judge`, one finalised second at a
-    /// time (about [`OPEN_SECONDS`] after the second, when no more units arrive).
+    /// time (once sealed: when no more units can arrive for it).
     pub fn judge_windows(&mut self, judge: WindowJudge) {
         self.judge = Some(judge);
     }
@@ -149,11 +152,23 @@ impl Aggregator {
         self.dropped += delta.dropped;
         let _ = self.lag_total.add(&delta.lag);
         let _ = self.lag_interval.add(&delta.lag);
-        // A unit later than its second's finalisation lands in the oldest open
-        // second, so the series stays in time order.
-        let point = self.point(delta.second.max(self.finalized + 1));
+        if delta.second <= self.finalized {
+            // Its second is final: the totals have it, the series cannot.
+            self.late += delta.all().count;
+            return;
+        }
+        let point = self.point(delta.second);
         point.unit.merge(delta);
-        point.rendered.replace(None);
+    }
+
+    /// Requests that came after their second was final (in the totals only).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// The last finalised second.
+    pub fn finalized(&self) -> u64 {
+        self.finalized
     }
 
     /// The open point for `second`, created in order when missing.
@@ -185,23 +200,25 @@ impl Aggregator {
             second,
             unit,
             users: 0,
-            rendered: std::cell::RefCell::new(None),
         }
     }
 
-    /// Marks `second` as published with `users` active, and finalises the points that
-    /// are old enough to receive no more deltas.
+    /// Marks `second` as over, with `users` active at its end (a second with no unit
+    /// still gets its point). It stays open until [`Self::seal`].
     pub fn close_second(&mut self, second: u64, users: u32) {
-        self.point(second).users = users;
-        while self
-            .open
-            .front()
-            .is_some_and(|p| p.second + OPEN_SECONDS <= second)
-        {
+        if second > self.finalized {
+            self.point(second).users = users;
+        }
+    }
+
+    /// Finalises the open seconds up to `through`: no more units can come for them.
+    pub fn seal(&mut self, through: u64) {
+        while self.open.front().is_some_and(|p| p.second <= through) {
             if let Some(p) = self.open.pop_front() {
                 self.finalize(p, None);
             }
         }
+        self.finalized = self.finalized.max(through);
     }
 
     /// Finalises every open point; the run ended `elapsed` after the origin. What
@@ -214,7 +231,6 @@ impl Aggregator {
             if let Some(late) = self.open.pop_back() {
                 let point = self.point(last);
                 point.unit.merge(&late.unit);
-                point.rendered.replace(None);
                 self.spare.push(late.unit);
             }
         }
@@ -317,18 +333,12 @@ impl Aggregator {
         Duration::from_secs_f64(self.offset)
     }
 
-    /// Renders a snapshot. `elapsed` is the time since the origin; `upto` the last
-    /// published second. The caller fills in users, targets, the end reason and health.
-    pub fn snapshot(&self, elapsed: Duration, planned: Option<Duration>, upto: u64) -> Snapshot {
+    /// Renders a snapshot, whose series holds the finalised seconds only. `elapsed` is
+    /// the time since the origin. The caller fills in users, targets, the end reason
+    /// and health.
+    pub fn snapshot(&self, elapsed: Duration, planned: Option<Duration>) -> Snapshot {
         let offset = self.offset();
-        let mut series = self.series.clone();
-        let end = elapsed.as_secs_f64();
-        series.extend(
-            self.open
-                .iter()
-                .filter(|p| p.second <= upto)
-                .map(|p| p.render(self.offset, Some(end))),
-        );
+        let series = self.series.clone();
         Snapshot {
             elapsed: elapsed.saturating_sub(offset),
             planned: planned.map(|p| p.saturating_sub(offset)),
@@ -361,24 +371,17 @@ impl OpenPoint {
         }
         let start = ((self.second as f64) - 1.0).max(offset);
         let width = (t - start).max(0.0);
-        let mut point = self
-            .rendered
-            .borrow_mut()
-            .get_or_insert_with(|| {
-                let all = self.unit.all();
-                let mut point = SeriesPoint {
-                    requests: all.count,
-                    failures: all.failures,
-                    dropped: self.unit.dropped,
-                    ..SeriesPoint::default()
-                };
-                series::set_latency(&mut point, &all.latency);
-                point
-            })
-            .clone();
-        point.t = (t - offset).max(0.0);
-        point.width = width;
-        point.users = self.users;
+        let all = self.unit.all();
+        let mut point = SeriesPoint {
+            t: (t - offset).max(0.0),
+            width,
+            users: self.users,
+            requests: all.count,
+            failures: all.failures,
+            dropped: self.unit.dropped,
+            ..SeriesPoint::default()
+        };
+        series::set_latency(&mut point, &all.latency);
         point
     }
 }
@@ -413,7 +416,8 @@ mod tests {
         agg.merge(&delta(1, 10, 5));
         agg.close_second(1, 3);
         agg.close_second(2, 4);
-        let s = agg.snapshot(Duration::from_secs(2), None, 2);
+        agg.seal(2);
+        let s = agg.snapshot(Duration::from_secs(2), None);
         assert_eq!(s.requests[0].count, 25);
         assert_eq!(s.requests[1].failures, 3);
         assert_eq!(s.iterations, 25);
@@ -436,11 +440,7 @@ mod tests {
         d.epoch = agg.epoch();
         agg.merge(&d);
         agg.finish(Duration::from_millis(2500), 1);
-        let s = agg.snapshot(
-            Duration::from_millis(2500),
-            Some(Duration::from_secs(10)),
-            2,
-        );
+        let s = agg.snapshot(Duration::from_millis(2500), Some(Duration::from_secs(10)));
         assert_eq!(s.requests[0].count, 4);
         assert_eq!(s.elapsed, Duration::from_secs(1));
         assert_eq!(s.planned, Some(Duration::from_millis(8500)));
@@ -450,23 +450,23 @@ mod tests {
     }
 
     #[test]
-    fn very_late_deltas_keep_the_series_in_order() {
+    fn a_unit_for_a_final_second_counts_in_the_totals_only() {
         let mut agg = Aggregator::new(2);
         for s in 1..=6 {
             agg.merge(&delta(s, 1, 5));
             agg.close_second(s, 1);
         }
-        // Second 1 was finalised long ago; its straggler joins the oldest open point.
+        // Nothing is final before it is sealed, whatever the time.
+        assert!(agg.snapshot(Duration::from_secs(6), None).series.is_empty());
+        agg.seal(4);
+        assert_eq!(agg.snapshot(Duration::from_secs(6), None).series.len(), 4);
+        // Second 1 is final: its straggler moves to no other second.
         agg.merge(&delta(1, 4, 5));
+        assert_eq!(agg.late(), 5);
         agg.finish(Duration::from_secs(6), 1);
-        let s = agg.snapshot(Duration::from_secs(6), None, 6);
-        assert!(
-            s.series.windows(2).all(|w| w[0].t < w[1].t),
-            "{:?}",
-            s.series
-        );
-        let total: u64 = s.series.iter().map(|p| p.requests).sum();
-        assert_eq!(total, 6 * 2 + 5);
+        let s = agg.snapshot(Duration::from_secs(6), None);
+        assert!(s.series.iter().all(|p| p.requests == 2), "{:?}", s.series);
+        assert_eq!(s.requests[0].count, 6 + 4);
     }
 
     #[test]
@@ -475,7 +475,7 @@ mod tests {
         agg.merge(&delta(10, 3, 5));
         agg.merge(&delta(11, 2, 5));
         agg.finish(Duration::from_millis(9_990), 0);
-        let s = agg.snapshot(Duration::from_millis(9_990), None, 11);
+        let s = agg.snapshot(Duration::from_millis(9_990), None);
         assert_eq!(s.series.len(), 1);
         assert_eq!(s.series[0].requests, 7);
         assert!((s.series[0].t - 9.99).abs() < 1e-9);
@@ -492,9 +492,10 @@ mod tests {
             total += 1;
             agg.merge(&d);
             agg.close_second(s, 1);
+            agg.seal(s);
         }
         agg.finish(Duration::from_secs(200), 1);
-        let snap = agg.snapshot(Duration::from_secs(200), None, 200);
+        let snap = agg.snapshot(Duration::from_secs(200), None);
         assert!(snap.series.len() <= 10, "{}", snap.series.len());
         let sum: u64 = snap.series.iter().map(|p| p.requests).sum();
         assert_eq!(sum, total);
@@ -512,6 +513,7 @@ mod tests {
         for d in &deltas {
             agg.merge(d);
             agg.close_second(d.second, 2);
+            agg.seal(d.second.saturating_sub(3));
         }
         // Seconds 1 to 7 are final; the ring kept the last five of them.
         let seconds: Vec<u64> = agg.recent(0).map(|(s, _)| s).collect();
@@ -546,9 +548,10 @@ mod tests {
         for s in (1..=10).chain(12..=16) {
             agg.merge(&delta(s, 10, 5));
             agg.close_second(s, 1);
+            agg.seal(s.saturating_sub(3));
         }
         // Seconds 1 to 13 are final: 13 seconds judged, the silent 11th among them.
-        let worst = agg.snapshot(Duration::from_secs(16), None, 16).windows;
+        let worst = agg.snapshot(Duration::from_secs(16), None).windows;
         let w = worst[0].1.as_ref().unwrap();
         // Only the windows with the silent second in them fall short.
         assert_eq!(
@@ -569,7 +572,7 @@ mod tests {
         d.epoch = agg.epoch();
         agg.merge(&d);
         agg.finish(Duration::from_secs(17), 1);
-        let worst = agg.snapshot(Duration::from_secs(17), None, 17).windows;
+        let worst = agg.snapshot(Duration::from_secs(17), None).windows;
         let w = worst[0].1.as_ref().unwrap();
         assert_eq!(w.value, Some(1.0), "only the second after the reset: {w:?}");
     }
@@ -586,9 +589,10 @@ mod tests {
             };
             agg.merge(&d);
             agg.close_second(s, 1);
+            agg.seal(s);
         }
         agg.finish(Duration::from_secs(10), 1);
-        let snap = agg.snapshot(Duration::from_secs(10), None, 10);
+        let snap = agg.snapshot(Duration::from_secs(10), None);
         assert!(snap.series.len() <= 4, "{}", snap.series.len());
         let merged = series::merge_points(&snap.series);
         let mut all = RequestStats::default();
