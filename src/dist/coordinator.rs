@@ -718,7 +718,7 @@ impl Driven {
         }
         match up {
             Up::Unit { unit, through, .. } => {
-                let delta = wire::decode(&unit, self.requests).map_err(|e| e.to_string())?;
+                let delta = wire::decode_unit(&unit, self.requests).map_err(|e| e.to_string())?;
                 let now = self.origin.elapsed().as_secs();
                 if delta.second > now + 2 {
                     return Err(format!(
@@ -726,13 +726,13 @@ impl Driven {
                         delta.second
                     ));
                 }
-                let rps = delta.all().count as f64;
+                let rps = delta.requests_total() as f64;
                 let users = delta.active;
                 self.workers.update(self.index, |r| {
                     r.status.requests_per_s = rps;
                     r.status.users = users;
                 });
-                let _ = self.events.send((self.first, ThreadEvent::Second(delta)));
+                let _ = self.events.send((self.first, ThreadEvent::Unit(delta)));
                 self.mark(through.min(now + 2));
             }
             Up::Event { thread, event, .. } => {

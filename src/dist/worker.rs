@@ -465,7 +465,7 @@ impl Relay {
             ThreadEvent::End(EndReason::FeederExhausted { feeder }) => {
                 Event::FeederExhausted { feeder }
             }
-            ThreadEvent::End(_) | ThreadEvent::Through(_) => return Ok(()),
+            ThreadEvent::End(_) | ThreadEvent::Unit(_) | ThreadEvent::Through(_) => return Ok(()),
             ThreadEvent::Stopping { active } => Event::Stopping { active },
         };
         let msg = Up::Event {
@@ -528,7 +528,8 @@ impl Relay {
             .collect();
         for key in ready {
             if let Some(p) = self.pending.remove(&key) {
-                self.status.requests_per_s = p.unit.all().count as f64;
+                self.status.requests_per_s =
+                    p.unit.requests.iter().map(|r| r.count).sum::<u64>() as f64;
                 self.status.users = p.unit.active;
                 let msg = Up::Unit {
                     run: self.run,

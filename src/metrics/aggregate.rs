@@ -161,6 +161,27 @@ impl Aggregator {
         point.unit.merge(delta);
     }
 
+    /// Adds a unit as it came over the network (its histograms as buckets), exactly
+    /// as [`Self::merge`] adds the same unit decoded: no histogram is built for it.
+    pub fn merge_unit(&mut self, unit: &wire::Unit) {
+        if unit.epoch != self.epoch {
+            return;
+        }
+        for (total, r) in self.requests.iter_mut().zip(&unit.requests) {
+            r.add_to(total);
+        }
+        self.iterations += unit.iterations;
+        self.dropped += unit.dropped;
+        unit.lag.add_to(&mut self.lag_total);
+        unit.lag.add_to(&mut self.lag_interval);
+        if unit.second <= self.finalized {
+            self.late += unit.requests_total();
+            return;
+        }
+        let point = self.point(unit.second);
+        unit.add_to(&mut point.unit);
+    }
+
     /// Requests that came after their second was final (in the totals only).
     pub fn late(&self) -> u64 {
         self.late
@@ -405,6 +426,34 @@ mod tests {
         );
         d.iterations = n;
         d
+    }
+
+    /// A unit merged as it came over the network (buckets, no histogram) leaves the
+    /// aggregator exactly as the same unit decoded whole.
+    #[test]
+    fn units_merged_as_buckets_equal_units_merged_whole() {
+        let (mut whole, mut buckets) = (Aggregator::new(2), Aggregator::new(2));
+        for (s, n, ms) in [(1, 10, 5), (1, 3, 700), (2, 40, 12), (3, 1, 3_000)] {
+            let mut d = delta(s, n, ms);
+            crate::metrics::stats::record_latency(&mut d.lag, Duration::from_micros(s * 77));
+            d.start_unix_ms = 1_000 * s;
+            d.active = 3;
+            let bytes = wire::encode(&d);
+            whole.merge(&wire::decode(&bytes, 2).unwrap());
+            buckets.merge_unit(&wire::decode_unit(&bytes, 2).unwrap());
+        }
+        for agg in [&mut whole, &mut buckets] {
+            agg.close_second(3, 1);
+            agg.seal(3);
+        }
+        let (a, b) = (
+            whole.snapshot(Duration::from_secs(3), None),
+            buckets.snapshot(Duration::from_secs(3), None),
+        );
+        assert_eq!(a.requests, b.requests);
+        assert_eq!(a.series, b.series);
+        assert_eq!(whole.take_lag().1, buckets.take_lag().1);
+        assert_eq!(whole.trailing(0), buckets.trailing(0));
     }
 
     #[test]

@@ -384,6 +384,13 @@ impl Controller {
                 self.merge(thread, delta);
                 return self.seal();
             }
+            ThreadEvent::Unit(unit) => {
+                self.agg.merge_unit(&unit);
+                if let Some(l) = self.links.get_mut(thread) {
+                    l.active = unit.active;
+                }
+                return self.seal();
+            }
             ThreadEvent::Through(second) => {
                 self.marks.through(thread, second);
                 return self.seal();
@@ -562,6 +569,7 @@ impl Controller {
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some((thread, ThreadEvent::Second(delta))) => self.merge(thread, delta),
+                    Some((_, ThreadEvent::Unit(unit))) => self.agg.merge_unit(&unit),
                     Some((thread, ThreadEvent::Stopping { active })) => {
                         if let Some(a) = at_stop.get_mut(thread) {
                             *a = Some(active);
