@@ -42,8 +42,10 @@
 #               request names and 1,000 requests per worker-second) at COORD_WORKERS
 #               (default "25 50 100 200") workers for COORD_SECONDS s (default 20):
 #               the coordinator's CPU per worker-second and peak RSS, and the time from
-#               the end of a second to its merged point on the dashboard stream (not in
-#               `all`).
+#               the end of a second to its merged point on the dashboard stream; then
+#               COORD_ABORT_WORKERS (default 100) workers whose requests all fail from
+#               second 12, against an aborting SLO line: the time from that second's
+#               end to the coordinator's stop reaching a worker (not in `all`).
 #
 # Environment: PORT (default 18080), DURATION (throughput, client and profile seconds,
 # a whole number, default 10), ROUNDS (throughput rounds of wrk then swarm, default 3),
@@ -532,6 +534,25 @@ bench_coordinator() {
             "$pid" "$n" "$secs" || FAILED+=("coordinator-$n")
         wait "$pid" || FAILED+=("coordinator-$n")
     done
+    # From an SLO breach to the abort: every request fails from second 12 on (aborting
+    # lines are judged from second 11), against a line with `abort: true`; the run
+    # must end with exit 1 (the breach_to_abort_ms figure of the simulator's line).
+    local n=${COORD_ABORT_WORKERS:-100} code=0
+    echo "== coordinator: ${n} workers, failing from second 12, an aborting SLO line" >&2
+    {
+        cat "$WORK/coord.yaml"
+        printf 'slo:\n  - { line: "failures == 0", abort: true }\n'
+    } >"$WORK/coord-abort.yaml"
+    taskset -c "$CORE_GEN" "$SWARM" check "$WORK/coord-abort.yaml" \
+        --coordinator "127.0.0.1:$cport" --workers "$n" --workers-timeout 60s \
+        --ui "127.0.0.1:$uport" --ui-exit --progress none --quiet \
+        >"$WORK/coord-abort.out" 2>&1 &
+    local pid=$!
+    sleep 1
+    taskset -c "$CORE_TARGET" "$COORD_SIM" "http://127.0.0.1:$cport" "127.0.0.1:$uport" \
+        "$pid" "$n" "$secs" 12 || FAILED+=(coordinator-abort)
+    wait "$pid" || code=$?
+    [[ $code == 1 ]] || FAILED+=("coordinator-abort (exit $code, not 1)")
 }
 
 bench_ws() {

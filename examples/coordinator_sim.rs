@@ -9,7 +9,12 @@
 //! the end of that second, and to check that each merged second holds exactly what
 //! the workers sent. It prints one line of JSON.
 //!
-//! Usage: `coordinator_sim WORKER_URL DASHBOARD_ADDR COORDINATOR_PID WORKERS SECONDS`
+//! With a sixth argument `BREACH`, every request of every unit from second `BREACH` on
+//! fails (against a plan with an aborting SLO line), and it times the abort: from the
+//! end of that second, when its units go out, to the coordinator's stop reaching the
+//! first worker.
+//!
+//! Usage: `coordinator_sim WORKER_URL DASHBOARD_ADDR COORDINATOR_PID WORKERS SECONDS [BREACH]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use swarm::dist::proto::{self, Down, Event, PATH, Status, Up};
 use swarm::metrics::delta::Delta;
+use swarm::metrics::failure::{FailureKind, ProtocolFailure};
 use swarm::metrics::wire;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
@@ -25,14 +31,18 @@ use tokio_tungstenite::tungstenite::Message;
 const NAMES: usize = 20;
 const PER_NAME: u64 = 50;
 
-fn unit(second: u64) -> Delta {
+fn unit(second: u64, failing: bool) -> Delta {
     let mut d = Delta::new(NAMES);
     d.second = second;
     d.active = 10;
     for (i, r) in d.requests.iter_mut().enumerate() {
         for k in 0..PER_NAME {
             let us = 1_000 + (k * 1_973 + i as u64 * 7_919) % 99_000;
-            r.record(Duration::from_micros(us), 512, Ok(()));
+            let outcome = match failing {
+                true => Err(FailureKind::Protocol(ProtocolFailure::HttpStatus(500))),
+                false => Ok(()),
+            };
+            r.record(Duration::from_micros(us), 512, outcome);
         }
     }
     d
@@ -72,7 +82,9 @@ async fn worker(
     url: String,
     index: usize,
     seconds: u64,
+    breach: Option<u64>,
     origin_tx: tokio::sync::mpsc::Sender<Instant>,
+    stop_at: Arc<std::sync::OnceLock<Instant>>,
 ) {
     let addr = url.trim_start_matches("http://").to_owned();
     let tcp = tokio::net::TcpStream::connect(&addr)
@@ -108,6 +120,8 @@ async fn worker(
     // Commands and pings are read (tungstenite answers the pings) until the stop.
     let stopped = Arc::new(tokio::sync::Notify::new());
     let seen = stopped.clone();
+    let is_stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = is_stopped.clone();
     tokio::spawn(async move {
         while let Some(Ok(m)) = rx.next().await {
             if let Message::Binary(b) = m
@@ -116,6 +130,8 @@ async fn worker(
                     ..
                 }) = proto::decode::<Down>(&b)
             {
+                let _ = stop_at.set(Instant::now());
+                flag.store(true, Ordering::Relaxed);
                 seen.notify_one();
                 break;
             }
@@ -123,8 +139,17 @@ async fn worker(
     });
     for s in 1..=seconds {
         tokio::time::sleep_until((origin + Duration::from_secs(s)).into()).await;
-        let bytes = wire::encode(&unit(s));
-        tx.send(send(&Up::Unit { run, unit: bytes })).await.unwrap();
+        if is_stopped.load(Ordering::Relaxed) {
+            break;
+        }
+        let bytes = wire::encode(&unit(s, breach.is_some_and(|b| s >= b)));
+        tx.send(send(&Up::Unit {
+            run,
+            unit: bytes,
+            through: s,
+        }))
+        .await
+        .unwrap();
         let status = Status {
             users: 10,
             requests_per_s: 1000.0,
@@ -191,11 +216,15 @@ async fn follow(
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, dash, pid, workers, seconds] = &args[..] else {
-        eprintln!(
-            "usage: coordinator_sim WORKER_URL DASHBOARD_ADDR COORDINATOR_PID WORKERS SECONDS"
-        );
-        std::process::exit(2);
+    let (url, dash, pid, workers, seconds, breach) = match &args[..] {
+        [u, d, p, w, s] => (u, d, p, w, s, None),
+        [u, d, p, w, s, b] => (u, d, p, w, s, Some(b.parse::<u64>().unwrap())),
+        _ => {
+            eprintln!(
+                "usage: coordinator_sim WORKER_URL DASHBOARD_ADDR COORDINATOR_PID WORKERS SECONDS [BREACH]"
+            );
+            std::process::exit(2);
+        }
     };
     let (pid, workers, seconds): (u32, usize, u64) = (
         pid.parse().unwrap(),
@@ -203,8 +232,19 @@ async fn main() {
         seconds.parse().unwrap(),
     );
     let (origin_tx, mut origin_rx) = tokio::sync::mpsc::channel(workers);
+    let stop_at = Arc::new(std::sync::OnceLock::new());
     let tasks: Vec<_> = (0..workers)
-        .map(|i| tokio::spawn(worker(url.clone(), i, seconds, origin_tx.clone())))
+        .map(|i| {
+            let stop_at = stop_at.clone();
+            tokio::spawn(worker(
+                url.clone(),
+                i,
+                seconds,
+                breach,
+                origin_tx.clone(),
+                stop_at,
+            ))
+        })
         .collect();
     let origin = origin_rx.recv().await.expect("the run started");
     let lags = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -235,6 +275,14 @@ async fn main() {
             .unwrap_or(f64::NAN)
     };
     let cpu = cpu1 - cpu0;
+    let breach_to_abort_ms = breach.and_then(|b| {
+        let at = *stop_at.get()?;
+        Some(
+            at.saturating_duration_since(origin + Duration::from_secs(b))
+                .as_secs_f64()
+                * 1000.0,
+        )
+    });
     println!(
         "{}",
         serde_json::json!({
@@ -246,6 +294,7 @@ async fn main() {
             "merged_second_after_ms_max": pct(1.0),
             "seconds_seen": lags.len(),
             "seconds_not_exact": wrong.load(Ordering::Relaxed),
+            "breach_to_abort_ms": breach_to_abort_ms,
         })
     );
 }

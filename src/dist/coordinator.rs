@@ -1,14 +1,12 @@
-//! The coordinator: listens for workers, waits for `--workers N` of them, sends each
-//! the plan and its part, waits until every one proved by fingerprint that it
-//! compiled the same plan, starts them together on a common origin, then relays the
-//! controller's commands to them and their units and events to the controller.
+//! The coordinator's admission: it listens for workers, checks each one's handshake
+//! (token, protocol version, hello), waits for `--workers N` of them, sends each the
+//! plan and its part, waits until every one proved by fingerprint that it compiled
+//! the same plan, and starts them together on a common origin. From then on each
+//! worker is relayed by its own task (`super::relay`).
 //!
-//! Every worker has one task ([`drive`]). It refuses (and drops) a worker that sends
-//! a malformed or oversized frame, a message of another run, a unit for a second the
-//! run has not reached, a thread that is not its own, or more messages than any
-//! worker sends; silence for [`LOSS_AFTER`] is a loss too. The other workers are
-//! served all along: connections are handled by tasks of their own, and a handshake
-//! has a deadline and a cap on how many run at once.
+//! The other workers are served all along: connections are handled by tasks of their
+//! own, a handshake has a deadline and a cap on how many run at once, and a worker that
+//! comes once the run is set is refused with a sentence.
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -20,30 +18,25 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::timeout;
 
-use super::proto::{Down, Event, PlanMsg, RunId, Up};
+use super::proto::{Down, PlanMsg, RunId, Up};
+use super::relay::{Driven, drive};
 use super::transport::{self, Incoming, Socket};
 use super::{OnLoss, WorkerRow, WorkerState, Workers};
+
+pub use super::relay::{LOSS_AFTER, UNITS_WITHIN};
 use crate::compile::CompileOptions;
 use crate::compile::graph::CompiledPlan;
-use crate::engine::control::Control;
-use crate::engine::remote::{Events, RunClock, ThreadCmd, ThreadEvent};
+use crate::engine::remote::RunClock;
 use crate::engine::{RunError, RunHandle};
-use crate::metrics::snapshot::EndReason;
-use crate::metrics::wire;
 
-/// A worker silent this long (no unit, status or pong) is lost.
-pub const LOSS_AFTER: Duration = Duration::from_secs(3);
 /// How far ahead of the start message the run's origin lies: the workers' barrier.
 const START_IN: Duration = Duration::from_millis(1500);
 /// How long workers have to compile the plan and answer.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 /// Handshakes running at once; more connections wait their turn.
 const HANDSHAKES: usize = 32;
-/// A worker sends a unit and a status a second, and events in bursts at most a few
-/// thousand a second: past this many messages in one second it is misbehaving.
-const MAX_MESSAGES_PER_S: u32 = 20_000;
 /// A send to a worker that takes longer than this (it stopped reading) loses it.
-const SEND_WITHIN: Duration = Duration::from_secs(5);
+pub(super) const SEND_WITHIN: Duration = Duration::from_secs(5);
 
 /// How the coordinator runs.
 #[derive(Debug, Clone)]
@@ -157,6 +150,21 @@ impl PlanSource {
     }
 }
 
+#[cfg(test)]
+impl PlanSource {
+    /// A plan source with no file behind it (the workers of a test only echo the
+    /// fingerprint).
+    pub(crate) fn for_test(file: &str, text: &str, opts: CompileOptions) -> PlanSource {
+        PlanSource {
+            file: file.into(),
+            text: text.into(),
+            files: Vec::new(),
+            opts,
+            env: Vec::new(),
+        }
+    }
+}
+
 /// A relative path with no `..`, root or prefix: it stays inside the folder it is
 /// joined to.
 pub(crate) fn is_plain_relative(path: &Path) -> bool {
@@ -249,7 +257,6 @@ impl Coordinator {
         self.close();
         let run: RunId = *uuid::Uuid::new_v4().as_bytes();
         let parts = split_threads(&plan, &joined);
-        let total: usize = parts.iter().map(|(_, n)| n).sum();
         let ready = send_plans(
             &mut joined,
             &plan,
@@ -282,7 +289,7 @@ impl Coordinator {
         };
         let (saturated_tx, saturated_rx) = watch::channel(None);
         let mut remote =
-            crate::engine::remote::start_coordinator(plan.clone(), total, clock, saturated_rx)?;
+            crate::engine::remote::start_coordinator(plan.clone(), &parts, clock, saturated_rx)?;
         let wall_unix_ms = started
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -315,6 +322,7 @@ impl Coordinator {
                 origin: clock.origin,
                 workers: workers.clone(),
                 saturated: saturated.clone(),
+                through: 0,
             };
             tokio::spawn(drive(driven, sent.err().map(|e| e.to_string())));
         }
@@ -531,214 +539,6 @@ async fn send_plans(
         result?;
     }
     Ok(())
-}
-
-/// One worker's connection during the run.
-struct Driven {
-    socket: Socket,
-    index: usize,
-    name: String,
-    run: RunId,
-    /// Its run-wide threads: `count` from `first`; `cmds` has one receiver each.
-    first: usize,
-    count: usize,
-    cmds: Vec<mpsc::UnboundedReceiver<ThreadCmd>>,
-    events: Events,
-    control: mpsc::UnboundedSender<Control>,
-    requests: usize,
-    /// A loss ends the run (`--on-worker-loss fail`, or `iterations`, whose tickets
-    /// the lost worker took with it).
-    stop_on_loss: bool,
-    origin: Instant,
-    workers: Workers,
-    saturated: Arc<watch::Sender<Option<String>>>,
-}
-
-/// What to do after a message.
-enum Next {
-    Go,
-    Done,
-}
-
-/// Relays between one worker and the controller until the worker is done or lost.
-async fn drive(mut d: Driven, failed_start: Option<String>) {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<(usize, ThreadCmd)>();
-    for (i, mut rx) in std::mem::take(&mut d.cmds).into_iter().enumerate() {
-        let (tx, thread) = (out_tx.clone(), d.first + i);
-        tokio::spawn(async move {
-            while let Some(cmd) = rx.recv().await {
-                if tx.send((thread, cmd)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(out_tx);
-    let mut keepalive = tokio::time::interval(Duration::from_secs(1));
-    let mut heard = tokio::time::Instant::now();
-    let mut window = (tokio::time::Instant::now(), 0u32);
-    let mut commands_open = true;
-    let outcome: Result<(), String> = match failed_start {
-        Some(e) => Err(e),
-        None => loop {
-            tokio::select! {
-                incoming = tokio::time::timeout_at(heard + LOSS_AFTER, transport::recv::<Up>(&mut d.socket)) => {
-                    let now = tokio::time::Instant::now();
-                    match incoming {
-                        Err(_) => break Err(format!("nothing heard for {}s", LOSS_AFTER.as_secs())),
-                        Ok(Err(e)) => break Err(e.to_string()),
-                        Ok(Ok(Incoming::Alive)) => heard = now,
-                        Ok(Ok(Incoming::Msg(up))) => {
-                            heard = now;
-                            if now.duration_since(window.0) >= Duration::from_secs(1) {
-                                window = (now, 0);
-                            }
-                            window.1 += 1;
-                            if window.1 > MAX_MESSAGES_PER_S {
-                                break Err(refused(&mut d.socket, format!("more than {MAX_MESSAGES_PER_S} messages in a second")).await);
-                            }
-                            match d.on_message(up) {
-                                Ok(Next::Go) => {}
-                                Ok(Next::Done) => break Ok(()),
-                                Err(why) => break Err(refused(&mut d.socket, why).await),
-                            }
-                        }
-                    }
-                }
-                cmd = out_rx.recv(), if commands_open => match cmd {
-                    Some((thread, cmd)) => {
-                        let msg = Down::Cmd { run: d.run, thread: thread as u32, cmd: (&cmd).into() };
-                        if let Err(e) = send_within(&mut d.socket, &msg).await {
-                            break Err(e);
-                        }
-                    }
-                    None => commands_open = false,
-                },
-                _ = keepalive.tick() => {
-                    if let Err(e) = timeout(SEND_WITHIN, transport::ping(&mut d.socket)).await.map_err(|_| "it stopped reading".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
-                        break Err(e);
-                    }
-                }
-            }
-        },
-    };
-    match outcome {
-        Ok(()) => {
-            tracing::info!(worker = %d.name, "worker done");
-            d.workers.update(d.index, |r| r.state = WorkerState::Done);
-            let _ = d.socket.close(None).await;
-        }
-        Err(why) => d.lost(why),
-    }
-}
-
-async fn send_within(socket: &mut Socket, msg: &Down) -> Result<(), String> {
-    match timeout(SEND_WITHIN, transport::send(socket, msg)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("it stopped reading".into()),
-    }
-}
-
-/// Refuses a worker mid-run: tells it why, and returns the reason.
-async fn refused(socket: &mut Socket, why: String) -> String {
-    let msg = Down::Refused {
-        reason: why.clone(),
-    };
-    let _ = timeout(SEND_WITHIN, transport::send(socket, &msg)).await;
-    let _ = timeout(SEND_WITHIN, socket.close(None)).await;
-    format!("refused: {why}")
-}
-
-impl Driven {
-    /// Handles one message; an error is why the worker is refused.
-    fn on_message(&mut self, up: Up) -> Result<Next, String> {
-        let run = match &up {
-            Up::Ready { run, .. }
-            | Up::Failed { run, .. }
-            | Up::Unit { run, .. }
-            | Up::Event { run, .. }
-            | Up::Status { run, .. }
-            | Up::Done { run } => *run,
-            Up::Hello { .. } => return Err("a second hello".into()),
-        };
-        if run != self.run {
-            return Err("a message of another run (replayed?)".into());
-        }
-        match up {
-            Up::Unit { unit, .. } => {
-                let delta = wire::decode(&unit, self.requests).map_err(|e| e.to_string())?;
-                let now = self.origin.elapsed().as_secs();
-                if delta.second > now + 2 {
-                    return Err(format!(
-                        "a unit for second {}, the run is at second {now}",
-                        delta.second
-                    ));
-                }
-                let rps = delta.all().count as f64;
-                let users = delta.active;
-                self.workers.update(self.index, |r| {
-                    r.status.requests_per_s = rps;
-                    r.status.users = users;
-                });
-                let _ = self.events.send((self.first, ThreadEvent::Second(delta)));
-            }
-            Up::Event { thread, event, .. } => {
-                let thread = thread as usize;
-                if thread < self.first || thread >= self.first + self.count {
-                    return Err(format!("an event of thread {thread}, not one of its own"));
-                }
-                let event = match event {
-                    Event::Completed(n) => ThreadEvent::Completed(n),
-                    Event::NeedTickets { starving } => ThreadEvent::NeedTickets { starving },
-                    Event::Returned(n) => ThreadEvent::Returned(n),
-                    Event::FeederExhausted { feeder } => {
-                        ThreadEvent::End(EndReason::FeederExhausted { feeder })
-                    }
-                    Event::Stopping { active } => ThreadEvent::Stopping { active },
-                };
-                let _ = self.events.send((thread, event));
-            }
-            Up::Status { status, .. } => {
-                if let Some(why) = &status.saturated
-                    && self.saturated.borrow().is_none()
-                {
-                    let named = format!("worker `{}`: {why}", self.name);
-                    eprintln!("warning: the generator saturated on {named}");
-                    self.saturated.send_replace(Some(named));
-                }
-                self.workers.update(self.index, |r| {
-                    r.status.cpu_percent = status.cpu_percent;
-                    r.status.lag_p99_ms = status.lag_p99_ms;
-                    if status.saturated.is_some() {
-                        r.status.saturated = status.saturated;
-                    }
-                });
-            }
-            Up::Failed { error, .. } => return Err(error),
-            Up::Done { .. } => return Ok(Next::Done),
-            Up::Ready { .. } | Up::Hello { .. } => return Err("an unexpected message".into()),
-        }
-        Ok(Next::Go)
-    }
-
-    /// The worker is gone: mark it, and end the run or carry on without it.
-    fn lost(self, why: String) {
-        let at = self.origin.elapsed().as_secs_f64();
-        eprintln!("worker `{}` lost at {at:.1}s: {why}", self.name);
-        self.workers.update(self.index, |r| {
-            r.state = WorkerState::Lost;
-            r.lost = Some((at, why.clone()));
-        });
-        if self.stop_on_loss {
-            let _ = self.control.send(Control::Stop);
-        } else {
-            // Its users are no longer running anywhere.
-            for t in self.first..self.first + self.count {
-                let _ = self.events.send((t, ThreadEvent::Stopping { active: 0 }));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

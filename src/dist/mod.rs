@@ -13,15 +13,20 @@
 //!
 //! - [`proto`]: the messages and their frames;
 //! - `transport`: TCP, optional TLS, WebSocket, the token;
-//! - [`coordinator`]: gathering workers, sending the plan, the barrier, the run;
+//! - [`coordinator`]: gathering workers, sending the plan, the barrier, the start;
+//! - `relay`: each worker during the run, its units and watermark, its loss;
 //! - [`worker`]: compiling what the coordinator sent, running its part, relaying.
 //!
 //! It sits above `run` and below the dashboard and the command line.
 
 pub mod coordinator;
 pub mod proto;
+mod relay;
 mod transport;
 pub mod worker;
+
+#[cfg(test)]
+mod merge_tests;
 
 use std::sync::{Arc, Mutex};
 

@@ -17,7 +17,7 @@ use crate::engine::remote::ThreadCmd;
 
 /// The protocol version, in every frame and in the WebSocket path. Bump it on any
 /// change to the messages below.
-pub const PROTOCOL: u8 = 1;
+pub const PROTOCOL: u8 = 2;
 /// Where workers connect (the HTTP upgrade to a WebSocket).
 pub const PATH: &str = "/swarm/worker/v1";
 /// The largest frame a coordinator reads from a worker: a second's unit of a plan with
@@ -56,8 +56,15 @@ pub enum Up {
     Ready { run: RunId, fingerprint: [u8; 32] },
     /// The worker cannot run the plan.
     Failed { run: RunId, error: String },
-    /// One second's unit of the worker's threads, merged (`metrics::wire` bytes).
-    Unit { run: RunId, unit: Vec<u8> },
+    /// One second's unit of the worker's threads, merged (`metrics::wire` bytes), and
+    /// the worker's watermark: every unit for the seconds up to `through` has been
+    /// sent (this one included). The coordinator makes a second final only once every
+    /// live worker's watermark has passed it.
+    Unit {
+        run: RunId,
+        unit: Vec<u8>,
+        through: u64,
+    },
     /// What one of its threads told the controller (the run-wide thread index).
     Event {
         run: RunId,

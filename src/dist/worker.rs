@@ -39,7 +39,8 @@ const CONNECT_FOR: Duration = Duration::from_secs(30);
 /// How long the start may take to come once the worker is ready.
 const START_WITHIN: Duration = Duration::from_secs(120);
 /// A second's unit goes out when every thread sent its part, or this long after the
-/// first part came, whichever is first (the coordinator merges late parts too).
+/// first part came, whichever is first (a late part goes out on its own; the
+/// coordinator waits for it, since the watermark has not passed its second).
 const UNIT_WAIT: Duration = Duration::from_millis(150);
 
 /// How a worker runs.
@@ -343,6 +344,9 @@ struct Relay {
     part: Part,
     threads: PartRun,
     pending: BTreeMap<(u64, u64), Pending>,
+    /// By local thread: the last second it sent a unit for (each thread's units come
+    /// in order). Their least is the watermark every unit carries.
+    seen: Vec<u64>,
     monitor: GeneratorMonitor,
     lag_interval: Histogram<u64>,
     lag_total: Histogram<u64>,
@@ -357,6 +361,7 @@ impl Relay {
             run,
             part: threads.part,
             monitor: GeneratorMonitor::new(threads.part.count),
+            seen: vec![0; threads.part.count],
             threads,
             pending: BTreeMap::new(),
             lag_interval: latency_histogram(),
@@ -460,7 +465,7 @@ impl Relay {
             ThreadEvent::End(EndReason::FeederExhausted { feeder }) => {
                 Event::FeederExhausted { feeder }
             }
-            ThreadEvent::End(_) => return Ok(()),
+            ThreadEvent::End(_) | ThreadEvent::Unit(_) | ThreadEvent::Through(_) => return Ok(()),
             ThreadEvent::Stopping { active } => Event::Stopping { active },
         };
         let msg = Up::Event {
@@ -473,6 +478,9 @@ impl Relay {
 
     /// Merges a thread's unit into its second's.
     fn collect(&mut self, local: usize, delta: Delta) {
+        if let Some(seen) = self.seen.get_mut(local) {
+            *seen = (*seen).max(delta.second);
+        }
         let _ = self.lag_interval.add(&delta.lag);
         let _ = self.lag_total.add(&delta.lag);
         let key = (delta.epoch, delta.second);
@@ -499,23 +507,34 @@ impl Relay {
     }
 
     /// Sends the seconds whose parts are all in, or waited long enough (all of
-    /// them when `all`).
+    /// them when `all`), each with the watermark: every second up to it was sent.
     async fn flush(&mut self, all: bool) -> Result<(), LinkError> {
         let now = tokio::time::Instant::now();
         let count = self.part.count.max(1);
+        let through = if all {
+            u64::MAX
+        } else {
+            self.seen.iter().copied().min().unwrap_or(0)
+        };
         let ready: Vec<(u64, u64)> = self
             .pending
             .iter()
-            .filter(|(_, p)| all || p.parts >= count || now.duration_since(p.since) >= UNIT_WAIT)
+            .filter(|(k, p)| {
+                all || k.1 <= through
+                    || p.parts >= count
+                    || now.duration_since(p.since) >= UNIT_WAIT
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in ready {
             if let Some(p) = self.pending.remove(&key) {
-                self.status.requests_per_s = p.unit.all().count as f64;
+                self.status.requests_per_s =
+                    p.unit.requests.iter().map(|r| r.count).sum::<u64>() as f64;
                 self.status.users = p.unit.active;
                 let msg = Up::Unit {
                     run: self.run,
                     unit: wire::encode(&p.unit),
+                    through,
                 };
                 tracing::debug!(second = key.1, "unit sent");
                 transport::send(&mut self.socket, &msg).await?;

@@ -74,6 +74,13 @@ pub(crate) enum ThreadEvent {
     End(EndReason),
     /// The thread got the stop: the users it had running then.
     Stopping { active: u32 },
+    /// The unit of one second of threads on another machine (reported under the first
+    /// of them), as it came over the network.
+    Unit(crate::metrics::wire::Unit),
+    /// Threads on another machine (reported under the first of them) sent every unit
+    /// for the seconds up to this one; `u64::MAX` once they send no more. A local
+    /// thread never sends it: its units come in order, each one its own watermark.
+    Through(u64),
 }
 
 /// The sending half of the threads' events.

@@ -43,12 +43,12 @@ pub(crate) struct CoordinatorRun {
     pub events: Events,
 }
 
-/// Starts the controller of a run of `total` threads on other machines, whose origin
-/// is `clock`. Call inside a tokio runtime. `saturated` is the machines' generator
+/// Starts the controller of a run whose threads are on other machines, each machine
+/// `count` threads from run-wide index `first` (`parts`), with the origin `clock`. Call inside a tokio runtime. `saturated` is the machines' generator
 /// verdict, shown in every snapshot.
 pub(crate) fn start_coordinator(
     plan: Arc<CompiledPlan>,
-    total: usize,
+    parts: &[(usize, usize)],
     clock: RunClock,
     saturated: watch::Receiver<Option<String>>,
 ) -> Result<CoordinatorRun, RunError> {
@@ -67,7 +67,7 @@ pub(crate) fn start_coordinator(
         control: control_rx,
         snapshots: snap_tx,
     };
-    let (controller, cmds) = schedule::remote(&plan, total, clock, ends, saturated);
+    let (controller, cmds) = schedule::remote(&plan, parts, clock, ends, saturated);
     let task = runtime.spawn(controller.run());
     Ok(CoordinatorRun {
         handle: RunHandle {

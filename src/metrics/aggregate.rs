@@ -6,10 +6,16 @@
 //! Units are labelled with the second of the run they cover (threads flush on whole
 //! seconds since the run's origin), so a unit that arrives late still lands in its
 //! own second. A second stays open (as one merged unit, so everything in it is exact)
-//! for a few seconds, then is finalised: it becomes a series point, which keeps the
-//! second's whole latency histogram, and, when a ring of recent seconds is kept
-//! ([`Aggregator::keep_recent`]), its merged unit joins the ring, encoded. The series is kept bounded by
+//! until the controller seals it, once every source of units has sent all of its
+//! units for it (see `engine::schedule::marks`); only then is it finalised: it
+//! becomes a series point, which keeps the second's whole latency histogram, and,
+//! when a ring of recent seconds is kept ([`Aggregator::keep_recent`]), its merged
+//! unit joins the ring, encoded. Snapshots show finalised seconds only, so no reader
+//! ever sees a second that is still filling. The series is kept bounded by
 //! [`series::downsample`], which merges histograms, so it stays exact too.
+//!
+//! A unit for a second already final (its source was past the controller's bound)
+//! still counts in the totals, never in another second: it is counted as late.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -26,19 +32,12 @@ use super::wire;
 /// The default bound on the number of series points a snapshot carries.
 pub const MAX_SERIES_POINTS: usize = 600;
 
-/// How many seconds a series point stays open for late deltas.
-const OPEN_SECONDS: u64 = 3;
-
 /// A second still accepting late units: their merge, and the users at its end.
 #[derive(Debug)]
 struct OpenPoint {
     second: u64,
     unit: Delta,
     users: u32,
-    /// The point's latency-derived figures (counts, percentiles, packed histogram),
-    /// computed when first rendered and kept until another unit arrives: a second is
-    /// rendered by every snapshot while it is open.
-    rendered: std::cell::RefCell<Option<SeriesPoint>>,
 }
 
 /// Cumulative totals and the time series of a run.
@@ -67,6 +66,9 @@ pub struct Aggregator {
     judge: Option<WindowJudge>,
     /// The last second the judge was given.
     judged: u64,
+    /// Requests of units that came after their second was final: in the totals, in
+    /// no second of the series.
+    late: u64,
 }
 
 impl Aggregator {
@@ -93,11 +95,12 @@ impl Aggregator {
             keep_recent: 0,
             judge: None,
             judged: 0,
+            late: 0,
         }
     }
 
     /// Judges windowed and aborting SLO lines with `judge`, one finalised second at a
-    /// time (about [`OPEN_SECONDS`] after the second, when no more units arrive).
+    /// time (once sealed: when no more units can arrive for it).
     pub fn judge_windows(&mut self, judge: WindowJudge) {
         self.judge = Some(judge);
     }
@@ -140,9 +143,13 @@ impl Aggregator {
             return;
         }
         self.add_to_totals(delta);
-        let point = self.point(self.second_of(delta));
+        if delta.second <= self.finalized {
+            // Its second is final: the totals have it, the series cannot.
+            self.late += delta.all().count;
+            return;
+        }
+        let point = self.point(delta.second);
         point.unit.merge(delta);
-        point.rendered.replace(None);
     }
 
     /// Adds a unit, as [`Self::merge`], keeping it: the first unit of a second becomes
@@ -155,12 +162,16 @@ impl Aggregator {
             return Some(delta);
         }
         self.add_to_totals(&delta);
-        let second = self.second_of(&delta);
+        if delta.second <= self.finalized {
+            // Its second is final: the totals have it, the series cannot.
+            self.late += delta.all().count;
+            return Some(delta);
+        }
+        let second = delta.second;
         let pos = match self.open.iter().position(|p| p.second >= second) {
             Some(i) if self.open[i].second == second => {
                 let point = &mut self.open[i];
                 point.unit.merge(&delta);
-                point.rendered.replace(None);
                 return Some(delta);
             }
             Some(i) => i,
@@ -175,7 +186,6 @@ impl Aggregator {
                 second,
                 unit,
                 users: 0,
-                rendered: std::cell::RefCell::new(None),
             },
         );
         self.spare.pop()
@@ -194,10 +204,35 @@ impl Aggregator {
         let _ = self.lag_interval.add(&delta.lag);
     }
 
-    /// The open second a unit lands in: its own, or, for a unit later than its
-    /// second's finalisation, the oldest open one, so the series stays in time order.
-    fn second_of(&self, delta: &Delta) -> u64 {
-        delta.second.max(self.finalized + 1)
+    /// Adds a unit as it came over the network (its histograms as buckets), exactly
+    /// as [`Self::merge`] adds the same unit decoded: no histogram is built for it.
+    pub fn merge_unit(&mut self, unit: &wire::Unit) {
+        if unit.epoch != self.epoch {
+            return;
+        }
+        for (total, r) in self.requests.iter_mut().zip(&unit.requests) {
+            r.add_to(total);
+        }
+        self.iterations += unit.iterations;
+        self.dropped += unit.dropped;
+        unit.lag.add_to(&mut self.lag_total);
+        unit.lag.add_to(&mut self.lag_interval);
+        if unit.second <= self.finalized {
+            self.late += unit.requests_total();
+            return;
+        }
+        let point = self.point(unit.second);
+        unit.add_to(&mut point.unit);
+    }
+
+    /// Requests that came after their second was final (in the totals only).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// The last finalised second.
+    pub fn finalized(&self) -> u64 {
+        self.finalized
     }
 
     /// The open point for `second`, created in order when missing.
@@ -229,23 +264,25 @@ impl Aggregator {
             second,
             unit,
             users: 0,
-            rendered: std::cell::RefCell::new(None),
         }
     }
 
-    /// Marks `second` as published with `users` active, and finalises the points that
-    /// are old enough to receive no more deltas.
+    /// Marks `second` as over, with `users` active at its end (a second with no unit
+    /// still gets its point). It stays open until [`Self::seal`].
     pub fn close_second(&mut self, second: u64, users: u32) {
-        self.point(second).users = users;
-        while self
-            .open
-            .front()
-            .is_some_and(|p| p.second + OPEN_SECONDS <= second)
-        {
+        if second > self.finalized {
+            self.point(second).users = users;
+        }
+    }
+
+    /// Finalises the open seconds up to `through`: no more units can come for them.
+    pub fn seal(&mut self, through: u64) {
+        while self.open.front().is_some_and(|p| p.second <= through) {
             if let Some(p) = self.open.pop_front() {
                 self.finalize(p, None);
             }
         }
+        self.finalized = self.finalized.max(through);
     }
 
     /// Finalises every open point; the run ended `elapsed` after the origin. What
@@ -258,7 +295,6 @@ impl Aggregator {
             if let Some(late) = self.open.pop_back() {
                 let point = self.point(last);
                 point.unit.merge(&late.unit);
-                point.rendered.replace(None);
                 self.spare.push(late.unit);
             }
         }
@@ -369,18 +405,12 @@ impl Aggregator {
         Duration::from_secs_f64(self.offset)
     }
 
-    /// Renders a snapshot. `elapsed` is the time since the origin; `upto` the last
-    /// published second. The caller fills in users, targets, the end reason and health.
-    pub fn snapshot(&self, elapsed: Duration, planned: Option<Duration>, upto: u64) -> Snapshot {
+    /// Renders a snapshot, whose series holds the finalised seconds only. `elapsed` is
+    /// the time since the origin. The caller fills in users, targets, the end reason
+    /// and health.
+    pub fn snapshot(&self, elapsed: Duration, planned: Option<Duration>) -> Snapshot {
         let offset = self.offset();
-        let mut series = self.series.clone();
-        let end = elapsed.as_secs_f64();
-        series.extend(
-            self.open
-                .iter()
-                .filter(|p| p.second <= upto)
-                .map(|p| p.render(self.offset, Some(end))),
-        );
+        let series = self.series.clone();
         Snapshot {
             elapsed: elapsed.saturating_sub(offset),
             planned: planned.map(|p| p.saturating_sub(offset)),
@@ -413,28 +443,21 @@ impl OpenPoint {
         }
         let start = ((self.second as f64) - 1.0).max(offset);
         let width = (t - start).max(0.0);
-        let mut point = self
-            .rendered
-            .borrow_mut()
-            .get_or_insert_with(|| {
-                let merged;
-                let all = match only_busy(&self.unit.requests) {
-                    Some(one) => one,
-                    None => {
-                        merged = self.unit.all();
-                        &merged
-                    }
-                };
-                let mut point = SeriesPoint {
-                    requests: all.count,
-                    failures: all.failures,
-                    dropped: self.unit.dropped,
-                    ..SeriesPoint::default()
-                };
-                series::set_latency(&mut point, &all.latency);
-                point
-            })
-            .clone();
+        let merged;
+        let all = match only_busy(&self.unit.requests) {
+            Some(one) => one,
+            None => {
+                merged = self.unit.all();
+                &merged
+            }
+        };
+        let mut point = SeriesPoint {
+            requests: all.count,
+            failures: all.failures,
+            dropped: self.unit.dropped,
+            ..SeriesPoint::default()
+        };
+        series::set_latency(&mut point, &all.latency);
         point.t = (t - offset).max(0.0);
         point.width = width;
         point.users = self.users;
@@ -474,6 +497,34 @@ mod tests {
         d
     }
 
+    /// A unit merged as it came over the network (buckets, no histogram) leaves the
+    /// aggregator exactly as the same unit decoded whole.
+    #[test]
+    fn units_merged_as_buckets_equal_units_merged_whole() {
+        let (mut whole, mut buckets) = (Aggregator::new(2), Aggregator::new(2));
+        for (s, n, ms) in [(1, 10, 5), (1, 3, 700), (2, 40, 12), (3, 1, 3_000)] {
+            let mut d = delta(s, n, ms);
+            crate::metrics::stats::record_latency(&mut d.lag, Duration::from_micros(s * 77));
+            d.start_unix_ms = 1_000 * s;
+            d.active = 3;
+            let bytes = wire::encode(&d);
+            whole.merge(&wire::decode(&bytes, 2).unwrap());
+            buckets.merge_unit(&wire::decode_unit(&bytes, 2).unwrap());
+        }
+        for agg in [&mut whole, &mut buckets] {
+            agg.close_second(3, 1);
+            agg.seal(3);
+        }
+        let (a, b) = (
+            whole.snapshot(Duration::from_secs(3), None),
+            buckets.snapshot(Duration::from_secs(3), None),
+        );
+        assert_eq!(a.requests, b.requests);
+        assert_eq!(a.series, b.series);
+        assert_eq!(whole.lag().1, buckets.lag().1);
+        assert_eq!(whole.trailing(0), buckets.trailing(0));
+    }
+
     #[test]
     fn merges_totals_and_points_by_second() {
         let mut agg = Aggregator::new(2);
@@ -483,7 +534,8 @@ mod tests {
         agg.merge(&delta(1, 10, 5));
         agg.close_second(1, 3);
         agg.close_second(2, 4);
-        let s = agg.snapshot(Duration::from_secs(2), None, 2);
+        agg.seal(2);
+        let s = agg.snapshot(Duration::from_secs(2), None);
         assert_eq!(s.requests[0].count, 25);
         assert_eq!(s.requests[1].failures, 3);
         assert_eq!(s.iterations, 25);
@@ -512,7 +564,7 @@ mod tests {
             feed(delta(s, s, 5), &mut copied, &mut kept);
             feed(delta(s, 2, 40 * s), &mut copied, &mut kept);
             if s == 6 {
-                // Second 1 is final by now: this one lands in the oldest open second.
+                // Second 1 is final by now: this one counts in the totals only.
                 feed(delta(1, 4, 900), &mut copied, &mut kept);
                 // An older epoch's unit is ignored, and handed back.
                 let mut stale = delta(s, 1, 5);
@@ -521,15 +573,20 @@ mod tests {
             }
             copied.close_second(s, 2);
             kept.close_second(s, 2);
+            // Every source is two seconds behind at most.
+            copied.seal(s.saturating_sub(2));
+            kept.seal(s.saturating_sub(2));
         }
         copied.finish(Duration::from_millis(7_500), 1);
         kept.finish(Duration::from_millis(7_500), 1);
-        let a = copied.snapshot(Duration::from_millis(7_500), None, 8);
-        let b = kept.snapshot(Duration::from_millis(7_500), None, 8);
+        let a = copied.snapshot(Duration::from_millis(7_500), None);
+        let b = kept.snapshot(Duration::from_millis(7_500), None);
         assert_eq!(a.requests, b.requests);
         assert_eq!(a.series, b.series);
         assert_eq!((a.iterations, a.dropped), (b.iterations, b.dropped));
         assert_eq!(kept.lag(), copied.lag());
+        // The late unit: its 4 requests of the first name and 1 of the second.
+        assert_eq!((kept.late(), copied.late()), (5, 5));
         // Every second's second unit, the late and the stale one come straight back,
         // and finalised units once seconds close.
         assert!(back >= 8 + 2, "{back} units came back");
@@ -548,7 +605,8 @@ mod tests {
         let all = d.all();
         agg.merge_owned(d);
         agg.close_second(1, 1);
-        let s = agg.snapshot(Duration::from_secs(1), None, 1);
+        agg.seal(1);
+        let s = agg.snapshot(Duration::from_secs(1), None);
         let mut want = SeriesPoint {
             requests: 3,
             ..SeriesPoint::default()
@@ -571,11 +629,7 @@ mod tests {
         d.epoch = agg.epoch();
         agg.merge(&d);
         agg.finish(Duration::from_millis(2500), 1);
-        let s = agg.snapshot(
-            Duration::from_millis(2500),
-            Some(Duration::from_secs(10)),
-            2,
-        );
+        let s = agg.snapshot(Duration::from_millis(2500), Some(Duration::from_secs(10)));
         assert_eq!(s.requests[0].count, 4);
         assert_eq!(s.elapsed, Duration::from_secs(1));
         assert_eq!(s.planned, Some(Duration::from_millis(8500)));
@@ -585,23 +639,23 @@ mod tests {
     }
 
     #[test]
-    fn very_late_deltas_keep_the_series_in_order() {
+    fn a_unit_for_a_final_second_counts_in_the_totals_only() {
         let mut agg = Aggregator::new(2);
         for s in 1..=6 {
             agg.merge(&delta(s, 1, 5));
             agg.close_second(s, 1);
         }
-        // Second 1 was finalised long ago; its straggler joins the oldest open point.
+        // Nothing is final before it is sealed, whatever the time.
+        assert!(agg.snapshot(Duration::from_secs(6), None).series.is_empty());
+        agg.seal(4);
+        assert_eq!(agg.snapshot(Duration::from_secs(6), None).series.len(), 4);
+        // Second 1 is final: its straggler moves to no other second.
         agg.merge(&delta(1, 4, 5));
+        assert_eq!(agg.late(), 5);
         agg.finish(Duration::from_secs(6), 1);
-        let s = agg.snapshot(Duration::from_secs(6), None, 6);
-        assert!(
-            s.series.windows(2).all(|w| w[0].t < w[1].t),
-            "{:?}",
-            s.series
-        );
-        let total: u64 = s.series.iter().map(|p| p.requests).sum();
-        assert_eq!(total, 6 * 2 + 5);
+        let s = agg.snapshot(Duration::from_secs(6), None);
+        assert!(s.series.iter().all(|p| p.requests == 2), "{:?}", s.series);
+        assert_eq!(s.requests[0].count, 6 + 4);
     }
 
     #[test]
@@ -610,7 +664,7 @@ mod tests {
         agg.merge(&delta(10, 3, 5));
         agg.merge(&delta(11, 2, 5));
         agg.finish(Duration::from_millis(9_990), 0);
-        let s = agg.snapshot(Duration::from_millis(9_990), None, 11);
+        let s = agg.snapshot(Duration::from_millis(9_990), None);
         assert_eq!(s.series.len(), 1);
         assert_eq!(s.series[0].requests, 7);
         assert!((s.series[0].t - 9.99).abs() < 1e-9);
@@ -627,9 +681,10 @@ mod tests {
             total += 1;
             agg.merge(&d);
             agg.close_second(s, 1);
+            agg.seal(s);
         }
         agg.finish(Duration::from_secs(200), 1);
-        let snap = agg.snapshot(Duration::from_secs(200), None, 200);
+        let snap = agg.snapshot(Duration::from_secs(200), None);
         assert!(snap.series.len() <= 10, "{}", snap.series.len());
         let sum: u64 = snap.series.iter().map(|p| p.requests).sum();
         assert_eq!(sum, total);
@@ -647,6 +702,7 @@ mod tests {
         for d in &deltas {
             agg.merge(d);
             agg.close_second(d.second, 2);
+            agg.seal(d.second.saturating_sub(3));
         }
         // Seconds 1 to 7 are final; the ring kept the last five of them.
         let seconds: Vec<u64> = agg.recent(0).map(|(s, _)| s).collect();
@@ -681,9 +737,10 @@ mod tests {
         for s in (1..=10).chain(12..=16) {
             agg.merge(&delta(s, 10, 5));
             agg.close_second(s, 1);
+            agg.seal(s.saturating_sub(3));
         }
         // Seconds 1 to 13 are final: 13 seconds judged, the silent 11th among them.
-        let worst = agg.snapshot(Duration::from_secs(16), None, 16).windows;
+        let worst = agg.snapshot(Duration::from_secs(16), None).windows;
         let w = worst[0].1.as_ref().unwrap();
         // Only the windows with the silent second in them fall short.
         assert_eq!(
@@ -704,7 +761,7 @@ mod tests {
         d.epoch = agg.epoch();
         agg.merge(&d);
         agg.finish(Duration::from_secs(17), 1);
-        let worst = agg.snapshot(Duration::from_secs(17), None, 17).windows;
+        let worst = agg.snapshot(Duration::from_secs(17), None).windows;
         let w = worst[0].1.as_ref().unwrap();
         assert_eq!(w.value, Some(1.0), "only the second after the reset: {w:?}");
     }
@@ -721,9 +778,10 @@ mod tests {
             };
             agg.merge(&d);
             agg.close_second(s, 1);
+            agg.seal(s);
         }
         agg.finish(Duration::from_secs(10), 1);
-        let snap = agg.snapshot(Duration::from_secs(10), None, 10);
+        let snap = agg.snapshot(Duration::from_secs(10), None);
         assert!(snap.series.len() <= 4, "{}", snap.series.len());
         let merged = series::merge_points(&snap.series);
         let mut all = RequestStats::default();

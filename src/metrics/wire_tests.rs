@@ -52,7 +52,66 @@ fn a_unit_round_trips_exactly() {
 }
 
 #[test]
-fn v2_is_compact_and_deflate_does_not_pay() {
+fn every_bucket_maps_as_hdrhistogram_maps_it() {
+    let h = crate::metrics::stats::latency_histogram();
+    assert_eq!(bucket_count() as usize, h.distinct_values());
+    for i in 0..bucket_count() {
+        let v = value_for(i);
+        assert_eq!(h.lowest_equivalent(v), v, "bucket {i}");
+        assert_eq!(index_for(v), i, "bucket {i}");
+        assert_eq!(index_for(h.highest_equivalent(v)), i, "bucket {i}");
+        if i + 1 < bucket_count() {
+            assert_eq!(value_for(i + 1), h.next_non_equivalent(v), "bucket {i}");
+        }
+    }
+    assert!(h.highest_equivalent(value_for(bucket_count() - 1)) >= LATENCY_HIGH_US);
+}
+
+#[test]
+fn buckets_out_of_order_or_range_are_typed_errors() {
+    let frame = |latency: Vec<(u32, u64)>| {
+        let mut unit = Unit {
+            epoch: 0,
+            second: 1,
+            start_unix_ms: 0,
+            iterations: 0,
+            dropped: 0,
+            active: 0,
+            lag: Buckets::default(),
+            requests: vec![],
+        };
+        unit.requests.push(UnitStats {
+            count: 10,
+            failures: 0,
+            bytes: 0,
+            latency: Buckets(latency),
+            reasons: vec![],
+            versions: [0; 3],
+        });
+        let mut out = MAGIC.to_vec();
+        out.push(WIRE_VERSION);
+        postcard::to_io(&unit, &mut out).unwrap();
+        out
+    };
+    assert!(decode_unit(&frame(vec![(5, 2), (9, 3)]), 1).is_ok());
+    for bad in [
+        vec![(bucket_count(), 1)],
+        vec![(5, 2), (5, 1)],
+        vec![(5, 0)],
+        vec![(5, 11)],
+    ] {
+        assert!(
+            matches!(
+                decode_unit(&frame(bad.clone()), 1),
+                Err(WireError::Malformed(_) | WireError::Counts(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn buckets_are_as_compact_as_v2_and_deflate_does_not_pay() {
     let d = busy_unit(11);
     let unit = encode(&d).len();
     let h = &d.requests[0].latency;
@@ -66,9 +125,13 @@ fn v2_is_compact_and_deflate_does_not_pay() {
          a 3-name unit of 3,000 requests: {unit} bytes",
         deflated.len()
     );
-    // Measured: V2 1,515 bytes, V2+deflate 750; the unit 4,771 bytes, versus 190 KB
-    // for one histogram's counts in memory.
+    let buckets = postcard::to_allocvec(&Buckets::of(h)).unwrap().len();
+    eprintln!("the same histogram's buckets: {buckets} bytes");
+    // Measured: V2 1,515 bytes, V2+deflate 750, buckets 1,695; the unit 4,771 bytes
+    // in V2 (version 4), 5,256 in buckets, versus 190 KB for one histogram's counts in
+    // memory.
     assert!(v2 < 4_000, "{v2}");
+    assert!(buckets < 4_000, "{buckets}");
     assert!(unit < 12_000, "{unit}");
 }
 

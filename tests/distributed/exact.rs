@@ -79,7 +79,13 @@ async fn fake_worker(url: String, w: u64, seconds: u64) {
     for s in 1..=seconds {
         tokio::time::sleep_until((origin + Duration::from_secs(s)).into()).await;
         let unit = swarm::metrics::wire::encode(&unit(w, s));
-        tx.send(msg(&Up::Unit { run, unit })).await.unwrap();
+        tx.send(msg(&Up::Unit {
+            run,
+            unit,
+            through: s,
+        }))
+        .await
+        .unwrap();
     }
     let stop = tokio::time::timeout(within, async {
         while let Some(down) = downs.recv().await {

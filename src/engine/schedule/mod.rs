@@ -8,6 +8,7 @@
 //! `thread`) run the users; they talk to the controller only through channels.
 
 pub mod closed;
+mod marks;
 pub mod open;
 pub(crate) mod thread;
 mod tickets;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::sleep_until;
 
 use self::closed::UsersCurve;
+use self::marks::Watermarks;
 use self::open::RateCurve;
 use self::thread::{ThreadModel, ThreadSetup};
 use self::tickets::{Sends, Tickets};
@@ -44,9 +46,16 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// How often the controller steers the closed model's user count.
 const STEER_EVERY: Duration = Duration::from_millis(50);
 
-/// How long after a whole second the controller publishes it (threads flush on the
-/// second; this leaves their deltas time to arrive).
+/// How long after a whole second the controller publishes a snapshot (threads flush
+/// on the second; this leaves their deltas time to arrive). The second itself is
+/// final once every source sent all its units for it, which may be later.
 const PUBLISH_DELAY: Duration = Duration::from_millis(250);
+
+/// How many seconds a second waits, at most, for a source of units that has not
+/// passed it (a stuck thread). Then it is final without that source's unit, which,
+/// if it comes, counts in the totals only (and a warning says so). Machines are
+/// declared lost well before (`dist::coordinator::UNITS_WITHIN`).
+pub(crate) const FINAL_WITHIN_S: u64 = 15;
 
 /// The controller's end of one thread: its commands, where its emptied units go back
 /// for reuse, what it last said about its users, and the thread itself (none when the
@@ -105,6 +114,12 @@ pub(crate) struct Controller {
     search: Option<Arc<CapacityReport>>,
     /// Threads on other machines: their generator verdict (naming the machine).
     saturated: Option<watch::Receiver<Option<String>>>,
+    /// How far every source of units got: what may be finalised.
+    marks: Watermarks,
+    /// The last second published (a snapshot sent after its end).
+    published: u64,
+    /// The units that came after their second was final, as last warned about.
+    late_warned: u64,
 }
 
 /// Starts the threads and returns the controller, ready to [`Controller::run`].
@@ -131,7 +146,8 @@ pub(crate) fn launch(
         control,
         snapshots,
     };
-    Ok(Controller::new(&plan, clock, links, ends, None))
+    let marks = Watermarks::threads(links.len());
+    Ok(Controller::new(&plan, clock, links, ends, None, marks))
 }
 
 /// Starts the threads `part` names, on this machine.
@@ -207,17 +223,19 @@ pub(crate) struct ControllerEnds {
     pub snapshots: watch::Sender<Arc<Snapshot>>,
 }
 
-/// A controller for `total` threads that run on other machines: its links carry the
-/// commands to channels whose receiving ends are returned, for a transport to carry.
-/// `saturated` is the generator verdict of those machines (the controller's own CPU
-/// says nothing about them).
+/// A controller for threads that run on other machines, each machine `count` threads
+/// from run-wide index `first` (`parts`): its links carry the commands to channels
+/// whose receiving ends are returned, for a transport to carry. Each machine sends
+/// its units and its watermark under its first thread. `saturated` is the generator
+/// verdict of those machines (the controller's own CPU says nothing about them).
 pub(crate) fn remote(
     plan: &Arc<CompiledPlan>,
-    total: usize,
+    parts: &[(usize, usize)],
     clock: RunClock,
     ends: ControllerEnds,
     saturated: watch::Receiver<Option<String>>,
 ) -> (Controller, Vec<mpsc::UnboundedReceiver<ThreadCmd>>) {
+    let total: usize = parts.iter().map(|(_, n)| n).sum();
     let mut receivers = Vec::with_capacity(total);
     let links = (0..total)
         .map(|_| {
@@ -232,7 +250,8 @@ pub(crate) fn remote(
             }
         })
         .collect();
-    let controller = Controller::new(plan, clock, links, ends, Some(saturated));
+    let marks = Watermarks::machines(parts, total);
+    let controller = Controller::new(plan, clock, links, ends, Some(saturated), marks);
     (controller, receivers)
 }
 
@@ -243,6 +262,7 @@ impl Controller {
         links: Vec<ThreadLink>,
         ends: ControllerEnds,
         saturated: Option<watch::Receiver<Option<String>>>,
+        marks: Watermarks,
     ) -> Controller {
         let shape = match &plan.load.model {
             LoadModel::Closed(load) => Shape::Closed {
@@ -283,6 +303,9 @@ impl Controller {
             }),
             saturated,
             search: None,
+            marks,
+            published: 0,
+            late_warned: 0,
         };
         controller.send(first);
         controller
@@ -324,8 +347,7 @@ impl Controller {
                 },
                 _ = steer.tick(), if closed => self.steer(),
                 _ = sleep_until(publish_at) => {
-                    self.publish(second);
-                    if let Some(reason) = self.agg.aborted() {
+                    if let Some(reason) = self.publish(second) {
                         break reason;
                     }
                     let now = self.elapsed().as_secs();
@@ -357,7 +379,22 @@ impl Controller {
     /// Handles what a thread said; returns why the run must end, if it must.
     fn on_event(&mut self, thread: usize, event: ThreadEvent) -> Option<EndReason> {
         match event {
-            ThreadEvent::Second(delta) => self.merge(thread, delta),
+            ThreadEvent::Second(delta) => {
+                self.marks.unit(thread, delta.second);
+                self.merge(thread, delta);
+                return self.seal();
+            }
+            ThreadEvent::Unit(unit) => {
+                self.agg.merge_unit(&unit);
+                if let Some(l) = self.links.get_mut(thread) {
+                    l.active = unit.active;
+                }
+                return self.seal();
+            }
+            ThreadEvent::Through(second) => {
+                self.marks.through(thread, second);
+                return self.seal();
+            }
             ThreadEvent::Completed(n) => {
                 if self.tickets.as_mut().is_some_and(|t| t.completed(n)) {
                     return Some(EndReason::IterationsDone);
@@ -446,13 +483,13 @@ impl Controller {
         self.links.iter().map(|l| l.active).sum()
     }
 
-    fn render(&mut self, upto: u64, end: EndReason) -> Snapshot {
+    fn render(&mut self, end: EndReason) -> Snapshot {
         let now = self.elapsed();
-        self.render_at(now, upto, end)
+        self.render_at(now, end)
     }
 
-    fn render_at(&mut self, now: Duration, upto: u64, end: EndReason) -> Snapshot {
-        let mut snap = self.agg.snapshot(now, self.planned, upto);
+    fn render_at(&mut self, now: Duration, end: EndReason) -> Snapshot {
+        let mut snap = self.agg.snapshot(now, self.planned);
         snap.end = end;
         snap.search = self.search.clone();
         snap.active_users = self.active();
@@ -472,11 +509,51 @@ impl Controller {
         snap
     }
 
-    fn publish(&mut self, second: u64) {
+    /// `second` is over: a snapshot with the seconds that are final by now. Returns
+    /// why the run must end, if an aborting SLO line failed.
+    fn publish(&mut self, second: u64) -> Option<EndReason> {
         let active = self.active();
         self.agg.close_second(second, active);
-        let snap = self.render(second, EndReason::Running);
+        self.published = self.published.max(second);
+        let complete = self.marks.complete();
+        let mut through = complete.min(second);
+        if second > complete.saturating_add(FINAL_WITHIN_S) {
+            // A source is stuck: its seconds cannot wait for it forever.
+            through = second - FINAL_WITHIN_S;
+            if self.agg.finalized() < through {
+                tracing::warn!(second = through, "finalised without a stuck thread's unit");
+            }
+        }
+        self.agg.seal(through);
+        self.warn_late();
+        let snap = self.render(EndReason::Running);
         self.snapshots.send_replace(Arc::new(snap));
+        self.agg.aborted()
+    }
+
+    /// Finalises the published seconds every source has now passed, and publishes
+    /// them at once rather than at the next second.
+    fn seal(&mut self) -> Option<EndReason> {
+        let through = self.marks.complete().min(self.published);
+        if through <= self.agg.finalized() {
+            return None;
+        }
+        self.agg.seal(through);
+        let snap = self.render(EndReason::Running);
+        self.snapshots.send_replace(Arc::new(snap));
+        self.agg.aborted()
+    }
+
+    /// Says once more whenever units came after their second was final.
+    fn warn_late(&mut self) {
+        let late = self.agg.late();
+        if late > self.late_warned {
+            eprintln!(
+                "warning: {late} requests were measured in seconds already final (a thread \
+                 {FINAL_WITHIN_S} s behind): they count in the totals, not in the per-second series"
+            );
+            self.late_warned = late;
+        }
     }
 
     /// Stops the threads, waits for their last deltas, and renders the final snapshot.
@@ -496,6 +573,7 @@ impl Controller {
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some((thread, ThreadEvent::Second(delta))) => self.merge(thread, delta),
+                    Some((_, ThreadEvent::Unit(unit))) => self.agg.merge_unit(&unit),
                     Some((thread, ThreadEvent::Stopping { active })) => {
                         if let Some(a) = at_stop.get_mut(thread) {
                             *a = Some(active);
@@ -523,7 +601,8 @@ impl Controller {
             return Err(RunError::ThreadPanicked);
         }
         self.agg.finish(ended, active_at_end);
-        let snap = Arc::new(self.render_at(ended, u64::MAX, reason));
+        self.warn_late();
+        let snap = Arc::new(self.render_at(ended, reason));
         self.snapshots.send_replace(snap.clone());
         Ok(snap)
     }
