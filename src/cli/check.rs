@@ -113,7 +113,7 @@ fn lost_workers(
     plan: &CompiledPlan,
     workers: &crate::dist::Workers,
 ) -> Option<String> {
-    if args.dist.on_worker_loss != super::OnWorkerLoss::Fail && plan.load.iterations.is_none() {
+    if args.dist.on_worker_loss != crate::dist::OnLoss::Fail && plan.load.iterations.is_none() {
         return None;
     }
     let lost: Vec<String> = workers

@@ -47,7 +47,7 @@ pub(super) fn config(args: &CheckArgs, addr: &str) -> Result<CoordinatorConfig, 
         workers,
         token,
         timeout,
-        on_loss: d.on_worker_loss.into(),
+        on_loss: d.on_worker_loss,
         tls,
         insecure: args.insecure,
     })

@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::{CliError, PlanArgs};
 use crate::compile::CompileOptions;
 use crate::compile::units::parse_duration;
-use crate::k8s::{self, Options, Size, WorkerLoss};
+use crate::dist::OnLoss;
+use crate::k8s::{self, Options, Size};
 
 #[derive(Debug, Clone, Args)]
 pub struct K8sArgs {
@@ -34,8 +35,8 @@ pub struct K8sArgs {
     #[arg(long, value_name = "D", default_value = "5m")]
     pub workers_timeout: String,
     /// What the coordinator does when a worker is lost mid-run.
-    #[arg(long, value_enum, default_value_t = LossArg::Fail)]
-    pub on_worker_loss: LossArg,
+    #[arg(long, value_enum, default_value_t = OnLoss::Fail)]
+    pub on_worker_loss: OnLoss,
     /// The Jobs' deadline (default: the wait for workers + the run + 10% + 2m).
     #[arg(long, value_name = "D")]
     pub deadline: Option<String>,
@@ -57,23 +58,6 @@ pub struct K8sArgs {
     /// Serve the dashboard on the coordinator's loopback, for `kubectl port-forward`.
     #[arg(long)]
     pub ui: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LossArg {
-    /// End the run with exit 3, naming the worker.
-    Fail,
-    /// Go on with the others; the reports mark the gap.
-    Continue,
-}
-
-impl From<LossArg> for WorkerLoss {
-    fn from(arg: LossArg) -> Self {
-        match arg {
-            LossArg::Fail => WorkerLoss::Fail,
-            LossArg::Continue => WorkerLoss::Continue,
-        }
-    }
 }
 
 pub fn run(args: K8sArgs) -> Result<(), CliError> {
@@ -105,7 +89,7 @@ fn options(args: &K8sArgs) -> Result<Options, CliError> {
         workers: args.workers,
         token: args.token.clone(),
         workers_timeout: duration("--workers-timeout", &args.workers_timeout)?,
-        on_worker_loss: args.on_worker_loss.into(),
+        on_worker_loss: args.on_worker_loss,
         deadline: match &args.deadline {
             Some(d) => Some(duration("--deadline", d)?),
             None => None,

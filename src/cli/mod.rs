@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::dist::OnLoss;
+
 mod check;
 mod coordinator;
 mod demo;
@@ -145,32 +147,14 @@ pub struct CoordinatorArgs {
     )]
     pub workers_timeout: String,
     /// What a worker lost mid-run does to the run.
-    #[arg(long, value_enum, default_value_t = OnWorkerLoss::Fail, requires = "coordinator")]
-    pub on_worker_loss: OnWorkerLoss,
+    #[arg(long, value_enum, default_value_t = OnLoss::Fail, requires = "coordinator")]
+    pub on_worker_loss: OnLoss,
     /// TLS certificate (PEM) for the coordinator's port.
     #[arg(long, value_name = "FILE", requires_all = ["coordinator", "coordinator_key"])]
     pub coordinator_cert: Option<PathBuf>,
     /// TLS private key (PEM) for the coordinator's port.
     #[arg(long, value_name = "FILE", requires_all = ["coordinator", "coordinator_cert"])]
     pub coordinator_key: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum OnWorkerLoss {
-    /// End the run with exit code 3, naming the worker.
-    #[default]
-    Fail,
-    /// Go on with the other workers; every report marks the gap.
-    Continue,
-}
-
-impl From<OnWorkerLoss> for crate::dist::OnLoss {
-    fn from(v: OnWorkerLoss) -> Self {
-        match v {
-            OnWorkerLoss::Fail => crate::dist::OnLoss::Fail,
-            OnWorkerLoss::Continue => crate::dist::OnLoss::Continue,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -29,14 +29,25 @@ pub use transport::LinkError;
 
 use crate::report::json::WorkerReport;
 
-/// What the coordinator does when a worker is lost mid-run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the coordinator does when a worker is lost mid-run: the value of
+/// `--on-worker-loss`, for `swarm check` and for the manifests of `swarm k8s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OnLoss {
-    /// End the run (exit code 3), naming the worker.
+    /// End the run with exit code 3, naming the worker.
     #[default]
     Fail,
-    /// Go on with the others; the reports mark the gap.
+    /// Go on with the other workers; every report marks the gap.
     Continue,
+}
+
+impl OnLoss {
+    /// The value as `--on-worker-loss` spells it.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            OnLoss::Fail => "fail",
+            OnLoss::Continue => "continue",
+        }
+    }
 }
 
 /// Where a worker is in the run.

@@ -35,25 +35,6 @@ pub const REPORTS_DIR: &str = "/reports";
 /// and their host names must stay within 63 characters.
 pub const MAX_NAME: usize = 40;
 
-/// What the coordinator does when a worker is lost mid-run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WorkerLoss {
-    /// End the run (exit 3), naming the worker.
-    #[default]
-    Fail,
-    /// Go on with the others; the reports mark the gap.
-    Continue,
-}
-
-impl WorkerLoss {
-    fn as_arg(self) -> &'static str {
-        match self {
-            WorkerLoss::Fail => "fail",
-            WorkerLoss::Continue => "continue",
-        }
-    }
-}
-
 /// CPU and memory for one pod's container: requested and capped at the same
 /// figures, so each pod gets the Guaranteed class (the last a busy node evicts, and a
 /// fixed share of CPU, so one worker's capacity does not vary with its neighbours).
@@ -78,7 +59,7 @@ pub struct Options {
     pub token: Option<String>,
     /// How long the coordinator waits for every worker to join.
     pub workers_timeout: Duration,
-    pub on_worker_loss: WorkerLoss,
+    pub on_worker_loss: crate::dist::OnLoss,
     /// The Jobs' `activeDeadlineSeconds`; `None` derives it from the plan's duration.
     pub deadline: Option<Duration>,
     pub coordinator: Size,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::compile::{CompileOptions, compile_str};
+use crate::dist::OnLoss;
 
 /// A project on disk: `plans/shop.yaml` reading `plans/data/accounts.csv` and
 /// `common/skus.csv` (through `..`).
@@ -62,7 +63,7 @@ fn options(workers: u32) -> Options {
         workers,
         token: Some("fixed-token-for-tests".into()),
         workers_timeout: Duration::from_secs(300),
-        on_worker_loss: WorkerLoss::Fail,
+        on_worker_loss: OnLoss::Fail,
         deadline: None,
         coordinator: Size {
             cpu: "1".into(),
@@ -203,7 +204,7 @@ fn the_coordinator_runs_once_and_waits_for_n_workers() {
     opts.check_args = ["--var", "page=2", "--users", "100"]
         .map(String::from)
         .to_vec();
-    opts.on_worker_loss = WorkerLoss::Continue;
+    opts.on_worker_loss = OnLoss::Continue;
     let docs = parse(&Project::new().render(&opts).unwrap().yaml);
     let job = find(&docs, "Job", "swarm-shop-smoke-test-coordinator");
     assert_eq!(job["spec"]["backoffLimit"], 0);
