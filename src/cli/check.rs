@@ -107,13 +107,16 @@ async fn check(args: CheckArgs, env: &Environment) -> Result<(), CliError> {
 }
 
 /// `--on-worker-loss fail`: the workers lost mid-run end it with exit code 3.
-/// (Under `iterations` too: the lost worker took its tickets with it.)
+/// Under `iterations` too, whatever `--on-worker-loss` says: the lost worker held
+/// tickets that no one can tell run or not (its last units went with it), so the
+/// plan's exact count cannot be kept (the coordinator stopped the run at the loss).
 fn lost_workers(
     args: &CheckArgs,
     plan: &CompiledPlan,
     workers: &crate::dist::Workers,
 ) -> Option<String> {
-    if args.dist.on_worker_loss != crate::dist::OnLoss::Fail && plan.load.iterations.is_none() {
+    let continued = args.dist.on_worker_loss != crate::dist::OnLoss::Fail;
+    if continued && plan.load.iterations.is_none() {
         return None;
     }
     let lost: Vec<String> = workers
@@ -121,7 +124,13 @@ fn lost_workers(
         .into_iter()
         .map(|(name, at, why)| format!("worker `{name}` was lost at {at:.1}s ({why})"))
         .collect();
-    (!lost.is_empty()).then(|| format!("the run ended early: {}", lost.join("; ")))
+    let why = if continued {
+        "; under `iterations` a lost worker ends the run even with --on-worker-loss continue: \
+         the iterations it held cannot be told run or not run"
+    } else {
+        ""
+    };
+    (!lost.is_empty()).then(|| format!("the run ended early: {}{why}", lost.join("; ")))
 }
 
 /// The sinks of this run, in the order they emit. Each `--flag FILE` is one push.

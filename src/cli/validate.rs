@@ -31,7 +31,7 @@ pub fn summary(plan: &CompiledPlan) -> String {
         .max(1);
     let _ = writeln!(out, "  flows   {}", plan.flows.len());
     for f in &plan.flows {
-        let requests = |steps: &[Step]| steps.iter().filter(|s| matches!(s, Step::Call(_))).count();
+        let requests = |steps: &[Step]| steps.iter().flat_map(Step::calls).count();
         let mut line = format!(
             "    {} (weight {}, {:.0}% of users): {} request{} per iteration",
             f.name,
@@ -48,9 +48,11 @@ pub fn summary(plan: &CompiledPlan) -> String {
         }
         let _ = writeln!(out, "{line}");
         for s in f.setup.iter().chain(&f.steps).chain(&f.teardown) {
-            if let Step::Call(r) = s {
+            let parallel = matches!(s, Step::Parallel(_));
+            for r in s.calls() {
                 let info = &plan.requests[r.request.0 as usize];
-                let _ = writeln!(out, "      {:<7} {}", r.kind.label(), info.name);
+                let mark = if parallel { " (parallel)" } else { "" };
+                let _ = writeln!(out, "      {:<7} {}{mark}", r.kind.label(), info.name);
             }
         }
     }

@@ -76,8 +76,8 @@ impl Compiler<'_> {
             .iter()
             .chain(&f.steps.value)
             .chain(teardown_raw)
-            .filter_map(|s| built_captures(&s.value))
-            .flat_map(|c| c.0.iter().map(|(k, _)| k.value.clone()))
+            .flat_map(|s| made_captures(&s.value))
+            .map(|k| k.value.clone())
             .collect();
 
         let mut visible = HashMap::new();
@@ -85,20 +85,22 @@ impl Compiler<'_> {
         let mut section = |c: &mut Self, steps: &[Sp<RawStep>]| -> Vec<Step> {
             let mut out = Vec::new();
             for s in steps {
-                let made = built_captures(&s.value).map_or(0, |c| c.0.len());
-                let later = &all_captures[seen + made..];
+                let made = made_captures(&s.value);
+                // A group's requests do not see each other's captures either.
+                let later = match s.value.parallel {
+                    Some(_) => &all_captures[seen..],
+                    None => &all_captures[seen + made.len()..],
+                };
                 let scope = Scope {
                     captures: &visible,
                     later,
                 };
                 let step = c.step(s, &scope);
-                if let Some(caps) = built_captures(&s.value) {
-                    for (k, _) in &caps.0 {
-                        let slot = c.slot(&k.value);
-                        visible.insert(k.value.clone(), slot);
-                    }
+                for k in &made {
+                    let slot = c.slot(&k.value);
+                    visible.insert(k.value.clone(), slot);
                 }
-                seen += made;
+                seen += made.len();
                 out.extend(step);
             }
             out
@@ -128,9 +130,10 @@ impl Compiler<'_> {
         }
     }
 
-    /// A think step only pauses: each request key on it is reported where it is
-    /// written, rather than silently dropped.
-    fn think_only(&mut self, raw: &Sp<RawStep>) {
+    /// A think step only pauses, and a `parallel` group only holds requests: each
+    /// request key on one is reported where it is written, rather than silently
+    /// dropped. `on` names the step (`a think step`), `help` says where the key goes.
+    pub(super) fn stray_keys(&mut self, raw: &Sp<RawStep>, on: &str, help: &str) {
         let s = &raw.value;
         // A map's first entry stands for the map; an empty one for the step.
         let map_pos = |m: &SpMap<_>| m.0.first().map_or(raw.pos, |(k, _)| k.pos);
@@ -159,15 +162,18 @@ impl Compiler<'_> {
             if let Some(pos) = pos {
                 self.error_help(
                     pos,
-                    format!("`{key}` does nothing on a think step"),
-                    format!("a think step only pauses; `{key}` belongs on a request step"),
+                    format!("`{key}` does nothing on {on}"),
+                    help.replace("{key}", key),
                 );
             }
         }
     }
 
-    fn step(&mut self, raw: &Sp<RawStep>, scope: &Scope) -> Option<Step> {
+    pub(super) fn step(&mut self, raw: &Sp<RawStep>, scope: &Scope) -> Option<Step> {
         let s = &raw.value;
+        if let Some(group) = &s.parallel {
+            return self.parallel(raw, group, scope).map(Step::Parallel);
+        }
         let calls = s.calls();
         if let Some(t) = &s.think {
             if !calls.is_empty() {
@@ -181,7 +187,11 @@ impl Compiler<'_> {
             if !calls.is_empty() {
                 return None;
             }
-            self.think_only(raw);
+            self.stray_keys(
+                raw,
+                "a think step",
+                "a think step only pauses; `{key}` belongs on a request step",
+            );
             return think.map(Step::Think);
         }
         let Some(call) = calls.first().cloned() else {
@@ -506,12 +516,19 @@ impl Compiler<'_> {
     }
 }
 
-/// The captures a step makes: none on a think step, which sends no request.
-fn built_captures(s: &RawStep) -> Option<&SpMap<Node>> {
-    if s.think.is_some() {
-        return None;
+/// The capture names a step makes, each where it is written: a request's own, or
+/// those of a `parallel` group's requests; none on a think step, which sends no
+/// request.
+fn made_captures(s: &RawStep) -> Vec<&Sp<String>> {
+    fn own(s: &RawStep) -> impl Iterator<Item = &Sp<String>> {
+        let request = s.think.is_none() && s.parallel.is_none();
+        s.capture
+            .iter()
+            .filter(move |_| request)
+            .flat_map(|c| c.0.iter().map(|(k, _)| k))
     }
-    s.capture.as_ref()
+    let group = s.parallel.iter().flat_map(|g| &g.value);
+    own(s).chain(group.flat_map(|b| own(&b.value))).collect()
 }
 
 /// The text a template starts with, up to its first run-time value (literals and

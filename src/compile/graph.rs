@@ -332,6 +332,30 @@ pub enum Step {
     Call(Box<Call>),
     /// An explicit pause.
     Think(Think),
+    /// HTTP calls sent at once (`parallel:`), each measured on its own.
+    Parallel(Box<Parallel>),
+}
+
+impl Step {
+    /// The calls the step makes: one, a group's, or none for a pause.
+    pub fn calls(&self) -> &[Call] {
+        match self {
+            Step::Call(call) => std::slice::from_ref(&**call),
+            Step::Parallel(group) => &group.calls,
+            Step::Think(_) => &[],
+        }
+    }
+}
+
+/// A `parallel:` group: HTTP calls rendered from the variables as they were before
+/// the group, sent together, and judged once all have answered (so no call of the
+/// group reads another's captures, and no two capture the same name).
+#[derive(Debug)]
+pub struct Parallel {
+    /// Every one is a [`CallKind::Http`] call.
+    pub calls: Vec<Call>,
+    /// The feeders the calls' templates read, each once.
+    pub feeders: Vec<FeederId>,
 }
 
 /// One measured call, whatever its protocol: the parts every protocol shares (the

@@ -16,6 +16,7 @@ mod grpc;
 mod grpc_message;
 pub mod jsonpath;
 mod load;
+mod parallel;
 mod search;
 mod slo;
 mod socket_graph;

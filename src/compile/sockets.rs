@@ -514,7 +514,7 @@ flows:
             .iter()
             .map(|s| match s {
                 Step::Call(c) => c,
-                Step::Think(_) => panic!("no think step"),
+                _ => panic!("only calls"),
             })
             .collect();
         let names: Vec<(&str, &str)> = plan

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::stats::RequestStats;
+use crate::report::json::WorkerReport;
 use crate::report::{RunResult, html, junit};
 
 pub(crate) struct Download {
@@ -25,6 +26,7 @@ pub(crate) fn render(
     snap: &Arc<Snapshot>,
     started: SystemTime,
     run: u32,
+    workers: &[WorkerReport],
 ) -> Option<Download> {
     let stem: String = plan
         .name
@@ -32,9 +34,17 @@ pub(crate) fn render(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let stem = format!("{}-run{run}", stem.trim_matches('-'));
-    let result = || RunResult::new(plan.clone(), snap.clone(), started, None);
+    let result = || {
+        let mut result = RunResult::new(plan.clone(), snap.clone(), started, None);
+        result.report.workers = workers.to_vec();
+        result
+    };
     let (ext, mime, body) = match kind {
-        "html" => ("html", "text/html; charset=utf-8", html::render(plan, snap)),
+        "html" => (
+            "html",
+            "text/html; charset=utf-8",
+            html::render(plan, snap, workers),
+        ),
         "json" => ("json", "application/json", result().report.to_json()),
         "junit" => (
             "xml",

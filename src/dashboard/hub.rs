@@ -150,6 +150,12 @@ impl Hub {
         workers.as_ref().map(|w| w.rows()).unwrap_or_default()
     }
 
+    /// The workers as the reports list them, empty for a run on one machine.
+    pub(crate) fn worker_reports(&self) -> Vec<crate::report::json::WorkerReport> {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        workers.as_ref().map(|w| w.report()).unwrap_or_default()
+    }
+
     pub(crate) fn finish_current(&self, snapshot: Arc<Snapshot>) {
         if let Some(run) = self.current() {
             let _ = run.finals.send(snapshot);

@@ -193,7 +193,15 @@ async fn report(
         return (StatusCode::NOT_FOUND, "no such run").into_response();
     };
     let frame = run.latest();
-    match downloads::render(&kind, &run.plan, &frame.snapshot, frame.started, run.id) {
+    let workers = hub.worker_reports();
+    match downloads::render(
+        &kind,
+        &run.plan,
+        &frame.snapshot,
+        frame.started,
+        run.id,
+        &workers,
+    ) {
         Some(d) => (
             [
                 (header::CONTENT_TYPE, d.mime.to_string()),

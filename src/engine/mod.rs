@@ -16,6 +16,7 @@ pub mod feeder;
 pub mod grpc;
 pub mod http;
 pub(crate) mod link;
+pub mod parallel;
 pub mod recorder;
 pub(crate) mod remote;
 pub mod render;

@@ -150,6 +150,19 @@ fn reads_body(call: &Call) -> bool {
 }
 
 impl VuContext {
+    /// The template scope of this user's variables, beside its sessions (a
+    /// `parallel` group renders all its calls before sending any).
+    pub(super) fn scope(&mut self) -> (Scope<'_>, &mut Sessions) {
+        let scope = Scope {
+            user: self.user,
+            iteration: self.iteration,
+            slots: &self.slots,
+            rows: &self.rows,
+            rng: &mut self.rng,
+        };
+        (scope, &mut self.sessions)
+    }
+
     /// Renders `call` from this user's variables into the session that will send it.
     /// Kept out of [`execute`]'s future, so the template scope is not carried across
     /// the send.
@@ -171,7 +184,7 @@ impl VuContext {
 }
 
 /// Checks a reply against the call's expectations and takes its captures.
-fn judge(
+pub(super) fn judge(
     call: &Call,
     slots: &mut [Option<Value>],
     latency: Duration,
@@ -195,7 +208,7 @@ fn judge(
 }
 
 /// A call that was sent but got no reply to judge: its captures are unset.
-fn failed(
+pub(super) fn failed(
     call: &Call,
     slots: &mut [Option<Value>],
     latency: Duration,
@@ -211,7 +224,7 @@ fn failed(
 }
 
 /// A call that could not be sent: no latency to count.
-fn not_sent(call: &Call, slots: &mut [Option<Value>], kind: FailureKind) -> Outcome {
+pub(super) fn not_sent(call: &Call, slots: &mut [Option<Value>], kind: FailureKind) -> Outcome {
     failed(call, slots, Duration::ZERO, kind)
 }
 

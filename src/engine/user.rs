@@ -18,10 +18,11 @@ use tokio::sync::Notify;
 
 use super::feeder::{Feeders, Take};
 use super::link::ThreadState;
+use super::parallel::execute_group;
 use super::recorder::Recorder;
 use super::request::{VuContext, execute};
 use super::session::Protocols;
-use crate::compile::graph::{CompiledPlan, Flow, Step, Think};
+use crate::compile::graph::{CompiledPlan, FeederId, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
 /// What every user of one thread shares.
@@ -313,20 +314,8 @@ async fn run_steps(
                 }
             }
             Step::Call(call) => {
-                for f in &call.feeders {
-                    let Some(slot) = user.ctx.rows.get_mut(f.0 as usize) else {
-                        continue;
-                    };
-                    if slot.is_none() {
-                        match env.feeders.take(*f) {
-                            Take::Row(row) => *slot = Some(row),
-                            Take::Exhausted => {
-                                let feeder = env.plan.feeders[f.0 as usize].name.clone();
-                                env.state.request_end(EndReason::FeederExhausted { feeder });
-                                return Ran::Exhausted;
-                            }
-                        }
-                    }
+                if !take_rows(env, user, &call.feeders) {
+                    return Ran::Exhausted;
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
                 let out = execute(call, &mut user.ctx, start).await;
@@ -343,9 +332,53 @@ async fn run_steps(
                     return Ran::Stopped;
                 }
             }
+            Step::Parallel(group) => {
+                if !take_rows(env, user, &group.feeders) {
+                    return Ran::Exhausted;
+                }
+                let start = first_start.take().unwrap_or_else(Instant::now);
+                // Boxed: a group's state is not carried by every thinking user.
+                let outs = Box::pin(execute_group(group, &mut user.ctx, start)).await;
+                for (call, out) in group.calls.iter().zip(outs) {
+                    env.recorder.borrow_mut().request(
+                        call.request,
+                        out.latency,
+                        out.bytes,
+                        out.result,
+                        out.version,
+                    );
+                }
+                // The flow's `think` follows the group as it follows one request.
+                if let Some(t) = think
+                    && !pause(env, user, Instant::now() + pick(t), heed).await
+                {
+                    return Ran::Stopped;
+                }
+            }
         }
     }
     Ran::Done
+}
+
+/// Takes this iteration's row of each feeder in `feeders` that the user has none of
+/// yet. False when a `unique` feeder ran out: the run is ending.
+fn take_rows(env: &UserEnv, user: &mut User, feeders: &[FeederId]) -> bool {
+    for f in feeders {
+        let Some(slot) = user.ctx.rows.get_mut(f.0 as usize) else {
+            continue;
+        };
+        if slot.is_none() {
+            match env.feeders.take(*f) {
+                Take::Row(row) => *slot = Some(row),
+                Take::Exhausted => {
+                    let feeder = env.plan.feeders[f.0 as usize].name.clone();
+                    env.state.request_end(EndReason::FeederExhausted { feeder });
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// A think time: constant, or uniform in `[min, max]`.

@@ -229,8 +229,8 @@ pub struct RawFlow {
 }
 
 /// A request (exactly one of `get post put patch delete head options grpc`), a
-/// WebSocket or TCP step (`ws ws_send ws_recv ws_close tcp tcp_send`) or a pause
-/// (`think`).
+/// WebSocket or TCP step (`ws ws_send ws_recv ws_close tcp tcp_send`), a pause
+/// (`think`) or a group of HTTP requests sent at once (`parallel`).
 // (Not a doc comment, which would change the schema: the fields mirror the file's
 // keys, and `RawStep::calls` reads the protocol keys as one `RawCall`.)
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -295,6 +295,10 @@ pub struct RawStep {
     /// On `ws_send` and `tcp_send`: the reply to wait for, measured from the send.
     #[serde(rename = "await")]
     pub await_: Option<Sp<RawAwait>>,
+    /// HTTP requests sent at once (a step of its own): over HTTP/2 as streams of the
+    /// user's one connection, over HTTP/1.1 on up to 6 connections. Each is measured,
+    /// checked and named on its own; their captures apply once all have answered.
+    pub parallel: Option<Sp<Vec<Sp<RawStep>>>>,
 }
 
 /// What a WebSocket or TCP step waits for. WebSocket: the first message whose JSON

@@ -6,18 +6,22 @@
 
 use std::path::{Path, PathBuf};
 
+use super::json::WorkerReport;
 use super::page::{self, view};
 use super::{RunResult, Sink, SinkError, write_report};
 use crate::compile::graph::CompiledPlan;
 use crate::metrics::snapshot::Snapshot;
 
-/// The report for one finished run, as one HTML document.
-pub fn render(plan: &CompiledPlan, snap: &Snapshot) -> String {
+/// The report for one finished run, as one HTML document. `workers` are those of a
+/// run on many machines (empty for one machine): the page lists them and marks the
+/// gap a lost one left.
+pub fn render(plan: &CompiledPlan, snap: &Snapshot, workers: &[WorkerReport]) -> String {
     let data = format!(
-        r#"{{"meta":{},"state":{},"points":{}}}"#,
+        r#"{{"meta":{},"state":{},"points":{},"workers":{}}}"#,
         view::meta(plan, 1, false),
         view::state(plan, snap, None),
         view::points_json(&snap.series, None),
+        view::workers(workers),
     );
     page::inline(&data)
 }
@@ -34,8 +38,13 @@ pub fn embedded_data(page: &str) -> Option<serde_json::Value> {
 }
 
 /// Writes the report to `path` atomically.
-pub fn write(path: &Path, plan: &CompiledPlan, snap: &Snapshot) -> Result<(), SinkError> {
-    write_report("html", path, render(plan, snap).as_bytes())
+pub fn write(
+    path: &Path,
+    plan: &CompiledPlan,
+    snap: &Snapshot,
+    workers: &[WorkerReport],
+) -> Result<(), SinkError> {
+    write_report("html", path, render(plan, snap, workers).as_bytes())
 }
 
 /// `--html FILE`: the self-contained HTML report, as a [`Sink`].
@@ -52,7 +61,12 @@ impl HtmlSink {
 
 impl Sink for HtmlSink {
     fn emit(&mut self, result: &RunResult) -> Result<(), SinkError> {
-        write(&self.path, &result.plan, &result.snapshot)
+        write(
+            &self.path,
+            &result.plan,
+            &result.snapshot,
+            &result.report.workers,
+        )
     }
 }
 
@@ -65,7 +79,7 @@ mod tests {
     fn the_report_embeds_its_data_and_nothing_from_the_network() {
         let mut plan = fixture::plan(Vec::new());
         plan.name = "shop </script><script>alert(1)</script>".into();
-        let html = render(&plan, &fixture::snapshot());
+        let html = render(&plan, &fixture::snapshot(), &[]);
         // Only the two script elements the page itself has are closed.
         assert_eq!(html.matches("</script>").count(), 2);
         assert!(html.contains(r#"id="swarm-data""#));
@@ -77,5 +91,30 @@ mod tests {
         assert_eq!(data["meta"]["name"], plan.name.as_str());
         assert_eq!(data["state"]["state"], "completed");
         assert_eq!(data["points"].as_array().map(Vec::len), Some(3));
+        assert_eq!(data["workers"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn the_report_embeds_the_workers_and_when_one_was_lost() {
+        let plan = fixture::plan(Vec::new());
+        let worker = |name: &str, lost: Option<f64>| WorkerReport {
+            name: name.into(),
+            address: "127.0.0.1:4000".into(),
+            threads: 2,
+            state: if lost.is_some() { "lost" } else { "done" }.into(),
+            lost_at_s: lost,
+            error: lost.map(|_| "the connection closed".into()),
+            saturated: None,
+        };
+        let workers = [worker("w1", None), worker("w2", Some(2.5))];
+        let html = render(&plan, &fixture::snapshot(), &workers);
+        let data = embedded_data(&html).unwrap();
+        let rows = data["workers"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1]["name"], "w2");
+        assert_eq!(rows[1]["state"], "lost");
+        assert_eq!(rows[1]["lost_at_s"], 2.5);
+        assert_eq!(rows[1]["error"], "the connection closed");
+        assert_eq!(rows[0]["lost_at_s"], serde_json::Value::Null);
     }
 }

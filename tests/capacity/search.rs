@@ -11,13 +11,24 @@ use swarm::testing::TestPlan;
 use crate::common;
 use crate::support::Target;
 
+/// How many times a search is run before an untrusted answer fails the test.
+const ATTEMPTS: usize = 3;
+
 /// Runs `plan` (a search) to its end, within a bound no search here comes near.
-/// `None` when the generator saturated twice in a row on a step, twice: the machine
-/// is too busy for any answer to be trusted, and the search says so rather than
-/// answer. That is said loudly; the test then has nothing to judge.
-async fn search(plan: TestPlan) -> Option<(CapacityReport, swarm::report::RunResult)> {
+///
+/// An untrusted answer (a failing step whose generator saturated, twice in a row) is
+/// the product refusing to blame the target for its own delays: on a busy machine
+/// (scheduling lag p99 above 10 ms while a step fails) it can happen through no
+/// fault of the code. So the search runs again, up to [`ATTEMPTS`] times in all,
+/// each untrusted attempt printed loudly; if every attempt is untrusted the test
+/// FAILS (never a silent pass): the levels here are low (at most 400 requests a
+/// second, a fraction of one core even in a debug build), so the CPU check never
+/// trips, and only a broken monitor or a machine too busy to time a 10 ms sleep
+/// fails three searches in a row.
+async fn search(plan: TestPlan) -> (CapacityReport, swarm::report::RunResult) {
     let plan = Arc::new(plan.compile());
-    for _ in 0..2 {
+    let mut tables = Vec::new();
+    for attempt in 1..=ATTEMPTS {
         let session = RunSession::start(plan.clone(), EngineConfig::default()).unwrap();
         let ended = tokio::time::timeout(Duration::from_secs(300), session.wait(None))
             .await
@@ -27,13 +38,24 @@ async fn search(plan: TestPlan) -> Option<(CapacityReport, swarm::report::RunRes
         let record = result.report.search.clone().expect("a search record");
         let answer = record.answer.clone().expect("an answer");
         if answer.outcome != SearchOutcome::Untrusted {
-            return Some((record, result));
+            return (record, result);
         }
         assert!(result.untrusted(), "an untrusted answer is exit code 3");
-        eprintln!("SKIPPED PART: {}\n{}", answer.message, table(&record));
+        let told = format!(
+            "attempt {attempt} of {ATTEMPTS} UNTRUSTED: {}\n{}",
+            answer.message,
+            table(&record)
+        );
+        // Straight to stderr: the harness swallows eprintln! of a passing test.
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_all(format!("\n!!!!! {told}\n").as_bytes());
+        tables.push(told);
     }
-    eprintln!("SKIPPED: the machine is too busy for the generator to be trusted");
-    None
+    panic!(
+        "every search was untrusted (the generator saturated on a failing step, twice \
+         in a row, {ATTEMPTS} times):\n{}",
+        tables.join("\n")
+    );
 }
 
 fn table(r: &CapacityReport) -> String {
@@ -57,9 +79,7 @@ async fn the_open_model_finds_a_known_capacity() {
         )
         .flow("- get: /capacity")
         .slo("p95 < 120ms");
-    let Some((r, result)) = search(plan).await else {
-        return;
-    };
+    let (r, result) = search(plan).await;
     let answer = r.answer.clone().unwrap();
     assert_eq!(
         answer.outcome,
@@ -99,9 +119,7 @@ async fn the_closed_model_finds_where_the_slo_breaks() {
         )
         .flow("- get: /capacity")
         .slo("p95 < 150ms");
-    let Some((r, _)) = search(plan).await else {
-        return;
-    };
+    let (r, _) = search(plan).await;
     let answer = r.answer.clone().unwrap();
     assert_eq!(
         answer.outcome,
@@ -117,24 +135,24 @@ async fn the_closed_model_finds_where_the_slo_breaks() {
     assert!(r.steps.iter().all(|s| s.level.fract() == 0.0));
 }
 
-/// A target whose latency grows smoothly with load (5 ms plus 3 ms per request in
-/// flight): the step table is monotone where the target is. More users, never a
+/// A target whose latency grows smoothly with load (5 ms plus 10 ms per request in
+/// flight): the step table is monotone where the target is. (At most 100 requests a
+/// second whatever the users: with 3 ms per request, 300/s in a debug build on a
+/// busy machine made the generator's own lag fail every search.) More users, never a
 /// lower median latency or a lower throughput (beyond measurement noise of a few
 /// percent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_smooth_target_gives_a_monotone_step_table() {
     let _turn = common::serial_async().await;
-    let target = Target::smooth(Duration::from_millis(3));
+    let target = Target::smooth(Duration::from_millis(10));
     let plan = TestPlan::new()
         .target(&target.base)
         .load(
             "{ search: { users: 1..64, step: 2x, precision: 10%, warmup: 1s, hold: 2s, confirm: 0 } }",
         )
         .flow("- get: /smooth")
-        .slo("p95 < 60ms");
-    let Some((r, _)) = search(plan).await else {
-        return;
-    };
+        .slo("p95 < 200ms");
+    let (r, _) = search(plan).await;
     // An untrusted step (the generator saturated) says nothing about the target.
     let mut steps: Vec<_> = (r.steps.iter())
         .filter(|s| s.outcome != StepOutcome::Untrusted)
@@ -170,7 +188,7 @@ async fn a_smooth_target_gives_a_monotone_step_table() {
             table(&r)
         );
     }
-    // 5 + 3N < 60 up to N = 18.
+    // 5 + 10N < 200 up to N = 19.
     let cap = r.answer.unwrap().capacity.unwrap();
     assert!((14.0..=20.0).contains(&cap), "{cap}");
 }

@@ -119,7 +119,7 @@ async fn the_html_report_opens_offline_with_charts_and_slos() {
     drop(demo);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.html");
-    swarm::report::html::write(&path, &plan, &last).expect("report written");
+    swarm::report::html::write(&path, &plan, &last, &[]).expect("report written");
     let html = std::fs::read_to_string(&path).unwrap();
     for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
         assert!(!html.contains(external), "the report loads {external}");

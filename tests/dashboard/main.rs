@@ -11,6 +11,8 @@ mod demo;
 mod interactive;
 #[cfg(feature = "ui")]
 mod live;
+#[cfg(feature = "ui")]
+mod search;
 #[cfg_attr(
     not(feature = "ui"),
     expect(

@@ -95,9 +95,50 @@ pub fn plan(dir: &Path, target: &str, load: &str, path: &str, slos: &[&str]) -> 
     file
 }
 
-pub fn read_json(path: &Path) -> serde_json::Value {
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("the JSON report was written");
     serde_json::from_str(&text).expect("the JSON report parses")
+}
+
+/// The rows of a JSON report's workers table whose state is `lost`.
+pub fn lost(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    let rows = report["workers"]
+        .as_array()
+        .expect("the report lists the workers");
+    rows.iter()
+        .filter(|w| w["state"] == "lost")
+        .cloned()
+        .collect()
+}
+
+/// What most tests start from: a counting target, a folder, and in it a plan of one
+/// flow hitting `path` with `load` and `slos` (see [`plan`]).
+pub struct Setup {
+    pub target: Target,
+    pub dir: tempfile::TempDir,
+    pub plan: PathBuf,
+}
+
+impl Setup {
+    pub fn new(load: &str, path: &str, slos: &[&str]) -> Setup {
+        let target = Target::start();
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan(dir.path(), &target.url(), load, path, slos);
+        Setup { target, dir, plan }
+    }
+
+    /// `NAME` in the test's folder, as the command line takes it.
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// Waits until the target got some load, then kills `worker` (SIGKILL).
+    pub fn kill_under_load(&self, worker: &Watched) {
+        common::wait_until("load at the target", Duration::from_secs(20), || {
+            self.target.hits() > 20
+        });
+        worker.signal("-KILL");
+    }
 }
 
 /// A coordinator process, once it listens.
@@ -126,6 +167,18 @@ impl Coordinator {
         let addr = line.split(':').take(2).collect::<Vec<_>>().join(":");
         let url = format!("http://{addr}");
         Coordinator { proc, url }
+    }
+}
+
+impl Coordinator {
+    /// Starts a worker for each of `names` and waits until the last one joined.
+    pub fn join<const N: usize>(&mut self, names: [&str; N]) -> [Watched; N] {
+        let workers = names.map(|name| worker(&self.url, name, &[]));
+        if let Some(last) = names.last() {
+            let joined = format!("worker `{last}` joined");
+            self.proc.line(&joined, Duration::from_secs(20));
+        }
+        workers
     }
 }
 

@@ -4,32 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Coordinator, LIMIT, Target, plan, read_json, swarm, worker};
-use crate::common::{code, describe, output_within, serial, wait_until};
+use crate::cluster::{Coordinator, LIMIT, Setup, Target, lost, plan, read_json, swarm, worker};
+use crate::common::{code, describe, output_within, serial};
 
 #[test]
 fn a_killed_worker_ends_the_run_with_exit_3_naming_it_and_the_reports_written() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, duration: 40s }",
-        "/ok",
-        &[],
-    );
-    let json = dir.path().join("run.json");
-    let mut coordinator = Coordinator::start(&plan, 2, &["--json", json.to_str().unwrap()]);
-    let keep = worker(&coordinator.url, "keep", &[]);
-    let doomed = worker(&coordinator.url, "doomed", &[]);
-    coordinator
-        .proc
-        .line("worker `doomed` joined", Duration::from_secs(20));
-    wait_until("load at the target", Duration::from_secs(20), || {
-        target.hits() > 20
-    });
-    doomed.signal("-KILL");
+    let s = Setup::new("{ users: 4, duration: 40s }", "/ok", &[]);
+    let json = s.file("run.json");
+    let mut coordinator = Coordinator::start(&s.plan, 2, &["--json", &json]);
+    let [keep, doomed] = coordinator.join(["keep", "doomed"]);
+    s.kill_under_load(&doomed);
     let killed = Instant::now();
     coordinator
         .proc
@@ -43,12 +28,7 @@ fn a_killed_worker_ends_the_run_with_exit_3_naming_it_and_the_reports_written() 
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("worker `doomed` was lost at"), "{err}");
     let report = read_json(&json);
-    let lost: Vec<_> = report["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["state"] == "lost")
-        .collect();
+    let lost = lost(&report);
     assert_eq!(lost.len(), 1, "{report}");
     assert_eq!(lost[0]["name"], "doomed");
     assert!(lost[0]["lost_at_s"].as_f64().is_some());
@@ -60,74 +40,31 @@ fn a_killed_worker_ends_the_run_with_exit_3_naming_it_and_the_reports_written() 
 #[test]
 fn with_on_worker_loss_continue_the_run_goes_on_and_the_report_marks_the_gap() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, duration: 6s }",
-        "/ok",
-        &[],
-    );
-    let json = dir.path().join("run.json");
-    let mut coordinator = Coordinator::start(
-        &plan,
-        2,
-        &[
-            "--json",
-            json.to_str().unwrap(),
-            "--on-worker-loss",
-            "continue",
-        ],
-    );
-    let _keep = worker(&coordinator.url, "keep", &[]);
-    let doomed = worker(&coordinator.url, "doomed", &[]);
-    coordinator
-        .proc
-        .line("worker `doomed` joined", Duration::from_secs(20));
-    wait_until("load at the target", Duration::from_secs(20), || {
-        target.hits() > 20
-    });
-    doomed.signal("-KILL");
+    let s = Setup::new("{ users: 4, duration: 6s }", "/ok", &[]);
+    let json = s.file("run.json");
+    let args = ["--json", json.as_str(), "--on-worker-loss", "continue"];
+    let mut coordinator = Coordinator::start(&s.plan, 2, &args);
+    let [_keep, doomed] = coordinator.join(["keep", "doomed"]);
+    s.kill_under_load(&doomed);
     let (code, out, err) = coordinator.proc.finish(LIMIT);
     assert_eq!(code, 0, "the run went on and its SLO held:\n{out}\n{err}");
     assert!(err.contains("worker `doomed` lost at"), "{err}");
     let report = read_json(&json);
     assert_eq!(report["end"]["reason"], "completed", "{report}");
-    let doomed = report["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["name"] == "doomed")
-        .cloned()
-        .unwrap();
-    assert_eq!(doomed["state"], "lost");
-    assert!(doomed["lost_at_s"].as_f64().unwrap() < 6.0, "{doomed}");
+    let lost = lost(&report);
+    assert_eq!(lost.len(), 1, "{report}");
+    assert_eq!(lost[0]["name"], "doomed");
+    assert!(lost[0]["lost_at_s"].as_f64().unwrap() < 6.0, "{}", lost[0]);
     assert!(out.contains("doomed"), "the console marks the gap:\n{out}");
 }
 
 #[test]
 fn a_killed_coordinator_stops_every_worker_within_10_s() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 4, duration: 60s }",
-        "/ok",
-        &[],
-    );
-    let mut coordinator = Coordinator::start(&plan, 2, &[]);
-    let a = worker(&coordinator.url, "a", &[]);
-    let b = worker(&coordinator.url, "b", &[]);
-    coordinator
-        .proc
-        .line("worker `b` joined", Duration::from_secs(20));
-    wait_until("load at the target", Duration::from_secs(20), || {
-        target.hits() > 20
-    });
-    coordinator.proc.signal("-KILL");
+    let s = Setup::new("{ users: 4, duration: 60s }", "/ok", &[]);
+    let mut coordinator = Coordinator::start(&s.plan, 2, &[]);
+    let [a, b] = coordinator.join(["a", "b"]);
+    s.kill_under_load(&coordinator.proc);
     let killed = Instant::now();
     for w in [a, b] {
         let (code, _, err) = w.finish(Duration::from_secs(15));
@@ -140,10 +77,10 @@ fn a_killed_coordinator_stops_every_worker_within_10_s() {
         killed.elapsed()
     );
     // No stray load: nothing reaches the target any more.
-    let after = target.hits();
+    let after = s.target.hits();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        target.hits(),
+        s.target.hits(),
         after,
         "load went on after the workers exited"
     );
@@ -152,20 +89,9 @@ fn a_killed_coordinator_stops_every_worker_within_10_s() {
 #[test]
 fn too_few_workers_in_time_exits_3_and_sends_nothing() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 2s }",
-        "/ok",
-        &[],
-    );
-    let mut coordinator = Coordinator::start(&plan, 2, &["--workers-timeout", "2s"]);
-    let lonely = worker(&coordinator.url, "lonely", &[]);
-    coordinator
-        .proc
-        .line("worker `lonely` joined", Duration::from_secs(20));
+    let s = Setup::new("{ users: 2, duration: 2s }", "/ok", &[]);
+    let mut coordinator = Coordinator::start(&s.plan, 2, &["--workers-timeout", "2s"]);
+    let [lonely] = coordinator.join(["lonely"]);
     let (code, out, err) = coordinator.proc.finish(Duration::from_secs(20));
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(
@@ -175,26 +101,15 @@ fn too_few_workers_in_time_exits_3_and_sends_nothing() {
     let (code, _, err) = lonely.finish(Duration::from_secs(20));
     assert_ne!(code, 0);
     assert!(err.contains("cancelled"), "{err}");
-    assert_eq!(target.hits(), 0, "nothing was sent");
+    assert_eq!(s.target.hits(), 0, "nothing was sent");
 }
 
 #[test]
 fn a_late_worker_is_refused_and_the_run_goes_on() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 4s }",
-        "/ok",
-        &[],
-    );
-    let mut coordinator = Coordinator::start(&plan, 1, &[]);
-    let _first = worker(&coordinator.url, "first", &[]);
-    coordinator
-        .proc
-        .line("worker `first` joined", Duration::from_secs(20));
+    let s = Setup::new("{ users: 2, duration: 4s }", "/ok", &[]);
+    let mut coordinator = Coordinator::start(&s.plan, 1, &[]);
+    let [_first] = coordinator.join(["first"]);
     let late = worker(&coordinator.url, "late", &[]);
     let (code, _, err) = late.finish(Duration::from_secs(20));
     assert_eq!(code, 3, "{err}");
@@ -206,16 +121,8 @@ fn a_late_worker_is_refused_and_the_run_goes_on() {
 #[test]
 fn a_wrong_token_is_refused_on_both_sides_and_the_coordinator_keeps_serving() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 2s }",
-        "/ok",
-        &[],
-    );
-    let mut coordinator = Coordinator::start(&plan, 1, &["--token", "s3cret"]);
+    let s = Setup::new("{ users: 2, duration: 2s }", "/ok", &[]);
+    let mut coordinator = Coordinator::start(&s.plan, 1, &["--token", "s3cret"]);
     for args in [&["--token", "wrong"][..], &[]] {
         let out = output_within(
             swarm().args(["worker", &coordinator.url]).args(args),
@@ -265,19 +172,11 @@ fn a_token_is_required_off_loopback() {
 #[test]
 fn a_worker_that_cannot_run_the_plan_fails_the_run_with_its_error() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 2s }",
-        "/ok",
-        &[],
-    );
-    let coordinator = Coordinator::start(&plan, 2, &[]);
+    let s = Setup::new("{ users: 2, duration: 2s }", "/ok", &[]);
+    let coordinator = Coordinator::start(&s.plan, 2, &[]);
     let _fine = worker(&coordinator.url, "fine", &[]);
     // This one cannot write the plan anywhere: its temporary folder is a file.
-    let blocker = dir.path().join("blocker");
+    let blocker = s.dir.path().join("blocker");
     std::fs::write(&blocker, "not a folder").unwrap();
     let mut broken = crate::common::Watched::spawn(
         swarm()
@@ -291,7 +190,7 @@ fn a_worker_that_cannot_run_the_plan_fails_the_run_with_its_error() {
         "error: this worker cannot run the plan",
         Duration::from_secs(20),
     );
-    assert_eq!(target.hits(), 0, "nothing was sent");
+    assert_eq!(s.target.hits(), 0, "nothing was sent");
 }
 
 #[test]

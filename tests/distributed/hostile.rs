@@ -10,7 +10,7 @@ use swarm::dist::proto::{self, Down, PATH, Up};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cluster::{Coordinator, LIMIT, Target, plan, read_json, worker};
+use crate::cluster::{Coordinator, LIMIT, Setup, read_json, worker};
 use crate::common::serial;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -43,16 +43,8 @@ async fn next_down(ws: &mut Ws) -> Option<Down> {
 #[test]
 fn garbage_and_oversized_frames_are_refused_while_real_workers_are_served() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 2s }",
-        "/ok",
-        &[],
-    );
-    let coordinator = Coordinator::start(&plan, 1, &[]);
+    let s = Setup::new("{ users: 2, duration: 2s }", "/ok", &[]);
+    let coordinator = Coordinator::start(&s.plan, 1, &[]);
     let addr = coordinator.url.trim_start_matches("http://").to_owned();
     rt().block_on(async {
         // Not HTTP at all: the connection is closed, with no answer worth reading.
@@ -110,22 +102,11 @@ fn garbage_and_oversized_frames_are_refused_while_real_workers_are_served() {
 #[test]
 fn a_worker_replaying_another_runs_messages_is_refused_and_named() {
     let _turn = serial();
-    let target = Target::start();
-    let dir = tempfile::tempdir().unwrap();
-    let plan = plan(
-        dir.path(),
-        &target.url(),
-        "{ users: 2, duration: 20s }",
-        "/ok",
-        &[],
-    );
-    let json = dir.path().join("run.json");
-    let mut coordinator = Coordinator::start(&plan, 2, &["--json", json.to_str().unwrap()]);
+    let s = Setup::new("{ users: 2, duration: 20s }", "/ok", &[]);
+    let json = s.file("run.json");
+    let mut coordinator = Coordinator::start(&s.plan, 2, &["--json", &json]);
     let addr = coordinator.url.trim_start_matches("http://").to_owned();
-    let _real = worker(&coordinator.url, "real", &[]);
-    coordinator
-        .proc
-        .line("worker `real` joined", Duration::from_secs(20));
+    let _real = coordinator.join(["real"]);
     rt().block_on(async {
         let mut ws = connect(&addr).await;
         let hello = Up::Hello {

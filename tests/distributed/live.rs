@@ -8,7 +8,7 @@ use crate::cluster::{Coordinator, LIMIT, Target, plan, worker};
 use crate::common::{serial, wait_until};
 
 /// One HTTP/1.1 request to the dashboard; the status and the body.
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let req = format!(

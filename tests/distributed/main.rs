@@ -6,10 +6,20 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "ui")]
+mod browser;
+#[path = "../capacity/support.rs"]
+#[expect(dead_code, reason = "only the capacity target is used here")]
+mod capacity_target;
 mod cluster;
+mod early;
 mod exact;
 mod faults;
+#[cfg(feature = "ui")]
+mod gap;
 mod hostile;
 mod live;
+mod loss;
 mod netns;
 mod runs;
+mod search;

@@ -9,6 +9,7 @@ mod common;
 #[path = "../measured/mod.rs"]
 mod measured;
 mod server;
+mod tls;
 
 use std::net::SocketAddr;
 use std::process::Command;

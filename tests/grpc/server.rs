@@ -24,6 +24,11 @@ pub fn pool() -> DescriptorPool {
 
 /// Starts the server; returns its address.
 pub fn start() -> SocketAddr {
+    crate::common::serve(app())
+}
+
+/// The server's routes: the echo service, its hostile methods and reflection.
+pub fn app() -> axum::Router {
     let pool = pool();
     let echo = DynamicService::new(pool.clone(), Arc::new(|m, r| Box::pin(answer(m, r))));
     let reflection = tonic_reflection::server::Builder::configure()
@@ -32,11 +37,10 @@ pub fn start() -> SocketAddr {
         })
         .build_v1()
         .unwrap();
-    let app = axum::Router::new()
+    axum::Router::new()
         .route("/test.v1.Echo/Huge", axum::routing::post(huge))
         .route_service("/test.v1.Echo/{method}", echo)
-        .route_service("/grpc.reflection.v1.ServerReflection/{method}", reflection);
-    crate::common::serve(app)
+        .route_service("/grpc.reflection.v1.ServerReflection/{method}", reflection)
 }
 
 async fn answer(method: MethodDescriptor, request: Request<DynamicMessage>) -> Replies {

@@ -25,6 +25,7 @@ macro_rules! per_client {
 }
 
 mod h2;
+mod parallel;
 mod pipeline;
 mod plans;
 mod support;

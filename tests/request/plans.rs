@@ -25,13 +25,7 @@ fn compile(yaml: &str, target: String) -> CompiledPlan {
 }
 
 fn requests(steps: &[Step]) -> Vec<&Call> {
-    steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Call(r) => Some(&**r),
-            Step::Think(_) => None,
-        })
-        .collect()
+    steps.iter().flat_map(Step::calls).collect()
 }
 
 /// Runs `setup` then `steps` of the first flow once, as user 0.

@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use crate::engine::http::io_failure;
+use crate::engine::http::lean::conn::tls_error;
 use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 
 /// A failure met below gRPC: carried through tonic as a status's source.
@@ -86,7 +87,11 @@ pub async fn connect(
             let stream = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|e| io_failure(&e).unwrap_or(TransportFailure::Tls.into()))?;
+                // A bad certificate fails by what is wrong with it, as over HTTP.
+                .map_err(|e| match tls_error(&e) {
+                    Some(tls) => FailureKind::from_tls(tls),
+                    None => io_failure(&e).unwrap_or(TransportFailure::Tls.into()),
+                })?;
             let (send, conn) = builder
                 .handshake(TokioIo::new(stream))
                 .await

@@ -16,6 +16,7 @@
 
 pub(crate) mod conn;
 mod cookies;
+mod fork;
 mod h2;
 mod pool;
 mod wire;

@@ -46,6 +46,7 @@
 //! [`ProtocolFailure::NoHttp2`]: crate::metrics::failure::ProtocolFailure::NoHttp2
 //! [`CheckFailure::InvalidRequest`]: crate::metrics::failure::CheckFailure::InvalidRequest
 
+pub mod group;
 pub mod lean;
 pub mod reqwest_client;
 mod session;

@@ -11,7 +11,8 @@ use super::{HttpRequest, HttpResponse, HttpSetupError, HttpShared, HttpVersion};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::stats::HttpVersionUsed;
 
-/// One user's reqwest client.
+/// One user's reqwest client. A clone shares its cookie jar and connection pool.
+#[derive(Clone)]
 pub struct ReqwestClient {
     client: reqwest::Client,
     body_limit: usize,

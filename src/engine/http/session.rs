@@ -15,22 +15,23 @@ use crate::metrics::failure::{CheckFailure, FailureKind, TransportFailure};
 /// One user's HTTP state, kept between its requests.
 pub struct HttpSession {
     /// The run's settings (TLS, limits), shared by every user.
-    shared: HttpShared,
+    pub(super) shared: HttpShared,
     /// `None` only when the client could not be built; [`HttpSession::prepare`]
     /// tries again and otherwise fails the request as a connect failure.
     /// [`HttpShared::new`] builds a probe client, so a broken setup fails the run
     /// before any user starts.
-    client: Option<Client>,
+    pub(super) client: Option<Client>,
     bufs: Buffers,
 }
 
-/// Reused between requests.
+/// One request rendered: reused between a user's requests, and one of each request
+/// of a `parallel` group.
 #[derive(Default)]
-struct Buffers {
-    url: String,
+pub(super) struct Buffers {
+    pub(super) url: String,
     scratch: String,
-    body: Vec<u8>,
-    headers: HeaderMap,
+    pub(super) body: Vec<u8>,
+    pub(super) headers: HeaderMap,
 }
 
 impl HttpSession {
@@ -59,7 +60,18 @@ impl HttpSession {
         if self.client.is_none() {
             self.client = self.shared.client().ok();
         }
-        let bufs = &mut self.bufs;
+        self.bufs.render(call, scope)?;
+        match self.client {
+            Some(_) => Ok(()),
+            None => Err(TransportFailure::Connect.into()),
+        }
+    }
+}
+
+impl Buffers {
+    /// Renders URL, query, headers and body of `call` into these buffers.
+    pub(super) fn render(&mut self, call: &HttpCall, scope: &mut Scope) -> Result<(), FailureKind> {
+        let bufs = self;
         bufs.url.clear();
         render::render_str(&call.url, scope, &mut bufs.url).map_err(CheckFailure::Unset)?;
         render::append_query(&call.query, scope, &mut bufs.url, &mut bufs.scratch)
@@ -112,12 +124,11 @@ impl HttpSession {
             bufs.headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
         }
-        match self.client {
-            Some(_) => Ok(()),
-            None => Err(TransportFailure::Connect.into()),
-        }
+        Ok(())
     }
+}
 
+impl HttpSession {
     /// Sends what [`HttpSession::prepare`] rendered and reads the whole response,
     /// following redirects, all within `timeout`.
     ///

@@ -14,7 +14,7 @@ use crate::metrics::series;
 use crate::metrics::slo::SloUnit;
 use crate::metrics::snapshot::{EndReason, SeriesPoint, Snapshot};
 use crate::metrics::stats::RequestStats;
-use crate::report::json::EndInfo;
+use crate::report::json::{EndInfo, WorkerReport};
 
 /// Series points a page is sent at most; longer series are downsampled.
 pub const MAX_POINTS: usize = 1200;
@@ -216,6 +216,30 @@ pub fn state(plan: &CompiledPlan, snap: &Snapshot, prev: Option<&Snapshot>) -> V
         "slos": slos,
         "search": snap.search.as_deref().map(search_view),
     })
+}
+
+/// The workers of a run on many machines, as the page's workers table reads them
+/// (the live dashboard serves the same keys, with live figures, at `/api/workers`):
+/// a report has no live figures, so those are null.
+pub fn workers(workers: &[WorkerReport]) -> Value {
+    workers
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "address": w.address,
+                "threads": w.threads,
+                "state": w.state,
+                "users": null,
+                "rps": null,
+                "cpu_percent": null,
+                "lag_p99_ms": null,
+                "saturated": w.saturated,
+                "lost_at_s": w.lost_at_s,
+                "error": w.error,
+            })
+        })
+        .collect()
 }
 
 /// A capacity search for the page: each step as `[level, achieved, p50, p95, p99,

@@ -11,7 +11,7 @@ const MAX_COOKIES: usize = 64;
 /// Longest `name=value` kept.
 const MAX_COOKIE_LEN: usize = 4096;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Cookie {
     name: Box<str>,
     value: Box<str>,
@@ -25,6 +25,11 @@ struct Cookie {
 }
 
 impl Cookie {
+    /// Whether `other` is the same cookie (a later one replaces it), whatever its value.
+    fn same(&self, other: &Cookie) -> bool {
+        self.name == other.name && self.domain == other.domain && self.path == other.path
+    }
+
     fn matches(&self, host: &str, path: &str, tls: bool) -> bool {
         (!self.secure || tls)
             && domain_matches(host, &self.domain, self.host_only)
@@ -128,6 +133,27 @@ impl CookieJar {
             expires,
             secure,
         });
+    }
+
+    /// Takes in what `copy`, a clone of this jar made when it held `base`, learnt
+    /// since: the cookies it set or changed, and those it dropped. The requests of a
+    /// `parallel` group each send from such a copy; where two set the same cookie,
+    /// the copy merged last wins.
+    pub fn merge(&mut self, base: &CookieJar, copy: CookieJar) {
+        for gone in &base.cookies {
+            if !copy.cookies.iter().any(|c| c.same(gone)) {
+                self.cookies.retain(|c| !c.same(gone));
+            }
+        }
+        for cookie in copy.cookies {
+            if base.cookies.contains(&cookie) {
+                continue;
+            }
+            self.cookies.retain(|c| !c.same(&cookie));
+            if self.cookies.len() < MAX_COOKIES {
+                self.cookies.push(cookie);
+            }
+        }
     }
 
     /// Appends `a=1; b=2` for the cookies that go to this request; returns whether any did.
@@ -241,5 +267,28 @@ mod tests {
         // A Max-Age past the clock's range must not panic: the cookie simply stays.
         jar.store("h", "/", b"v=1; Max-Age=9223372036854775807", now);
         assert_eq!(header(&mut jar, "h", "/", false), "v=1");
+    }
+
+    /// What the copies of a `parallel` group learnt comes back: new and changed
+    /// cookies, and deletions, while untouched ones stay as they are.
+    #[test]
+    fn copies_merge_back_what_they_learnt() {
+        let now = SystemTime::now();
+        let mut jar = CookieJar::default();
+        jar.store("shop.test", "/", b"keep=1", now);
+        jar.store("shop.test", "/", b"change=1", now);
+        jar.store("shop.test", "/", b"drop=1", now);
+        let base = jar.clone();
+        let mut a = jar.clone();
+        a.store("shop.test", "/", b"change=2", now);
+        a.store("shop.test", "/", b"new=a", now);
+        let mut b = jar.clone();
+        b.store("shop.test", "/", b"drop=; Max-Age=0", now);
+        jar.merge(&base, a);
+        jar.merge(&base, b);
+        assert_eq!(
+            header(&mut jar, "shop.test", "/", false),
+            "keep=1; change=2; new=a"
+        );
     }
 }

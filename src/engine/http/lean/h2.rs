@@ -20,7 +20,9 @@ use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::stats::HttpVersionUsed;
 
 /// A user's HTTP/2 connection to one origin. The connection itself runs as a task
-/// of the user's thread, and closes when this handle is dropped.
+/// of the user's thread, and closes when this handle and its clones are dropped (a
+/// clone sends on the same connection: the requests of a `parallel` group do).
+#[derive(Clone)]
 pub(crate) struct H2 {
     send: http2::SendRequest<Full<Bytes>>,
 }

@@ -261,6 +261,7 @@
     applyMeta(data.meta);
     addPoints(data.points);
     applyState(data.state);
+    if (data.workers) renderWorkers(data.workers);
     $("controls").hidden = true;
     $("foot-detail").textContent = `Report of a run of ${data.meta.name}. ` + $("foot-detail").textContent;
     return;
@@ -347,19 +348,31 @@
   connect();
 
   // ---- a run on many machines: the workers table -----------------------------------
+  // A worker lost mid-run (`--on-worker-loss continue`) leaves a gap in the run's
+  // load from that moment: said above the charts, and marked on each time chart.
+  // The live page polls the rows; the HTML report embeds them (without the live
+  // figures, which are null there).
   function renderWorkers(rows) {
     $("workers-panel").hidden = rows.length === 0;
-    const lost = rows.filter((w) => w.state === "lost").length;
-    $("workers-summary").textContent = `${rows.length} workers` + (lost ? ` · ${lost} lost` : "");
+    const lost = rows.filter((w) => w.lost_at_s !== null && w.lost_at_s !== undefined);
+    $("workers-summary").textContent = `${rows.length} workers` + (lost.length ? ` · ${lost.length} lost` : "");
     $("workers-body").innerHTML = rows.map((w) => {
       const notes = [];
-      if (w.lost_at_s !== null) notes.push(`lost at ${w.lost_at_s.toFixed(1)}s: ${w.error || ""}`);
+      if (w.lost_at_s !== null && w.lost_at_s !== undefined) notes.push(`lost at ${w.lost_at_s.toFixed(1)}s: ${w.error || ""}`);
       if (w.saturated) notes.push(`saturated: ${w.saturated}`);
       return `<tr data-state="${esc(w.state)}"><td class="name">${esc(w.name)}</td><td>${esc(w.state)}</td>` +
         `<td class="num">${fmtInt(w.users)}</td><td class="num">${fmtInt(w.rps)}</td>` +
-        `<td class="num">${fmtInt(w.cpu_percent)}</td><td class="num">${w.lag_p99_ms.toFixed(2)}</td>` +
+        `<td class="num">${fmtInt(w.cpu_percent)}</td><td class="num">${fmtNum(w.lag_p99_ms)}</td>` +
         `<td>${esc(notes.join("; "))}</td></tr>`;
     }).join("");
+    const gap = $("gap-note");
+    gap.hidden = lost.length === 0;
+    gap.innerHTML = lost.map((w) => `<div>Worker <b>${esc(w.name)}</b> was lost at ${w.lost_at_s.toFixed(1)}s` +
+      `${w.error ? ` (${esc(w.error)})` : ""}: its load is missing from then on.</div>`).join("");
+    const marks = lost.map((w) => ({ x: w.lost_at_s, label: `${w.name} lost` }));
+    for (const c of [charts.rps, charts.lat, charts.users]) {
+      if (JSON.stringify(c.marks) !== JSON.stringify(marks)) c.setMarks(marks);
+    }
   }
   async function pollWorkers() {
     try {

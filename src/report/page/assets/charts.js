@@ -55,7 +55,9 @@ const SwarmCharts = (() => {
       this.pending = false;
       this.points = 0; // points drawn in the last frame (read by tests)
       this.minSpan = 10; // seconds the x axis spans at least
+      this.marks = []; // [{ x, label }]: moments marked across the chart (a lost worker)
       canvas.dataset.points = "0";
+      canvas.dataset.marks = "0";
       this.tip = document.createElement("div");
       this.tip.className = "tooltip";
       this.tip.hidden = true;
@@ -66,6 +68,8 @@ const SwarmCharts = (() => {
     }
 
     setData(xs, ys) { this.xs = xs; this.ys = ys; this.draw(); }
+
+    setMarks(marks) { this.marks = marks; this.draw(); }
 
     draw() {
       if (this.pending) return;
@@ -97,7 +101,9 @@ const SwarmCharts = (() => {
       const padL = Math.max(...labels.map((v) => g.measureText(fmtNum(v)).width)) + 12;
       const padR = 10, padT = 8, padB = 22;
       const pw = w - padL - padR, ph = h - padT - padB;
-      const x0 = n ? xs[0] - (n > 1 ? 0 : 1) : 0;
+      // A marked moment before the first point (a worker lost in the run's first
+      // second) widens the axis rather than going unseen.
+      const x0 = n ? Math.min(xs[0] - (n > 1 ? 0 : 1), ...this.marks.map((m) => m.x)) : 0;
       const x1 = n ? Math.max(xs[n - 1], x0 + (this.minSpan || 0), x0 + 1) : 60;
       const X = (x) => padL + ((x - x0) / (x1 - x0)) * pw;
       const Y = (y) => padT + ph - (y / ymax) * ph;
@@ -122,6 +128,22 @@ const SwarmCharts = (() => {
         const label = (this.opts.xfmt || fmtTime)(t), lw = g.measureText(label).width / 2;
         if (x + lw <= w && x - lw >= padL - 4) g.fillText(label, x, padT + ph + 6);
       }
+
+      // Marked moments: a dashed line from top to bottom, labelled at the top.
+      let marked = 0;
+      g.textAlign = "left";
+      for (const m of this.marks) {
+        if (!n || m.x < x0 || m.x > x1) continue;
+        const x = Math.round(X(m.x)) + 0.5;
+        g.strokeStyle = css("--warn");
+        g.fillStyle = css("--warn");
+        g.setLineDash([5, 4]);
+        g.beginPath(); g.moveTo(x, padT); g.lineTo(x, padT + ph); g.stroke();
+        g.setLineDash([]);
+        g.fillText(m.label, x + 4, padT + 2);
+        marked++;
+      }
+      c.dataset.marks = String(marked);
 
       // Lines, with a soft fill under the first series.
       let drawn = 0;
