@@ -453,4 +453,7 @@ fn a_request_in_flight_adds_little_to_a_users_task() {
     let exchange = std::mem::size_of_val(&client.follow(&shared, &req, now));
     assert!(exchange <= 1024, "the exchange is {exchange} bytes");
     assert!(std::mem::size_of::<LeanClient>() <= 64);
+    // A user of one origin keeps one slot, not the four a first push reserves.
+    assert_eq!(client.origin(req.url, now), Some(0));
+    assert_eq!(client.origins.capacity(), 1);
 }
