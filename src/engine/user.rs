@@ -20,9 +20,9 @@ use super::feeder::{Feeders, Take};
 use super::link::ThreadState;
 use super::parallel::execute_group;
 use super::recorder::Recorder;
-use super::request::{VuContext, execute};
+use super::request::{Outcome, VuContext, execute};
 use super::session::Protocols;
-use crate::compile::graph::{CompiledPlan, FeederId, Flow, Step, Think};
+use crate::compile::graph::{Call, CompiledPlan, FeederId, Flow, Step, Think};
 use crate::metrics::snapshot::EndReason;
 
 /// What every user of one thread shares.
@@ -312,6 +312,7 @@ async fn run_steps(
                 if !pause(env, user, Instant::now() + pick(*t), heed).await {
                     return Ran::Stopped;
                 }
+                continue;
             }
             Step::Call(call) => {
                 if !take_rows(env, user, &call.feeders) {
@@ -319,18 +320,7 @@ async fn run_steps(
                 }
                 let start = first_start.take().unwrap_or_else(Instant::now);
                 let out = execute(call, &mut user.ctx, start).await;
-                env.recorder.borrow_mut().request(
-                    call.request,
-                    out.latency,
-                    out.bytes,
-                    out.result,
-                    out.version,
-                );
-                if let Some(t) = think
-                    && !pause(env, user, Instant::now() + pick(t), heed).await
-                {
-                    return Ran::Stopped;
-                }
+                record(env, call, out);
             }
             Step::Parallel(group) => {
                 if !take_rows(env, user, &group.feeders) {
@@ -340,24 +330,29 @@ async fn run_steps(
                 // Boxed: a group's state is not carried by every thinking user.
                 let outs = Box::pin(execute_group(group, &mut user.ctx, start)).await;
                 for (call, out) in group.calls.iter().zip(outs) {
-                    env.recorder.borrow_mut().request(
-                        call.request,
-                        out.latency,
-                        out.bytes,
-                        out.result,
-                        out.version,
-                    );
-                }
-                // The flow's `think` follows the group as it follows one request.
-                if let Some(t) = think
-                    && !pause(env, user, Instant::now() + pick(t), heed).await
-                {
-                    return Ran::Stopped;
+                    record(env, call, out);
                 }
             }
         }
+        // The flow's `think` follows a group as it follows one request.
+        if let Some(t) = think
+            && !pause(env, user, Instant::now() + pick(t), heed).await
+        {
+            return Ran::Stopped;
+        }
     }
     Ran::Done
+}
+
+/// Records one measured exchange in the thread's recorder.
+fn record(env: &UserEnv, call: &Call, out: Outcome) {
+    env.recorder.borrow_mut().request(
+        call.request,
+        out.latency,
+        out.bytes,
+        out.result,
+        out.version,
+    );
 }
 
 /// Takes this iteration's row of each feeder in `feeders` that the user has none of
