@@ -68,39 +68,62 @@ fn walk<'a>(steps: &[Step], mut value: &'a Value) -> Option<&'a Value> {
     Some(value)
 }
 
+/// What a one-pass selection ([`JsonPath::select_with`]) does with the node it
+/// reaches, while that node is still text: build it ([`Build`]), or judge it where it
+/// lies (a check's matcher, without building a string it only compares).
+pub trait Leaf: Copy {
+    type Out;
+
+    /// Reads the selected node from `d`, which holds exactly that node.
+    fn read<'de, D: Deserializer<'de>>(self, d: D) -> Result<Self::Out, D::Error>;
+}
+
+/// The selected node, built into a [`Value`].
+#[derive(Debug, Clone, Copy)]
+pub struct Build;
+
+impl Leaf for Build {
+    type Out = Value;
+
+    fn read<'de, D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+}
+
 /// Selects what simple steps select straight from JSON text, in one pass: only the
-/// selected node is built into a [`Value`]; every other member and element is
-/// read as the full parse reads it and dropped ([`Skip`]). Negative indices need the array's length, so
-/// they are not walked this way (see [`JsonPath::select_in`]).
-struct Select<'s>(&'s [Step]);
+/// selected node is read by the [`Leaf`]; every other member and element is read as
+/// the full parse reads it and dropped ([`Skip`]). Negative indices need the array's
+/// length, so they are not walked this way (see [`JsonPath::select_with`]).
+struct Select<'s, L>(&'s [Step], L);
 
-impl<'de> DeserializeSeed<'de> for Select<'_> {
-    type Value = Option<Value>;
+impl<'de, L: Leaf> DeserializeSeed<'de> for Select<'_, L> {
+    type Value = Option<L::Out>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<L::Out>, D::Error> {
         if self.0.is_empty() {
-            return Value::deserialize(d).map(Some);
+            return self.1.read(d).map(Some);
         }
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Select<'_> {
-    type Value = Option<Value>;
+impl<'de, L: Leaf> Visitor<'de> for Select<'_, L> {
+    type Value = Option<L::Out>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
-        let Some((step, rest)) = self.0.split_first() else {
-            return Value::deserialize(MapAccessDeserializer::new(map)).map(Some);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<L::Out>, A::Error> {
+        let Select(steps, leaf) = self;
+        let Some((step, rest)) = steps.split_first() else {
+            return leaf.read(MapAccessDeserializer::new(map)).map(Some);
         };
         let mut found = None;
         while let Some(hit) = map.next_key_seed(KeyIs(step))? {
             if hit {
                 // A repeated member replaces the earlier one, as in a parsed `Value`.
-                found = map.next_value_seed(Select(rest))?;
+                found = map.next_value_seed(Select(rest, leaf))?;
             } else {
                 map.next_value_seed(Skip)?;
             }
@@ -108,9 +131,10 @@ impl<'de> Visitor<'de> for Select<'_> {
         Ok(found)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
-        let Some((step, rest)) = self.0.split_first() else {
-            return Value::deserialize(SeqAccessDeserializer::new(seq)).map(Some);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<L::Out>, A::Error> {
+        let Select(steps, leaf) = self;
+        let Some((step, rest)) = steps.split_first() else {
+            return leaf.read(SeqAccessDeserializer::new(seq)).map(Some);
         };
         let want = match step {
             Step::Index(i) => usize::try_from(*i).ok(),
@@ -120,7 +144,7 @@ impl<'de> Visitor<'de> for Select<'_> {
         let mut at = 0usize;
         loop {
             if Some(at) == want {
-                match seq.next_element_seed(Select(rest))? {
+                match seq.next_element_seed(Select(rest, leaf))? {
                     Some(v) => found = v,
                     None => return Ok(found),
                 }
@@ -131,27 +155,27 @@ impl<'de> Visitor<'de> for Select<'_> {
         }
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 
-    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+    fn visit_unit<E>(self) -> Result<Option<L::Out>, E> {
         Ok(None)
     }
 }
@@ -297,12 +321,24 @@ impl JsonPath {
     /// simple one, or it counts from an array's end); `Some(Err)` when `body` is not
     /// JSON. Agrees with [`JsonPath::first`] on the parsed document.
     pub fn select_in(&self, body: &[u8]) -> Option<Result<Option<Value>, serde_json::Error>> {
+        self.select_with(body, Build)
+    }
+
+    /// As [`JsonPath::select_in`], with `leaf` reading the selected node (`Ok(None)`
+    /// when the query selects nothing). The whole of `body` is still read as the
+    /// full parse reads it, so a body is JSON here exactly when it is to
+    /// `serde_json::from_slice`.
+    pub fn select_with<L: Leaf>(
+        &self,
+        body: &[u8],
+        leaf: L,
+    ) -> Option<Result<Option<L::Out>, serde_json::Error>> {
         let steps = self.simple.as_deref()?;
         if steps.iter().any(|s| matches!(s, Step::Index(i) if *i < 0)) {
             return None;
         }
         let mut de = serde_json::Deserializer::from_slice(body);
-        Some(Select(steps).deserialize(&mut de).and_then(|v| {
+        Some(Select(steps, leaf).deserialize(&mut de).and_then(|v| {
             de.end()?;
             Ok(v)
         }))

@@ -5,21 +5,26 @@
 //! per response, and only when a JSON check or capture asks for it ([`LazyJson`]).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::http::Headers;
 use crate::compile::graph::{Expect, Matcher};
-use crate::compile::jsonpath::JsonPath;
+use crate::compile::jsonpath::{JsonPath, Leaf};
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 
 /// The response body, parsed as JSON on first use.
 ///
 /// When a step asks exactly one JSON query of the body ([`LazyJson::single`]) and
 /// it is a simple one, the query is answered while parsing, without building the
-/// document ([`JsonPath::select_in`]); otherwise the body is parsed once and every
-/// query runs on the parsed value.
+/// document ([`JsonPath::select_with`]): a check's matcher then judges the selected
+/// node where it lies in the text ([`Holds`]). Otherwise the body is parsed once and
+/// every query runs on the parsed value.
 pub struct LazyJson<'a> {
     body: &'a [u8],
     parsed: Option<Option<Value>>,
@@ -52,35 +57,95 @@ impl<'a> LazyJson<'a> {
             .ok_or(FailureKind::Check(CheckFailure::NotJson))
     }
 
-    /// The one query's answer straight from the text, if it can be had that way.
-    fn select(&mut self, path: &JsonPath) -> Option<Result<Option<Value>, FailureKind>> {
-        if !self.single || self.parsed.is_some() {
-            return None;
-        }
+    /// Whether this is the one query of a body not parsed yet, which may then be
+    /// answered straight from the text; true once.
+    fn take_single(&mut self) -> bool {
+        let single = self.single && self.parsed.is_none();
         self.single = false;
-        let selected = path.select_in(self.body)?;
-        Some(selected.map_err(|_| FailureKind::Check(CheckFailure::NotJson)))
+        single
     }
 
-    /// Whether `test` holds for every node `path` selects (for `None` when it selects
-    /// none); [`CheckFailure::NotJson`] when the body is not JSON.
-    pub fn all(
-        &mut self,
-        path: &JsonPath,
-        mut test: impl FnMut(Option<&Value>) -> bool,
-    ) -> Result<bool, FailureKind> {
-        if let Some(selected) = self.select(path) {
-            return Ok(test(selected?.as_ref()));
+    /// Whether `m` holds for every node `path` selects (for an absent value when it
+    /// selects none); [`CheckFailure::NotJson`] when the body is not JSON.
+    pub fn holds(&mut self, path: &JsonPath, m: &Matcher) -> Result<bool, FailureKind> {
+        if self.take_single()
+            && let Some(found) = path.select_with(self.body, Holds(m))
+        {
+            return match found {
+                Ok(found) => Ok(found.unwrap_or_else(|| eval(m, None))),
+                Err(_) => Err(FailureKind::Check(CheckFailure::NotJson)),
+            };
         }
-        Ok(path.all(self.get()?, test))
+        Ok(path.all(self.get()?, |v| eval(m, v)))
     }
 
     /// The first node `path` selects, or [`CheckFailure::NotJson`].
     pub fn first(&mut self, path: &JsonPath) -> Result<Option<Value>, FailureKind> {
-        if let Some(selected) = self.select(path) {
-            return selected;
+        if self.take_single()
+            && let Some(selected) = path.select_in(self.body)
+        {
+            return selected.map_err(|_| FailureKind::Check(CheckFailure::NotJson));
         }
         Ok(path.first(self.get()?).cloned())
+    }
+}
+
+/// A matcher judging the node a one-pass selection reaches, as [`eval`] judges it
+/// in a parsed document: a string is compared where it lies (borrowed from the body,
+/// or from serde_json's scratch buffer when escapes had to be undone), a number,
+/// boolean or null is judged as a `Value` that needs no allocation, and only an
+/// array or object is built.
+#[derive(Clone, Copy)]
+struct Holds<'m>(&'m Matcher);
+
+impl Leaf for Holds<'_> {
+    type Out = bool;
+
+    fn read<'de, D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Holds<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<bool, E> {
+        Ok(eval_str(self.0, s))
+    }
+
+    // The scalars become the `Value`s serde_json's own parse makes of them.
+    fn visit_bool<E>(self, b: bool) -> Result<bool, E> {
+        Ok(eval(self.0, Some(&Value::Bool(b))))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<bool, E> {
+        Ok(eval(self.0, Some(&Value::from(n))))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<bool, E> {
+        Ok(eval(self.0, Some(&Value::from(n))))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<bool, E> {
+        Ok(eval(self.0, Some(&Value::from(n))))
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(eval(self.0, Some(&Value::Null)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        let v = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(eval(self.0, Some(&v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        let v = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(eval(self.0, Some(&v)))
     }
 }
 
@@ -117,7 +182,7 @@ pub fn check(
     }
     for j in &expect.json {
         // A query that selects several nodes holds when every node does.
-        if !json.all(&j.path, |v| eval(&j.matcher, v))? {
+        if !json.holds(&j.path, &j.matcher)? {
             return Err(FailureKind::Check(CheckFailure::Expect(j.id)));
         }
     }
@@ -142,6 +207,9 @@ pub fn eval(m: &Matcher, v: Option<&Value>) -> bool {
     let Some(v) = v else {
         return false;
     };
+    if let Value::String(s) = v {
+        return eval_str(m, s);
+    }
     match m {
         Matcher::Eq(want) => value_eq(v, want),
         Matcher::Ne(want) => !value_eq(v, want),
@@ -151,7 +219,6 @@ pub fn eval(m: &Matcher, v: Option<&Value>) -> bool {
         Matcher::Lte(n) => as_number(v).is_some_and(|x| x <= *n),
         Matcher::Contains(want) => contains(v, want),
         Matcher::Matches(re) => match v {
-            Value::String(s) => re.is_match(s),
             Value::Number(n) => re.is_match(&n.to_string()),
             Value::Bool(b) => re.is_match(bool_str(*b)),
             _ => false,
@@ -159,7 +226,6 @@ pub fn eval(m: &Matcher, v: Option<&Value>) -> bool {
         Matcher::Exists(_) => true,
         Matcher::Len(inner) => {
             let len = match v {
-                Value::String(s) => s.chars().count(),
                 Value::Array(a) => a.len(),
                 Value::Object(o) => o.len(),
                 _ => return false,
@@ -167,6 +233,25 @@ pub fn eval(m: &Matcher, v: Option<&Value>) -> bool {
             eval(inner, Some(&Value::from(len)))
         }
         Matcher::All(all) => all.iter().all(|m| eval(m, Some(v))),
+    }
+}
+
+/// Evaluates a matcher on a JSON string (present): [`eval`] of `Value::String(s)`,
+/// without the `String`. A JSON string equals only a string (`"1"` is not `1`), and
+/// is a number to the ordering matchers when it parses as one.
+fn eval_str(m: &Matcher, s: &str) -> bool {
+    match m {
+        Matcher::Eq(want) => want.as_str() == Some(s),
+        Matcher::Ne(want) => want.as_str() != Some(s),
+        Matcher::Gt(n) => parse_number(s).is_some_and(|x| x > *n),
+        Matcher::Gte(n) => parse_number(s).is_some_and(|x| x >= *n),
+        Matcher::Lt(n) => parse_number(s).is_some_and(|x| x < *n),
+        Matcher::Lte(n) => parse_number(s).is_some_and(|x| x <= *n),
+        Matcher::Contains(want) => str_contains(s, want),
+        Matcher::Matches(re) => re.is_match(s),
+        Matcher::Exists(want) => *want,
+        Matcher::Len(inner) => eval(inner, Some(&Value::from(s.chars().count()))),
+        Matcher::All(all) => all.iter().all(|m| eval_str(m, s)),
     }
 }
 
@@ -221,11 +306,10 @@ fn str_contains(s: &str, want: &Value) -> bool {
     }
 }
 
-/// A number, or a string that parses as one.
+/// A number (strings are judged by [`eval_str`]).
 fn as_number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => parse_number(s),
         _ => None,
     }
 }
@@ -256,11 +340,9 @@ fn number_eq(x: &serde_json::Number, y: &serde_json::Number) -> bool {
     x.as_f64() == y.as_f64()
 }
 
-/// Substring of a string (numbers by their text), element of an array, key of an
-/// object.
+/// Element of an array, key of an object (a string's substrings: [`eval_str`]).
 fn contains(v: &Value, want: &Value) -> bool {
     match v {
-        Value::String(s) => str_contains(s, want),
         Value::Array(items) => items.iter().any(|item| value_eq(item, want)),
         Value::Object(map) => want.as_str().is_some_and(|k| map.contains_key(k)),
         _ => false,

@@ -300,10 +300,11 @@ fn a_single_query_is_answered_in_one_pass_and_agrees_with_the_parsed_body() {
         let mut one = LazyJson::single(body);
         let mut full = LazyJson::new(body);
         assert_eq!(one.first(&path(p)), full.first(&path(p)), "{p}");
+        let exists = Matcher::Exists(true);
         let mut one = LazyJson::single(body);
         assert_eq!(
-            one.all(&path(p), |v| v.is_some()),
-            full.all(&path(p), |v| v.is_some()),
+            one.holds(&path(p), &exists),
+            full.holds(&path(p), &exists),
             "{p}"
         );
     }
@@ -320,6 +321,145 @@ fn a_single_query_is_answered_in_one_pass_and_agrees_with_the_parsed_body() {
             LazyJson::single(b"{\"status\": ").first(&path(p)),
             Err(FailureKind::Check(CheckFailure::NotJson)),
             "{p}"
+        );
+    }
+}
+
+/// A check's matcher judged in one pass, on the selected node as it lies in the
+/// text, agrees with the same matcher on the parsed body: strings with and without
+/// escapes, numbers of every kind, and nodes that have to be built.
+#[test]
+fn a_single_check_judged_in_one_pass_agrees_with_the_parsed_body() {
+    let bodies: [&[u8]; 9] = [
+        br#"{"status": "ok", "items": [1, 2, 3]}"#,
+        br#"{"status": "o\u006b", "items": [1.0, -2, 3e0]}"#,
+        br#"{"status": "\"ok\"\n\u00e9\ud83d\ude00", "items": []}"#,
+        br#"{"status": "10", "items": {"a": 1}}"#,
+        br#"{"status": 10, "items": [18446744073709551615, -9223372036854775808, 1.5e300]}"#,
+        br#"{"status": 1.0, "items": null}"#,
+        br#"{"status": true, "items": [true, "ok", null, {"k": [1]}]}"#,
+        br#"{"status": null, "status": "later", "items": "x"}"#,
+        br#"{"other": "ok"}"#,
+    ];
+    let paths = [
+        "$.status",
+        "$.items",
+        "$.items[0]",
+        "$.items[1]",
+        "$.items[3].k",
+    ];
+    let matchers = [
+        Matcher::Eq(json!("ok")),
+        Matcher::Eq(json!("\"ok\"\né😀")),
+        Matcher::Eq(json!(10)),
+        Matcher::Eq(json!(1)),
+        Matcher::Eq(json!(u64::MAX)),
+        Matcher::Eq(json!(-9223372036854775808i64)),
+        Matcher::Eq(json!(true)),
+        Matcher::Eq(Value::Null),
+        Matcher::Eq(json!([1, 2, 3])),
+        Matcher::Eq(json!({"a": 1.0})),
+        Matcher::Ne(json!("ok")),
+        Matcher::Gt(9.0),
+        Matcher::Lte(1.0),
+        Matcher::Lt(-1.0),
+        Matcher::Contains(json!("k")),
+        Matcher::Contains(json!(2)),
+        Matcher::Contains(json!("é")),
+        re("^o"),
+        re("^1\\d*$"),
+        re("^true$"),
+        Matcher::Exists(true),
+        Matcher::Exists(false),
+        Matcher::Len(Box::new(Matcher::Eq(json!(2)))),
+        Matcher::Len(Box::new(Matcher::Gte(3.0))),
+        Matcher::All(vec![Matcher::Exists(true), Matcher::Contains(json!("o"))]),
+    ];
+    let mut held = 0;
+    for body in bodies {
+        for p in paths {
+            let path = JsonPath::parse(p).unwrap();
+            for m in &matchers {
+                let mut one = LazyJson::single(body);
+                let got = one.holds(&path, m);
+                assert!(one.parsed.is_none(), "{p} is judged in one pass");
+                let want = LazyJson::new(body).holds(&path, m);
+                let text = String::from_utf8_lossy(body);
+                assert_eq!(got, want, "{p} {m:?} on {text}");
+                held += usize::from(got == Ok(true));
+            }
+        }
+    }
+    assert!(
+        held > 50,
+        "the table exercises matches, not only misses ({held})"
+    );
+    // Escapes are undone before comparing; numbers compare numerically in place.
+    let holds_in_one_pass = |body: &[u8], p: &str, m: Matcher| {
+        LazyJson::single(body).holds(&JsonPath::parse(p).unwrap(), &m)
+    };
+    assert_eq!(
+        holds_in_one_pass(br#"{"s": "o\u006b"}"#, "$.s", Matcher::Eq(json!("ok"))),
+        Ok(true)
+    );
+    assert_eq!(
+        holds_in_one_pass(br#"{"s": "a\"b\\c"}"#, "$.s", Matcher::Eq(json!("a\"b\\c"))),
+        Ok(true)
+    );
+    assert_eq!(
+        holds_in_one_pass(br#"{"n": 2.0}"#, "$.n", Matcher::Eq(json!(2))),
+        Ok(true)
+    );
+    assert_eq!(
+        holds_in_one_pass(br#"{"n": 2}"#, "$.n", Matcher::Eq(json!("2"))),
+        Ok(false),
+        "a number is not a string"
+    );
+    assert_eq!(
+        holds_in_one_pass(br#"{"s": "2"}"#, "$.s", Matcher::Eq(json!(2))),
+        Ok(false),
+        "a string is not a number"
+    );
+    assert_eq!(
+        holds_in_one_pass(
+            r#"{"s": "é😀"}"#.as_bytes(),
+            "$.s",
+            Matcher::Len(Box::new(Matcher::Eq(json!(2))))
+        ),
+        Ok(true),
+        "a string's length counts characters"
+    );
+}
+
+/// The one pass still reads the whole body: what follows the selected member must
+/// be JSON too, exactly as for the full parse.
+#[test]
+fn a_body_that_is_not_json_after_the_selected_member_fails_as_not_json() {
+    let path = JsonPath::parse("$.status").unwrap();
+    let ok = Matcher::Eq(json!("ok"));
+    for bad in [
+        &br#"{"status": "ok", "rest": tru}"#[..],
+        br#"{"status": "ok", "rest": [1, 2"#,
+        br#"{"status": "ok"} trailing"#,
+        br#"{"status": "ok"}{}"#,
+        br#"{"status": "ok", "rest": 1e400}"#,
+        br#"{"status": "ok", "rest": "\ud800"}"#,
+        br#"{"status": "ok", "rest": "\q"}"#,
+        b"{\"status\": \"ok\", \"rest\": \"\xff\"}",
+        br#"{"status": "ok""#,
+        b"<html>ok</html>",
+        b"",
+    ] {
+        let text = String::from_utf8_lossy(bad);
+        assert_eq!(
+            LazyJson::single(bad).holds(&path, &ok),
+            Err(FailureKind::Check(CheckFailure::NotJson)),
+            "{text}"
+        );
+        assert_eq!(
+            LazyJson::new(bad).holds(&path, &ok),
+            Err(FailureKind::Check(CheckFailure::NotJson)),
+            "{text}"
         );
     }
 }

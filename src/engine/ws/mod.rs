@@ -23,7 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::expect::{LazyJson, eval};
+use super::expect::LazyJson;
 use super::http::lean::conn::Conn;
 use super::render::{self, Scope};
 use super::tcp::{SocketShared, render_payload};
@@ -226,7 +226,7 @@ fn matches(w: &WsAwait, message: &[u8]) -> bool {
     let mut json = LazyJson::new(message);
     w.matches
         .iter()
-        .all(|(path, m)| json.all(path, |v| eval(m, v)).unwrap_or(false))
+        .all(|(path, m)| json.holds(path, m).unwrap_or(false))
 }
 
 #[cfg(test)]
