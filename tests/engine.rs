@@ -23,6 +23,7 @@ use swarm::compile::graph::CompiledPlan;
 use swarm::engine::config::{EngineConfig, HttpConfig, Implementation};
 use swarm::engine::control::Control;
 use swarm::engine::{RunError, RunHandle, start};
+use swarm::metrics::failure::{FailureKind, TransportFailure};
 use swarm::metrics::snapshot::{EndReason, Snapshot};
 use swarm::metrics::stats::RequestStats;
 use swarm::testing::TestPlan;
@@ -379,6 +380,33 @@ async fn interrupt_abandons_stalled_requests_after_the_grace_period() {
     assert_eq!(snap.end, EndReason::Interrupted);
     // The abandoned requests were never recorded, neither as successes nor failures.
     assert_eq!(snap.requests[0].count, 0);
+}
+
+/// A request that outlives its `timeout` fails as a timeout, not before its deadline,
+/// on an engine thread (where the lean client keeps deadlines in the thread's list
+/// rather than a timer per request), and its user goes on with the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_timeout_fails_as_a_timeout_and_its_user_goes_on() {
+    let (base, seen) = server().await;
+    let p = TestPlan::new()
+        .target(&base)
+        .closed(2, secs(120))
+        .flow("- get: /slow/60000\n  timeout: 300ms")
+        .compile();
+    let run = start(Arc::new(p), config()).unwrap();
+    // Two users, four requests: each user's first request ended, by its timeout.
+    until_seen("four stalled requests", || seen.count("/slow/") >= 4).await;
+    run.control().send(Control::Stop).unwrap();
+    let snap = finish(run).await;
+    let s = &snap.requests[0];
+    assert!(s.count >= 2, "{} requests recorded", s.count);
+    assert_eq!(s.failures, s.count);
+    let timeout = FailureKind::Transport(TransportFailure::Timeout);
+    assert_eq!(s.reasons.get(&timeout), Some(&s.count), "{:?}", s.reasons);
+    // Never before the deadline (the histogram keeps 3 significant digits); the
+    // upper bound only catches a timer that never fires.
+    assert!(s.min_ms() >= 299.0, "fastest {} ms", s.min_ms());
+    assert!(s.max_ms() < 20_000.0, "slowest {} ms", s.max_ms());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

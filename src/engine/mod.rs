@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod config;
 pub mod control;
+pub(crate) mod deadline;
 pub mod expect;
 pub mod feeder;
 pub mod grpc;

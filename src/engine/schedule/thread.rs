@@ -21,6 +21,7 @@ use super::GRACE;
 use super::open::RateCurve;
 use super::weights::FlowTable;
 use crate::compile::graph::CompiledPlan;
+use crate::engine::deadline;
 use crate::engine::feeder::Feeders;
 use crate::engine::link::{Events, RunClock, ThreadCmd, ThreadState};
 use crate::engine::recorder::Recorder;
@@ -103,6 +104,8 @@ async fn run(w: ThreadSetup) {
         events,
         recycled,
     } = w;
+    // The requests' timeouts on this thread: one list and one timer for all of them.
+    tokio::task::spawn_local(deadline::sweeper());
     let requests = plan.requests.len();
     let origin = Instant::from_std(clock.origin);
     let env = Rc::new(UserEnv {
