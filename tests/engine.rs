@@ -647,7 +647,9 @@ async fn set_rate_changes_the_arrival_rate() {
     let (base, seen) = server().await;
     let p = TestPlan::new()
         .target(&base)
-        .open(5.0, 50, secs(120))
+        // A pool of 500: at 200/s, 50 would drop arrivals whenever a busy machine
+        // froze the process for a quarter of a second (seen once at a load of 12).
+        .open(5.0, 500, secs(120))
         .flow("- get: /r")
         .compile();
     let run = start(Arc::new(p), config()).unwrap();
