@@ -121,27 +121,56 @@ impl Facts {
     fn header(&mut self, name: &[u8], value: &[u8]) {
         self.headers += 1;
         match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if is(name, b"content-length") => {
                 match content_length(value) {
                     // Two different lengths: which one frames the body is ambiguous.
                     Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
                     _ => self.bad = true,
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if is(name, b"transfer-encoding") => {
                 self.chunked = last_token_is(value, b"chunked");
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                if has_token(value, b"close") {
+            10 if is(name, b"connection") => {
+                // The usual value alone is read at once; a list, token by token.
+                if value.len() == 10 && is(value, b"keep-alive") {
+                    self.keep_alive = Some(true);
+                } else if has_token(value, b"close") {
                     self.keep_alive = Some(false);
                 } else if has_token(value, b"keep-alive") {
                     self.keep_alive = Some(true);
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"set-cookie") => self.follow_up = true,
-            8 if name.eq_ignore_ascii_case(b"location") => self.follow_up = true,
+            10 if is(name, b"set-cookie") => self.follow_up = true,
+            8 if is(name, b"location") => self.follow_up = true,
             _ => {}
         }
+    }
+}
+
+/// Whether `got` is `lower` (lower-case letters and `-`, at least 8 bytes, as long
+/// as `got`) in any case, eight bytes at a time. Setting bit 5 lower-cases a letter
+/// and changes neither `-` nor a byte that could pass for one here: only CR (0x0d)
+/// becomes `-`, and a CR is in neither a header name nor a value.
+fn is(got: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+    };
+    let last = lower.len().saturating_sub(8);
+    let mut at = 0;
+    loop {
+        // The last word overlaps the one before it rather than running past the end.
+        let at_now = at.min(last);
+        match (word(got, at_now), word(lower, at_now)) {
+            (Some(g), Some(l)) if g | CASE == l => {}
+            _ => return false,
+        }
+        if at_now == last {
+            return got.len() == lower.len();
+        }
+        at += 8;
     }
 }
 
@@ -224,9 +253,7 @@ fn scan(buf: &[u8], facts: &mut Facts) -> Option<Shape> {
             _ => {}
         }
         let name_start = at;
-        while TOKEN[*buf.get(at)? as usize] {
-            at += 1;
-        }
+        at += buf[at..].iter().position(|&b| !TOKEN[b as usize])?;
         if buf[at] != b':' {
             return None;
         }

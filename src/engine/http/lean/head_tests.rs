@@ -160,6 +160,34 @@ fn a_value_ends_at_its_first_byte_out_of_place() {
     }
 }
 
+#[test]
+fn names_are_compared_in_any_case_eight_bytes_at_a_time() {
+    for lower in [
+        &b"content-length"[..],
+        b"transfer-encoding",
+        b"connection",
+        b"location",
+    ] {
+        assert!(is(lower, lower));
+        assert!(is(&lower.to_ascii_uppercase(), lower));
+        assert!(!is(&lower[..lower.len() - 1], lower));
+        assert!(!is(&[lower, b"x"].concat(), lower));
+        // Every byte a name or a value may hold (all but CR), at every place.
+        for at in 0..lower.len() {
+            for b in (0..=255u8).filter(|&b| b != b'\r') {
+                let mut got = lower.to_vec();
+                got[at] = b;
+                assert_eq!(
+                    is(&got, lower),
+                    got.eq_ignore_ascii_case(lower),
+                    "{:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+        }
+    }
+}
+
 /// Headers as (name, value), owned.
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
