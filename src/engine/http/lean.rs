@@ -6,8 +6,10 @@
 //! and its cookie jar. Request bytes and the response are written into a scratch
 //! buffer borrowed from a per-thread pool for the length of the request
 //! ([`pool`]), so ten thousand idle users cost little more than their sockets.
-//! Responses are parsed with `httparse`; bodies framed by Content-Length, chunked
-//! encoding or the end of the connection are read up to a body limit ([`wire`]).
+//! A response head is read in one pass that looks closely only at the headers that
+//! frame the body, with `httparse` judging any head not written plainly ([`head`]);
+//! bodies framed by Content-Length, chunked encoding or the end of the connection
+//! are read up to a body limit ([`wire`]).
 //! A keep-alive connection the server closed while the user thought is replaced
 //! transparently: it is probed before reuse after an idle spell, and an idempotent
 //! request that meets a connection closed before any response byte is retried once
@@ -18,6 +20,7 @@ pub(crate) mod conn;
 mod cookies;
 mod fork;
 mod h2;
+mod head;
 mod pool;
 mod wire;
 
@@ -127,9 +130,11 @@ impl LeanClient {
             let parsed = self.exchange(shared, &head, i, scratch.get(), now).await?;
             let s = scratch.get();
             let mut location = None;
-            for (name, value) in &s.headers {
-                let name = &s.buf[name.start as usize..name.end as usize];
-                let value = &s.buf[value.start as usize..value.end as usize];
+            let fields = match parsed.follow_up {
+                true => s.buf.get(s.fields.clone()).unwrap_or_default(),
+                false => &[],
+            };
+            for (name, value) in head::fields(fields) {
                 if name.eq_ignore_ascii_case(b"set-cookie") {
                     self.jar
                         .store(target.host, target.path, value, SystemTime::now());

@@ -2,7 +2,7 @@
 //! negotiated `h2` (or with prior knowledge under `h2c`), carried by hyper's HTTP/2
 //! client. Requests go out as streams of that connection; each response is copied
 //! into the request's pooled scratch in the form the HTTP/1.1 reader leaves it
-//! (header ranges, then the body), so redirects, cookies, limits and the checks
+//! (header lines, then the body), so redirects, cookies, limits and the checks
 //! treat both versions alike.
 //!
 //! HTTP/1.1 stays on the lean client's own code: nothing here runs for it.
@@ -81,18 +81,20 @@ pub(crate) async fn exchange(
     let response = h2.send.send_request(request).await.map_err(|e| error(&e))?;
     let (parts, mut body) = response.into_parts();
     s.buf.clear();
-    s.headers.clear();
+    let mut follow_up = false;
     for (name, value) in &parts.headers {
-        let n0 = s.buf.len() as u32;
+        // Written as HTTP/1.1 carries it, so the head limit counts the same bytes and
+        // the checks read both versions alike.
         s.buf.extend_from_slice(name.as_str().as_bytes());
-        let v0 = s.buf.len() as u32;
+        s.buf.extend_from_slice(b": ");
         s.buf.extend_from_slice(value.as_bytes());
-        s.headers.push((n0..v0, v0..v0 + value.len() as u32));
-        // Counted as HTTP/1.1 would carry it: `name: value\r\n`.
-        if s.buf.len() + 4 * s.headers.len() > head_limit {
+        s.buf.extend_from_slice(b"\r\n");
+        follow_up |= name == header::SET_COOKIE || name == header::LOCATION;
+        if s.buf.len() > head_limit {
             return Err(ProtocolFailure::BodyTooLarge.into());
         }
     }
+    s.fields = 0..s.buf.len();
     let body_start = s.buf.len();
     let declared = parts
         .headers
@@ -116,6 +118,7 @@ pub(crate) async fn exchange(
         body_start,
         keep_alive: true,
         version: HttpVersionUsed::Http2,
+        follow_up,
     })
 }
 

@@ -27,15 +27,16 @@ pub(crate) struct Scratch {
     pub(crate) out: Vec<u8>,
     /// The response: head first, then the (de-chunked) body.
     pub(crate) buf: Vec<u8>,
-    /// Where each response header sits in `buf`: name and value ranges.
-    pub(crate) headers: Vec<(Range<u32>, Range<u32>)>,
+    /// Where the response's header lines sit in `buf` (HTTP/2's are written there
+    /// as HTTP/1.1 writes them), scanned again when a header is asked for.
+    pub(crate) fields: Range<usize>,
 }
 
 impl Scratch {
     fn clear(&mut self) {
         self.out.clear();
         self.buf.clear();
-        self.headers.clear();
+        self.fields = 0..0;
     }
 }
 
@@ -53,7 +54,7 @@ impl Pooled {
             .unwrap_or_else(|| Scratch {
                 out: Vec::with_capacity(512),
                 buf: Vec::with_capacity(INITIAL_READ),
-                headers: Vec::with_capacity(16),
+                fields: 0..0,
             });
         Pooled(Some(scratch))
     }
@@ -120,14 +121,8 @@ impl Response {
     /// Every header as (name, value), in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let s = self.scratch.get_ref();
-        s.into_iter().flat_map(|s| {
-            s.headers.iter().map(move |(n, v)| {
-                (
-                    &s.buf[n.start as usize..n.end as usize],
-                    &s.buf[v.start as usize..v.end as usize],
-                )
-            })
-        })
+        s.into_iter()
+            .flat_map(|s| super::head::fields(s.buf.get(s.fields.clone()).unwrap_or_default()))
     }
 
     /// The first header with this name (ASCII case-insensitive).

@@ -1,9 +1,8 @@
 //! HTTP/1.1 on the wire: splitting a URL into what a connection needs, writing the
-//! request bytes, and reading a response (head with `httparse`, then a body framed by
-//! Content-Length, chunked encoding, or the end of the connection).
+//! request bytes, and reading a response (its head read by [`super::head`], then a body
+//! framed by Content-Length, chunked encoding, or the end of the connection).
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use http::{HeaderMap, header};
@@ -12,10 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::metrics::failure::{FailureKind, ProtocolFailure, TransportFailure};
 use crate::metrics::stats::HttpVersionUsed;
 
+use super::head::{Framing, ParsedHead, parse_head};
 use super::pool::Scratch;
-
-/// Most response headers accepted.
-const MAX_HEADERS: usize = 96;
 /// Longest chunk-size line (with extensions) or trailer line accepted.
 const MAX_LINE: usize = 4 * 1024;
 
@@ -285,6 +282,8 @@ pub(crate) struct Parsed {
     /// The connection can carry the next request.
     pub(crate) keep_alive: bool,
     pub(crate) version: HttpVersionUsed,
+    /// A `set-cookie` or `location` header came: the client must look at the headers.
+    pub(crate) follow_up: bool,
 }
 
 /// Reads more bytes into `buf`; `Ok(0)` is the end of the connection.
@@ -293,22 +292,6 @@ async fn fill<R: AsyncRead + Unpin>(io: &mut R, buf: &mut Vec<u8>) -> Result<usi
         buf.reserve(buf.capacity().max(8192));
     }
     io.read_buf(buf).await.map_err(|e| exchange_error(&e))
-}
-
-/// What a complete response head says.
-struct ParsedHead {
-    status: u16,
-    head_len: usize,
-    framing: Framing,
-    keep_alive: bool,
-    version: HttpVersionUsed,
-}
-
-enum Framing {
-    None,
-    Length(usize),
-    Chunked,
-    UntilClose,
 }
 
 /// Reads one response into `s.buf` (head, then the de-chunked body). `head_request`:
@@ -325,11 +308,16 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
         let ParsedHead {
             status,
             head_len,
+            fields,
             framing,
             keep_alive,
             version,
+            follow_up,
         } = loop {
-            if let Some(head) = parse_head(s, head_request)? {
+            // An empty buffer (the usual start) holds no head to look at.
+            if !s.buf.is_empty()
+                && let Some(head) = parse_head(&s.buf, head_request)?
+            {
                 break head;
             }
             // Past the limit the head is never complete ("endless headers"): the
@@ -355,103 +343,18 @@ pub(crate) async fn read_response<R: AsyncRead + Unpin>(
         // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
         if (100..200).contains(&status) {
             s.buf.drain(..head_len);
-            s.headers.clear();
             continue;
         }
+        s.fields = fields;
         let keep_alive = read_body(io, s, head_len, framing, body_limit).await? && keep_alive;
         return Ok(Parsed {
             status,
             body_start: head_len,
             keep_alive,
             version,
+            follow_up,
         });
     }
-}
-
-/// Parses the head if it is complete: status, head length, body framing, keep-alive.
-fn parse_head(s: &mut Scratch, head_request: bool) -> Result<Option<ParsedHead>, FailureKind> {
-    // Uninitialised slots: initialising 96 headers costs more than parsing a small head.
-    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, &s.buf, &mut slots);
-    let head_len = match parsed {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(FailureKind::Protocol(ProtocolFailure::BodyTooLarge));
-        }
-        Err(_) => return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp)),
-    };
-    // httparse takes any three digits; a status below 100 is not HTTP.
-    let status = resp
-        .code
-        .filter(|c| *c >= 100)
-        .ok_or(FailureKind::Protocol(ProtocolFailure::InvalidHttp))?;
-    let mut keep_alive = resp.version == Some(1);
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let base = s.buf.as_ptr() as usize;
-    s.headers.clear();
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        let n0 = (h.name.as_ptr() as usize - base) as u32;
-        let v0 = (h.value.as_ptr() as usize - base) as u32;
-        s.headers
-            .push((n0..n0 + name.len() as u32, v0..v0 + h.value.len() as u32));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or(FailureKind::Protocol(ProtocolFailure::InvalidHttp))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(FailureKind::Protocol(ProtocolFailure::InvalidHttp));
-            }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            chunked = last_token_is(h.value, b"chunked");
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if has_token(h.value, b"close") {
-                keep_alive = false;
-            } else if has_token(h.value, b"keep-alive") {
-                keep_alive = true;
-            }
-        }
-    }
-    let framing = if head_request || status == 204 || status == 304 || (100..200).contains(&status)
-    {
-        Framing::None
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
-    let version = match resp.version {
-        Some(1) => HttpVersionUsed::Http11,
-        _ => HttpVersionUsed::Http10,
-    };
-    Ok(Some(ParsedHead {
-        status,
-        head_len,
-        framing,
-        keep_alive,
-        version,
-    }))
-}
-
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-fn last_token_is(value: &[u8], token: &[u8]) -> bool {
-    value
-        .rsplit(|&b| b == b',')
-        .next()
-        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Reads the body after the head; returns whether the connection stays usable.
