@@ -98,7 +98,9 @@ pub struct CapacityStep {
     pub sent: Option<f64>,
     /// Every SLO line judged on this hold alone, in plan order.
     pub slos: Vec<SloVerdict>,
-    /// Why the generator could not be trusted during this step, when it could not.
+    /// Why the generator saturated during this step, when it did. A failing step is
+    /// then untrusted, unless it failed a latency line by more than the generator's
+    /// lag (`docs/capacity.md`).
     pub saturated: Option<String>,
 }
 

@@ -21,7 +21,7 @@ use crate::metrics::capacity::{
     CapacityAnswer, CapacityReport, CapacityStep, SENT_AT_LEAST, StepOutcome,
 };
 use crate::metrics::generator::{CPU_SATURATED, LAG_SATURATED_MS};
-use crate::metrics::slo;
+use crate::metrics::slo::{self, SloUnit};
 use crate::metrics::snapshot::{EndReason, Snapshot};
 
 /// How long, at most, the load rests at zero after a failed step for the requests
@@ -128,14 +128,53 @@ async fn run_step(
     .await?;
     let cpu = (snap.generator.cpu_seconds - cpu0).max(0.0) / t0.elapsed().as_secs_f64();
     let mut step = judge(plan, spec.axis, level, phase, &snap);
-    step.saturated = saturated(cpu, snap.generator.lag_p99_ms);
+    let saturation = saturated(cpu, snap.generator.lag_p99_ms);
     // A saturated generator only adds latency (timed from the scheduled start) and
     // sends fewer, bunched arrivals: it can fail a step the target would pass, never
-    // pass one it would fail. So only a failing step is distrusted; a pass stands.
-    if step.saturated.is_some() && matches!(step.outcome, StepOutcome::Fail) {
+    // pass one it would fail. So only a failing step is distrusted; a pass stands,
+    // and so does a failure larger than a lagging generator can cause.
+    if let Some(s) = &saturation
+        && step.outcome == StepOutcome::Fail
+        && !s.cannot_explain(&step)
+    {
         step.outcome = StepOutcome::Untrusted;
     }
+    step.saturated = saturation.map(|s| s.reason);
     Some(step)
+}
+
+/// How the generator saturated over a hold.
+struct Saturation {
+    /// Said to the user (the step's `saturated`).
+    reason: String,
+    /// The hold's p99 scheduling lag, when that (and not the CPU) is what saturated.
+    lag_ms: Option<f64>,
+}
+
+impl Saturation {
+    /// Whether a failing step failed by more than this saturation can account for:
+    /// some latency line (`p95 < 150ms`) still fails with the hold's p99 scheduling
+    /// lag taken off its value. Latencies are timed from the scheduled start, and a
+    /// generator whose timers fire late by up to the lag adds about that much to
+    /// them: a line missed by more than that is the target's doing. A CPU-bound
+    /// generator is never excused (it can do more than delay: starve arrivals, time
+    /// requests out), nor a step that failed only on other lines (errors, the
+    /// arrivals sent, throughput).
+    fn cannot_explain(&self, step: &CapacityStep) -> bool {
+        let Some(lag) = self.lag_ms else {
+            return false;
+        };
+        step.slos.iter().any(|v| {
+            let Some(value) = v.value.filter(|_| !v.passed && v.unit == SloUnit::Ms) else {
+                return false;
+            };
+            match v.op.as_str() {
+                "<" => value - lag >= v.threshold,
+                "<=" => value - lag > v.threshold,
+                _ => false,
+            }
+        })
+    }
 }
 
 /// Whether the generator saturated over a hold as a whole, judged like a run's
@@ -143,19 +182,25 @@ async fn run_step(
 /// `cpu` cores busy on average, and the hold's p99 scheduling lag. A single slow
 /// second on a shared machine moves a hold's percentiles little; a saturated hold
 /// moves them all.
-fn saturated(cpu: f64, lag_p99_ms: f64) -> Option<String> {
+fn saturated(cpu: f64, lag_p99_ms: f64) -> Option<Saturation> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     if cpu >= CPU_SATURATED * cores {
-        return Some(format!(
-            "the load generator was CPU-bound: it used {:.0}% CPU of {cores:.0} core(s) over the hold",
-            cpu * 100.0
-        ));
+        return Some(Saturation {
+            reason: format!(
+                "the load generator was CPU-bound: it used {:.0}% CPU of {cores:.0} core(s) over the hold",
+                cpu * 100.0
+            ),
+            lag_ms: None,
+        });
     }
     if lag_p99_ms > LAG_SATURATED_MS {
-        return Some(format!(
-            "the load generator fell behind: its scheduling lag p99 over the hold was \
-             {lag_p99_ms:.1} ms (limit {LAG_SATURATED_MS} ms)"
-        ));
+        return Some(Saturation {
+            reason: format!(
+                "the load generator fell behind: its scheduling lag p99 over the hold was \
+                 {lag_p99_ms:.1} ms (limit {LAG_SATURATED_MS} ms)"
+            ),
+            lag_ms: Some(lag_p99_ms),
+        });
     }
     None
 }
@@ -358,5 +403,92 @@ fn answer(search: &Search, record: &CapacityReport, spec: &SearchSpec) -> Capaci
         trusted,
         passed,
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::slo::SloVerdict;
+
+    fn line(metric: &str, op: &str, value: f64, threshold: f64, unit: SloUnit) -> SloVerdict {
+        let passed = match op {
+            "<" => value < threshold,
+            "<=" => value <= threshold,
+            _ => value >= threshold,
+        };
+        SloVerdict {
+            text: format!("{metric} {op} {threshold}"),
+            request: None,
+            metric: metric.into(),
+            op: op.into(),
+            value: Some(value),
+            threshold,
+            unit,
+            passed,
+            note: None,
+            line: None,
+            column: None,
+        }
+    }
+
+    fn failing(slos: Vec<SloVerdict>) -> CapacityStep {
+        CapacityStep {
+            level: 16.0,
+            phase: StepPhase::Grow,
+            outcome: StepOutcome::Fail,
+            hold_s: 2.0,
+            achieved_rps: 90.0,
+            requests: 180,
+            error_rate: 0.0,
+            p50_ms: 100.0,
+            p95_ms: 200.0,
+            p99_ms: 210.0,
+            dropped: 0,
+            sent: None,
+            slos,
+            saturated: None,
+        }
+    }
+
+    fn lagging(ms: f64) -> Saturation {
+        saturated(0.1, ms).expect("a lag over the limit saturates")
+    }
+
+    #[test]
+    fn a_latency_line_missed_by_more_than_the_lag_is_the_targets() {
+        let step = failing(vec![line("p95", "<", 200.0, 150.0, SloUnit::Ms)]);
+        assert!(lagging(15.0).cannot_explain(&step));
+        assert!(lagging(49.0).cannot_explain(&step));
+        // 150 ms still misses `< 150ms`; a lag over 50 ms could be all of the miss.
+        assert!(lagging(50.0).cannot_explain(&step));
+        assert!(!lagging(50.1).cannot_explain(&step));
+        assert!(!lagging(80.0).cannot_explain(&step));
+        let le = failing(vec![line("p95", "<=", 200.0, 150.0, SloUnit::Ms)]);
+        assert!(lagging(49.9).cannot_explain(&le));
+        assert!(!lagging(50.0).cannot_explain(&le));
+    }
+
+    #[test]
+    fn other_failures_and_a_cpu_bound_generator_are_never_excused() {
+        let errors = failing(vec![line("error_rate", "<", 0.5, 0.01, SloUnit::Ratio)]);
+        assert!(!lagging(11.0).cannot_explain(&errors));
+        let rps = failing(vec![line("rps", ">=", 50.0, 100.0, SloUnit::PerSecond)]);
+        assert!(!lagging(11.0).cannot_explain(&rps));
+        let cpu_bound = saturated(1e6, 0.0).expect("all the cores busy saturates");
+        assert!(cpu_bound.reason.contains("CPU-bound"));
+        let slow = failing(vec![line("p95", "<", 2000.0, 150.0, SloUnit::Ms)]);
+        assert!(!cpu_bound.cannot_explain(&slow));
+        // One latency line beyond the lag is enough, whatever else failed.
+        let both = failing(vec![
+            line("error_rate", "<", 0.5, 0.01, SloUnit::Ratio),
+            line("p95", "<", 2000.0, 150.0, SloUnit::Ms),
+        ]);
+        assert!(lagging(30.0).cannot_explain(&both));
+    }
+
+    #[test]
+    fn a_lag_within_the_limit_is_no_saturation() {
+        assert!(saturated(0.1, LAG_SATURATED_MS).is_none());
     }
 }
