@@ -305,6 +305,7 @@ impl Compiler<'_> {
             headers,
             query,
             body,
+            fixed: Default::default(),
         }
     }
 

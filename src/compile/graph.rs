@@ -450,6 +450,26 @@ pub struct HttpCall {
     /// Query parameters appended to the URL, url-encoded.
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
+    /// The request rendered once, when URL, query, headers and body have no
+    /// per-user templates: filled on the call's first use, so the fields above must
+    /// not change after the call was first sent.
+    pub fixed: crate::engine::http::FixedCall,
+}
+
+impl HttpCall {
+    /// Whether URL, query, headers and body render the same for every user and
+    /// every request (only literals and plan variables).
+    pub fn is_fixed(&self) -> bool {
+        self.url.is_fixed()
+            && self.query.iter().all(|(_, t)| t.is_fixed())
+            && self.headers.iter().all(|(_, t)| t.is_fixed())
+            && match &self.body {
+                None => true,
+                Some(Body::Json(t)) => t.is_fixed(),
+                Some(Body::Form(pairs)) => pairs.iter().all(|(_, t)| t.is_fixed()),
+                Some(Body::Raw(t)) => t.is_fixed(),
+            }
+    }
 }
 
 #[derive(Debug)]
@@ -470,6 +490,18 @@ pub enum JsonTemplate {
     String(Template),
     Array(Vec<JsonTemplate>),
     Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Whether every string inside is fixed ([`Template::is_fixed`]).
+    pub fn is_fixed(&self) -> bool {
+        match self {
+            JsonTemplate::Value(_) => true,
+            JsonTemplate::String(t) => t.is_fixed(),
+            JsonTemplate::Array(items) => items.iter().all(JsonTemplate::is_fixed),
+            JsonTemplate::Object(fields) => fields.iter().all(|(_, v)| v.is_fixed()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -496,6 +528,14 @@ impl Template {
             [Segment::Literal(s)] => Some(s),
             _ => None,
         }
+    }
+
+    /// Whether it renders the same for every user and request: only literals and
+    /// plan variables, no captures, feeder cells or functions.
+    pub fn is_fixed(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_) | Segment::Const(_)))
     }
 }
 

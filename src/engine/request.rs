@@ -85,8 +85,9 @@ pub async fn execute(call: &Call, ctx: &mut VuContext, start: Instant) -> Outcom
     }
     match &call.kind {
         CallKind::Http(http) => {
-            let response = ctx.sessions.http.send(&http.method, call.timeout).await;
+            let response = ctx.sessions.http.send(http, call.timeout).await;
             let latency = start.elapsed();
+            ctx.sessions.http.release();
             match response {
                 Ok(r) => Outcome {
                     version: Some(r.version()),
@@ -255,6 +256,7 @@ mod tests {
                 headers: Vec::new(),
                 query: Vec::new(),
                 body: None,
+                fixed: Default::default(),
             }),
         };
         let size = std::mem::size_of_val(&execute(&call, &mut ctx, Instant::now()));

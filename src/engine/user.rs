@@ -44,10 +44,16 @@ pub(crate) struct UserEnv {
 }
 
 impl UserEnv {
-    /// Stops every user on this thread after its in-flight request.
-    pub fn halt(&self) {
+    /// Stops every user on this thread after its in-flight request. `closed` are
+    /// the signals of the closed model's users still running: a thinking user of
+    /// theirs waits on its own signal alone ([`pause`]), so the end of the run
+    /// reaches it there. The open model's users heed only the halt.
+    pub fn halt(&self, closed: impl IntoIterator<Item = Rc<UserSignal>>) {
         self.halt.set(true);
         self.halt_notify.notify_waiters();
+        for signal in closed {
+            signal.stop();
+        }
     }
 
     /// Spawns a user task on this thread, counted in `live` until it ends, however it
@@ -195,7 +201,7 @@ pub(crate) fn closed_user(env: Rc<UserEnv>, mut user: User) -> impl Future<Outpu
         } else {
             Heed::All
         };
-        let mut ran = setup(&env, &mut user, flow).await;
+        let mut ran = setup(&env, &mut user, flow, Heed::All).await;
         while ran == Ran::Done && !flow.steps.is_empty() {
             if should_stop(&env, &user, Heed::All) || !env.ticket(&user).await {
                 break;
@@ -228,7 +234,8 @@ pub(crate) async fn pooled_iteration(env: &Rc<UserEnv>, user: &mut User, schedul
     let mut ran = Ran::Done;
     if !user.ready {
         let began = Instant::now();
-        ran = setup(env, user, flow).await;
+        // Only the end of the run stops a pooled user: nothing holds its signal.
+        ran = setup(env, user, flow, Heed::Halt).await;
         // The setup's time is the new user's own, not the arrival's wait: it moves the
         // start later by its length, but a late dispatch still counts from `scheduled`
         // (a generator behind its schedule mostly starts new users to catch up).
@@ -245,17 +252,17 @@ pub(crate) async fn retire(env: Rc<UserEnv>, mut user: User) {
     teardown(&env, &mut user, flow).await;
 }
 
-async fn setup(env: &UserEnv, user: &mut User, flow: &Flow) -> Ran {
+async fn setup(env: &UserEnv, user: &mut User, flow: &Flow, heed: Heed) -> Ran {
     if user.ready {
         return Ran::Done;
     }
-    if should_stop(env, user, Heed::All) {
+    if should_stop(env, user, heed) {
         // Stopped before it began: nothing to set up, nothing to tear down.
         return Ran::Stopped;
     }
     user.ready = true;
     clear_rows(user);
-    run_steps(env, user, &flow.setup, None, Heed::All, None).await
+    run_steps(env, user, &flow.setup, None, heed, None).await
 }
 
 async fn teardown(env: &UserEnv, user: &mut User, flow: &Flow) {
@@ -388,6 +395,12 @@ fn pick(t: Think) -> std::time::Duration {
 
 /// Sleeps until `until` unless a stop comes first; records how late the timer fired
 /// as scheduling lag. Returns false when stopped.
+///
+/// It waits on one notification, not on the halt and the user's signal both: every
+/// thinking user carries what it waits on (64 bytes each). Under [`Heed::All`] the
+/// user's own signal is enough, because the end of the run stops every closed-model
+/// user's signal ([`UserEnv::halt`]) and open-model users think under
+/// [`Heed::Halt`].
 async fn pause(env: &UserEnv, user: &User, until: Instant, heed: Heed) -> bool {
     if should_stop(env, user, heed) {
         return false;
@@ -397,10 +410,20 @@ async fn pause(env: &UserEnv, user: &User, until: Instant, heed: Heed) -> bool {
         return true;
     }
     let sleep = tokio::time::sleep_until(until.into());
+    let stop = match heed {
+        Heed::All => &user.signal.notify,
+        Heed::Halt => &env.halt_notify,
+        Heed::Never => {
+            sleep.await;
+            env.recorder
+                .borrow_mut()
+                .lag(Instant::now().saturating_duration_since(until));
+            return true;
+        }
+    };
     tokio::select! {
         biased;
-        _ = env.halt_notify.notified(), if heed != Heed::Never => false,
-        _ = user.signal.notify.notified(), if heed == Heed::All => false,
+        _ = stop.notified() => false,
         _ = sleep => {
             env.recorder.borrow_mut().lag(Instant::now().saturating_duration_since(until));
             true
@@ -418,14 +441,10 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// A thinking user's task must stay small: ten thousand of them should cost
-    /// megabytes, not tens of megabytes. Boxing the request future is what keeps it
-    /// so; this catches a change that puts it back inline.
-    #[test]
-    fn an_idle_user_task_stays_small() {
+    fn env() -> Rc<UserEnv> {
         let plan = Arc::new(crate::report::fixture::plan(Vec::new()));
         let protocols = Protocols::new(&Default::default()).unwrap();
-        let env = Rc::new(UserEnv {
+        Rc::new(UserEnv {
             plan: plan.clone(),
             protocols,
             feeders: Arc::new(Feeders::load(&plan).unwrap()),
@@ -435,15 +454,43 @@ mod tests {
             halt_notify: Default::default(),
             live: Default::default(),
             drained: Default::default(),
-        });
+        })
+    }
+
+    /// A thinking user's task must stay small: ten thousand of them should cost
+    /// megabytes, not tens of megabytes. Boxing the request future is what keeps it
+    /// so; this catches a change that puts it back inline.
+    #[test]
+    fn an_idle_user_task_stays_small() {
+        let env = env();
         // The HTTP client boxes each exchange while it is in flight, so a user's task
         // does not carry the request future's space while it thinks. What is spawned
         // is the task with its `live` count: it must hold the user once, not twice.
         let task = env.counted(closed_user(env.clone(), User::new(0, 0, &env)));
-        // 1016 bytes with rustc 1.95 (2840 when both the spawn wrapper and the async
-        // fn's arguments held the user twice): the bound carries a margin for other
-        // compilers.
+        // 856 bytes with rustc 1.95 (1016 while the HTTP session held its render
+        // buffers, 2840 when both the spawn wrapper and the async fn's arguments held
+        // the user twice): the bound carries a margin for other compilers.
         let size = future_size(&task);
-        assert!(size <= 1280, "an idle user's task takes {size} bytes");
+        assert!(size <= 960, "an idle user's task takes {size} bytes");
+        // The render buffers come from the thread's pool while a request is made.
+        let http = std::mem::size_of::<crate::engine::http::HttpSession>();
+        assert!(http <= 96, "an idle user's HTTP session takes {http} bytes");
+    }
+
+    /// A thinking user waits on its timer and on one notification, not two: 64
+    /// bytes per user, once the request in flight is no larger than a pause.
+    #[test]
+    fn a_pause_waits_on_one_notification() {
+        let env = env();
+        let user = User::new(0, 0, &env);
+        let size = future_size(&pause(&env, &user, Instant::now(), Heed::All));
+        let notified = future_size(&env.halt_notify.notified());
+        let sleep = std::mem::size_of::<tokio::time::Sleep>();
+        // 280 bytes with rustc 1.95 (336 with two notifications): the timer, one
+        // notification, and the references and deadline beside them.
+        assert!(
+            size <= sleep + notified + 128,
+            "a pause takes {size} bytes: more than a timer of {sleep} and one notification"
+        );
     }
 }

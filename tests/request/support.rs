@@ -230,6 +230,7 @@ pub fn step(method: Method, url: impl Into<String>) -> Call {
             headers: Vec::new(),
             query: Vec::new(),
             body: None,
+            fixed: Default::default(),
         }),
     }
 }

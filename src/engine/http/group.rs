@@ -158,6 +158,7 @@ async fn lane(
                 headers: &b.bufs.headers,
                 body: &b.bufs.body,
                 timeout: left,
+                head: None,
             };
             match client {
                 Client::Lean(c) => c.send(shared, &req).await.map(Response::Lean),

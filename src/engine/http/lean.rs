@@ -41,6 +41,7 @@ use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, Transp
 use conn::Conn;
 use cookies::CookieJar;
 pub use pool::Response;
+pub use wire::FixedHead;
 use wire::{Dropped, Head, OriginSpan, Parsed, ReadError};
 
 /// A connection idle for longer than this is probed before reuse (one non-blocking
@@ -126,6 +127,8 @@ impl LeanClient {
                 headers: req.headers,
                 body,
                 dropped,
+                // The head made once is the first hop's; a redirect writes its own.
+                fixed: req.head.filter(|_| redirected.is_none()),
             };
             let parsed = self.exchange(shared, &head, i, scratch.get(), now).await?;
             let s = scratch.get();

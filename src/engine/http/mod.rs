@@ -46,6 +46,7 @@
 //! [`ProtocolFailure::NoHttp2`]: crate::metrics::failure::ProtocolFailure::NoHttp2
 //! [`CheckFailure::InvalidRequest`]: crate::metrics::failure::CheckFailure::InvalidRequest
 
+mod fixed;
 pub mod group;
 pub mod lean;
 pub mod reqwest_client;
@@ -62,6 +63,7 @@ pub use crate::engine::config::{HttpConfig, HttpVersion, Implementation};
 use crate::metrics::failure::{FailureKind, TransportFailure};
 use crate::metrics::stats::HttpVersionUsed;
 
+pub use fixed::FixedCall;
 pub use lean::LeanClient;
 pub use reqwest_client::ReqwestClient;
 pub use session::HttpSession;
@@ -180,6 +182,9 @@ pub struct HttpRequest<'a> {
     pub body: &'a [u8],
     /// Bounds the whole exchange, body included.
     pub timeout: Duration,
+    /// The lean client's HTTP/1.1 head for exactly this request, made once for a
+    /// call without templates; `None` writes the head from the fields above.
+    pub head: Option<&'a lean::FixedHead>,
 }
 
 /// A complete response in owned form (reqwest's): the body has been read in full

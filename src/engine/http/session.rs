@@ -1,13 +1,16 @@
-//! One user's HTTP session: its client (cookie jar and keep-alive connections) and
-//! the buffers its requests are rendered into, reused so the hot path allocates
-//! little. It renders an [`HttpCall`] from the user's variables and sends it.
+//! One user's HTTP session: its client (cookie jar and keep-alive connections). It
+//! renders an [`HttpCall`] from the user's variables and sends it. The buffers a
+//! request is rendered into come from a per-thread pool and go back when it has
+//! been sent, so a thinking user holds none; a call without templates is not
+//! rendered at all ([`FixedCall`]).
 
+use std::cell::RefCell;
 use std::time::Duration;
 
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Method};
 
-use super::{Client, HttpRequest, HttpShared, Response};
+use super::{Client, FixedCall, HttpRequest, HttpShared, Response};
 use crate::compile::graph::{Body, HttpCall};
 use crate::engine::render::{self, Scope};
 use crate::metrics::failure::{CheckFailure, FailureKind, TransportFailure};
@@ -21,17 +24,62 @@ pub struct HttpSession {
     /// [`HttpShared::new`] builds a probe client, so a broken setup fails the run
     /// before any user starts.
     pub(super) client: Option<Client>,
-    bufs: Buffers,
+    /// The request [`HttpSession::prepare`] rendered, until it is sent; `None` while
+    /// the user thinks, and for a call rendered once.
+    rendered: Option<Box<Buffers>>,
 }
 
-/// One request rendered: reused between a user's requests, and one of each request
-/// of a `parallel` group.
+/// One request rendered: pooled per thread between a user's requests, and one of
+/// each request of a `parallel` group.
 #[derive(Default)]
 pub(super) struct Buffers {
     pub(super) url: String,
     scratch: String,
     pub(super) body: Vec<u8>,
     pub(super) headers: HeaderMap,
+}
+
+/// Buffers kept per thread for the requests rendered next; more in flight at once
+/// are freed after their request.
+const KEEP_IDLE: usize = 256;
+/// A buffer that grew past this is shrunk before it goes back to the pool.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    // Boxed: a session holds its buffers by one pointer while its request is made,
+    // and they move between it and the pool without being copied.
+    #[allow(clippy::vec_box)]
+    static POOL: RefCell<Vec<Box<Buffers>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Render buffers from this thread's pool, or new ones.
+fn take() -> Box<Buffers> {
+    let bufs = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    bufs.unwrap_or_default()
+}
+
+/// Gives render buffers back to this thread's pool, cleared. Buffers a request
+/// dropped in flight (the end of the run) are freed instead, which is as good.
+fn give_back(mut bufs: Box<Buffers>) {
+    bufs.url.clear();
+    bufs.scratch.clear();
+    bufs.body.clear();
+    bufs.headers.clear();
+    for s in [&mut bufs.url, &mut bufs.scratch] {
+        if s.capacity() > KEEP_CAPACITY {
+            s.shrink_to(0);
+        }
+    }
+    if bufs.body.capacity() > KEEP_CAPACITY {
+        bufs.body.shrink_to(0);
+    }
+    // During thread teardown the pool may be gone; the buffers are then freed.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < KEEP_IDLE {
+            p.push(bufs);
+        }
+    });
 }
 
 impl HttpSession {
@@ -47,20 +95,29 @@ impl HttpSession {
         HttpSession {
             shared: shared.clone(),
             client,
-            bufs: Buffers::default(),
+            rendered: None,
         }
     }
 
-    /// Renders URL, query, headers and body into the session's buffers, and makes
-    /// sure the session has a client. Fails with [`CheckFailure::Unset`] when a
-    /// template reads an unset variable, with [`CheckFailure::InvalidRequest`] when a
-    /// header value cannot be sent, and with [`TransportFailure::Connect`] when no
-    /// client can be built; nothing is sent then.
+    /// Renders URL, query, headers and body into buffers from the thread's pool
+    /// (unless the call is rendered once: [`FixedCall`]), and makes sure the session
+    /// has a client. Fails with [`CheckFailure::Unset`] when a template reads an
+    /// unset variable, with [`CheckFailure::InvalidRequest`] when a header value
+    /// cannot be sent, and with [`TransportFailure::Connect`] when no client can be
+    /// built; nothing is sent then.
     pub fn prepare(&mut self, call: &HttpCall, scope: &mut Scope) -> Result<(), FailureKind> {
         if self.client.is_none() {
             self.client = self.shared.client().ok();
         }
-        self.bufs.render(call, scope)?;
+        self.release();
+        if FixedCall::get(call).is_none() {
+            let mut bufs = take();
+            if let Err(e) = bufs.render(call, scope) {
+                give_back(bufs);
+                return Err(e);
+            }
+            self.rendered = Some(bufs);
+        }
         match self.client {
             Some(_) => Ok(()),
             None => Err(TransportFailure::Connect.into()),
@@ -129,8 +186,9 @@ impl Buffers {
 }
 
 impl HttpSession {
-    /// Sends what [`HttpSession::prepare`] rendered and reads the whole response,
-    /// following redirects, all within `timeout`.
+    /// Sends `call` as [`HttpSession::prepare`] rendered it and reads the whole
+    /// response, following redirects, all within `timeout`. Call
+    /// [`HttpSession::release`] once the response is in.
     ///
     /// Not an `async fn`: the returned future holds only what the exchange needs, and
     /// the client is picked inside it with a `match` (no trait object). A user's task
@@ -138,26 +196,51 @@ impl HttpSession {
     /// thinking user.
     pub fn send<'s>(
         &'s mut self,
-        method: &'s Method,
+        call: &'s HttpCall,
         timeout: Duration,
     ) -> impl Future<Output = Result<Response, FailureKind>> + 's {
-        let req = HttpRequest {
-            method,
-            url: &self.bufs.url,
-            headers: &self.bufs.headers,
-            body: &self.bufs.body,
-            timeout,
+        let req = match (self.rendered.as_deref(), FixedCall::made(call)) {
+            (Some(b), _) => Some(HttpRequest {
+                method: &call.method,
+                url: &b.url,
+                headers: &b.headers,
+                body: &b.body,
+                timeout,
+                head: None,
+            }),
+            (None, Some(f)) => Some(HttpRequest {
+                method: &call.method,
+                url: &f.url,
+                headers: &f.headers,
+                body: &f.body,
+                timeout,
+                head: f.head.as_ref(),
+            }),
+            // Not prepared: there is nothing to send.
+            (None, None) => None,
         };
         let shared = &self.shared;
         let client = self.client.as_mut();
         async move {
+            // Borrowed, not moved: a moved request would be held twice by the future.
+            let Some(req) = &req else {
+                return Err(CheckFailure::InvalidRequest.into());
+            };
             match client {
-                Some(Client::Lean(c)) => c.send(shared, &req).await.map(Response::Lean),
+                Some(Client::Lean(c)) => c.send(shared, req).await.map(Response::Lean),
                 // Boxed while in flight: this future (about 640 bytes) would otherwise
                 // be carried by every thinking user, whichever client it uses.
-                Some(Client::Reqwest(c)) => Box::pin(c.send(&req)).await.map(Response::Owned),
+                Some(Client::Reqwest(c)) => Box::pin(c.send(req)).await.map(Response::Owned),
                 None => Err(TransportFailure::Connect.into()),
             }
+        }
+    }
+
+    /// Gives the buffers of the request just sent back to the thread's pool, so the
+    /// user holds none while it thinks.
+    pub fn release(&mut self) {
+        if let Some(bufs) = self.rendered.take() {
+            give_back(bufs);
         }
     }
 }
@@ -167,5 +250,79 @@ impl std::fmt::Debug for HttpSession {
         f.debug_struct("HttpSession")
             .field("client", &self.client)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::compile::graph::{Segment, SlotId, Template};
+
+    fn call() -> HttpCall {
+        HttpCall {
+            method: Method::GET,
+            url: Template {
+                segments: vec![
+                    Segment::Literal("http://127.0.0.1:1/u/".into()),
+                    Segment::Slot(SlotId(0)),
+                ],
+            },
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+            fixed: FixedCall::default(),
+        }
+    }
+
+    fn prepare(session: &mut HttpSession, call: &HttpCall, slot: Option<Value>) -> bool {
+        let slots = [slot];
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut scope = Scope {
+            user: 0,
+            iteration: 0,
+            slots: &slots,
+            rows: &[],
+            rng: &mut rng,
+        };
+        session.prepare(call, &mut scope).is_ok()
+    }
+
+    /// A user holds render buffers only from `prepare` to `release`; they come
+    /// from the thread's pool and go back there, also when rendering fails.
+    #[test]
+    fn render_buffers_are_held_only_while_a_request_is_made() {
+        let shared = HttpShared::new(&Default::default()).unwrap();
+        let mut session = HttpSession::new(0, &shared);
+        let call = call();
+        assert!(session.rendered.is_none());
+        assert!(prepare(&mut session, &call, Some(json!(7))));
+        let bufs = session
+            .rendered
+            .as_deref()
+            .expect("rendered into pooled buffers");
+        assert_eq!(bufs.url, "http://127.0.0.1:1/u/7");
+        let pooled = || POOL.with(|p| p.borrow().len());
+        assert_eq!(pooled(), 0);
+        session.release();
+        assert!(session.rendered.is_none(), "a thinking user holds none");
+        assert_eq!(pooled(), 1, "the buffers went back to the pool");
+
+        // The same buffers, cleared, serve the next request, even one that fails.
+        assert!(!prepare(&mut session, &call, None));
+        assert!(session.rendered.is_none());
+        assert_eq!(pooled(), 1);
+        assert!(prepare(&mut session, &call, Some(json!("x"))));
+        assert_eq!(pooled(), 0);
+        assert_eq!(
+            session.rendered.as_deref().unwrap().url,
+            "http://127.0.0.1:1/u/x"
+        );
+        session.release();
+        assert_eq!(pooled(), 1);
     }
 }

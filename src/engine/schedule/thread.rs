@@ -218,10 +218,7 @@ async fn run(w: ThreadSetup) {
 
     // The run is ending: users stop after their in-flight request and run their
     // teardown; whatever still runs after the grace period is abandoned, unrecorded.
-    env.halt();
-    for signal in closed.drain(..) {
-        signal.stop();
-    }
+    env.halt(closed.drain(..));
     if let Some(o) = open.as_mut() {
         o.retire_idle(&env);
     }

@@ -144,6 +144,7 @@ async fn send(
         headers: &headers,
         body,
         timeout: Duration::from_secs(5),
+        head: None,
     };
     client.send(shared, &req).await
 }
@@ -308,6 +309,7 @@ async fn garbage_and_silence_fail_with_their_kind() {
         headers: &HeaderMap::new(),
         body: b"",
         timeout: Duration::from_millis(200),
+        head: None,
     };
     let started = std::time::Instant::now();
     assert_eq!(
@@ -443,6 +445,7 @@ fn a_request_in_flight_adds_little_to_a_users_task() {
         headers: &headers,
         body: b"",
         timeout: Duration::from_secs(1),
+        head: None,
     };
     // The exchange is boxed; what stays inline is its deadline and a few references
     // (88 bytes with rustc 1.95; 168 with a tokio timer of its own). The bound leaves

@@ -161,6 +161,9 @@ pub(crate) struct Head<'a> {
     pub(crate) body: &'a [u8],
     /// What a redirect took from the caller's headers.
     pub(crate) dropped: Dropped,
+    /// This head, written once ([`FixedHead`]): then it alone is written, and the
+    /// fields above serve the cookies and HTTP/2.
+    pub(crate) fixed: Option<&'a FixedHead>,
 }
 
 /// Caller headers a redirect leaves behind, as browsers and reqwest do.
@@ -176,13 +179,77 @@ pub(crate) struct Dropped {
 /// Writes the request into `out` (cleared first). `cookies` appends the user's
 /// cookies (the Cookie header's value) and returns whether it wrote anything; it is
 /// not called when the caller sends a `cookie` header of its own, which then goes
-/// as written (as reqwest does), so there is only ever one.
+/// as written (as reqwest does), so there is only ever one. A head made once
+/// ([`Head::fixed`]) is copied around the cookies instead of written again.
 pub(crate) fn write_request(
     out: &mut Vec<u8>,
     head: &Head<'_>,
     cookies: impl FnOnce(&mut Vec<u8>) -> bool,
 ) {
     out.clear();
+    if let Some(fixed) = head.fixed {
+        let (before, after) = fixed.bytes.split_at(fixed.cookie_at);
+        out.extend_from_slice(before);
+        if fixed.jar {
+            write_cookies(out, cookies);
+        }
+        out.extend_from_slice(after);
+        return;
+    }
+    if write_start(out, head) {
+        write_cookies(out, cookies);
+    }
+    write_end(out, head);
+}
+
+/// A request head (and body) written once for every request of a call that has no
+/// templates, with the place where each user's cookies go. Only the first hop of
+/// a request uses it: a redirect's head is written as usual.
+#[derive(Debug)]
+pub struct FixedHead {
+    /// The request line, the headers, the body: exactly what [`write_request`]
+    /// writes for the call when the user has no cookies.
+    bytes: Box<[u8]>,
+    /// Where the user's Cookie header goes in `bytes`.
+    cookie_at: usize,
+    /// Whether the user's cookies are sent (the call sets no `cookie` header).
+    jar: bool,
+}
+
+impl FixedHead {
+    /// The head of `method` to the absolute `url` with these headers and body, as
+    /// [`write_request`] writes it; `None` when `url` is not a usable http(s) URL
+    /// (the request then fails as it would have).
+    pub(crate) fn new(
+        method: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<FixedHead> {
+        let target = parse_origin(url)?.target(url);
+        let head = Head {
+            method,
+            target: &target,
+            headers,
+            body,
+            dropped: Dropped::default(),
+            fixed: None,
+        };
+        let mut bytes = Vec::new();
+        let jar = write_start(&mut bytes, &head);
+        let cookie_at = bytes.len();
+        write_end(&mut bytes, &head);
+        Some(FixedHead {
+            bytes: bytes.into(),
+            cookie_at,
+            jar,
+        })
+    }
+}
+
+/// The request line and the headers before the cookies; whether the user's cookies
+/// go next (the caller sent no `cookie` header).
+fn write_start(out: &mut Vec<u8>, head: &Head<'_>) -> bool {
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
     push_path(out, head.target.path);
@@ -212,15 +279,22 @@ pub(crate) fn write_request(
         out.extend_from_slice(crate::engine::http::USER_AGENT.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !has_cookie {
-        let mark = out.len();
-        out.extend_from_slice(b"cookie: ");
-        if cookies(out) {
-            out.extend_from_slice(b"\r\n");
-        } else {
-            out.truncate(mark);
-        }
+    !has_cookie
+}
+
+/// The user's Cookie header, when its jar has cookies for the request.
+fn write_cookies(out: &mut Vec<u8>, cookies: impl FnOnce(&mut Vec<u8>) -> bool) {
+    let mark = out.len();
+    out.extend_from_slice(b"cookie: ");
+    if cookies(out) {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.truncate(mark);
     }
+}
+
+/// The body's length, the end of the head, and the body.
+fn write_end(out: &mut Vec<u8>, head: &Head<'_>) {
     let bodiless = matches!(head.method, "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE");
     if !head.body.is_empty() || !bodiless {
         out.extend_from_slice(b"content-length: ");

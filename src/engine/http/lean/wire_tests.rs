@@ -67,6 +67,7 @@ fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> St
             headers,
             body,
             dropped: Dropped::default(),
+            fixed: None,
         },
         |out| {
             out.extend_from_slice(b"a=1");
@@ -94,6 +95,54 @@ fn requests_are_written_with_host_length_and_cookies() {
         r,
         "GET /?q HTTP/1.1\r\nhost: other\r\nuser-agent: swarm/0.1.0\r\ncookie: a=1\r\n\r\n"
     );
+}
+
+/// A head written once and copied around the cookies is byte for byte the head
+/// written per request, with cookies and without, and with the caller's own cookie.
+#[test]
+fn a_fixed_head_writes_what_the_head_would() {
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+    let cases: [Case; 5] = [
+        ("GET", "http://h:1/json", &[], b""),
+        ("POST", "http://h:1/p q?x", &[("x-a", "1")], b"{}"),
+        ("DELETE", "https://[::1]/", &[("content-length", "9")], b""),
+        (
+            "GET",
+            "http://h?q",
+            &[("cookie", "mine=1"), ("host", "o")],
+            b"",
+        ),
+        ("PUT", "http://h/u", &[("user-agent", "me")], b"body"),
+    ];
+    for (method, url, headers, body) in cases {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            let v = http::HeaderValue::from_bytes(v.as_bytes()).unwrap();
+            map.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v);
+        }
+        let target = parse_target(url).unwrap();
+        let fixed = FixedHead::new(method, url, &map, body).unwrap();
+        for jar in [&b"a=1; b=2"[..], b""] {
+            let write = |fixed| {
+                let mut out = b"stale".to_vec();
+                let head = Head {
+                    method,
+                    target: &target,
+                    headers: &map,
+                    body,
+                    dropped: Dropped::default(),
+                    fixed,
+                };
+                write_request(&mut out, &head, |out| {
+                    out.extend_from_slice(jar);
+                    !jar.is_empty()
+                });
+                String::from_utf8(out).unwrap()
+            };
+            assert_eq!(write(Some(&fixed)), write(None), "{method} {url} {jar:?}");
+        }
+    }
+    assert!(FixedHead::new("GET", "ftp://h/", &HeaderMap::new(), b"").is_none());
 }
 
 async fn read(wire: &[u8], limit: usize) -> (Result<Parsed, ReadError>, Scratch) {
