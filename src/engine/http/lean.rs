@@ -133,9 +133,10 @@ impl LeanClient {
             let parsed = self.exchange(shared, &head, i, scratch.get(), now).await?;
             let s = scratch.get();
             let mut location = None;
-            let fields = match parsed.follow_up {
-                true => s.buf.get(s.fields.clone()).unwrap_or_default(),
-                false => &[],
+            let fields = if parsed.follow_up {
+                s.buf.get(s.fields.clone()).unwrap_or_default()
+            } else {
+                &[]
             };
             for (name, value) in head::fields(fields) {
                 if name.eq_ignore_ascii_case(b"set-cookie") {
