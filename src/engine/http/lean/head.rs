@@ -4,13 +4,15 @@
 //! A head is checked in one pass over its bytes ([`scan`]): the status line, then
 //! each header line (a name of token bytes, a colon, a value of visible bytes,
 //! spaces, tabs and obs-text, then CRLF), looking closely only at the few headers
-//! that frame the body or govern the connection. Nothing is recorded per header:
-//! the checks find a header by scanning the head again ([`fields`]), which most
-//! steps never do. The scan accepts only heads written plainly, a strict subset of
-//! what `httparse` accepts, and reads them as `httparse` does; anything else (a bare
-//! LF, leading empty lines, a head not yet complete, a byte out of place, too many
-//! headers) is judged by `httparse` itself, so which heads are refused, and why,
-//! does not depend on which path read them.
+//! that frame the body or govern the connection. The usual status line and the
+//! names nearly every response carries are compared eight bytes at a time, with
+//! their colon; any other name is checked byte by byte. Nothing is recorded per
+//! header: the checks find a header by scanning the head again ([`fields`]), which
+//! most steps never do. The scan accepts only heads written plainly, a strict subset
+//! of what `httparse` accepts, and reads them as `httparse` does; anything else (a
+//! bare LF, leading empty lines, a head not yet complete, a byte out of place, too
+//! many headers) is judged by `httparse` itself, so which heads are refused, and
+//! why, does not depend on which path read them.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -111,75 +113,207 @@ struct Facts {
     /// `Connection: close` or `keep-alive`, the last one that said either.
     keep_alive: Option<bool>,
     follow_up: bool,
-    headers: usize,
     /// A header made the head unusable: a bad Content-Length, or two that disagree.
     bad: bool,
 }
 
-impl Facts {
-    /// Takes in one header; names are compared only when their length matches.
-    fn header(&mut self, name: &[u8], value: &[u8]) {
-        self.headers += 1;
-        match name.len() {
-            14 if is(name, b"content-length") => {
-                match content_length(value) {
-                    // Two different lengths: which one frames the body is ambiguous.
-                    Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
-                    _ => self.bad = true,
-                }
-            }
-            17 if is(name, b"transfer-encoding") => {
-                self.chunked = last_token_is(value, b"chunked");
-            }
-            10 if is(name, b"connection") => {
-                // The usual value alone is read at once; a list, token by token.
-                if value.len() == 10 && is(value, b"keep-alive") {
-                    self.keep_alive = Some(true);
-                } else if has_token(value, b"close") {
-                    self.keep_alive = Some(false);
-                } else if has_token(value, b"keep-alive") {
-                    self.keep_alive = Some(true);
-                }
-            }
-            10 if is(name, b"set-cookie") => self.follow_up = true,
-            8 if is(name, b"location") => self.follow_up = true,
-            _ => {}
+/// What a header is to the head reader: one whose value frames the body, governs
+/// the connection or asks the client to act, or any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// `set-cookie` or `location`: the client must act on it.
+    FollowUp,
+    Other,
+}
+
+impl Header {
+    /// The header a name (of any case) is.
+    fn of(name: &[u8]) -> Self {
+        let is = |lower: &[u8]| name.eq_ignore_ascii_case(lower);
+        if is(b"content-length") {
+            Header::ContentLength
+        } else if is(b"transfer-encoding") {
+            Header::TransferEncoding
+        } else if is(b"connection") {
+            Header::Connection
+        } else if is(b"set-cookie") || is(b"location") {
+            Header::FollowUp
+        } else {
+            Header::Other
         }
     }
 }
 
-/// Whether `got` is `lower` (lower-case letters and `-`, at least 8 bytes, as long
-/// as `got`) in any case, eight bytes at a time. Setting bit 5 lower-cases a letter
-/// and changes neither `-` nor a byte that could pass for one here: only CR (0x0d)
-/// becomes `-`, and a CR is in neither a header name nor a value.
-fn is(got: &[u8], lower: &[u8]) -> bool {
-    const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+impl Facts {
+    /// Takes in one header of the head `httparse` read.
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        self.take(Header::of(name), value);
+    }
+
+    /// Takes in a header's value (without the spaces and tabs around it). Inlined so
+    /// that the scan's usual headers cost no call; lists are read out of line.
+    #[inline(always)]
+    fn take(&mut self, header: Header, value: &[u8]) {
+        match header {
+            Header::ContentLength => match content_length(value) {
+                // Two different lengths: which one frames the body is ambiguous.
+                Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
+                _ => self.bad = true,
+            },
+            Header::TransferEncoding => self.chunked = last_token_is(value, b"chunked"),
+            Header::Connection => {
+                // The usual value alone is read at once; a list, token by token.
+                if is_keep_alive(value) {
+                    self.keep_alive = Some(true);
+                } else {
+                    self.connection_list(value);
+                }
+            }
+            Header::FollowUp => self.follow_up = true,
+            Header::Other => {}
+        }
+    }
+
+    /// A Connection value that is not `keep-alive` alone: `close` wins over
+    /// `keep-alive` anywhere in the list.
+    #[inline(never)]
+    fn connection_list(&mut self, value: &[u8]) {
+        if has_token(value, b"close") {
+            self.keep_alive = Some(false);
+        } else if has_token(value, b"keep-alive") {
+            self.keep_alive = Some(true);
+        }
+    }
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The eight bytes at `at`, the first one lowest, if there are eight.
+fn word(buf: &[u8], at: usize) -> Option<u64> {
+    buf.get(at..)?.first_chunk().map(|w| u64::from_le_bytes(*w))
+}
+
+/// Bytes recognised by their words, in any case (a header name and its colon, or
+/// a value): the lower-case bytes, and per word the bits that must match: all of
+/// each byte but bit 5 of a letter, which is its case, and none past the end.
+struct Name {
+    /// How many bytes, the colon included.
+    len: usize,
+    lower: [u64; 3],
+    care: [u64; 3],
+}
+
+impl Name {
+    /// `lower`: the bytes in lower case.
+    const fn new(lower: &[u8]) -> Self {
+        let (mut words, mut care) = ([0; 3], [0; 3]);
+        let mut i = 0;
+        while i < lower.len() {
+            let bits = if lower[i].is_ascii_lowercase() {
+                0xdf
+            } else {
+                0xff
+            };
+            words[i / 8] |= (lower[i] as u64) << (i % 8 * 8);
+            care[i / 8] |= bits << (i % 8 * 8);
+            i += 1;
+        }
+        Name {
+            len: lower.len(),
+            lower: words,
+            care,
+        }
+    }
+
+    /// Whether the bytes at `at` in `buf` are these, in any case: a byte may differ
+    /// only in the case of a letter, so a name matched is all token bytes and its
+    /// colon. `false` too when fewer words than it takes are there.
+    #[inline(always)]
+    fn at(&self, buf: &[u8], at: usize) -> bool {
+        (0..self.len.div_ceil(8))
+            .all(|i| word(buf, at + 8 * i).is_some_and(|w| (w ^ self.lower[i]) & self.care[i] == 0))
+    }
+
+    /// Whether `words` (the bytes past these ignored) are these, in any case.
+    fn matches(&self, words: &[u64; 3]) -> bool {
+        ((words[0] ^ self.lower[0]) & self.care[0])
+            | ((words[1] ^ self.lower[1]) & self.care[1])
+            | ((words[2] ^ self.lower[2]) & self.care[2])
+            == 0
+    }
+}
+
+/// The names the scan recognises word by word, with their colon: those it acts on
+/// and those nearly every response carries. Any other name is checked byte by byte.
+const DATE: Name = Name::new(b"date:");
+const SERVER: Name = Name::new(b"server:");
+const LOCATION: Name = Name::new(b"location:");
+const CONNECTION: Name = Name::new(b"connection:");
+const SET_COOKIE: Name = Name::new(b"set-cookie:");
+const CONTENT_TYPE: Name = Name::new(b"content-type:");
+const CONTENT_LENGTH: Name = Name::new(b"content-length:");
+const TRANSFER_ENCODING: Name = Name::new(b"transfer-encoding:");
+
+/// Which header the name at `at` (its first byte `first`) is, and where its colon
+/// is: `None` when the line does not start with a name of token bytes and a colon.
+fn name(buf: &[u8], at: usize, first: u8) -> Option<(Header, usize)> {
+    // Bit 5 lower-cases a letter; the words compared tell whether it was one.
+    let (header, name) = match first | 0x20 {
+        b'c' if CONTENT_TYPE.at(buf, at) => (Header::Other, &CONTENT_TYPE),
+        b'c' if CONTENT_LENGTH.at(buf, at) => (Header::ContentLength, &CONTENT_LENGTH),
+        b'c' if CONNECTION.at(buf, at) => (Header::Connection, &CONNECTION),
+        b'd' if DATE.at(buf, at) => (Header::Other, &DATE),
+        b's' if SERVER.at(buf, at) => (Header::Other, &SERVER),
+        b's' if SET_COOKIE.at(buf, at) => (Header::FollowUp, &SET_COOKIE),
+        b'l' if LOCATION.at(buf, at) => (Header::FollowUp, &LOCATION),
+        b't' if TRANSFER_ENCODING.at(buf, at) => (Header::TransferEncoding, &TRANSFER_ENCODING),
+        _ => {
+            // Any other name, or one too near the end of what came: byte by byte.
+            let end = at + buf[at..].iter().position(|&b| !TOKEN[b as usize])?;
+            return (end > at && buf[end] == b':').then(|| (Header::of(&buf[at..end]), end));
+        }
     };
-    let last = lower.len().saturating_sub(8);
-    let mut at = 0;
-    loop {
-        // The last word overlaps the one before it rather than running past the end.
-        let at_now = at.min(last);
-        match (word(got, at_now), word(lower, at_now)) {
-            (Some(g), Some(l)) if g | CASE == l => {}
-            _ => return false,
-        }
-        if at_now == last {
-            return got.len() == lower.len();
-        }
-        at += 8;
+    Some((header, at + name.len - 1))
+}
+
+/// Whether `value` is `keep-alive` in any case, compared as two words.
+fn is_keep_alive(value: &[u8]) -> bool {
+    const KEEP_ALIVE: Name = Name::new(b"keep-alive");
+    match value.split_first_chunk() {
+        Some((head, &[a, b])) => KEEP_ALIVE.matches(&[
+            u64::from_le_bytes(*head),
+            u64::from(u16::from_le_bytes([a, b])),
+            0,
+        ]),
+        _ => false,
     }
 }
 
 /// A Content-Length value: decimal digits, read as `str::parse` reads them (which
 /// also takes a leading `+`) after trimming.
 fn content_length(value: &[u8]) -> Option<usize> {
-    if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
-        return Some(value.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')));
+    if value.is_empty() || value.len() > 19 {
+        return parsed(value);
     }
+    let mut n = 0;
+    for &b in value {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return parsed(value);
+        }
+        n = n * 10 + usize::from(digit);
+    }
+    Some(n)
+}
+
+/// A Content-Length value that is not plain digits (or is too long to be read as
+/// them without overflowing).
+#[inline(never)]
+fn parsed(value: &[u8]) -> Option<usize> {
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
@@ -212,6 +346,41 @@ static TOKEN: [bool; 256] = {
 /// ended by CRLF, then an empty line; `None` for anything else, including a head not
 /// yet complete.
 fn scan(buf: &[u8], facts: &mut Facts) -> Option<Shape> {
+    let (version, status, mut at) = status_line(buf)?;
+    let start = at;
+    let mut headers = 0;
+    loop {
+        let first = *buf.get(at)?;
+        if first == b'\r' {
+            return (*buf.get(at + 1)? == b'\n').then_some(Shape {
+                version,
+                status,
+                fields: start..at + 2,
+                head_len: at + 2,
+            });
+        }
+        let (header, colon) = name(buf, at, first)?;
+        // The spaces and tabs before the value are bytes a value may hold.
+        let end = value_end(buf, colon + 1);
+        if buf.get(end..end + 2)? != b"\r\n" || headers == MAX_HEADERS {
+            return None;
+        }
+        headers += 1;
+        if header != Header::Other {
+            facts.take(header, buf[colon + 1..end].trim_ascii());
+        }
+        at = end + 2;
+    }
+}
+
+/// The status line's version digit, status, and where the line after it starts.
+fn status_line(buf: &[u8]) -> Option<(u8, u16, usize)> {
+    // The usual one, compared as two words.
+    const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+    const OK: u64 = u64::from_le_bytes(*b" 200 OK\r");
+    if word(buf, 0) == Some(HTTP11) && word(buf, 8) == Some(OK) {
+        return (*buf.get(16)? == b'\n').then_some((1, 200, 17));
+    }
     let line = buf.get(..13)?;
     if &line[..7] != b"HTTP/1." || line[8] != b' ' {
         return None;
@@ -229,59 +398,18 @@ fn scan(buf: &[u8], facts: &mut Facts) -> Option<Shape> {
         .iter()
         .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     // No reason phrase, or a space and one (the reason's bytes are a value's).
-    let mut at = match line[12] {
+    let end = match line[12] {
         b'\r' => 12,
         b' ' => value_end(buf, 13),
         _ => return None,
     };
-    if buf.get(at..at + 2)? != b"\r\n" {
-        return None;
-    }
-    at += 2;
-    let start = at;
-    loop {
-        match *buf.get(at)? {
-            b'\r' => {
-                return (*buf.get(at + 1)? == b'\n').then_some(Shape {
-                    version,
-                    status,
-                    fields: start..at + 2,
-                    head_len: at + 2,
-                });
-            }
-            b if !TOKEN[b as usize] => return None,
-            _ => {}
-        }
-        let name_start = at;
-        at += buf[at..].iter().position(|&b| !TOKEN[b as usize])?;
-        if buf[at] != b':' {
-            return None;
-        }
-        let name = name_start..at;
-        at += 1;
-        while matches!(*buf.get(at)?, b' ' | b'\t') {
-            at += 1;
-        }
-        let value_start = at;
-        at = value_end(buf, at);
-        if buf.get(at..at + 2)? != b"\r\n" {
-            return None;
-        }
-        let value = buf[value_start..at].trim_ascii_end();
-        if facts.headers == MAX_HEADERS {
-            return None;
-        }
-        facts.header(&buf[name], value);
-        at += 2;
-    }
+    (buf.get(end..end + 2)? == b"\r\n").then_some((version, status, end + 2))
 }
 
 /// The first byte at or after `at` that may not be in a header value (the CR of the
 /// line's end, for a line written plainly), or `buf.len()`. A value may hold tabs,
 /// `0x20..=0x7e` and obs-text (`0x80..`); eight bytes are looked at in one step.
 fn value_end(buf: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     while let Some(word) = buf.get(at..at + 8) {
         let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
         // A byte below 0x20, or 0x7f; the lowest byte flagged is always a real one.

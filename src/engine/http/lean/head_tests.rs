@@ -160,29 +160,154 @@ fn a_value_ends_at_its_first_byte_out_of_place() {
     }
 }
 
+/// The names the scan recognises, and what each is.
+const NAMES: [(&[u8], Header); 8] = [
+    (b"date", Header::Other),
+    (b"server", Header::Other),
+    (b"location", Header::FollowUp),
+    (b"connection", Header::Connection),
+    (b"set-cookie", Header::FollowUp),
+    (b"content-type", Header::Other),
+    (b"content-length", Header::ContentLength),
+    (b"transfer-encoding", Header::TransferEncoding),
+];
+
+/// A name read byte by byte, as the scan reads any name it does not recognise.
+fn name_by_bytes(line: &[u8]) -> Option<(Header, usize)> {
+    let end = line.iter().position(|&b| !TOKEN[b as usize])?;
+    (end > 0 && line[end] == b':').then(|| (Header::of(&line[..end]), end))
+}
+
 #[test]
-fn names_are_compared_in_any_case_eight_bytes_at_a_time() {
-    for lower in [
-        &b"content-length"[..],
-        b"transfer-encoding",
-        b"connection",
-        b"location",
-    ] {
-        assert!(is(lower, lower));
-        assert!(is(&lower.to_ascii_uppercase(), lower));
-        assert!(!is(&lower[..lower.len() - 1], lower));
-        assert!(!is(&[lower, b"x"].concat(), lower));
-        // Every byte a name or a value may hold (all but CR), at every place.
-        for at in 0..lower.len() {
-            for b in (0..=255u8).filter(|&b| b != b'\r') {
-                let mut got = lower.to_vec();
+fn names_are_recognised_with_their_colon_in_any_case_eight_bytes_at_a_time() {
+    for (lower, header) in NAMES {
+        let line = [lower, b": v\r\n\r\n"].concat();
+        let upper = line.to_ascii_uppercase();
+        for line in [&line, &upper] {
+            assert_eq!(name(line, 0, line[0]), Some((header, lower.len())));
+        }
+        // Every byte at every place of the name and its colon, and every byte after
+        // a name cut short (which the byte-by-byte reading finds).
+        for at in 0..=lower.len() + 1 {
+            for b in 0..=255u8 {
+                let mut got = line.clone();
                 got[at] = b;
                 assert_eq!(
-                    is(&got, lower),
-                    got.eq_ignore_ascii_case(lower),
+                    name(&got, 0, got[0]),
+                    name_by_bytes(&got),
                     "{:?}",
                     String::from_utf8_lossy(&got)
                 );
+            }
+        }
+        // Fewer words than the name takes: read byte by byte.
+        for end in 1..line.len() {
+            let cut = &line[..end];
+            assert_eq!(name(cut, 0, cut[0]), name_by_bytes(cut), "{end} bytes");
+        }
+    }
+}
+
+#[test]
+fn keep_alive_alone_is_compared_as_two_words() {
+    for value in [&b"keep-alive"[..], b"KEEP-ALIVE", b"Keep-Alive"] {
+        assert!(is_keep_alive(value));
+    }
+    for len in 9..=11 {
+        let value = &b"keep-alive!"[..len];
+        for at in 0..len {
+            for b in 0..=255u8 {
+                let mut got = value.to_vec();
+                got[at] = b;
+                assert_eq!(
+                    is_keep_alive(&got),
+                    got.eq_ignore_ascii_case(b"keep-alive"),
+                    "{:?}",
+                    String::from_utf8_lossy(&got)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn content_lengths_are_read_as_str_parse_reads_them() {
+    let by_str = |v: &[u8]| -> Option<usize> { std::str::from_utf8(v).ok()?.trim().parse().ok() };
+    for len in 0..=21 {
+        for digits in [vec![b'9'; len], [&b"1"[..], &vec![b'0'; len]].concat()] {
+            assert_eq!(content_length(&digits), by_str(&digits), "{digits:?}");
+            for at in 0..digits.len() {
+                for b in [b'+', b'-', b' ', b'/', b':', b'a', 0x80, 0xff] {
+                    let mut got = digits.clone();
+                    got[at] = b;
+                    assert_eq!(content_length(&got), by_str(&got), "{got:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_usual_status_line_is_compared_as_two_words() {
+    let mut facts = Facts::default();
+    let shape = scan(b"HTTP/1.1 200 OK\r\n\r\n", &mut facts).expect("read plainly");
+    assert_eq!((shape.version, shape.status, shape.head_len), (1, 200, 19));
+    // Every byte out of place in it, and the head cut anywhere.
+    for at in 0..19 {
+        for b in 0..=255u8 {
+            let mut head = b"HTTP/1.1 200 OK\r\nX: y\r\n\r\n".to_vec();
+            head[at] = b;
+            agrees_with_httparse(&head).unwrap();
+        }
+    }
+}
+
+/// Heads of the names the scan recognises and of others, in mixed case.
+const MIXED: &[u8] = b"HTTP/1.1 302 Found\r\nDATE: Thu, 03 Dec 2026 16:49:12 GMT\r\n\
+    sErVeR: x\r\nLocation: /next\r\nconnection: Keep-Alive\r\nSet-Cookie: a=b; Path=/\r\n\
+    Content-type: text/plain\r\nX-Request-Id: 5f2b1c9e-8a7d\r\nTransfer-Encoding: chunked\r\n\
+    Content-Length: 12\r\nVary: *\r\nA: \r\n\r\n";
+
+#[test]
+fn every_byte_out_of_place_is_read_as_httparse_reads_it() {
+    for head in [NGINX, MIXED] {
+        let head_len = parse(head).unwrap().unwrap().head_len;
+        for at in 0..head_len {
+            for b in 0..=255u8 {
+                let mut got = head.to_vec();
+                got[at] = b;
+                agrees_with_httparse(&got).unwrap();
+                agrees_with_httparse(&got[..head_len]).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn names_and_values_of_every_length_are_read_as_httparse_reads_them() {
+    // Every length of names that start like the recognised ones, and of values with
+    // a tab and obs-text, with spaces and tabs around them, around a word's size.
+    let names: [&[u8]; 6] = [
+        b"Content-Length-Transfer-En",
+        b"Set-Cookie-Date-Server-Loc",
+        b"connection-keep-alive-xyzw",
+        b"Transfer-Encoding-Location",
+        b"Server-Date-Location-abcde",
+        b"DATE-LOCATION-SERVER-ABCDE",
+    ];
+    let value = b"keep-alive 12\tchunked \xe9close";
+    for name in names {
+        for name_len in 0..=name.len() {
+            for value_len in 0..=value.len() {
+                for ows in [&b""[..], b" ", b" \t "] {
+                    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+                    for part in [&name[..name_len], b":", ows, &value[..value_len], ows] {
+                        head.extend_from_slice(part);
+                    }
+                    head.extend_from_slice(b"\r\n\r\n");
+                    agrees_with_httparse(&head).unwrap();
+                    agrees_with_httparse(&head[..head.len() - 1]).unwrap();
+                }
             }
         }
     }
@@ -260,10 +385,44 @@ fn reference(buf: &[u8]) -> Result<Option<(ParsedHead, Fields)>, FailureKind> {
     Ok(Some((head, fields)))
 }
 
+/// A header line of a name the scan recognises in any case, perhaps cut short, with
+/// any value, perhaps with one byte out of place.
+fn named_line() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(&NAMES[..]),
+        any::<u32>(),
+        prop_oneof![4 => Just(0usize), 1 => 1..4usize],
+        "[ -~\t]{0,20}",
+        proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+    )
+        .prop_map(|((name, _), case, cut, value, out_of_place)| {
+            let mut line: Vec<u8> = name[..name.len().saturating_sub(cut)]
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| {
+                    if case >> (i % 32) & 1 == 1 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(value.as_bytes());
+            line.extend_from_slice(b"\r\n");
+            if let Some((at, b)) = out_of_place {
+                let at = at.index(line.len());
+                line[at] = b;
+            }
+            line
+        })
+}
+
 /// Pieces heads are made of: plain ones, and the odd bytes and lines a hostile or
 /// careless server sends.
 fn piece() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
+        6 => named_line(),
         4 => Just(b"HTTP/1.1 200 OK\r\n".to_vec()),
         1 => Just(b"HTTP/1.0 304 Not Modified\r\n".to_vec()),
         1 => Just(b"HTTP/1.1 100 Continue\r\n".to_vec()),
