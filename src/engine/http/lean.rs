@@ -32,8 +32,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustls::ClientConfig;
 
-use tokio::io::AsyncWriteExt;
-
 use super::{HttpRequest, HttpShared, HttpVersion};
 use crate::engine::deadline;
 use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure, TransportFailure};
@@ -425,15 +423,7 @@ async fn round_trip(
     head_limit: usize,
     body_limit: usize,
 ) -> Result<Parsed, ReadError> {
-    let written = async {
-        conn.write_all(&s.out).await?;
-        if conn.needs_flush() {
-            conn.flush().await?;
-        }
-        Ok::<_, std::io::Error>(())
-    }
-    .await;
-    if let Err(e) = written {
+    if let Err(e) = conn.send_all(&s.out).await {
         return Err(match wire::exchange_error(&e) {
             FailureKind::Transport(TransportFailure::Reset) => ReadError::ClosedBeforeResponse,
             kind => ReadError::Failed(kind),
