@@ -196,9 +196,12 @@ impl LeanClient {
         s: &mut pool::Scratch,
         now: Instant,
     ) -> Result<Parsed, FailureKind> {
-        let (mut conn, mut reused) = match self.connection(shared, head.target, i, now).await? {
-            Picked::H1(conn, reused) => (conn, reused),
-            Picked::H2 => return Box::pin(self.exchange_h2(shared, head, i, s, now)).await,
+        let (mut conn, mut reused) = match self.kept(shared, head.target, i, now) {
+            Some(conn) => (conn, true),
+            None => match self.connection(shared, head.target, i, now).await? {
+                Picked::H1(conn, reused) => (conn, reused),
+                Picked::H2 => return Box::pin(self.exchange_h2(shared, head, i, s, now)).await,
+            },
         };
         let target = head.target;
         wire::write_request(&mut s.out, head, |out| {
@@ -245,6 +248,26 @@ impl LeanClient {
         }
     }
 
+    /// Origin slot `i`'s kept HTTP/1.1 connection, taken out, when it is fresh enough
+    /// to carry the request without a probe: the usual case, decided without entering
+    /// [`LeanClient::connection`]'s state machine, which handles every other.
+    fn kept(
+        &mut self,
+        shared: &HttpShared,
+        target: &wire::Target<'_>,
+        i: usize,
+        now: Instant,
+    ) -> Option<Conn> {
+        if shared.version() == HttpVersion::Http2 && !target.tls {
+            return None;
+        }
+        let origin = &mut self.origins[i];
+        if origin.h2.is_some() || !origin.fresh(now) {
+            return None;
+        }
+        origin.conn.take()
+    }
+
     /// The connection for a request to origin slot `i`, opened if needed: an HTTP/2
     /// connection stays in its slot.
     async fn connection(
@@ -266,15 +289,7 @@ impl LeanClient {
             }
             origin.h2 = None;
         }
-        // `idle_since` is when the connection's last request started, so a
-        // connection counts as idle for at least as long as it was: never probed
-        // too little.
-        // Compared as instants: the duration between two costs about 40 instructions
-        // more.
-        let fresh = origin
-            .idle_since
-            .checked_add(PROBE_AFTER)
-            .is_some_and(|probe_at| now < probe_at);
+        let fresh = origin.fresh(now);
         if let Some(c) = origin.conn.take()
             && (fresh || c.looks_alive())
         {
@@ -374,6 +389,18 @@ impl LeanClient {
             idle_since: now,
         });
         Some(self.origins.len() - 1)
+    }
+}
+
+impl Origin {
+    /// Whether the kept connection was used recently enough to be trusted without a
+    /// probe. `idle_since` is when its last request started, so a connection counts
+    /// as idle for at least as long as it was: never probed too little. Compared as
+    /// instants: the duration between two costs about 40 instructions more.
+    fn fresh(&self, now: Instant) -> bool {
+        self.idle_since
+            .checked_add(PROBE_AFTER)
+            .is_some_and(|probe_at| now < probe_at)
     }
 }
 
