@@ -4,9 +4,11 @@ use std::fmt;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde::Deserialize;
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+mod plain;
 
 /// A parsed JSONPath query and its source text.
 ///
@@ -325,9 +327,10 @@ impl JsonPath {
     }
 
     /// As [`JsonPath::select_in`], with `leaf` reading the selected node (`Ok(None)`
-    /// when the query selects nothing). The whole of `body` is still read as the
-    /// full parse reads it, so a body is JSON here exactly when it is to
-    /// `serde_json::from_slice`.
+    /// when the query selects nothing). The whole of `body` is still checked as the
+    /// full parse checks it, so a body is JSON here exactly when it is to
+    /// `serde_json::from_slice`: plainly written text by a scan of its own
+    /// ([`plain`]), anything else by `serde_json` ([`Select`]).
     pub fn select_with<L: Leaf>(
         &self,
         body: &[u8],
@@ -336,6 +339,19 @@ impl JsonPath {
         let steps = self.simple.as_deref()?;
         if steps.iter().any(|s| matches!(s, Step::Index(i) if *i < 0)) {
             return None;
+        }
+        // A body written plainly is walked without serde's machinery; only the node
+        // it selects is read through a deserializer.
+        match plain::select(body, steps) {
+            Ok(None) => return Some(Ok(None)),
+            Ok(Some(plain::Node::Str(text))) => {
+                return Some(leaf.read(BorrowedStrDeserializer::new(text)).map(Some));
+            }
+            Ok(Some(plain::Node::Other(node))) => {
+                let mut de = serde_json::Deserializer::from_slice(&body[node]);
+                return Some(leaf.read(&mut de).map(Some));
+            }
+            Err(plain::Unsure) => {}
         }
         let mut de = serde_json::Deserializer::from_slice(body);
         Some(Select(steps, leaf).deserialize(&mut de).and_then(|v| {
