@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -36,9 +36,28 @@ impl Conn {
         matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Whether the request bytes must be flushed (TLS buffers its records).
-    pub(crate) fn needs_flush(&self) -> bool {
-        matches!(self, Conn::Tls(_))
+    /// Writes all of `buf`, flushed. A plain socket takes a request head at once as
+    /// a rule, so it is offered the bytes straight away (one `send`, without the
+    /// readiness and budget bookkeeping of `poll_write`); only what it does not take
+    /// waits for the socket to become writable.
+    pub(crate) async fn send_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut rest = buf;
+        if let Conn::Plain(s) = self {
+            match s.try_write(rest) {
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+        self.write_all(rest).await?;
+        // TLS buffers its records.
+        if matches!(self, Conn::Tls(_)) {
+            self.flush().await?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,8 @@
 //! A user that thinks holds no buffer at all: the request bytes and the response
 //! (head and body) live in a [`Scratch`] taken from this thread's pool when the
 //! request starts and given back when its [`Response`] is dropped. Users are tasks on
-//! current-thread runtimes, so a thread-local pool needs no lock.
+//! current-thread runtimes, so a thread-local pool needs no lock. A scratch is boxed,
+//! so taking and giving it back moves a pointer, not its three fields.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -17,7 +18,8 @@ const KEEP_CAPACITY: usize = 64 * 1024;
 const KEEP_IDLE: usize = 256;
 
 thread_local! {
-    static POOL: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+    #[allow(clippy::vec_box)] // the boxes move in and out; see the module's doc
+    static POOL: RefCell<Vec<Box<Scratch>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The memory one in-flight request needs.
@@ -42,7 +44,7 @@ impl Scratch {
 
 /// A scratch borrowed from this thread's pool; it goes back on drop.
 #[derive(Debug)]
-pub(crate) struct Pooled(Option<Scratch>);
+pub(crate) struct Pooled(Option<Box<Scratch>>);
 
 impl Pooled {
     /// Takes a scratch from the pool, or makes one.
@@ -51,20 +53,22 @@ impl Pooled {
             .try_with(|p| p.borrow_mut().pop())
             .ok()
             .flatten()
-            .unwrap_or_else(|| Scratch {
-                out: Vec::with_capacity(512),
-                buf: Vec::with_capacity(INITIAL_READ),
-                fields: 0..0,
+            .unwrap_or_else(|| {
+                Box::new(Scratch {
+                    out: Vec::with_capacity(512),
+                    buf: Vec::with_capacity(INITIAL_READ),
+                    fields: 0..0,
+                })
             });
         Pooled(Some(scratch))
     }
 
     pub(crate) fn get(&mut self) -> &mut Scratch {
-        self.0.get_or_insert_with(Scratch::default)
+        self.0.get_or_insert_with(Box::default)
     }
 
     pub(crate) fn get_ref(&self) -> Option<&Scratch> {
-        self.0.as_ref()
+        self.0.as_deref()
     }
 }
 

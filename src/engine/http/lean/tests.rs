@@ -252,6 +252,28 @@ async fn a_keep_alive_connection_closed_by_the_server_is_replaced() {
     assert_eq!(server.conns.load(Ordering::SeqCst), 4);
 }
 
+/// A request the socket does not take at once (a body larger than its send buffer)
+/// is written in full: what the first `send` left goes out once the socket drains.
+#[tokio::test]
+async fn a_request_larger_than_the_socket_buffer_is_sent_whole() {
+    let body: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let expected = body.clone();
+    let server = serve(move |_, got| {
+        Reply::Keep(if got == expected.as_slice() {
+            ok("same")
+        } else {
+            ok("different")
+        })
+    })
+    .await;
+    let (shared, mut client) = (shared(1024, 5), LeanClient::new());
+    for _ in 0..2 {
+        let r = send(&mut client, &shared, Method::POST, &server.url("/"), &body).await;
+        assert_eq!(r.unwrap().body(), b"same");
+    }
+    assert_eq!(server.conns.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn oversized_bodies_fail() {
     let server = serve(|head, _| {

@@ -63,7 +63,7 @@ impl OriginSpan {
     /// The target of `url`, which this span describes.
     pub(crate) fn target<'a>(&self, url: &'a str) -> Target<'a> {
         let mut path = &url[self.end..];
-        if let Some(hash) = path.find('#') {
+        if let Some(hash) = find_hash(path.as_bytes()) {
             path = &path[..hash];
         }
         if path.is_empty() {
@@ -77,6 +77,17 @@ impl OriginSpan {
             authority: &url[self.authority.clone()],
             path,
         }
+    }
+}
+
+/// Where the fragment of a URL's path starts. A byte search (`#` is ASCII, so it
+/// sits on a char boundary) that runs for every request: a short path, the usual
+/// one, is walked byte by byte, which costs less than setting up `memchr`.
+fn find_hash(path: &[u8]) -> Option<usize> {
+    if path.len() <= 32 {
+        path.iter().position(|&b| b == b'#')
+    } else {
+        memchr::memchr(b'#', path)
     }
 }
 

@@ -17,6 +17,15 @@ fn targets_split_without_allocating() {
     assert_eq!((t.host, t.port, t.authority), ("::1", 9, "[::1]:9"));
     let t = parse_target("http://u:p@h?q=1").unwrap();
     assert_eq!((t.host, t.port, t.path), ("h", 80, "?q=1"));
+    // A path too long for the byte walk is searched with `memchr`; either way the
+    // fragment goes, and a `#` at the very end leaves the path whole.
+    for path in ["/short?x=1", &format!("/{}?x=1", "long".repeat(20))] {
+        for url in [format!("http://h{path}#frag"), format!("http://h{path}#")] {
+            assert_eq!(parse_target(&url).unwrap().path, path, "{url}");
+        }
+        let url = format!("http://h{path}");
+        assert_eq!(parse_target(&url).unwrap().path, path, "{url}");
+    }
     assert!(parse_target("ftp://h/").is_none());
     assert!(parse_target("http://h:99999/").is_none());
     assert!(parse_target("http:///x").is_none());
