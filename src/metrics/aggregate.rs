@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 pub use super::delta::Delta;
 use super::series;
 use super::snapshot::{GeneratorHealth, SeriesPoint, Snapshot};
-use super::stats::{RequestStats, latency_histogram, merge_latency};
+use super::stats::{RequestStats, latency_histogram};
 use super::window::WindowJudge;
 use super::wire;
 
@@ -200,8 +200,8 @@ impl Aggregator {
         }
         self.iterations += delta.iterations;
         self.dropped += delta.dropped;
-        merge_latency(&mut self.lag_total, &delta.lag);
-        merge_latency(&mut self.lag_interval, &delta.lag);
+        let _ = self.lag_total.add(&delta.lag);
+        let _ = self.lag_interval.add(&delta.lag);
     }
 
     /// Adds a unit as it came over the network (its histograms as buckets), exactly

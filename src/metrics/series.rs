@@ -8,7 +8,7 @@
 use hdrhistogram::Histogram;
 
 use super::snapshot::SeriesPoint;
-use super::stats::{latency_histogram, merge_latency, percentile_ms};
+use super::stats::{latency_histogram, percentile_ms};
 use super::wire::PackedHistogram;
 
 /// Sets `point`'s latency to `latency`: its histogram and its percentiles.
@@ -35,7 +35,7 @@ pub fn merge_points(points: &[SeriesPoint]) -> SeriesPoint {
     for p in points.iter().filter(|p| !p.latency.is_empty()) {
         // Points carry swarm's own histograms; one that does not decode adds nothing.
         if let Ok(h) = p.latency.unpack() {
-            merge_latency(&mut latency, &h);
+            let _ = latency.add(&h);
         }
     }
     set_latency(&mut merged, &latency);

@@ -28,24 +28,6 @@ pub fn record_latency(hist: &mut Histogram<u64>, latency: Duration) {
     hist.saturating_record(us);
 }
 
-/// Adds latency histogram `part` into `total` (the same bounds), exactly as
-/// `Histogram::add` does. `add` walks all 23,552 counts of a 1 µs–1 h histogram (the
-/// aggregator merges several every second); when `part` holds only small values,
-/// visiting its buckets up to its largest value is a few times cheaper. Into an empty
-/// histogram, `add` copies the counts at once, which is cheaper still.
-pub fn merge_latency(total: &mut Histogram<u64>, part: &Histogram<u64>) {
-    // Below this largest value, `part`'s buckets are at most an eighth of the counts.
-    const WALK_BELOW_US: u64 = 8_192;
-    if total.is_empty() || part.max() >= WALK_BELOW_US {
-        // Both histograms have the same bounds: adding cannot fail.
-        let _ = total.add(part);
-        return;
-    }
-    for v in part.iter_recorded() {
-        total.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-    }
-}
-
 /// The value at `percentile` (0–100) of a histogram of microseconds, in
 /// milliseconds; 0 when it is empty.
 pub fn percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
@@ -143,7 +125,8 @@ impl RequestStats {
         self.count += other.count;
         self.failures += other.failures;
         self.bytes += other.bytes;
-        merge_latency(&mut self.latency, &other.latency);
+        // Both histograms share the same bounds, so adding cannot fail.
+        let _ = self.latency.add(&other.latency);
         for (kind, n) in &other.reasons {
             *self.reasons.entry(*kind).or_insert(0) += n;
         }
@@ -203,61 +186,6 @@ impl RequestStats {
 mod tests {
     use super::*;
     use crate::metrics::failure::{CheckFailure, TransportFailure};
-
-    #[test]
-    fn merging_latencies_is_adding_them() {
-        // Values across the whole range (and clamped past it), bunched and spread.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        let mut hist = |n: usize, spread: u32| {
-            let mut h = latency_histogram();
-            for _ in 0..n {
-                let us = next() % (1u64 << spread);
-                record_latency(&mut h, Duration::from_micros(us));
-                h.saturating_record_n(us.clamp(LATENCY_LOW_US, LATENCY_HIGH_US), next() % 3);
-            }
-            h
-        };
-        let empty = latency_histogram();
-        let parts = [
-            hist(0, 10),
-            hist(1, 4),
-            hist(50, 12),
-            hist(500, 33),
-            hist(200, 40),
-        ];
-        for (i, a) in parts.iter().enumerate() {
-            for b in &parts[i..] {
-                let mut added = a.clone();
-                added.add(b).unwrap();
-                let mut merged = a.clone();
-                merge_latency(&mut merged, b);
-                assert!(merged == added, "{} + {} values", a.len(), b.len());
-                assert_eq!(
-                    (
-                        merged.min(),
-                        merged.max(),
-                        merged.mean(),
-                        merged.value_at_quantile(0.99)
-                    ),
-                    (
-                        added.min(),
-                        added.max(),
-                        added.mean(),
-                        added.value_at_quantile(0.99)
-                    )
-                );
-                let mut into_empty = empty.clone();
-                merge_latency(&mut into_empty, b);
-                assert!(into_empty == *b);
-            }
-        }
-    }
 
     #[test]
     fn merge_adds_everything() {
