@@ -14,8 +14,9 @@ use std::ops::Range;
 
 use super::Step;
 
-/// Deepest nesting walked here; `serde_json` refuses documents at 128.
-const MAX_DEPTH: u32 = 64;
+/// Deepest nesting walked here; `serde_json` refuses documents at 128. One less than
+/// a word's bits, so that [`Scan::skip`]'s open containers and their marker fit in one.
+const MAX_DEPTH: u32 = 63;
 
 /// Most digits taken before or after a number's point: any such number is in range
 /// for `serde_json` (whose limit is an `f64`'s).
@@ -82,13 +83,30 @@ impl<'a> Scan<'a> {
         self.body.get(self.at).copied().ok_or(Unsure)
     }
 
+    /// The next byte that is not space, `at` on it. Bodies are mostly written without
+    /// space, so a byte above `' '` is taken at once; a control byte is never where a
+    /// token may start, so it is [`Unsure`] here rather than at the caller.
+    #[inline(always)]
+    fn token(&mut self) -> Result<u8, Unsure> {
+        loop {
+            let b = self.byte()?;
+            if b > b' ' {
+                return Ok(b);
+            }
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Err(Unsure);
+            }
+            self.at += 1;
+        }
+    }
+
     /// Reads one value on the query's path, `steps` being the steps left: none left,
     /// it is the selected node. Only the containers on the path are walked here,
     /// member by member; everything else is [`Scan::skip`]ped.
     fn walk(&mut self, steps: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
-        self.space();
+        let b = self.token()?;
         let Some((step, rest)) = steps.split_first() else {
-            if self.byte()? == b'"' {
+            if b == b'"' {
                 // Plain bytes are ASCII: this cannot fail.
                 let text = std::str::from_utf8(self.string()?).map_err(|_| Unsure)?;
                 return Ok(Some(Node::Str(text)));
@@ -97,7 +115,7 @@ impl<'a> Scan<'a> {
             self.skip()?;
             return Ok(Some(Node::Other(start..self.at)));
         };
-        match (self.byte()?, step) {
+        match (b, step) {
             (b'{', Step::Name(name)) => self.object(name.as_bytes(), rest),
             (b'[', Step::Index(i)) => self.array(usize::try_from(*i).ok(), rest),
             _ => self.skip().map(|()| None),
@@ -108,15 +126,14 @@ impl<'a> Scan<'a> {
     /// A repeated member replaces the earlier one, as in a parsed `Value`.
     fn object(&mut self, name: &[u8], rest: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
         self.open()?;
-        self.space();
-        if self.byte()? == b'}' {
+        if self.token()? == b'}' {
             self.at += 1;
             self.depth -= 1;
             return Ok(None);
         }
         let mut found = None;
         loop {
-            if self.key()? == name {
+            if same(self.key()?, name) {
                 found = self.walk(rest)?;
             } else {
                 self.skip()?;
@@ -131,8 +148,7 @@ impl<'a> Scan<'a> {
     /// The elements of the array at `at`; the one at `want` is walked with `rest`.
     fn array(&mut self, want: Option<usize>, rest: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
         self.open()?;
-        self.space();
-        if self.byte()? == b']' {
+        if self.token()? == b']' {
             self.at += 1;
             self.depth -= 1;
             return Ok(None);
@@ -167,13 +183,11 @@ impl<'a> Scan<'a> {
     /// A member's key, its colon and the space after it.
     #[inline(always)]
     fn key(&mut self) -> Result<&'a [u8], Unsure> {
-        self.space();
-        if self.byte()? != b'"' {
+        if self.token()? != b'"' {
             return Err(Unsure);
         }
         let key = self.string()?;
-        self.space();
-        if self.byte()? != b':' {
+        if self.token()? != b':' {
             return Err(Unsure);
         }
         self.at += 1;
@@ -183,13 +197,12 @@ impl<'a> Scan<'a> {
     /// After a member or element: a comma (false: another follows) or `close`.
     #[inline(always)]
     fn after_item(&mut self, close: u8) -> Result<bool, Unsure> {
-        self.space();
-        let b = self.byte()?;
+        let b = self.token()?;
         self.at += 1;
-        if b == close {
-            Ok(true)
-        } else if b == b',' {
+        if b == b',' {
             Ok(false)
+        } else if b == close {
+            Ok(true)
         } else {
             Err(Unsure)
         }
@@ -208,50 +221,58 @@ impl<'a> Scan<'a> {
     }
 
     fn skip_here(&mut self) -> Result<(), Unsure> {
-        let outer = self.depth;
-        let mut objects = 0u64;
+        // The containers opened here, innermost lowest, 1 for an object, above a
+        // marker bit: the value is over when only the marker is left. Fewer words
+        // live in the loop than with a depth beside the bits.
+        let mut open = 1u64;
+        let limit = 1u64 << (MAX_DEPTH - self.depth);
         loop {
             // A value.
-            self.space();
-            match self.byte()? {
+            match self.token()? {
                 b'"' => {
                     self.string()?;
                 }
-                open @ (b'{' | b'[') => {
-                    self.open()?;
-                    let object = open == b'{';
-                    objects = objects << 1 | u64::from(object);
-                    self.space();
-                    if self.byte()? != if object { b'}' } else { b']' } {
+                bracket @ (b'{' | b'[') => {
+                    if open >= limit {
+                        return Err(Unsure);
+                    }
+                    self.at += 1;
+                    let object = bracket == b'{';
+                    open = open << 1 | u64::from(object);
+                    // `]` and `}` follow `[` and `{` by two.
+                    if self.token()? != bracket + 2 {
                         if object {
                             self.key()?;
                         }
                         continue;
                     }
                     self.at += 1;
-                    self.depth -= 1;
-                    objects >>= 1;
+                    open >>= 1;
                 }
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
-                b'-' | b'0'..=b'9' => self.number()?,
+                first @ (b'-' | b'0'..=b'9') => self.number(first)?,
                 _ => return Err(Unsure),
             }
             // What follows it: the next member or element, or the end of containers.
             loop {
-                if self.depth == outer {
+                if open == 1 {
                     return Ok(());
                 }
-                let object = objects & 1 == 1;
-                if !self.after_item(if object { b'}' } else { b']' })? {
-                    if object {
+                let b = self.token()?;
+                self.at += 1;
+                if b == b',' {
+                    if open & 1 == 1 {
                         self.key()?;
                     }
                     break;
                 }
-                self.depth -= 1;
-                objects >>= 1;
+                // `]`, or `}` (bit 5 more) in an object.
+                if b != b']' | (open as u8 & 1) << 5 {
+                    return Err(Unsure);
+                }
+                open >>= 1;
             }
         }
     }
@@ -259,17 +280,26 @@ impl<'a> Scan<'a> {
     /// A string at `at` (its opening quote): its plain bytes.
     #[inline(always)]
     fn string(&mut self) -> Result<&'a [u8], Unsure> {
+        // Indexed rather than through an iterator's `position`, whose loop the
+        // compiler made longer.
         let start = self.at + 1;
-        let rest = self.body.get(start..).ok_or(Unsure)?;
-        let len = rest
-            .iter()
-            .position(|&b| !PLAIN[usize::from(b)])
-            .ok_or(Unsure)?;
-        if rest[len] != b'"' {
-            return Err(Unsure);
+        let mut at = start;
+        loop {
+            let b = *self.body.get(at).ok_or(Unsure)?;
+            if !PLAIN[usize::from(b)] {
+                if b != b'"' {
+                    return Err(Unsure);
+                }
+                break;
+            }
+            at += 1;
         }
-        self.at = start + len + 1;
-        Ok(&rest[..len])
+        // Without this barrier the compiler carries two or three copies of `at`
+        // (offset for the bounds checks after the string) through the loop, one
+        // instruction a byte each: the loop took 10 instructions a byte, now 6.
+        let at = std::hint::black_box(at);
+        self.at = at + 1;
+        Ok(&self.body[start..at])
     }
 
     #[inline(always)]
@@ -281,35 +311,50 @@ impl<'a> Scan<'a> {
         Ok(())
     }
 
-    /// `-`, then `0` or digits not starting with `0`, then maybe a point and digits
-    /// (an exponent is not plain: its `e` is a byte out of place to the caller).
+    /// A number at `at`, whose first byte `first` is `-` or a digit: `-`, then `0`
+    /// or digits not starting with `0`, then maybe a point and digits. What follows
+    /// is left to the caller, which takes only a comma, a closer, space or the end:
+    /// so a digit after a leading `0`, or an exponent's `e`, is refused there.
     #[inline(always)]
-    fn number(&mut self) -> Result<(), Unsure> {
-        if self.byte()? == b'-' {
-            self.at += 1;
-        }
-        let whole = self.digits();
-        if whole == 0 || whole > MAX_DIGITS || (whole > 1 && self.body[self.at - whole] == b'0') {
-            return Err(Unsure);
-        }
-        if self.body.get(self.at) == Some(&b'.') {
-            self.at += 1;
-            let fraction = self.digits();
-            if fraction == 0 || fraction > MAX_DIGITS {
+    fn number(&mut self, first: u8) -> Result<(), Unsure> {
+        let mut at = self.at + 1;
+        let mut lead = first;
+        if first == b'-' {
+            lead = *self.body.get(at).ok_or(Unsure)?;
+            at += 1;
+            if !lead.is_ascii_digit() {
                 return Err(Unsure);
             }
         }
+        if lead != b'0' {
+            let start = at;
+            while let Some(b'0'..=b'9') = self.body.get(at) {
+                at += 1;
+            }
+            if at - start >= MAX_DIGITS {
+                return Err(Unsure);
+            }
+        }
+        if self.body.get(at) == Some(&b'.') {
+            at += 1;
+            let start = at;
+            while let Some(b'0'..=b'9') = self.body.get(at) {
+                at += 1;
+            }
+            if at == start || at - start > MAX_DIGITS {
+                return Err(Unsure);
+            }
+        }
+        self.at = at;
         Ok(())
     }
+}
 
-    #[inline(always)]
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while let Some(b'0'..=b'9') = self.body.get(self.at) {
-            self.at += 1;
-        }
-        self.at - start
-    }
+/// `a == b` for a key against a name, without the call to `memcmp` that slice
+/// equality makes: keys are short.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 #[cfg(test)]

@@ -42,14 +42,18 @@ fn plain_bodies_are_walked_here() {
         scan("$.a", r#"{"a": 1, "a": "two"}"#),
         Ok(Some(Node::Str("two")))
     );
-    let deep = format!("{}{}", "[".repeat(64), "]".repeat(64));
-    assert_eq!(scan("$", &deep), Ok(Some(Node::Other(0..128))));
+    let deep = format!("{}{}", "[".repeat(63), "]".repeat(63));
+    assert_eq!(scan("$", &deep), Ok(Some(Node::Other(0..126))));
+    let deep = format!("{{\"a\": {}{}}}", "[".repeat(62), "]".repeat(62));
+    assert_eq!(scan("$.b", &deep), Ok(None));
 }
 
 #[test]
 fn anything_else_is_left_to_serde_json() {
-    let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    let deep = format!("{}{}", "[".repeat(64), "]".repeat(64));
+    let deep_inside = format!("{{\"a\": {}{}}}", "[".repeat(63), "]".repeat(63));
     for body in [
+        &deep_inside,
         // Valid JSON, but not written plainly.
         r#"{"a": "\n"}"#,
         r#"{"\u0061": 1}"#,
@@ -63,6 +67,17 @@ fn anything_else_is_left_to_serde_json() {
         "",
         "  ",
         r#"{"a": 01}"#,
+        r#"{"b": 01}"#,
+        r#"{"b": [-01]}"#,
+        r#"{"b": [0.]}"#,
+        r#"{"b": -}"#,
+        r#"{"b": [1}}"#,
+        r#"{"b": {"c": 1]}"#,
+        r#"{"b": [[]}]}"#,
+        r#"{"b": {"c": {}]}}"#,
+        "{\"b\": [\u{1}1]}",
+        "{\"a\":\u{0}1}",
+        "{\"b\": \"x\u{1f}\"}",
         r#"{"a": -}"#,
         r#"{"a": 1.}"#,
         r#"{"a": .5}"#,
