@@ -252,7 +252,9 @@ impl<'a> Scan<'a> {
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
-                first @ (b'-' | b'0'..=b'9') => self.number(first)?,
+                // Two arms, so that the first one knows its byte a digit.
+                digit @ b'0'..=b'9' => self.number(digit)?,
+                b'-' => self.number(b'-')?,
                 _ => return Err(Unsure),
             }
             // What follows it: the next member or element, or the end of containers.
