@@ -62,6 +62,37 @@ static PLAIN: [bool; 256] = {
     t
 };
 
+/// What a byte starts where a value is due: one load and one jump dispatch every
+/// value [`Scan::skip`] passes over, rather than a chain of comparisons.
+#[derive(Clone, Copy)]
+enum Class {
+    Quote,
+    Open,
+    True,
+    False,
+    Null,
+    Digit,
+    Minus,
+    Other,
+}
+
+static CLASS: [Class; 256] = {
+    let mut t = [Class::Other; 256];
+    t[b'"' as usize] = Class::Quote;
+    t[b'{' as usize] = Class::Open;
+    t[b'[' as usize] = Class::Open;
+    t[b't' as usize] = Class::True;
+    t[b'f' as usize] = Class::False;
+    t[b'n' as usize] = Class::Null;
+    t[b'-' as usize] = Class::Minus;
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = Class::Digit;
+        d += 1;
+    }
+    t
+};
+
 #[derive(Clone, Copy)]
 struct Scan<'a> {
     body: &'a [u8],
@@ -88,6 +119,13 @@ impl<'a> Scan<'a> {
     /// token may start, so it is [`Unsure`] here rather than at the caller.
     #[inline(always)]
     fn token(&mut self) -> Result<u8, Unsure> {
+        // The usual case on its own before the loop: the compiler makes every token
+        // a few instructions cheaper so.
+        if let Some(&b) = self.body.get(self.at)
+            && b > b' '
+        {
+            return Ok(b);
+        }
         loop {
             let b = self.byte()?;
             if b > b' ' {
@@ -104,22 +142,27 @@ impl<'a> Scan<'a> {
     /// it is the selected node. Only the containers on the path are walked here,
     /// member by member; everything else is [`Scan::skip`]ped.
     fn walk(&mut self, steps: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
-        let b = self.token()?;
         let Some((step, rest)) = steps.split_first() else {
-            if b == b'"' {
-                // Plain bytes are ASCII: this cannot fail.
-                let text = std::str::from_utf8(self.string()?).map_err(|_| Unsure)?;
-                return Ok(Some(Node::Str(text)));
-            }
-            let start = self.at;
-            self.skip()?;
-            return Ok(Some(Node::Other(start..self.at)));
+            return self.leaf().map(Some);
         };
-        match (b, step) {
+        match (self.token()?, step) {
             (b'{', Step::Name(name)) => self.object(name.as_bytes(), rest),
             (b'[', Step::Index(i)) => self.array(usize::try_from(*i).ok(), rest),
             _ => self.skip().map(|()| None),
         }
+    }
+
+    /// The selected node.
+    #[inline(always)]
+    fn leaf(&mut self) -> Result<Node<'a>, Unsure> {
+        if self.token()? == b'"' {
+            // Plain bytes are ASCII: this cannot fail.
+            let text = std::str::from_utf8(self.string()?).map_err(|_| Unsure)?;
+            return Ok(Node::Str(text));
+        }
+        let start = self.at;
+        self.skip()?;
+        Ok(Node::Other(start..self.at))
     }
 
     /// The members of the object at `at`; the one named `name` is walked with `rest`.
@@ -134,7 +177,12 @@ impl<'a> Scan<'a> {
         let mut found = None;
         loop {
             if same(self.key()?, name) {
-                found = self.walk(rest)?;
+                // The last step's node is read here rather than by a call.
+                found = if rest.is_empty() {
+                    Some(self.leaf()?)
+                } else {
+                    self.walk(rest)?
+                };
             } else {
                 self.skip()?;
             }
@@ -157,7 +205,11 @@ impl<'a> Scan<'a> {
         let mut index = 0usize;
         loop {
             if Some(index) == want {
-                found = self.walk(rest)?;
+                found = if rest.is_empty() {
+                    Some(self.leaf()?)
+                } else {
+                    self.walk(rest)?
+                };
             } else {
                 self.skip()?;
             }
@@ -228,19 +280,20 @@ impl<'a> Scan<'a> {
         let limit = 1u64 << (MAX_DEPTH - self.depth);
         loop {
             // A value.
-            match self.token()? {
-                b'"' => {
+            let b = self.token()?;
+            match CLASS[usize::from(b)] {
+                Class::Quote => {
                     self.string()?;
                 }
-                bracket @ (b'{' | b'[') => {
+                Class::Open => {
                     if open >= limit {
                         return Err(Unsure);
                     }
                     self.at += 1;
-                    let object = bracket == b'{';
+                    let object = b == b'{';
                     open = open << 1 | u64::from(object);
                     // `]` and `}` follow `[` and `{` by two.
-                    if self.token()? != bracket + 2 {
+                    if self.token()? != b + 2 {
                         if object {
                             self.key()?;
                         }
@@ -249,13 +302,12 @@ impl<'a> Scan<'a> {
                     self.at += 1;
                     open >>= 1;
                 }
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
-                // Two arms, so that the first one knows its byte a digit.
-                digit @ b'0'..=b'9' => self.number(digit)?,
-                b'-' => self.number(b'-')?,
-                _ => return Err(Unsure),
+                Class::True => self.literal(4, b"true")?,
+                Class::False => self.literal(5, b"alse")?,
+                Class::Null => self.literal(4, b"null")?,
+                Class::Digit => self.unsigned(b, self.at)?,
+                Class::Minus => self.negative()?,
+                Class::Other => return Err(Unsure),
             }
             // What follows it: the next member or element, or the end of containers.
             loop {
@@ -304,30 +356,35 @@ impl<'a> Scan<'a> {
         Ok(&self.body[start..at])
     }
 
+    /// `true`, `false` or `null` at `at`, `last4` being its last four bytes (the
+    /// `f` of `false` was the dispatch's): compared as one word.
     #[inline(always)]
-    fn literal(&mut self, word: &[u8]) -> Result<(), Unsure> {
-        if !self.body[self.at..].starts_with(word) {
+    fn literal(&mut self, len: usize, last4: &[u8; 4]) -> Result<(), Unsure> {
+        let end = self.at + len;
+        if word(self.body, end - 4) != Some(u32::from_ne_bytes(*last4)) {
             return Err(Unsure);
         }
-        self.at += word.len();
+        self.at = end;
         Ok(())
     }
 
-    /// A number at `at`, whose first byte `first` is `-` or a digit: `-`, then `0`
-    /// or digits not starting with `0`, then maybe a point and digits. What follows
-    /// is left to the caller, which takes only a comma, a closer, space or the end:
-    /// so a digit after a leading `0`, or an exponent's `e`, is refused there.
+    /// A number at `at` after its `-`, if any: [`Scan::unsigned`] with `at` one past.
     #[inline(always)]
-    fn number(&mut self, first: u8) -> Result<(), Unsure> {
-        let mut at = self.at + 1;
-        let mut lead = first;
-        if first == b'-' {
-            lead = *self.body.get(at).ok_or(Unsure)?;
-            at += 1;
-            if !lead.is_ascii_digit() {
-                return Err(Unsure);
-            }
+    fn negative(&mut self) -> Result<(), Unsure> {
+        let at = self.at + 1;
+        match self.body.get(at) {
+            Some(&lead @ b'0'..=b'9') => self.unsigned(lead, at),
+            _ => Err(Unsure),
         }
+    }
+
+    /// A number's digits from `at`, whose byte `lead` is a digit: `0` or digits not
+    /// starting with `0`, then maybe a point and digits. What follows is left to the
+    /// caller, which takes only a comma, a closer, space or the end: so a digit after
+    /// a leading `0`, or an exponent's `e`, is refused there.
+    #[inline(always)]
+    fn unsigned(&mut self, lead: u8, mut at: usize) -> Result<(), Unsure> {
+        at += 1;
         if lead != b'0' {
             let start = at;
             while let Some(b'0'..=b'9') = self.body.get(at) {
@@ -353,10 +410,26 @@ impl<'a> Scan<'a> {
 }
 
 /// `a == b` for a key against a name, without the call to `memcmp` that slice
-/// equality makes: keys are short.
+/// equality makes for keys of usual lengths: up to 8 bytes are compared as two
+/// words of 4 that may overlap.
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4),
+        _ => a == b,
+    }
+}
+
+/// The 4 bytes of `s` at `at`.
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> Option<u32> {
+    let bytes = s.get(at..at + 4)?;
+    <[u8; 4]>::try_from(bytes).ok().map(u32::from_ne_bytes)
 }
 
 #[cfg(test)]

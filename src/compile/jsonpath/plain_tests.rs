@@ -83,6 +83,12 @@ fn anything_else_is_left_to_serde_json() {
         r#"{"a": .5}"#,
         r#"{"a": +1}"#,
         r#"{"a": tru}"#,
+        r#"{"b": [fals], "a": 1}"#,
+        r#"{"b": [flase], "a": 1}"#,
+        r#"{"b": [nulL], "a": 1}"#,
+        r#"{"b": [trUe], "a": 1}"#,
+        r#"{"b": tru"#,
+        r#"{"b": [-a]}"#,
         r#"{"a": nul}"#,
         r#"{"a" 1}"#,
         r#"{"a": 1,}"#,
@@ -260,5 +266,58 @@ fn documents_written_plainly_take_the_fast_path() {
         ] {
             assert!(select(&text, &steps("$.a")).is_ok(), "{doc}");
         }
+    }
+}
+
+#[test]
+fn keys_are_compared_at_every_length() {
+    // Names up to 8 bytes are compared as two words that may overlap, longer ones
+    // as slices: every byte must count, at every length.
+    for n in 0..=12 {
+        let name: String = ('a'..='z').take(n).collect();
+        let path = [Step::Name(name.clone().into())];
+        let body = format!(r#"{{"{name}": 1}}"#);
+        let whole = body.len();
+        assert_eq!(
+            select(body.as_bytes(), &path),
+            Ok(Some(Node::Other(whole - 2..whole - 1))),
+            "{body}"
+        );
+        for i in 0..n {
+            let mut other = name.clone().into_bytes();
+            other[i] = b'A';
+            let other = String::from_utf8(other).unwrap();
+            let body = format!(r#"{{"{other}": 1}}"#);
+            assert_eq!(select(body.as_bytes(), &path), Ok(None), "{body}");
+        }
+        let shorter = name.get(1..).filter(|_| n > 0);
+        for other in [Some(format!("{name}z")), shorter.map(str::to_owned)]
+            .into_iter()
+            .flatten()
+        {
+            let body = format!(r#"{{"{other}": 1}}"#);
+            assert_eq!(select(body.as_bytes(), &path), Ok(None), "{body}");
+        }
+    }
+}
+
+#[test]
+fn every_byte_is_tried_where_a_value_is_due() {
+    // What each byte starts, as the skip's class table has it, against serde_json.
+    for b in 0..=255u8 {
+        let value = match b {
+            b'"' => "\"s\"".to_owned(),
+            b'{' => "{}".to_owned(),
+            b'[' => "[]".to_owned(),
+            b't' => "true".to_owned(),
+            b'f' => "false".to_owned(),
+            b'n' => "null".to_owned(),
+            b'-' => "-1".to_owned(),
+            _ => String::from_utf8_lossy(&[b]).into_owned(),
+        };
+        let body = format!(r#"{{"b": [{value}], "a": 0}}"#);
+        let parsed = serde_json::from_str::<Value>(&body).is_ok();
+        let taken = select(body.as_bytes(), &steps("$.a")).is_ok();
+        assert_eq!(taken, parsed && b.is_ascii(), "{body:?}");
     }
 }
