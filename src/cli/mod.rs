@@ -1,5 +1,5 @@
 //! The command line: parses arguments with clap, reads the environment once
-//! ([`env`]), converts both into the plain settings the layers below take (as
+//! (`env`), converts both into the plain settings the layers below take (as
 //! nextest's `From<…Opt>` conversions do: clap types stay here), and dispatches to
 //! one module per command. [`run`] returns the process exit code, decided by
 //! [`CliError::code`].

@@ -13,7 +13,7 @@ mod plain;
 /// A parsed JSONPath query and its source text.
 ///
 /// Queries made only of child names and indices (`$.a.b`, `$['a'][0]`, `$.a[-1]`),
-/// the common case in plans, are also compiled to a list of [`Step`]s and walked
+/// the common case in plans, are also compiled to a list of `Step`s and walked
 /// directly over the value, without allocating; `jsonpath_rust` builds a path string
 /// for every node it visits. Every other query runs through `jsonpath_rust`.
 #[derive(Clone)]
@@ -330,7 +330,7 @@ impl JsonPath {
     /// when the query selects nothing). The whole of `body` is still checked as the
     /// full parse checks it, so a body is JSON here exactly when it is to
     /// `serde_json::from_slice`: plainly written text by a scan of its own
-    /// ([`plain`]), anything else by `serde_json` ([`Select`]).
+    /// (`plain`), anything else by `serde_json` (`Select`).
     pub fn select_with<L: Leaf>(
         &self,
         body: &[u8],

@@ -1,6 +1,6 @@
 //! The built-in demo target: a small shop API to load-test against (`swarm demo`,
 //! `swarm check --demo`, tests and benchmarks), with a WebSocket endpoint (`/ws`,
-//! [`ws`]) and a TCP line protocol on a port of its own ([`tcp`]).
+//! `ws`) and a TCP line protocol on a port of its own (`tcp`).
 //!
 //! It is also a benchmark target, so the hot path takes no lock at all: login tokens
 //! and session cookies are stateless (a keyed hash of the user and a nonce, keyed by

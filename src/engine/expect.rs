@@ -23,7 +23,7 @@ use crate::metrics::failure::{CheckFailure, FailureKind, ProtocolFailure};
 /// When a step asks exactly one JSON query of the body ([`LazyJson::single`]) and
 /// it is a simple one, the query is answered while parsing, without building the
 /// document ([`JsonPath::select_with`]): a check's matcher then judges the selected
-/// node where it lies in the text ([`Holds`]). Otherwise the body is parsed once and
+/// node where it lies in the text (`Holds`). Otherwise the body is parsed once and
 /// every query runs on the parsed value.
 pub struct LazyJson<'a> {
     body: &'a [u8],

@@ -1,20 +1,20 @@
 //! The lean HTTP/1.1 client: one per virtual user, holding almost nothing while its
 //! user thinks. Where TLS negotiates HTTP/2 (or under `h2c`), it hands the
-//! connection to hyper's HTTP/2 client ([`h2`]) and keeps that one connection.
+//! connection to hyper's HTTP/2 client (`h2`) and keeps that one connection.
 //!
 //! A user keeps only its keep-alive connections (a socket, plus TLS state for https)
 //! and its cookie jar. Request bytes and the response are written into a scratch
 //! buffer borrowed from a per-thread pool for the length of the request
-//! ([`pool`]), so ten thousand idle users cost little more than their sockets.
+//! (`pool`), so ten thousand idle users cost little more than their sockets.
 //! A response head is read in one pass that looks closely only at the headers that
-//! frame the body, with `httparse` judging any head not written plainly ([`head`]);
+//! frame the body, with `httparse` judging any head not written plainly (`head`);
 //! bodies framed by Content-Length, chunked encoding or the end of the connection
-//! are read up to a body limit ([`wire`]).
+//! are read up to a body limit (`wire`).
 //! A keep-alive connection the server closed while the user thought is replaced
 //! transparently: it is probed before reuse after an idle spell, and an idempotent
 //! request that meets a connection closed before any response byte is retried once
 //! on a new one. Redirects are followed up to a limit, and cookies are kept per user
-//! ([`cookies`]). Every failure maps to a [`FailureKind`]; nothing formats a string.
+//! (`cookies`). Every failure maps to a [`FailureKind`]; nothing formats a string.
 
 pub(crate) mod conn;
 mod cookies;

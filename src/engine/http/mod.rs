@@ -301,7 +301,8 @@ pub(crate) fn io_failure(e: &std::io::Error) -> Option<FailureKind> {
 }
 
 /// A per-user HTTP client. See the module documentation for the contract;
-/// [`HttpSession::send`] sends through it.
+/// [`execute`](crate::engine::request::execute) sends through it, with the request
+/// [`HttpSession::outgoing`] hands it.
 pub enum Client {
     /// The lean HTTP/1.1 client ([`lean`]).
     Lean(LeanClient),

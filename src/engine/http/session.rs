@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HeaderValue};
 
-use super::{Client, FixedCall, HttpRequest, HttpShared, Response};
+use super::{Client, FixedCall, HttpRequest, HttpShared};
 use crate::compile::graph::{Body, HttpCall};
 use crate::engine::render::{self, Scope};
 use crate::metrics::failure::{CheckFailure, FailureKind, TransportFailure};
@@ -186,54 +186,39 @@ impl Buffers {
 }
 
 impl HttpSession {
-    /// Sends `call` as [`HttpSession::prepare`] rendered it and reads the whole
-    /// response, following redirects, all within `timeout`. Call
-    /// [`HttpSession::release`] once the response is in.
+    /// What sending `call` as [`HttpSession::prepare`] rendered it takes: the
+    /// request, bounded by `timeout`, the run's settings, and the client; `None`
+    /// when nothing was prepared. Call [`HttpSession::release`] once the response
+    /// is in.
     ///
-    /// Not an `async fn`: the returned future holds only what the exchange needs, and
-    /// the client is picked inside it with a `match` (no trait object). A user's task
-    /// is as large as its largest state, so every byte here is carried by every
-    /// thinking user.
-    pub fn send<'s>(
+    /// Not a future that sends: the caller's future awaits the client itself
+    /// ([`request::execute`](crate::engine::request::execute)), without one more
+    /// state machine between them (about 60 instructions a request).
+    pub fn outgoing<'s>(
         &'s mut self,
         call: &'s HttpCall,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Response, FailureKind>> + 's {
+    ) -> Option<(HttpRequest<'s>, &'s HttpShared, Option<&'s mut Client>)> {
         let req = match (self.rendered.as_deref(), FixedCall::made(call)) {
-            (Some(b), _) => Some(HttpRequest {
+            (Some(b), _) => HttpRequest {
                 method: &call.method,
                 url: &b.url,
                 headers: &b.headers,
                 body: &b.body,
                 timeout,
                 head: None,
-            }),
-            (None, Some(f)) => Some(HttpRequest {
+            },
+            (None, Some(f)) => HttpRequest {
                 method: &call.method,
                 url: &f.url,
                 headers: &f.headers,
                 body: &f.body,
                 timeout,
                 head: f.head.as_ref(),
-            }),
-            // Not prepared: there is nothing to send.
-            (None, None) => None,
+            },
+            (None, None) => return None,
         };
-        let shared = &self.shared;
-        let client = self.client.as_mut();
-        async move {
-            // Borrowed, not moved: a moved request would be held twice by the future.
-            let Some(req) = &req else {
-                return Err(CheckFailure::InvalidRequest.into());
-            };
-            match client {
-                Some(Client::Lean(c)) => c.send(shared, req).await.map(Response::Lean),
-                // Boxed while in flight: this future (about 640 bytes) would otherwise
-                // be carried by every thinking user, whichever client it uses.
-                Some(Client::Reqwest(c)) => Box::pin(c.send(req)).await.map(Response::Owned),
-                None => Err(TransportFailure::Connect.into()),
-            }
-        }
+        Some((req, &self.shared, self.client.as_mut()))
     }
 
     /// Gives the buffers of the request just sent back to the thread's pool, so the
