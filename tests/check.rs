@@ -379,6 +379,19 @@ fn speed_bound(metric: &str) -> bool {
     !matches!(metric, "error_rate" | "failures")
 }
 
+/// Whether every request that failed failed its `latency:` expectation and nothing
+/// else (`expected latency < 500ms`): a busy machine's doing, as a latency SLO is.
+fn only_latency_failures(report: &serde_json::Value) -> bool {
+    let reasons: Vec<&str> = report["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["failure_reasons"].as_array().into_iter().flatten())
+        .map(|f| f["reason"].as_str().unwrap_or_default())
+        .collect();
+    !reasons.is_empty() && reasons.iter().all(|r| r.starts_with("expected latency <"))
+}
+
 /// The run completed and evaluated its SLOs (exit 0 or 1, as the report says), and
 /// every SLO that failed is one a slower machine can fail.
 fn assert_held_unless_speed_bound(
@@ -404,7 +417,7 @@ fn assert_held_unless_speed_bound(
         if slo["passed"] == false {
             let metric = slo["metric"].as_str().unwrap();
             assert!(
-                speed_bound(metric),
+                speed_bound(metric) || only_latency_failures(report),
                 "{name}: {slo} failed\n{}",
                 describe(out)
             );
