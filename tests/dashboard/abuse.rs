@@ -48,11 +48,16 @@ async fn oversized_and_malformed_control_requests_are_refused_and_the_run_goes_o
         .await;
     // The server answers 413 as soon as the length is known; it may close the
     // connection before the client has written it all, which the client sees as a
-    // broken pipe. Either way the request was refused unread.
+    // broken pipe, or, when the close with unread bytes becomes a reset that
+    // overtakes the answer, as a connection that ended before any response (seen
+    // once on a loaded machine). Either way the request was refused unread.
     match r {
         Ok(r) => assert_eq!(r.status(), 413, "an 8 MB control request"),
         Err(e) => assert!(
-            e.is_request() && format!("{e:?}").contains("BodyWrite"),
+            e.is_request()
+                && ["BodyWrite", "IncompleteMessage", "ConnectionReset"]
+                    .iter()
+                    .any(|what| format!("{e:?}").contains(what)),
             "an 8 MB control request: {e:?}"
         ),
     }
