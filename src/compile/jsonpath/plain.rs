@@ -168,26 +168,17 @@ impl<'a> Scan<'a> {
     /// The members of the object at `at`; the one named `name` is walked with `rest`.
     /// A repeated member replaces the earlier one, as in a parsed `Value`.
     fn object(&mut self, name: &[u8], rest: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
-        self.open()?;
-        if self.token()? == b'}' {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(None);
-        }
         let mut found = None;
+        if self.enter(b'}')? {
+            return Ok(found);
+        }
         loop {
             if same(self.key()?, name) {
-                // The last step's node is read here rather than by a call.
-                found = if rest.is_empty() {
-                    Some(self.leaf()?)
-                } else {
-                    self.walk(rest)?
-                };
+                found = self.on_path(rest)?;
             } else {
                 self.skip()?;
             }
             if self.after_item(b'}')? {
-                self.depth -= 1;
                 return Ok(found);
             }
         }
@@ -195,41 +186,50 @@ impl<'a> Scan<'a> {
 
     /// The elements of the array at `at`; the one at `want` is walked with `rest`.
     fn array(&mut self, want: Option<usize>, rest: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
-        self.open()?;
-        if self.token()? == b']' {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(None);
-        }
         let mut found = None;
+        if self.enter(b']')? {
+            return Ok(found);
+        }
         let mut index = 0usize;
         loop {
             if Some(index) == want {
-                found = if rest.is_empty() {
-                    Some(self.leaf()?)
-                } else {
-                    self.walk(rest)?
-                };
+                found = self.on_path(rest)?;
             } else {
                 self.skip()?;
             }
             if self.after_item(b']')? {
-                self.depth -= 1;
                 return Ok(found);
             }
             index += 1;
         }
     }
 
-    /// Steps into the container at `at`.
+    /// Steps into the container at `at`; true when it is empty (`close` follows at
+    /// once), which is then passed over too.
     #[inline(always)]
-    fn open(&mut self) -> Result<(), Unsure> {
+    fn enter(&mut self, close: u8) -> Result<bool, Unsure> {
         if self.depth == MAX_DEPTH {
             return Err(Unsure);
         }
         self.depth += 1;
         self.at += 1;
-        Ok(())
+        let empty = self.token()? == close;
+        if empty {
+            self.at += 1;
+            self.depth -= 1;
+        }
+        Ok(empty)
+    }
+
+    /// The member or element a step selected, `rest` steps left: the last step's node
+    /// is read here rather than by a call.
+    #[inline(always)]
+    fn on_path(&mut self, rest: &[Step]) -> Result<Option<Node<'a>>, Unsure> {
+        if rest.is_empty() {
+            self.leaf().map(Some)
+        } else {
+            self.walk(rest)
+        }
     }
 
     /// A member's key, its colon and the space after it.
@@ -246,7 +246,8 @@ impl<'a> Scan<'a> {
         Ok(key)
     }
 
-    /// After a member or element: a comma (false: another follows) or `close`.
+    /// After a member or element: a comma (false: another follows) or `close`, which
+    /// steps out of the container.
     #[inline(always)]
     fn after_item(&mut self, close: u8) -> Result<bool, Unsure> {
         let b = self.token()?;
@@ -254,6 +255,7 @@ impl<'a> Scan<'a> {
         if b == b',' {
             Ok(false)
         } else if b == close {
+            self.depth -= 1;
             Ok(true)
         } else {
             Err(Unsure)
